@@ -1,0 +1,163 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+use crate::usage::UsageKind;
+
+/// Everything that can go wrong in callmeter.
+///
+/// Some errors come back from a track call whose usage was **still recorded**: the provider billed it, so
+/// callmeter keeps it (unpriced, or after the call ended) rather than lose it. [`Error::is_recorded`] tells
+/// them apart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The catalog has no price for this provider and model. The usage was recorded as unpriced (cost zero)
+    /// and counted in [`Stats::unpriced`](crate::Stats::unpriced).
+    #[error("no price for {provider}/{model} in the catalog (usage recorded as unpriced)")]
+    UnknownModel {
+        /// Provider as given.
+        provider: String,
+        /// Model as given.
+        model: String,
+    },
+
+    /// The model is in the catalog but has no rate for one kind of usage it was given. The kinds that have a
+    /// rate were billed; the usage was recorded and counted as unpriced.
+    #[error("{provider}/{model} has no rate for {kind} (usage recorded, that part unpriced)")]
+    MissingRate {
+        /// Provider as given.
+        provider: String,
+        /// Model as given.
+        model: String,
+        /// The kind of usage without a rate.
+        kind: UsageKind,
+    },
+
+    /// The call was already finalized. The usage was still recorded against the call in the database (it
+    /// was spent), but it is not part of the summary that `finalize` returned.
+    #[error("call already finalized (late usage recorded)")]
+    CallFinalized,
+
+    /// `finalize` was called a second time; nothing was counted twice.
+    #[error("call already finalized")]
+    AlreadyFinalized,
+
+    /// A quantity was not a number, negative, or too large to be believable. Nothing was recorded.
+    #[error("invalid {what}: {reason}")]
+    InvalidQuantity {
+        /// What was being measured.
+        what: &'static str,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// A call's identifying information was unusable (for example an empty call id).
+    #[error("invalid call info: {0}")]
+    InvalidCallInfo(&'static str),
+
+    /// A call with this id is already being tracked by this meter.
+    #[error("call {0} is already being tracked")]
+    DuplicateCall(String),
+
+    /// A string was not a valid amount of dollars.
+    #[error("not an amount of dollars: {input:?}")]
+    InvalidAmount {
+        /// The text given.
+        input: String,
+    },
+
+    /// An amount does not fit in nano-dollars (about ±9.2 billion dollars), or a cost overflowed.
+    #[error("amount out of range")]
+    AmountOutOfRange,
+
+    /// A name (category, status …) was not one callmeter knows.
+    #[error("unknown {what}: {name:?}")]
+    UnknownName {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+
+    /// A catalog entry is inconsistent.
+    #[error("catalog entry {entry}: {field}: {reason}")]
+    Catalog {
+        /// `provider/model` of the entry.
+        entry: String,
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The database could not be opened, migrated or written.
+    #[error("database {path}: {context}")]
+    Storage {
+        /// The database file.
+        path: PathBuf,
+        /// What callmeter was doing.
+        context: &'static str,
+        /// The underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database file was written by a newer callmeter, or is not a callmeter database.
+    #[error(
+        "database {path}: schema version {found} is not supported (this build knows {supported})"
+    )]
+    SchemaVersion {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+
+    /// The file is a SQLite database, but not one callmeter created.
+    #[error(
+        "database {path}: not a callmeter database (it has other tables and no callmeter schema version)"
+    )]
+    ForeignDatabase {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// The writer thread could not be started.
+    #[error("could not start the writer thread")]
+    Spawn(#[source] std::io::Error),
+
+    /// The writer did not answer within the allowed time (the database may be locked or failing).
+    #[error("the writer did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+
+    /// The writer has stopped: the meter was shut down.
+    #[error("the meter has been shut down")]
+    ShutDown,
+
+    /// Shutdown finished but some events could not be written; they are counted here.
+    #[error(
+        "{unpersisted} events could not be written before shutdown ({write_errors} write errors)"
+    )]
+    Unpersisted {
+        /// Events accepted but not in the database.
+        unpersisted: u64,
+        /// Failed write attempts during the meter's life.
+        write_errors: u64,
+    },
+}
+
+impl Error {
+    /// True when the usage of the failed track call was nevertheless recorded (unpriced or late).
+    pub fn is_recorded(&self) -> bool {
+        matches!(
+            self,
+            Error::UnknownModel { .. } | Error::MissingRate { .. } | Error::CallFinalized
+        )
+    }
+}
+
+/// `Result` with callmeter's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,106 @@
+//! # callmeter
+//!
+//! Exact, non-blocking cost tracking for voice-AI calls.
+//!
+//! A voice agent pays several providers on every call: telephony per started minute, speech-to-text per
+//! second of audio, a language model per token, text-to-speech per character, a payment processor per
+//! transaction. callmeter is linked into the agent process and tells you what each call costs **while it
+//! runs**: every `track_*` call prices the usage from a [`Catalog`], updates the call's running totals and
+//! hands one event to a background thread that writes batches to an embedded SQLite file. The calling
+//! thread never waits on I/O.
+//!
+//! ```
+//! use callmeter::{CallInfo, Meter, Outcome, TokenUsage};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! let (meter, guard) = Meter::builder().path(dir.path().join("costs.db")).open()?;
+//!
+//! let call = meter.start_call(CallInfo::new("CA42").user("user-7").tenant("acme"))?;
+//! call.track_duration("twilio", "outbound-us", 300.0)?;          // 5 minutes
+//! call.track_stt("deepgram", "nova-2", 300.0)?;                  // 5 minutes of audio
+//! call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(40_000, 10_000))?;
+//! call.track_tts("elevenlabs", "eleven_turbo_v2_5", 2_000)?;
+//! let summary = call.finalize(Outcome::Completed)?;
+//!
+//! // $0.070 + $0.0295 + $0.005 + $0.30
+//! assert_eq!(summary.total.to_string(), "$0.4045");
+//! guard.shutdown()?; // drains the queue, commits, stops the writer
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! - **Hot path.** A track call hashes the provider and model, multiplies the quantity by an exact
+//!   fraction of nano-dollars, adds the cost to the call's atomic totals and offers one event to a
+//!   bounded lock-free queue (`try_send`). It allocates nothing for a known model, takes no lock and makes
+//!   no system call.
+//! - **Queue policy.** The track call never waits. An event that does not fit (the writer is far
+//!   behind, or the database stalls) is counted in [`Stats::dropped`], and its cost, which is already in
+//!   the call's totals, is written with the call's final record as one *coalesced* row per category. No
+//!   money is lost; only the per-event detail of what did not fit.
+//! - **Writer.** A thread named `callmeter-writer` owns the SQLite connection. It drains the queue in
+//!   batches, writes each batch and the affected calls' totals in one transaction (WAL), and answers
+//!   [`Meter::flush`]. It sleeps for the poll interval when idle; producers never wake it. Failed writes
+//!   are counted ([`Stats::write_errors`]), reported ([`Stats::last_write_error`]) and retried with
+//!   backoff.
+//! - **Exactness.** Each event's cost is rounded once, to the nano-dollar. A call's total is the sum of
+//!   its events, in memory ([`CallSummary`]) and in the database (`calls.total_cost_nanos` is updated in
+//!   the same transaction as the events it sums).
+//!
+//! ## Storage
+//!
+//! Table `calls` (`call_id`, `user_id`, `tenant_id`, `persona`, `session_kind`, `status`,
+//! `failure_reason`, `started_at`, `ended_at`, `total_cost_nanos`, `revenue_nanos`, `event_count`,
+//! `metadata`) and table `cost_events` (`event_id`, `call_id`, `seq`, `created_at`, `category`,
+//! `provider`, `model`, `agent`, `quantity`, `unit`, `cost_nanos`, `kind`, `priced`, and token, audio and
+//! payment detail columns). Money is INTEGER nano-USD; times are INTEGER milliseconds since the Unix
+//! epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in SQL).
+//!
+//! ## Supported Rust versions
+//!
+//! The minimum supported Rust version is 1.89 (set by `rusqlite`). It is raised only in a minor release,
+//! with a CHANGELOG entry.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod meter;
+mod money;
+mod pricing;
+mod stats;
+mod store;
+mod tracker;
+mod usage;
+mod worker;
+
+pub use crate::error::{Error, Result};
+pub use crate::meter::{
+    DEFAULT_BATCH_SIZE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder, MeterGuard,
+};
+pub use crate::money::{NANOS_PER_USD, Usd};
+pub use crate::pricing::{Catalog, CatalogBuilder, FeeRule, Increment, ModelPrice, Rate};
+pub use crate::stats::Stats;
+pub use crate::tracker::{
+    CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, Outcome, Tracked,
+};
+pub use crate::usage::{
+    Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
+    MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
+};
+
+#[cfg(test)]
+mod thread_safety {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_handles_are_send_and_sync() {
+        assert_send_sync::<crate::Meter>();
+        assert_send_sync::<crate::MeterGuard>();
+        assert_send_sync::<crate::CallCostTracker>();
+        assert_send_sync::<crate::Catalog>();
+        assert_send_sync::<crate::Error>();
+    }
+}

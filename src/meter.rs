@@ -1,0 +1,348 @@
+//! The process-wide handle: catalog, queue, counters, writer thread and its guard.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
+use rustc_hash::FxHashSet;
+
+use crate::error::{Error, Result};
+use crate::pricing::Catalog;
+use crate::stats::{Counters, Stats};
+use crate::store::Store;
+use crate::tracker::{CallCostTracker, CallIdent, CallInfo, CallState};
+use crate::worker::{CallEnd, Control, Event, Writer};
+
+/// Default database file, relative to the working directory.
+pub const DEFAULT_DB_PATH: &str = "callmeter.db";
+/// Default capacity of the event queue (events).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// Default largest number of events written in one transaction.
+pub const DEFAULT_BATCH_SIZE: usize = 8_192;
+/// Default time the writer sleeps when it finds the queue empty.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// Default longest wait of [`Meter::flush`].
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest wait of [`MeterGuard::shutdown`] and of the guard's drop.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds a [`Meter`].
+///
+/// | setting | default | |
+/// |---|---|---|
+/// | [`path`](Self::path) | [`DEFAULT_DB_PATH`] | SQLite file, created and migrated on open |
+/// | [`catalog`](Self::catalog) | [`Catalog::builtin`] | prices |
+/// | [`queue_capacity`](Self::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] | events the queue holds |
+/// | [`batch_size`](Self::batch_size) | [`DEFAULT_BATCH_SIZE`] | events per transaction at most |
+/// | [`poll_interval`](Self::poll_interval) | [`DEFAULT_POLL_INTERVAL`] | writer's sleep when idle |
+/// | [`flush_timeout`](Self::flush_timeout) | [`DEFAULT_FLUSH_TIMEOUT`] | longest `flush` wait |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | [`DEFAULT_SHUTDOWN_TIMEOUT`] | longest shutdown wait |
+#[derive(Debug)]
+#[must_use]
+pub struct MeterBuilder {
+    path: PathBuf,
+    catalog: Option<Catalog>,
+    queue_capacity: usize,
+    batch_size: usize,
+    poll_interval: Duration,
+    flush_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Default for MeterBuilder {
+    fn default() -> Self {
+        MeterBuilder {
+            path: PathBuf::from(DEFAULT_DB_PATH),
+            catalog: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            batch_size: DEFAULT_BATCH_SIZE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl MeterBuilder {
+    /// The SQLite database file (`":memory:"` keeps everything in the writer's memory).
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The price catalog.
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// How many events the queue holds (at least 1).
+    pub fn queue_capacity(mut self, events: usize) -> Self {
+        self.queue_capacity = events.max(1);
+        self
+    }
+
+    /// The most events written in one transaction (at least 1).
+    pub fn batch_size(mut self, events: usize) -> Self {
+        self.batch_size = events.max(1);
+        self
+    }
+
+    /// How long the writer sleeps when it finds nothing to write.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The longest [`Meter::flush`] waits for the writer.
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    /// The longest shutdown waits for the writer to drain.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Opens (creating and migrating) the database, starts the writer thread and returns the meter with
+    /// the guard that shuts it down.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the file cannot be opened or is not a SQLite database,
+    /// [`Error::SchemaVersion`] when it was written by a newer callmeter, [`Error::Spawn`] when the writer
+    /// thread cannot start.
+    pub fn open(self) -> Result<(Meter, MeterGuard)> {
+        let store = Store::open(&self.path)?;
+        let counters = Arc::new(Counters::new());
+        let (events_tx, events_rx) = bounded(self.queue_capacity);
+        let (control_tx, control_rx) = unbounded();
+        let writer = Writer::new(
+            store,
+            events_rx,
+            control_rx,
+            Arc::clone(&counters),
+            self.batch_size,
+            self.poll_interval,
+        );
+        let join = std::thread::Builder::new()
+            .name("callmeter-writer".into())
+            .spawn(move || writer.run())
+            .map_err(Error::Spawn)?;
+        let shared = Arc::new(MeterShared {
+            events: events_tx,
+            control: control_tx,
+            counters,
+            catalog: Arc::new(self.catalog.unwrap_or_else(Catalog::builtin)),
+            active: Mutex::new(FxHashSet::default()),
+            writer: join.thread().clone(),
+            flush_timeout: self.flush_timeout,
+        });
+        let guard = MeterGuard {
+            shared: Arc::clone(&shared),
+            join: Some(join),
+            timeout: self.shutdown_timeout,
+        };
+        Ok((Meter { shared }, guard))
+    }
+}
+
+/// State shared by the meter's clones, its trackers and its guard.
+pub(crate) struct MeterShared {
+    events: Sender<Event>,
+    control: Sender<Control>,
+    pub(crate) counters: Arc<Counters>,
+    catalog: Arc<Catalog>,
+    active: Mutex<FxHashSet<Box<str>>>,
+    writer: Thread,
+    flush_timeout: Duration,
+}
+
+impl MeterShared {
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog)
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, FxHashSet<Box<str>>> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the call active and tells the writer about it.
+    pub(crate) fn register(&self, ident: &Arc<CallIdent>) -> Result<()> {
+        if !self.active().insert(ident.call_id.clone()) {
+            return Err(Error::DuplicateCall(ident.call_id.to_string()));
+        }
+        Counters::bump(&self.counters.calls_started);
+        // The control queue is unbounded: a call's start and end records are never refused while the
+        // writer runs.
+        let _ = self.control.send(Control::Start(Arc::clone(ident)));
+        Ok(())
+    }
+
+    /// Sends the call's final record and forgets it.
+    pub(crate) fn end(&self, ident: &CallIdent, end: CallEnd) {
+        self.active().remove(&ident.call_id);
+        let _ = self.control.send(Control::End(Box::new(end)));
+    }
+
+    /// Offers an event to the writer without waiting. Returns false when it was not accepted (queue full,
+    /// or writer gone); it is then counted as dropped and the caller keeps its cost for the final record.
+    pub(crate) fn offer(&self, event: Event) -> bool {
+        self.counters.enqueued.incr();
+        let event = match self.events.try_send(event) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(e) | TrySendError::Disconnected(e)) => e,
+        };
+        // After finalize the call's final record is already on its way: a late event that does not fit
+        // goes by the unbounded control queue instead (a rare, allocating path).
+        if event.late && self.control.send(Control::Late(Box::new(event))).is_ok() {
+            return true;
+        }
+        self.counters.dropped.fetch_add(1, Ordering::Release);
+        false
+    }
+
+    fn request(&self, make: impl FnOnce(Sender<()>) -> Control, timeout: Duration) -> Result<()> {
+        let (tx, rx): (Sender<()>, Receiver<()>) = bounded(1);
+        self.control.send(make(tx)).map_err(|_| Error::ShutDown)?;
+        self.writer.unpark();
+        match rx.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::ShutDown),
+        }
+    }
+}
+
+/// The process-wide cost meter. Cheap to clone; share it with every part of the agent.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{CallInfo, Meter, Outcome, TokenUsage};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let (meter, guard) = Meter::builder().path(dir.path().join("costs.db")).open()?;
+/// let call = meter.start_call(CallInfo::new("CA01").user("u1"))?;
+/// call.track_duration("twilio", "outbound-us", 300.0)?;
+/// call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(40_000, 10_000))?;
+/// let summary = call.finalize(Outcome::Completed)?;
+/// assert_eq!(summary.total.to_string(), "$0.075");
+/// guard.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Meter {
+    shared: Arc<MeterShared>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("catalog_entries", &self.shared.catalog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Meter {
+    /// A builder with the defaults in [`MeterBuilder`]'s table.
+    pub fn builder() -> MeterBuilder {
+        MeterBuilder::default()
+    }
+
+    /// Starts tracking a call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCallInfo`] for an empty or over-long id, [`Error::DuplicateCall`] when a call with
+    /// the same id is being tracked by this meter.
+    pub fn start_call(&self, info: CallInfo) -> Result<CallCostTracker> {
+        CallState::start(Arc::clone(&self.shared), info).map(CallCostTracker::new)
+    }
+
+    /// The catalog in use.
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Waits until every event, start and end record enqueued before this call is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the writer does not answer within the flush timeout (the database is
+    /// failing: see [`Stats::last_write_error`]); [`Error::ShutDown`] after shutdown.
+    pub fn flush(&self) -> Result<()> {
+        self.shared
+            .request(Control::Flush, self.shared.flush_timeout)
+    }
+}
+
+/// Shuts the meter's writer down: drains the queue, commits, and stops the thread.
+///
+/// Dropping the guard does the same, waiting at most the shutdown timeout; call
+/// [`shutdown`](Self::shutdown) to learn whether everything was written. Trackers and meter clones used
+/// after shutdown keep exact in-memory totals, but their events are counted as dropped.
+#[must_use = "dropping the guard shuts the meter down"]
+pub struct MeterGuard {
+    shared: Arc<MeterShared>,
+    join: Option<JoinHandle<()>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for MeterGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterGuard")
+            .field("running", &self.join.is_some())
+            .finish()
+    }
+}
+
+impl MeterGuard {
+    /// Drains and commits everything, stops the writer, and returns the final counters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the writer did not finish in time, [`Error::Unpersisted`] when some events
+    /// could not be written (the database kept failing).
+    pub fn shutdown(mut self) -> Result<Stats> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<Stats> {
+        let Some(join) = self.join.take() else {
+            return Ok(self.shared.counters.snapshot());
+        };
+        let deadline = Instant::now() + self.timeout;
+        let answered = self
+            .shared
+            .request(|ack| Control::Shutdown(ack, deadline), self.timeout);
+        if let Err(Error::Timeout(t)) = answered {
+            return Err(Error::Timeout(t));
+        }
+        let _ = join.join();
+        let stats = self.shared.counters.snapshot();
+        if stats.pending > 0 {
+            return Err(Error::Unpersisted {
+                unpersisted: stats.pending,
+                write_errors: stats.write_errors,
+            });
+        }
+        Ok(stats)
+    }
+}
+
+impl Drop for MeterGuard {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

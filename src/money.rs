@@ -1,0 +1,214 @@
+//! Exact US-dollar amounts.
+//!
+//! Every amount in callmeter is a [`Usd`]: a [`rust_decimal::Decimal`] number of US dollars. Amounts are
+//! stored in the database as integer nano-dollars (1 USD = 1 000 000 000 nanos) so that plain SQL `SUM()` is
+//! exact. An event's cost is rounded once, to the nano-dollar, when the event is made (half to even); every
+//! figure above an event is a sum of integers and is never rounded again.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// Nano-dollars in one US dollar: the resolution of every stored amount.
+pub const NANOS_PER_USD: i64 = 1_000_000_000;
+
+/// Decimal places of a nano-dollar.
+pub(crate) const NANO_SCALE: u32 = 9;
+
+/// An exact amount of US dollars.
+///
+/// `Usd` never holds a float. Build one from a string, a [`Decimal`] or integer nano-dollars; read it back
+/// as a [`Decimal`] or as nano-dollars.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::Usd;
+///
+/// let fee: Usd = "0.30".parse()?;
+/// assert_eq!(fee.to_nanos()?, 300_000_000);
+/// assert_eq!(Usd::from_nanos(14_000_000).to_string(), "$0.014");
+/// # Ok::<(), callmeter::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Usd(Decimal);
+
+impl Usd {
+    /// Zero dollars.
+    pub const ZERO: Usd = Usd(Decimal::ZERO);
+
+    /// Wraps a decimal number of dollars, exactly as given.
+    pub const fn new(dollars: Decimal) -> Self {
+        Usd(dollars)
+    }
+
+    /// The amount of `nanos` nano-dollars (exact).
+    pub fn from_nanos(nanos: i64) -> Self {
+        Usd(Decimal::new(nanos, NANO_SCALE).normalize())
+    }
+
+    /// The amount as a decimal number of dollars.
+    pub const fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// The amount in nano-dollars, rounded half to even where it has more than nine decimal places.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AmountOutOfRange`] when the amount does not fit in an `i64` of nano-dollars
+    /// (about ±9.2 billion dollars).
+    pub fn to_nanos(self) -> Result<i64> {
+        let rounded = self
+            .0
+            .round_dp_with_strategy(NANO_SCALE, RoundingStrategy::MidpointNearestEven);
+        let shift = NANO_SCALE - rounded.scale();
+        rounded
+            .mantissa()
+            .checked_mul(10_i128.pow(shift))
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or(Error::AmountOutOfRange)
+    }
+
+    /// The sum, or `None` on overflow.
+    pub fn checked_add(self, other: Usd) -> Option<Usd> {
+        self.0.checked_add(other.0).map(Usd)
+    }
+
+    /// The difference, or `None` on overflow.
+    pub fn checked_sub(self, other: Usd) -> Option<Usd> {
+        self.0.checked_sub(other.0).map(Usd)
+    }
+
+    /// True when the amount is below zero.
+    pub fn is_negative(self) -> bool {
+        self.0.is_sign_negative() && !self.0.is_zero()
+    }
+}
+
+impl From<Decimal> for Usd {
+    fn from(dollars: Decimal) -> Self {
+        Usd(dollars)
+    }
+}
+
+impl From<Usd> for Decimal {
+    fn from(amount: Usd) -> Self {
+        amount.0
+    }
+}
+
+impl FromStr for Usd {
+    type Err = Error;
+
+    /// Parses a plain decimal number of dollars (`"0.014"`, `"4.99"`); a leading `$` is accepted.
+    fn from_str(s: &str) -> Result<Self> {
+        let digits = s.trim().strip_prefix('$').unwrap_or(s.trim());
+        Decimal::from_str_exact(digits)
+            .map(Usd)
+            .map_err(|_| Error::InvalidAmount {
+                input: s.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for Usd {
+    /// `$0.014`, `-$1.5`: the exact amount, without trailing zeros.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.normalize();
+        if n.is_sign_negative() && !n.is_zero() {
+            write!(f, "-${}", n.abs())
+        } else {
+            write!(f, "${}", n.abs())
+        }
+    }
+}
+
+impl Serialize for Usd {
+    /// Serialized as a decimal string of dollars (`"0.014"`), never as a float.
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.normalize())
+    }
+}
+
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        <Decimal as Deserialize>::deserialize(deserializer).map(Usd)
+    }
+}
+
+/// Rounds `n / d` half to even. `d` must not be zero.
+pub(crate) const fn div_round_half_even(n: u128, d: u128) -> u128 {
+    let q = n / d;
+    let r = n % d;
+    // r < d, so 2r cannot overflow unless d > u128::MAX / 2, which no rate reaches.
+    let twice = r * 2;
+    if twice > d || (twice == d && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    #[test]
+    fn nanos_round_trip() -> Result<()> {
+        for n in [0, 1, -1, 14_000_000, NANOS_PER_USD, i64::MAX, i64::MIN] {
+            assert_eq!(Usd::from_nanos(n).to_nanos()?, n);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn to_nanos_rounds_half_to_even() -> Result<()> {
+        assert_eq!(Usd::new(dec!(0.0000000005)).to_nanos()?, 0);
+        assert_eq!(Usd::new(dec!(0.0000000015)).to_nanos()?, 2);
+        assert_eq!(Usd::new(dec!(0.00000000151)).to_nanos()?, 2);
+        assert_eq!(Usd::new(dec!(-0.0000000025)).to_nanos()?, -2);
+        Ok(())
+    }
+
+    #[test]
+    fn to_nanos_rejects_out_of_range() {
+        assert!(matches!(
+            Usd::new(dec!(10_000_000_000)).to_nanos(),
+            Err(Error::AmountOutOfRange)
+        ));
+    }
+
+    #[test]
+    fn parses_and_displays_exactly() -> Result<()> {
+        let a: Usd = "$0.0295".parse()?;
+        assert_eq!(a.to_nanos()?, 29_500_000);
+        assert_eq!(a.to_string(), "$0.0295");
+        assert_eq!(Usd::from_nanos(-1_500_000_000).to_string(), "-$1.5");
+        assert!("abc".parse::<Usd>().is_err());
+        assert!("NaN".parse::<Usd>().is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn serializes_as_string() -> std::result::Result<(), serde_json::Error> {
+        let a = Usd::from_nanos(70_000_000);
+        assert_eq!(serde_json::to_string(&a)?, "\"0.07\"");
+        let back: Usd = serde_json::from_str("\"0.07\"")?;
+        assert_eq!(back, a);
+        Ok(())
+    }
+
+    #[test]
+    fn division_rounds_half_to_even() {
+        assert_eq!(div_round_half_even(5, 2), 2);
+        assert_eq!(div_round_half_even(7, 2), 4);
+        assert_eq!(div_round_half_even(10, 3), 3);
+        assert_eq!(div_round_half_even(11, 3), 4);
+    }
+}

@@ -1,0 +1,181 @@
+//! The built-in voice catalog.
+//!
+//! Every price here is the one the core specification fixes, with the provider's public pricing page it
+//! comes from and the date it was quoted. Providers change prices: override any entry with your own
+//! catalog (see [`CatalogBuilder::add`](super::CatalogBuilder::add)).
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, dec};
+
+use super::{Catalog, FeeRule, Increment, ModelPrice, Rate};
+use crate::money::Usd;
+use crate::usage::{Category, UsageKind};
+
+const fn usd(d: Decimal) -> Usd {
+    Usd::new(d)
+}
+
+fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+fn tokens(provider: &str, model: &str, input: Decimal, output: Decimal, src: &str) -> ModelPrice {
+    ModelPrice::new(provider, model, Category::Llm)
+        .rate(UsageKind::InputTokens, Rate::per_million_tokens(usd(input)))
+        .rate(
+            UsageKind::OutputTokens,
+            Rate::per_million_tokens(usd(output)),
+        )
+        .source(src, date(2025, 11, 21))
+}
+
+fn characters(provider: &str, model: &str, rate: Rate, src: &str) -> ModelPrice {
+    ModelPrice::new(provider, model, Category::Tts)
+        .rate(UsageKind::Characters, rate)
+        .source(src, date(2025, 11, 21))
+}
+
+fn twilio(model: &str, per_minute: Decimal) -> ModelPrice {
+    ModelPrice::new("twilio", model, Category::Telephony)
+        .rate(UsageKind::CallSeconds, Rate::per_minute(usd(per_minute)))
+        .increment(UsageKind::CallSeconds, Increment::per_started_minute())
+        .source(
+            "Twilio US voice pricing, twilio.com/voice/pricing/us; billed per started minute",
+            date(2025, 11, 21),
+        )
+}
+
+fn deepgram(model: &str, per_minute: Decimal, src: &str) -> ModelPrice {
+    ModelPrice::new("deepgram", model, Category::Stt)
+        .rate(UsageKind::AudioSeconds, Rate::per_minute(usd(per_minute)))
+        .increment(UsageKind::AudioSeconds, Increment::per_second())
+        .source(src, date(2025, 11, 21))
+}
+
+fn stripe(model: &str, fee: FeeRule, src: &str) -> ModelPrice {
+    ModelPrice::new("stripe", model, Category::Payment)
+        .fee(fee)
+        .source(src, date(2025, 11, 21))
+}
+
+const OPENAI: &str = "OpenAI API pricing, openai.com/api/pricing";
+const ANTHROPIC: &str = "Anthropic API pricing, anthropic.com/pricing#api";
+const CEREBRAS: &str = "Cerebras inference pricing, inference-docs.cerebras.ai/pricing";
+const ELEVENLABS: &str = "ElevenLabs API pricing, elevenlabs.io/pricing/api";
+
+/// The built-in entries, in README order.
+pub(super) fn entries() -> Vec<ModelPrice> {
+    vec![
+        twilio("outbound-us", dec!(0.014)),
+        twilio("inbound-us", dec!(0.0085)),
+        twilio("recording", dec!(0.0025)),
+        deepgram(
+            "nova-2",
+            dec!(0.0059),
+            "Deepgram pricing, deepgram.com/pricing: Nova-2 streaming; billed per second",
+        ),
+        deepgram(
+            "nova-2-prerecorded",
+            dec!(0.0043),
+            "Deepgram pricing, deepgram.com/pricing: Nova-2 pre-recorded; billed per second",
+        ),
+        deepgram(
+            "nova-3",
+            dec!(0.0043),
+            "Deepgram pricing, deepgram.com/pricing: Nova-3; billed per second",
+        ),
+        tokens("cerebras", "llama3.1-8b", dec!(0.10), dec!(0.10), CEREBRAS),
+        tokens("cerebras", "llama3.1-70b", dec!(0.60), dec!(0.60), CEREBRAS),
+        tokens("cerebras", "llama3.1-405b", dec!(6.00), dec!(12.00), CEREBRAS),
+        tokens("openai", "gpt-4-turbo", dec!(10), dec!(30), OPENAI),
+        tokens("openai", "gpt-4o-mini", dec!(0.15), dec!(0.60), OPENAI),
+        characters(
+            "openai",
+            "tts-1",
+            Rate::per_million_characters(usd(dec!(15.00))),
+            OPENAI,
+        ),
+        ModelPrice::new("openai", "gpt-4o-realtime", Category::Realtime)
+            .rate(UsageKind::AudioInputSeconds, Rate::per_minute(usd(dec!(0.06))))
+            .rate(UsageKind::AudioOutputSeconds, Rate::per_minute(usd(dec!(0.24))))
+            .rate(UsageKind::InputTokens, Rate::per_million_tokens(usd(dec!(5.00))))
+            .rate(UsageKind::OutputTokens, Rate::per_million_tokens(usd(dec!(20.00))))
+            .source(
+                "OpenAI Realtime API pricing, openai.com/api/pricing: audio per minute, text per token",
+                date(2025, 11, 21),
+            ),
+        characters(
+            "elevenlabs",
+            "eleven_multilingual_v2",
+            Rate::per_thousand_characters(usd(dec!(0.30))),
+            ELEVENLABS,
+        ),
+        characters(
+            "elevenlabs",
+            "eleven_turbo_v2_5",
+            Rate::per_thousand_characters(usd(dec!(0.15))),
+            ELEVENLABS,
+        ),
+        tokens("anthropic", "claude-sonnet-4-20250514", dec!(3), dec!(15), ANTHROPIC),
+        tokens("anthropic", "claude-opus-4-20250514", dec!(15), dec!(75), ANTHROPIC),
+        tokens("anthropic", "claude-haiku-4-20250514", dec!(0.25), dec!(1.25), ANTHROPIC),
+        characters(
+            "cartesia",
+            "sonic-3",
+            Rate::per_thousand_characters(usd(dec!(0.006))),
+            "Cartesia pricing, cartesia.ai/pricing",
+        ),
+        ModelPrice::new("livekit", "cloud", Category::Transport)
+            .rate(UsageKind::ParticipantSeconds, Rate::per_minute(usd(dec!(0.02))))
+            .source(
+                "LiveKit Cloud pricing, livekit.io/pricing: per participant-minute",
+                date(2025, 11, 21),
+            ),
+        stripe(
+            "standard",
+            FeeRule::new(dec!(2.9), usd(dec!(0.30))),
+            "Stripe US pricing, stripe.com/pricing: domestic cards",
+        ),
+        stripe(
+            "card-not-present",
+            FeeRule::new(dec!(3.4), usd(dec!(0.30))),
+            "Stripe US pricing, stripe.com/pricing: card not present",
+        ),
+        stripe(
+            "ach",
+            FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(usd(dec!(5.00))),
+            "Stripe US pricing, stripe.com/pricing: ACH Direct Debit, capped",
+        ),
+    ]
+}
+
+pub(super) fn catalog() -> Catalog {
+    let builder = entries()
+        .into_iter()
+        .fold(Catalog::builder(), |b, entry| b.add(entry));
+    // The entries above are constants checked by the unit test below; building them cannot fail.
+    match builder.build() {
+        Ok(catalog) => catalog,
+        Err(e) => unreachable!("built-in catalog is invalid: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_entries_build_and_are_unique() -> crate::Result<()> {
+        let n = entries().len();
+        let catalog = entries()
+            .into_iter()
+            .fold(Catalog::builder(), |b, e| b.add(e))
+            .build()?;
+        assert_eq!(catalog.len(), n, "no entry replaced another");
+        for p in catalog.iter() {
+            assert!(!p.source_note().is_empty(), "{} has a source", p.model());
+            assert!(p.as_of().is_some(), "{} has a date", p.model());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,869 @@
+//! Prices: rates per usage kind, billing increments, payment fees, and the catalog that holds them.
+//!
+//! A [`Rate`] is a price for a stated number of units (`$0.15` per 1 000 characters); its constructors
+//! name the unit and the denominator, so a per-thousand price cannot be taken for a per-unit one. A
+//! [`ModelPrice`] gathers the rates of one provider's model; a [`Catalog`] indexes them for lookups that
+//! allocate nothing.
+//!
+//! # How a cost is computed
+//!
+//! Each rate is turned, once, into an exact fraction of nano-dollars per base unit (token, character,
+//! millisecond). A quantity's cost is that fraction times the quantity, rounded once to the nano-dollar
+//! (half to even). Where a rate has a billing [`Increment`] (Twilio's per-started-minute) or its
+//! per-unit price is not a whole number of nano-dollars (a per-minute price billed by the millisecond),
+//! the call's **cumulative** quantity is priced instead, and each event costs the difference it makes: a
+//! call's billed total is then exactly the price of its whole usage, however many times it was tracked.
+
+mod builtin;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::money::{NANO_SCALE, Usd, div_round_half_even};
+use crate::usage::{Category, Unit, UsageKind};
+
+/// A price for a stated number of units.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{Rate, Usd};
+///
+/// let turbo = Rate::per_thousand_characters("0.15".parse::<Usd>()?);
+/// assert_eq!(turbo.to_string(), "$0.15 per 1000 characters");
+/// # Ok::<(), callmeter::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    price: Usd,
+    per: u64,
+    unit: Unit,
+}
+
+impl Rate {
+    const fn new(price: Usd, per: u64, unit: Unit) -> Self {
+        Rate { price, per, unit }
+    }
+
+    /// `price` for each token.
+    pub const fn per_token(price: Usd) -> Self {
+        Rate::new(price, 1, Unit::Token)
+    }
+
+    /// `price` for every thousand tokens.
+    pub const fn per_thousand_tokens(price: Usd) -> Self {
+        Rate::new(price, 1_000, Unit::Token)
+    }
+
+    /// `price` for every million tokens.
+    pub const fn per_million_tokens(price: Usd) -> Self {
+        Rate::new(price, 1_000_000, Unit::Token)
+    }
+
+    /// `price` for each character.
+    pub const fn per_character(price: Usd) -> Self {
+        Rate::new(price, 1, Unit::Character)
+    }
+
+    /// `price` for every thousand characters.
+    pub const fn per_thousand_characters(price: Usd) -> Self {
+        Rate::new(price, 1_000, Unit::Character)
+    }
+
+    /// `price` for every million characters.
+    pub const fn per_million_characters(price: Usd) -> Self {
+        Rate::new(price, 1_000_000, Unit::Character)
+    }
+
+    /// `price` for each second.
+    pub const fn per_second(price: Usd) -> Self {
+        Rate::new(price, 1, Unit::Second)
+    }
+
+    /// `price` for each minute.
+    pub const fn per_minute(price: Usd) -> Self {
+        Rate::new(price, 60, Unit::Second)
+    }
+
+    /// `price` for each hour.
+    pub const fn per_hour(price: Usd) -> Self {
+        Rate::new(price, 3_600, Unit::Second)
+    }
+
+    /// The price.
+    pub const fn price(&self) -> Usd {
+        self.price
+    }
+
+    /// How many units the price buys (1 000 for a per-thousand rate, 60 seconds for a per-minute rate).
+    pub const fn per(&self) -> u64 {
+        self.per
+    }
+
+    /// The unit the rate is for.
+    pub const fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// Base units (milliseconds for time) the price buys.
+    fn per_base_units(&self) -> u128 {
+        match self.unit {
+            Unit::Second => u128::from(self.per) * 1000,
+            _ => u128::from(self.per),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.unit, self.per) {
+            (Unit::Second, 60) => write!(f, "{} per minute", self.price),
+            (Unit::Second, 3_600) => write!(f, "{} per hour", self.price),
+            (unit, 1) => write!(f, "{} per {unit}", self.price),
+            (unit, n) => write!(f, "{} per {n} {unit}s", self.price),
+        }
+    }
+}
+
+/// How a cumulative quantity is rounded before it is priced: up to a whole number of steps, and to at
+/// least a minimum once anything is used.
+///
+/// The rounding applies to the call's cumulative quantity of that kind, not to each track call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Increment {
+    step: u64,
+    minimum: u64,
+    unit: Unit,
+}
+
+impl Increment {
+    /// Per started minute: 1 min 20 s bills as 2 minutes (Twilio).
+    pub const fn per_started_minute() -> Self {
+        Increment {
+            step: 60_000,
+            minimum: 0,
+            unit: Unit::Second,
+        }
+    }
+
+    /// Per started second (Deepgram).
+    pub const fn per_second() -> Self {
+        Increment {
+            step: 1_000,
+            minimum: 0,
+            unit: Unit::Second,
+        }
+    }
+
+    /// Steps of `step_seconds`, with at least `minimum_seconds` billed once anything is used
+    /// (e.g. 6-second billing with a 30-second minimum).
+    pub const fn seconds(step_seconds: u32, minimum_seconds: u32) -> Self {
+        Increment {
+            step: step_seconds as u64 * 1000,
+            minimum: minimum_seconds as u64 * 1000,
+            unit: Unit::Second,
+        }
+    }
+
+    /// Steps of `step` units of a counted kind (characters, tokens), with a minimum.
+    pub const fn units(step: u64, minimum: u64, unit: Unit) -> Self {
+        Increment {
+            step,
+            minimum,
+            unit,
+        }
+    }
+
+    /// The quantity billed for a cumulative `q` base units.
+    const fn quantize(&self, q: u64) -> u128 {
+        if q == 0 {
+            return 0;
+        }
+        let step = if self.step == 0 { 1 } else { self.step as u128 };
+        let up = (q as u128).div_ceil(step) * step;
+        if up < self.minimum as u128 {
+            self.minimum as u128
+        } else {
+            up
+        }
+    }
+}
+
+/// A payment processor's fee: a percentage of the amount plus a fixed amount, optionally capped.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{FeeRule, Usd};
+/// use rust_decimal::dec;
+///
+/// let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(Usd::new(dec!(5.00)));
+/// assert_eq!(ach.fee(Usd::new(dec!(100)))?, Usd::new(dec!(0.80)));
+/// assert_eq!(ach.fee(Usd::new(dec!(10000)))?, Usd::new(dec!(5.00)));
+/// # Ok::<(), callmeter::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FeeRule {
+    percent: Decimal,
+    fixed: Usd,
+    cap: Option<Usd>,
+}
+
+impl FeeRule {
+    /// `percent` of the amount (2.9 for 2.9 %) plus `fixed`.
+    pub const fn new(percent: Decimal, fixed: Usd) -> Self {
+        FeeRule {
+            percent,
+            fixed,
+            cap: None,
+        }
+    }
+
+    /// Caps the fee at `cap`.
+    pub const fn with_cap(mut self, cap: Usd) -> Self {
+        self.cap = Some(cap);
+        self
+    }
+
+    /// The percentage.
+    pub const fn percent(&self) -> Decimal {
+        self.percent
+    }
+
+    /// The fixed part.
+    pub const fn fixed(&self) -> Usd {
+        self.fixed
+    }
+
+    /// The cap, if any.
+    pub const fn cap(&self) -> Option<Usd> {
+        self.cap
+    }
+
+    /// The fee on `amount`, exact to the nano-dollar.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AmountOutOfRange`] for amounts beyond nano-dollar range or negative amounts.
+    pub fn fee(&self, amount: Usd) -> Result<Usd> {
+        let calc = FeeCalc::new(self).ok_or(Error::AmountOutOfRange)?;
+        calc.fee_nanos(amount.to_nanos()?).map(Usd::from_nanos)
+    }
+}
+
+impl fmt::Display for FeeRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}% + {}", self.percent.normalize(), self.fixed)?;
+        if let Some(cap) = self.cap {
+            write!(f, ", capped at {cap}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The prices of one provider's model (or product: a Twilio call direction, a Stripe payment method).
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{Category, Increment, ModelPrice, Rate, Usd, UsageKind};
+/// use rust_decimal::dec;
+///
+/// let carrier = ModelPrice::new("acme-telecom", "outbound-de", Category::Telephony)
+///     .rate(UsageKind::CallSeconds, Rate::per_minute(Usd::new(dec!(0.02))))
+///     .increment(UsageKind::CallSeconds, Increment::seconds(6, 30))
+///     .source("contract 2025-07", None);
+/// assert_eq!(carrier.model(), "outbound-de");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModelPrice {
+    provider: String,
+    model: String,
+    category: Category,
+    rates: Vec<(UsageKind, Rate)>,
+    increments: Vec<(UsageKind, Increment)>,
+    fee: Option<FeeRule>,
+    source: String,
+    as_of: Option<NaiveDate>,
+}
+
+impl ModelPrice {
+    /// A model with no rates yet.
+    pub fn new(provider: impl Into<String>, model: impl Into<String>, category: Category) -> Self {
+        ModelPrice {
+            provider: provider.into(),
+            model: model.into(),
+            category,
+            rates: Vec::new(),
+            increments: Vec::new(),
+            fee: None,
+            source: String::new(),
+            as_of: None,
+        }
+    }
+
+    /// Sets the rate of one usage kind (replacing an earlier one).
+    pub fn rate(mut self, kind: UsageKind, rate: Rate) -> Self {
+        self.rates.retain(|(k, _)| *k != kind);
+        self.rates.push((kind, rate));
+        self
+    }
+
+    /// Sets the billing increment of one usage kind.
+    pub fn increment(mut self, kind: UsageKind, increment: Increment) -> Self {
+        self.increments.retain(|(k, _)| *k != kind);
+        self.increments.push((kind, increment));
+        self
+    }
+
+    /// Sets the fee rule applied to payments ([`UsageKind::Transactions`]).
+    pub fn fee(mut self, fee: FeeRule) -> Self {
+        self.fee = Some(fee);
+        self
+    }
+
+    /// Records where the price comes from and when it was last checked.
+    pub fn source(mut self, source: impl Into<String>, as_of: Option<NaiveDate>) -> Self {
+        self.source = source.into();
+        self.as_of = as_of;
+        self
+    }
+
+    /// The provider (`"twilio"`).
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The model (`"outbound-us"`).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The category its costs belong to.
+    pub fn category(&self) -> Category {
+        self.category
+    }
+
+    /// The rates, by usage kind.
+    pub fn rates(&self) -> &[(UsageKind, Rate)] {
+        &self.rates
+    }
+
+    /// The billing increments, by usage kind.
+    pub fn increments(&self) -> &[(UsageKind, Increment)] {
+        &self.increments
+    }
+
+    /// The payment fee rule, if this is a payment method.
+    pub fn fee_rule(&self) -> Option<&FeeRule> {
+        self.fee.as_ref()
+    }
+
+    /// Where the price comes from.
+    pub fn source_note(&self) -> &str {
+        &self.source
+    }
+
+    /// When the price was last checked against its source.
+    pub fn as_of(&self) -> Option<NaiveDate> {
+        self.as_of
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+
+    fn err(&self, field: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Catalog {
+            entry: self.name(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A rate ready for the hot path: nano-dollars per base unit as an exact reduced fraction.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    num: u128,
+    den: u128,
+    increment: Option<Increment>,
+    /// Index of the call's cumulative counter for this line, when cumulative pricing is needed.
+    slot: Option<u32>,
+}
+
+impl Line {
+    fn new(rate: &Rate, increment: Option<Increment>) -> Option<Self> {
+        let price = rate.price.as_decimal();
+        if price.is_sign_negative() && !price.is_zero() {
+            return None;
+        }
+        let mantissa = u128::try_from(price.mantissa()).ok()?;
+        let scale = price.scale();
+        // nanos per base unit = mantissa × 10^9 / (10^scale × per_base)
+        let mut num = mantissa.checked_mul(10_u128.pow(NANO_SCALE))?;
+        let mut den = 10_u128
+            .checked_pow(scale)?
+            .checked_mul(rate.per_base_units())?;
+        let g = gcd(num, den);
+        if g > 1 {
+            num /= g;
+            den /= g;
+        }
+        Some(Line {
+            num,
+            den,
+            increment,
+            slot: None,
+        })
+    }
+
+    fn needs_cumulative(&self) -> bool {
+        self.increment.is_some() || self.den != 1
+    }
+
+    fn billed(&self, q: u64) -> u128 {
+        let q = match self.increment {
+            Some(inc) => inc.quantize(q),
+            None => u128::from(q),
+        };
+        // q ≤ ~2^64 and num ≤ ~2^100 for any believable price; saturate rather than wrap.
+        let n = q.saturating_mul(self.num);
+        if self.den == 1 {
+            n
+        } else {
+            div_round_half_even(n, self.den)
+        }
+    }
+
+    fn cost(&self, qty: u64, cumulative: &[AtomicU64]) -> Result<i64> {
+        let nanos = match self.slot.and_then(|i| cumulative.get(i as usize)) {
+            Some(counter) => {
+                // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
+                // concurrent track calls of one call still sum to the price of the whole.
+                let prev = counter.fetch_add(qty, Ordering::Relaxed);
+                self.billed(prev.saturating_add(qty)) - self.billed(prev)
+            }
+            None => self.billed(qty),
+        };
+        i64::try_from(nanos).map_err(|_| Error::AmountOutOfRange)
+    }
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// A fee rule ready for the hot path.
+#[derive(Clone, Copy, Debug)]
+struct FeeCalc {
+    num: u128,
+    den: u128,
+    fixed: i64,
+    cap: Option<i64>,
+}
+
+impl FeeCalc {
+    fn new(rule: &FeeRule) -> Option<Self> {
+        if rule.percent.is_sign_negative() && !rule.percent.is_zero() {
+            return None;
+        }
+        let num = u128::try_from(rule.percent.mantissa()).ok()?;
+        let den = 10_u128
+            .checked_pow(rule.percent.scale())?
+            .checked_mul(100)?;
+        let fixed = rule.fixed.to_nanos().ok()?;
+        let cap = match rule.cap {
+            Some(c) => Some(c.to_nanos().ok()?),
+            None => None,
+        };
+        if fixed < 0 || cap.is_some_and(|c| c < 0) {
+            return None;
+        }
+        Some(FeeCalc {
+            num,
+            den,
+            fixed,
+            cap,
+        })
+    }
+
+    fn fee_nanos(&self, amount: i64) -> Result<i64> {
+        let amount = u128::try_from(amount).map_err(|_| Error::AmountOutOfRange)?;
+        let pct = div_round_half_even(amount.saturating_mul(self.num), self.den);
+        let fee = i64::try_from(pct)
+            .ok()
+            .and_then(|p| p.checked_add(self.fixed))
+            .ok_or(Error::AmountOutOfRange)?;
+        Ok(match self.cap {
+            Some(cap) => fee.min(cap),
+            None => fee,
+        })
+    }
+}
+
+/// One catalog entry, compiled for lookups.
+#[derive(Debug)]
+struct Entry {
+    price: ModelPrice,
+    provider: u32,
+    lines: [Option<Line>; UsageKind::COUNT],
+    fee: Option<FeeCalc>,
+}
+
+/// Prices indexed by provider and model.
+///
+/// Lookups hash the provider and model strings as given and allocate nothing. Build one with
+/// [`CatalogBuilder`], or start from [`Catalog::builtin`].
+#[derive(Debug)]
+pub struct Catalog {
+    entries: Vec<Entry>,
+    providers: Vec<String>,
+    index: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
+    cumulative_lines: usize,
+}
+
+/// A priced quantity: the category it belongs to, its cost, and whether every part had a rate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Priced {
+    pub(crate) cost: i64,
+    pub(crate) missing: Option<UsageKind>,
+}
+
+impl Catalog {
+    /// The built-in voice catalog: every price in the README's table, each with its source and date.
+    pub fn builtin() -> Catalog {
+        builtin::catalog()
+    }
+
+    /// An empty builder.
+    pub fn builder() -> CatalogBuilder {
+        CatalogBuilder::default()
+    }
+
+    /// A builder holding this catalog's entries, to extend or override them.
+    pub fn into_builder(self) -> CatalogBuilder {
+        CatalogBuilder {
+            entries: self.entries.into_iter().map(|e| e.price).collect(),
+        }
+    }
+
+    /// The entry for `provider` and `model`, matched exactly.
+    pub fn get(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
+        self.find(provider, model)
+            .map(|i| &self.entries[i as usize].price)
+    }
+
+    /// Every entry, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = &ModelPrice> {
+        self.entries.iter().map(|e| &e.price)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the catalog has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn find(&self, provider: &str, model: &str) -> Option<u32> {
+        self.index.get(provider)?.get(model).copied()
+    }
+
+    pub(crate) fn provider_count(&self) -> usize {
+        self.providers.len()
+    }
+
+    pub(crate) fn provider_name(&self, index: usize) -> &str {
+        &self.providers[index]
+    }
+
+    pub(crate) fn cumulative_lines(&self) -> usize {
+        self.cumulative_lines
+    }
+
+    pub(crate) fn entry_price(&self, entry: u32) -> &ModelPrice {
+        &self.entries[entry as usize].price
+    }
+
+    pub(crate) fn entry_provider(&self, entry: u32) -> usize {
+        self.entries[entry as usize].provider as usize
+    }
+
+    /// Prices `parts` of usage under `entry`, advancing the call's cumulative counters.
+    pub(crate) fn price(
+        &self,
+        entry: u32,
+        measure: &crate::usage::Measure,
+        cumulative: &[AtomicU64],
+    ) -> Result<Priced> {
+        let entry = &self.entries[entry as usize];
+        if let crate::usage::Measure::Payment(amount) = measure {
+            return match entry.fee {
+                Some(fee) => Ok(Priced {
+                    cost: fee.fee_nanos(*amount)?,
+                    missing: None,
+                }),
+                None => Ok(Priced {
+                    cost: 0,
+                    missing: Some(UsageKind::Transactions),
+                }),
+            };
+        }
+        let mut cost: i64 = 0;
+        let mut missing = None;
+        let mut overflow = false;
+        measure.for_each(|kind, qty| {
+            if qty == 0 {
+                return;
+            }
+            match &entry.lines[kind.index()] {
+                Some(line) => match line.cost(qty, cumulative) {
+                    Ok(c) => match cost.checked_add(c) {
+                        Some(sum) => cost = sum,
+                        None => overflow = true,
+                    },
+                    Err(_) => overflow = true,
+                },
+                None => missing = missing.or(Some(kind)),
+            }
+        });
+        if overflow {
+            return Err(Error::AmountOutOfRange);
+        }
+        Ok(Priced { cost, missing })
+    }
+}
+
+/// Collects [`ModelPrice`]s and checks them into a [`Catalog`].
+#[derive(Debug, Default, Clone)]
+pub struct CatalogBuilder {
+    entries: Vec<ModelPrice>,
+}
+
+impl CatalogBuilder {
+    /// Adds an entry; a later entry for the same provider and model replaces an earlier one.
+    pub fn add(mut self, price: ModelPrice) -> Self {
+        self.entries
+            .retain(|p| !(p.provider == price.provider && p.model == price.model));
+        self.entries.push(price);
+        self
+    }
+
+    /// Checks every entry and builds the catalog.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Catalog`] naming the entry and field when a provider or model is empty, a rate's unit does
+    /// not match its usage kind, a price is negative or out of range, an increment has no rate, or a fee
+    /// rule is given for anything but payments.
+    pub fn build(self) -> Result<Catalog> {
+        let mut catalog = Catalog {
+            entries: Vec::with_capacity(self.entries.len()),
+            providers: Vec::new(),
+            index: FxHashMap::default(),
+            cumulative_lines: 0,
+        };
+        for price in self.entries {
+            let entry = compile(price, &mut catalog)?;
+            let id = u32::try_from(catalog.entries.len())
+                .map_err(|_| entry.price.err("entry", "too many catalog entries"))?;
+            catalog
+                .index
+                .entry(entry.price.provider.as_str().into())
+                .or_default()
+                .insert(entry.price.model.as_str().into(), id);
+            catalog.entries.push(entry);
+        }
+        Ok(catalog)
+    }
+}
+
+fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
+    if price.provider.trim().is_empty() {
+        return Err(price.err("provider", "must not be empty"));
+    }
+    if price.model.trim().is_empty() {
+        return Err(price.err("model", "must not be empty"));
+    }
+    let mut lines: [Option<Line>; UsageKind::COUNT] = [None; UsageKind::COUNT];
+    for (kind, rate) in &price.rates {
+        if *kind == UsageKind::Transactions {
+            return Err(price.err(
+                kind.as_str(),
+                "payments are priced by a fee rule, not a rate",
+            ));
+        }
+        if rate.unit() != kind.unit() {
+            return Err(price.err(
+                kind.as_str(),
+                format!(
+                    "rate is per {}, usage is counted in {}s",
+                    rate.unit(),
+                    kind.unit()
+                ),
+            ));
+        }
+        let increment = price
+            .increments
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, i)| *i);
+        if let Some(inc) = increment {
+            if inc.unit != kind.unit() || inc.step == 0 {
+                return Err(price.err(
+                    format!("{kind}.increment"),
+                    "increment must be a positive step in the usage's unit",
+                ));
+            }
+        }
+        let mut line = Line::new(rate, increment)
+            .ok_or_else(|| price.err(kind.as_str(), "price must be zero or more and in range"))?;
+        if line.needs_cumulative() {
+            line.slot = Some(catalog.cumulative_lines as u32);
+            catalog.cumulative_lines += 1;
+        }
+        lines[kind.index()] = Some(line);
+    }
+    if let Some((kind, _)) = price
+        .increments
+        .iter()
+        .find(|(k, _)| lines[k.index()].is_none())
+    {
+        return Err(price.err(format!("{kind}.increment"), "increment without a rate"));
+    }
+    let fee = match &price.fee {
+        Some(rule) => Some(
+            FeeCalc::new(rule)
+                .ok_or_else(|| price.err("fee", "percent and amounts must be zero or more"))?,
+        ),
+        None => None,
+    };
+    let provider = match catalog.providers.iter().position(|p| *p == price.provider) {
+        Some(i) => i,
+        None => {
+            catalog.providers.push(price.provider.clone());
+            catalog.providers.len() - 1
+        }
+    };
+    Ok(Entry {
+        price,
+        provider: provider as u32,
+        lines,
+        fee,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{Measure, TokenUsage};
+    use rust_decimal::dec;
+
+    fn usd(d: Decimal) -> Usd {
+        Usd::new(d)
+    }
+
+    fn slots(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn per_minute_line_is_exact_fraction() {
+        let line = Line::new(&Rate::per_minute(usd(dec!(0.0059))), None);
+        let line = line.expect("valid");
+        // 0.0059 $/min = 5_900_000 nanos / 60_000 ms = 295/3
+        assert_eq!((line.num, line.den), (295, 3));
+        assert_eq!(line.billed(300_000), 29_500_000);
+    }
+
+    #[test]
+    fn increment_rounds_up_cumulatively() -> Result<()> {
+        let inc = Increment::per_started_minute();
+        assert_eq!(inc.quantize(0), 0);
+        assert_eq!(inc.quantize(1), 60_000);
+        assert_eq!(inc.quantize(60_000), 60_000);
+        assert_eq!(inc.quantize(80_000), 120_000);
+        let six_thirty = Increment::seconds(6, 30);
+        assert_eq!(six_thirty.quantize(1_000), 30_000);
+        assert_eq!(six_thirty.quantize(31_000), 36_000);
+        Ok(())
+    }
+
+    #[test]
+    fn unit_mismatch_is_rejected_with_entry_and_field() {
+        let err = Catalog::builder()
+            .add(
+                ModelPrice::new("x", "y", Category::Tts)
+                    .rate(UsageKind::Characters, Rate::per_minute(usd(dec!(1)))),
+            )
+            .build()
+            .err();
+        match err {
+            Some(Error::Catalog { entry, field, .. }) => {
+                assert_eq!(entry, "x/y");
+                assert_eq!(field, "characters");
+            }
+            other => panic!("expected a catalog error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn negative_price_and_orphan_increment_are_rejected() {
+        let negative = Catalog::builder()
+            .add(
+                ModelPrice::new("x", "y", Category::Tts)
+                    .rate(UsageKind::Characters, Rate::per_character(usd(dec!(-1)))),
+            )
+            .build();
+        assert!(matches!(negative, Err(Error::Catalog { .. })));
+        let orphan = Catalog::builder()
+            .add(
+                ModelPrice::new("x", "y", Category::Telephony)
+                    .increment(UsageKind::CallSeconds, Increment::per_second()),
+            )
+            .build();
+        assert!(matches!(orphan, Err(Error::Catalog { .. })));
+    }
+
+    #[test]
+    fn missing_rate_is_reported_and_rest_is_billed() -> Result<()> {
+        let catalog = Catalog::builder()
+            .add(ModelPrice::new("x", "y", Category::Llm).rate(
+                UsageKind::InputTokens,
+                Rate::per_million_tokens(usd(dec!(1))),
+            ))
+            .build()?;
+        let id = catalog.find("x", "y").expect("entry");
+        let priced = catalog.price(
+            id,
+            &Measure::tokens(TokenUsage::new(1_000, 10))?,
+            &slots(catalog.cumulative_lines()),
+        )?;
+        assert_eq!(priced.cost, 1_000_000);
+        assert_eq!(priced.missing, Some(UsageKind::OutputTokens));
+        Ok(())
+    }
+
+    #[test]
+    fn fee_rule_applies_percent_fixed_and_cap() -> Result<()> {
+        let cnp = FeeRule::new(dec!(3.4), usd(dec!(0.30)));
+        assert_eq!(cnp.fee(usd(dec!(4.99)))?, usd(dec!(0.46966)));
+        let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(usd(dec!(5)));
+        assert_eq!(ach.fee(usd(dec!(625)))?, usd(dec!(5)));
+        assert_eq!(ach.fee(usd(dec!(624)))?, usd(dec!(4.992)));
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! Counters kept by the meter, readable at any time.
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+use serde::Serialize;
+
+/// A snapshot of a meter's counters.
+///
+/// Event counters obey `enqueued = persisted + dropped + pending`, where `pending` is what is queued or
+/// being written. After [`Meter::flush`](crate::Meter::flush) returns, `pending` is zero for everything
+/// enqueued before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events offered to the writer's queue (including those that did not fit).
+    pub enqueued: u64,
+    /// Events committed to the database.
+    pub persisted: u64,
+    /// Events that did not fit in the queue. Their cost stays in the call's totals and is written with the
+    /// call's final record as one coalesced row per category, so no money is lost; only the detail is.
+    pub dropped: u64,
+    /// Events enqueued but not yet committed.
+    pub pending: u64,
+    /// Events recorded without a (complete) price: unknown model or missing rate.
+    pub unpriced: u64,
+    /// Track calls refused for bad input (nothing recorded).
+    pub rejected: u64,
+    /// Events tracked after their call was finalized (recorded, not in the summary).
+    pub late: u64,
+    /// Coalesced rows written for dropped events.
+    pub coalesced_rows: u64,
+    /// Events the database already held under the same call id and sequence (a reused call id).
+    pub conflicts: u64,
+    /// Failed write attempts (each is retried).
+    pub write_errors: u64,
+    /// The most recent write error, if any.
+    pub last_write_error: Option<String>,
+    /// Calls started.
+    pub calls_started: u64,
+    /// Calls ended by `finalize`.
+    pub calls_finalized: u64,
+    /// Calls whose tracker was dropped without `finalize`.
+    pub calls_abandoned: u64,
+}
+
+const SHARDS: usize = 32;
+
+/// A counter that many threads bump without sharing a cache line; reads sum the shards.
+pub(crate) struct ShardedCounter {
+    shards: Box<[CachePadded<AtomicU64>]>,
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn shard_index() -> usize {
+    SHARD.with(|s| {
+        let i = s.get();
+        if i != usize::MAX {
+            return i;
+        }
+        let i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        s.set(i);
+        i
+    })
+}
+
+impl ShardedCounter {
+    pub(crate) fn new() -> Self {
+        ShardedCounter {
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn incr(&self) {
+        self.shards[shard_index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// The live counters behind [`Stats`].
+pub(crate) struct Counters {
+    pub(crate) enqueued: ShardedCounter,
+    pub(crate) persisted: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) unpriced: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) late: AtomicU64,
+    pub(crate) coalesced_rows: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
+    pub(crate) last_write_error: Mutex<Option<String>>,
+    pub(crate) calls_started: AtomicU64,
+    pub(crate) calls_finalized: AtomicU64,
+    pub(crate) calls_abandoned: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Counters {
+            enqueued: ShardedCounter::new(),
+            persisted: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            unpriced: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            coalesced_rows: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            last_write_error: Mutex::new(None),
+            calls_started: AtomicU64::new(0),
+            calls_finalized: AtomicU64::new(0),
+            calls_abandoned: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        // Read the writer's side first: anything it persisted was enqueued earlier, so pending never
+        // comes out negative.
+        let persisted = self.persisted.load(Ordering::Acquire);
+        let dropped = self.dropped.load(Ordering::Acquire);
+        let enqueued = self.enqueued.get();
+        let last_write_error = match self.last_write_error.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Stats {
+            enqueued,
+            persisted,
+            dropped,
+            pending: enqueued.saturating_sub(persisted).saturating_sub(dropped),
+            unpriced: self.unpriced.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
+            coalesced_rows: self.coalesced_rows.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+            last_write_error,
+            calls_started: self.calls_started.load(Ordering::Relaxed),
+            calls_finalized: self.calls_finalized.load(Ordering::Relaxed),
+            calls_abandoned: self.calls_abandoned.load(Ordering::Relaxed),
+        }
+    }
+}

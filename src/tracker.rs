@@ -1,0 +1,781 @@
+//! The per-call tracker: the hot path, the call's running totals, and `finalize`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::meter::MeterShared;
+use crate::money::Usd;
+use crate::pricing::Catalog;
+use crate::stats::Counters;
+use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
+use crate::worker::{CallEnd, Coalesced, Event, Target};
+
+/// The longest id (call, user, tenant …) accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+/// Who and what a call is: given to [`Meter::start_call`](crate::Meter::start_call).
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::CallInfo;
+///
+/// let info = CallInfo::new("CA1234")
+///     .user("user-42")
+///     .tenant("acme")
+///     .persona("coach")
+///     .session_kind("council")
+///     .metadata("campaign", "spring");
+/// assert_eq!(info.call_id(), "CA1234");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInfo {
+    call_id: String,
+    user_id: Option<String>,
+    tenant_id: Option<String>,
+    persona: Option<String>,
+    session_kind: Option<String>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl CallInfo {
+    /// A call with this id (a telephony call SID, a room name …), unique in the database.
+    pub fn new(call_id: impl Into<String>) -> Self {
+        CallInfo {
+            call_id: call_id.into(),
+            ..CallInfo::default()
+        }
+    }
+
+    /// The user the call is for.
+    pub fn user(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
+    /// The tenant (customer company) the call belongs to.
+    pub fn tenant(mut self, tenant_id: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant_id.into());
+        self
+    }
+
+    /// The persona or agent configuration that runs the call.
+    pub fn persona(mut self, persona: impl Into<String>) -> Self {
+        self.persona = Some(persona.into());
+        self
+    }
+
+    /// The kind of session (`"phone"`, `"council"`, `"realtime"` …).
+    pub fn session_kind(mut self, kind: impl Into<String>) -> Self {
+        self.session_kind = Some(kind.into());
+        self
+    }
+
+    /// Adds a free-form metadata entry, stored as JSON with the call.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// The call id.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    fn check(&self) -> Result<()> {
+        check_id(Some(&self.call_id), "call id must not be empty", "call id")?;
+        check_id(
+            self.user_id.as_deref(),
+            "user id must not be empty",
+            "user id",
+        )?;
+        check_id(
+            self.tenant_id.as_deref(),
+            "tenant id must not be empty",
+            "tenant id",
+        )?;
+        Ok(())
+    }
+}
+
+fn check_id(id: Option<&str>, empty: &'static str, _what: &'static str) -> Result<()> {
+    match id {
+        Some(s) if s.trim().is_empty() => Err(Error::InvalidCallInfo(empty)),
+        Some(s) if s.len() > MAX_ID_LEN => Err(Error::InvalidCallInfo(
+            "ids must be at most MAX_ID_LEN bytes long",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A call's identity, shared with the writer by every event of the call.
+#[derive(Debug)]
+pub(crate) struct CallIdent {
+    pub(crate) call_id: Box<str>,
+    pub(crate) user_id: Option<Box<str>>,
+    pub(crate) tenant_id: Option<Box<str>>,
+    pub(crate) persona: Option<Box<str>>,
+    pub(crate) session_kind: Option<Box<str>>,
+    pub(crate) metadata: Option<String>,
+    pub(crate) started_at_ms: i64,
+    pub(crate) catalog: Arc<Catalog>,
+}
+
+/// How a call ended, given to [`CallCostTracker::finalize`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The call ran to its end.
+    Completed,
+    /// The call failed; every cost it incurred is kept.
+    Failed(String),
+}
+
+impl Outcome {
+    /// A failure with its reason.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Outcome::Failed(reason.into())
+    }
+}
+
+/// A call's status, as stored in the `calls.status` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallStatus {
+    /// Still running.
+    Active,
+    /// Finalized as completed.
+    Completed,
+    /// Finalized as failed.
+    Failed,
+    /// Its tracker was dropped without `finalize`.
+    Abandoned,
+}
+
+impl CallStatus {
+    /// The name stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Active => "active",
+            CallStatus::Completed => "completed",
+            CallStatus::Failed => "failed",
+            CallStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a successful track call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tracked {
+    /// The cost of this usage, exact to the nano-dollar.
+    pub cost: Usd,
+    /// The call's running total, this usage included.
+    pub call_total: Usd,
+}
+
+/// The exact cost of a finished call, computed from the tracker's in-memory totals.
+///
+/// `total` equals the sum of `by_category`, and of `by_provider`; it equals the sum of the call's events in
+/// the database. `by_agent` covers events tracked through [`CallCostTracker::agent`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CallSummary {
+    /// The call id.
+    pub call_id: String,
+    /// The user, if given.
+    pub user_id: Option<String>,
+    /// The tenant, if given.
+    pub tenant_id: Option<String>,
+    /// How the call ended.
+    pub status: CallStatus,
+    /// Why it failed, if it did.
+    pub failure_reason: Option<String>,
+    /// When tracking started (UTC).
+    pub started_at: DateTime<Utc>,
+    /// When it was finalized (UTC).
+    pub ended_at: DateTime<Utc>,
+    /// Milliseconds from start to finalize.
+    pub duration_ms: u64,
+    /// Total cost.
+    pub total: Usd,
+    /// Amount charged to the customer through [`CallCostTracker::track_payment`].
+    pub revenue: Usd,
+    /// Cost per category (categories with a cost).
+    pub by_category: BTreeMap<Category, Usd>,
+    /// Cost per provider (providers with a cost).
+    pub by_provider: BTreeMap<String, Usd>,
+    /// Cost per agent of a multi-agent session.
+    pub by_agent: BTreeMap<String, Usd>,
+    /// Events recorded.
+    pub events: u64,
+    /// Of those, events recorded without a complete price.
+    pub unpriced_events: u64,
+    /// Of those, events that did not fit in the queue and were written as coalesced rows.
+    pub dropped_events: u64,
+}
+
+#[derive(Debug)]
+struct Agent {
+    name: Arc<str>,
+    total: AtomicI64,
+}
+
+const CLOSED: u64 = 1 << 63;
+const ACTIVE_MASK: u64 = CLOSED - 1;
+
+/// The shared state of one call.
+pub(crate) struct CallState {
+    ident: Arc<CallIdent>,
+    meter: Arc<MeterShared>,
+    /// Bit 63: finalized. Low bits: track calls in progress.
+    gate: AtomicU64,
+    seq: AtomicU64,
+    total: AtomicI64,
+    by_category: [AtomicI64; Category::COUNT],
+    by_provider: Box<[AtomicI64]>,
+    cumulative: Box<[AtomicU64]>,
+    unpriced: AtomicU64,
+    dropped_cost: [AtomicI64; Category::COUNT],
+    dropped_count: [AtomicU64; Category::COUNT],
+    revenue: AtomicI64,
+    agents: Mutex<Vec<Arc<Agent>>>,
+}
+
+/// Marks a track call in progress; `finalize` waits for none to be in progress.
+struct Active<'a> {
+    gate: &'a AtomicU64,
+    closed: bool,
+}
+
+impl<'a> Active<'a> {
+    fn enter(gate: &'a AtomicU64) -> Self {
+        let before = gate.fetch_add(1, Ordering::AcqRel);
+        Active {
+            gate,
+            closed: before & CLOSED != 0,
+        }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.gate.fetch_sub(1, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+fn to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl CallState {
+    pub(crate) fn start(meter: Arc<MeterShared>, info: CallInfo) -> Result<Arc<CallState>> {
+        info.check()?;
+        let catalog = meter.catalog();
+        let metadata = if info.metadata.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&info.metadata).ok()
+        };
+        let ident = Arc::new(CallIdent {
+            call_id: info.call_id.into_boxed_str(),
+            user_id: info.user_id.map(String::into_boxed_str),
+            tenant_id: info.tenant_id.map(String::into_boxed_str),
+            persona: info.persona.map(String::into_boxed_str),
+            session_kind: info.session_kind.map(String::into_boxed_str),
+            metadata,
+            started_at_ms: now_ms(),
+            catalog: Arc::clone(&catalog),
+        });
+        meter.register(&ident)?;
+        Ok(Arc::new(CallState {
+            by_provider: (0..catalog.provider_count())
+                .map(|_| AtomicI64::new(0))
+                .collect(),
+            cumulative: (0..catalog.cumulative_lines())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            ident,
+            meter,
+            gate: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            total: AtomicI64::new(0),
+            by_category: Default::default(),
+            unpriced: AtomicU64::new(0),
+            dropped_cost: Default::default(),
+            dropped_count: Default::default(),
+            revenue: AtomicI64::new(0),
+            agents: Mutex::new(Vec::new()),
+        }))
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.meter.counters
+    }
+
+    /// Closes the call and sends its final record. Errors if it was already closed.
+    fn end(&self, status: CallStatus, reason: Option<String>) -> Result<CallSummary> {
+        let before = self.gate.fetch_or(CLOSED, Ordering::AcqRel);
+        if before & CLOSED != 0 {
+            return Err(Error::AlreadyFinalized);
+        }
+        // Track calls take nanoseconds; wait for those already inside to finish so the summary is exact.
+        let mut spins = 0_u32;
+        while self.gate.load(Ordering::Acquire) & ACTIVE_MASK != 0 {
+            if spins < 64 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let ended_at_ms = now_ms().max(self.ident.started_at_ms);
+        let mut coalesced = Vec::new();
+        for c in Category::ALL {
+            let events = self.dropped_count[c.index()].load(Ordering::Acquire);
+            if events > 0 {
+                coalesced.push(Coalesced {
+                    category: c,
+                    events,
+                    cost: self.dropped_cost[c.index()].load(Ordering::Acquire),
+                    seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                });
+            }
+        }
+        let summary = self.summary(status, reason.clone(), ended_at_ms, &coalesced);
+        self.meter.end(
+            &self.ident,
+            CallEnd {
+                call: Arc::clone(&self.ident),
+                status,
+                reason,
+                ended_at_ms,
+                coalesced,
+            },
+        );
+        Ok(summary)
+    }
+
+    fn summary(
+        &self,
+        status: CallStatus,
+        failure_reason: Option<String>,
+        ended_at_ms: i64,
+        coalesced: &[Coalesced],
+    ) -> CallSummary {
+        let nonzero = |a: &AtomicI64| {
+            let v = a.load(Ordering::Acquire);
+            (v != 0).then(|| Usd::from_nanos(v))
+        };
+        let by_category = Category::ALL
+            .into_iter()
+            .filter_map(|c| nonzero(&self.by_category[c.index()]).map(|v| (c, v)))
+            .collect();
+        let by_provider = self
+            .by_provider
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                nonzero(a).map(|v| (self.ident.catalog.provider_name(i).to_owned(), v))
+            })
+            .collect();
+        let by_agent = lock(&self.agents)
+            .iter()
+            .filter_map(|a| nonzero(&a.total).map(|v| (a.name.to_string(), v)))
+            .collect();
+        let ident = &self.ident;
+        CallSummary {
+            call_id: ident.call_id.to_string(),
+            user_id: ident.user_id.as_deref().map(str::to_owned),
+            tenant_id: ident.tenant_id.as_deref().map(str::to_owned),
+            status,
+            failure_reason,
+            started_at: to_utc(ident.started_at_ms),
+            ended_at: to_utc(ended_at_ms),
+            duration_ms: u64::try_from(ended_at_ms - ident.started_at_ms).unwrap_or(0),
+            total: Usd::from_nanos(self.total.load(Ordering::Acquire)),
+            revenue: Usd::from_nanos(self.revenue.load(Ordering::Acquire)),
+            by_category,
+            by_provider,
+            by_agent,
+            events: self.seq.load(Ordering::Acquire) - coalesced.len() as u64,
+            unpriced_events: self.unpriced.load(Ordering::Acquire),
+            dropped_events: coalesced.iter().map(|c| c.events).sum(),
+        }
+    }
+
+    /// Prices one usage, updates the totals and offers the event to the writer.
+    fn record(
+        &self,
+        agent: Option<&Arc<Agent>>,
+        provider: &str,
+        model: &str,
+        measure: Result<Measure>,
+    ) -> Result<Tracked> {
+        let measure = match measure {
+            Ok(m) => m,
+            Err(e) => {
+                Counters::bump(&self.counters().rejected);
+                return Err(e);
+            }
+        };
+        let active = Active::enter(&self.gate);
+        let catalog = &self.ident.catalog;
+        let (category, target, cost, missing, provider_index) = match catalog.find(provider, model)
+        {
+            Some(entry) => {
+                let priced = match catalog.price(entry, &measure, &self.cumulative) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        Counters::bump(&self.counters().rejected);
+                        return Err(e);
+                    }
+                };
+                (
+                    catalog.entry_price(entry).category(),
+                    Target::Priced(entry),
+                    priced.cost,
+                    priced.missing,
+                    Some(catalog.entry_provider(entry)),
+                )
+            }
+            None => (
+                measure.default_category(),
+                Target::Unpriced(Box::new((provider.into(), model.into()))),
+                0,
+                None,
+                None,
+            ),
+        };
+        let unpriced = missing.is_some() || matches!(target, Target::Unpriced(_));
+        let call_total = self.total.fetch_add(cost, Ordering::AcqRel) + cost;
+        self.by_category[category.index()].fetch_add(cost, Ordering::Relaxed);
+        if let Some(p) = provider_index {
+            self.by_provider[p].fetch_add(cost, Ordering::Relaxed);
+        }
+        if let Some(a) = agent {
+            a.total.fetch_add(cost, Ordering::Relaxed);
+        }
+        if let Measure::Payment(amount) = measure {
+            self.revenue.fetch_add(amount, Ordering::Relaxed);
+        }
+        if unpriced {
+            self.unpriced.fetch_add(1, Ordering::Relaxed);
+            Counters::bump(&self.counters().unpriced);
+        }
+        let event = Event {
+            call: Arc::clone(&self.ident),
+            agent: agent.map(|a| Arc::clone(&a.name)),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            at_ms: now_ms(),
+            category,
+            target,
+            measure,
+            cost,
+            priced: !unpriced,
+            late: active.closed,
+        };
+        let late = active.closed;
+        if !self.meter.offer(event) {
+            // The queue was full or the writer gone: keep the money in the call's final record.
+            self.dropped_cost[category.index()].fetch_add(cost, Ordering::Relaxed);
+            self.dropped_count[category.index()].fetch_add(1, Ordering::Release);
+        }
+        drop(active);
+        if late {
+            Counters::bump(&self.counters().late);
+            return Err(Error::CallFinalized);
+        }
+        match (missing, unpriced) {
+            (Some(kind), _) => Err(Error::MissingRate {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                kind,
+            }),
+            (None, true) => Err(Error::UnknownModel {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+            }),
+            (None, false) => Ok(Tracked {
+                cost: Usd::from_nanos(cost),
+                call_total: Usd::from_nanos(call_total),
+            }),
+        }
+    }
+}
+
+/// Ends the call as abandoned when the last handle goes without `finalize`.
+struct Handle {
+    state: Arc<CallState>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self
+            .state
+            .end(
+                CallStatus::Abandoned,
+                Some("tracker dropped without finalize".into()),
+            )
+            .is_ok()
+        {
+            Counters::bump(&self.state.counters().calls_abandoned);
+        }
+    }
+}
+
+/// Tracks the cost of one call. Cheap to clone; clones track the same call and may be used from several
+/// threads or tasks at once.
+///
+/// Every `track_*` method prices the usage from the meter's catalog, adds it to the call's running totals,
+/// hands one event to the background writer and returns the cost. None of them does I/O, takes a lock,
+/// allocates (for a known model) or waits: see the crate docs for the queue policy.
+///
+/// When the last clone is dropped without [`finalize`](Self::finalize), the call is recorded as
+/// `abandoned`, with every cost it incurred.
+#[derive(Clone)]
+pub struct CallCostTracker {
+    handle: Arc<Handle>,
+    agent: Option<Arc<Agent>>,
+}
+
+impl fmt::Debug for CallCostTracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallCostTracker")
+            .field("call_id", &self.call_id())
+            .field("agent", &self.agent.as_ref().map(|a| &a.name))
+            .field("total", &self.total())
+            .finish()
+    }
+}
+
+impl CallCostTracker {
+    pub(crate) fn new(state: Arc<CallState>) -> Self {
+        CallCostTracker {
+            handle: Arc::new(Handle { state }),
+            agent: None,
+        }
+    }
+
+    fn state(&self) -> &CallState {
+        &self.handle.state
+    }
+
+    fn record(&self, provider: &str, model: &str, measure: Result<Measure>) -> Result<Tracked> {
+        self.state()
+            .record(self.agent.as_ref(), provider, model, measure)
+    }
+
+    /// The call id.
+    pub fn call_id(&self) -> &str {
+        &self.state().ident.call_id
+    }
+
+    /// The agent this handle tracks for, if it came from [`agent`](Self::agent).
+    pub fn agent_name(&self) -> Option<&str> {
+        self.agent.as_deref().map(|a| &*a.name)
+    }
+
+    /// The call's running total.
+    pub fn total(&self) -> Usd {
+        Usd::from_nanos(self.state().total.load(Ordering::Acquire))
+    }
+
+    /// A handle for one agent of a multi-agent session: usage tracked through it is attributed to `name`
+    /// in the events and in [`CallSummary::by_agent`]. Call it once per agent (it allocates), then track
+    /// through the handle.
+    pub fn agent(&self, name: &str) -> CallCostTracker {
+        let mut agents = lock(&self.state().agents);
+        let agent = match agents.iter().find(|a| &*a.name == name) {
+            Some(a) => Arc::clone(a),
+            None => {
+                let a = Arc::new(Agent {
+                    name: name.into(),
+                    total: AtomicI64::new(0),
+                });
+                agents.push(Arc::clone(&a));
+                a
+            }
+        };
+        CallCostTracker {
+            handle: Arc::clone(&self.handle),
+            agent: Some(agent),
+        }
+    }
+
+    /// Text-to-speech: `characters` synthesised by `provider`'s `model`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] for more than [`MAX_CHARACTERS_PER_TRACK`](crate::MAX_CHARACTERS_PER_TRACK)
+    /// (nothing recorded); [`Error::UnknownModel`], [`Error::MissingRate`] and [`Error::CallFinalized`]
+    /// with the usage recorded (see [`Error::is_recorded`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (meter, _guard) = callmeter::Meter::builder().path(dir.path().join("c.db")).open()?;
+    /// let call = meter.start_call(callmeter::CallInfo::new("call-1"))?;
+    /// let t = call.track_tts("elevenlabs", "eleven_turbo_v2_5", 2_000)?;
+    /// assert_eq!(t.cost.to_string(), "$0.3");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn track_tts(&self, provider: &str, model: &str, characters: u64) -> Result<Tracked> {
+        self.record(provider, model, Measure::characters(characters))
+    }
+
+    /// Speech-to-text: `audio_seconds` of audio transcribed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] for NaN, infinite, negative or more than
+    /// [`MAX_SECONDS_PER_TRACK`](crate::MAX_SECONDS_PER_TRACK) seconds; otherwise as
+    /// [`track_tts`](Self::track_tts).
+    pub fn track_stt(&self, provider: &str, model: &str, audio_seconds: f64) -> Result<Tracked> {
+        self.record(
+            provider,
+            model,
+            Measure::seconds(UsageKind::AudioSeconds, audio_seconds),
+        )
+    }
+
+    /// A model request's tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] for more than [`MAX_TOKENS_PER_TRACK`](crate::MAX_TOKENS_PER_TRACK) of
+    /// one kind; otherwise as [`track_tts`](Self::track_tts).
+    pub fn track_inference(
+        &self,
+        provider: &str,
+        model: &str,
+        tokens: TokenUsage,
+    ) -> Result<Tracked> {
+        self.record(provider, model, Measure::tokens(tokens))
+    }
+
+    /// Telephony: `call_seconds` more of the call (the model names the direction, e.g. `outbound-us`).
+    /// Billing increments apply to the call's cumulative duration, so tracking in parts bills the same as
+    /// tracking once at the end.
+    ///
+    /// # Errors
+    ///
+    /// As [`track_stt`](Self::track_stt).
+    pub fn track_duration(
+        &self,
+        provider: &str,
+        model: &str,
+        call_seconds: f64,
+    ) -> Result<Tracked> {
+        self.record(
+            provider,
+            model,
+            Measure::seconds(UsageKind::CallSeconds, call_seconds),
+        )
+    }
+
+    /// A realtime speech model's audio: seconds heard and seconds spoken. Tokens of the same session go to
+    /// [`track_inference`](Self::track_inference).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_stt`](Self::track_stt).
+    pub fn track_realtime_audio(
+        &self,
+        provider: &str,
+        model: &str,
+        input_seconds: f64,
+        output_seconds: f64,
+    ) -> Result<Tracked> {
+        let measure = millis(UsageKind::AudioInputSeconds, input_seconds).and_then(|i| {
+            millis(UsageKind::AudioOutputSeconds, output_seconds).map(|o| {
+                Measure::Two([
+                    (UsageKind::AudioInputSeconds, i),
+                    (UsageKind::AudioOutputSeconds, o),
+                ])
+            })
+        });
+        self.record(provider, model, measure)
+    }
+
+    /// A media room: `participants` connected for `seconds` (billed as participant-time).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_stt`](Self::track_stt), and [`Error::InvalidQuantity`] for more than
+    /// [`MAX_PARTICIPANTS`](crate::MAX_PARTICIPANTS).
+    pub fn track_participants(
+        &self,
+        provider: &str,
+        model: &str,
+        participants: u32,
+        seconds: f64,
+    ) -> Result<Tracked> {
+        let measure = if participants > MAX_PARTICIPANTS {
+            Err(Error::InvalidQuantity {
+                what: "participants",
+                reason: "more than MAX_PARTICIPANTS",
+            })
+        } else {
+            millis(UsageKind::ParticipantSeconds, seconds)
+                .map(|ms| Measure::One(UsageKind::ParticipantSeconds, ms * u64::from(participants)))
+        };
+        self.record(provider, model, measure)
+    }
+
+    /// A payment of `amount` charged to the customer for this call: the processor's fee (`provider`'s
+    /// payment method `model`, e.g. `stripe` / `card-not-present`) is the cost, and `amount` is added to the
+    /// call's revenue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] for an amount that is not above zero, [`Error::AmountOutOfRange`] for
+    /// one beyond nano-dollar range; otherwise as [`track_tts`](Self::track_tts).
+    pub fn track_payment(&self, provider: &str, model: &str, amount: Usd) -> Result<Tracked> {
+        let measure = amount.to_nanos().and_then(Measure::payment);
+        self.record(provider, model, measure)
+    }
+
+    /// Ends the call and returns its exact summary. Failed calls keep every cost.
+    ///
+    /// Track calls running on other threads at the same moment either make it into the summary or come
+    /// back with [`Error::CallFinalized`] (their usage still recorded); none is half counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyFinalized`] on a second call; nothing is counted twice.
+    pub fn finalize(&self, outcome: Outcome) -> Result<CallSummary> {
+        let (status, reason) = match outcome {
+            Outcome::Completed => (CallStatus::Completed, None),
+            Outcome::Failed(r) => (CallStatus::Failed, Some(r)),
+        };
+        let summary = self.state().end(status, reason)?;
+        Counters::bump(&self.state().counters().calls_finalized);
+        Ok(summary)
+    }
+}
