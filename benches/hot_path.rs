@@ -1,1 +1,156 @@
-fn main() {}
+//! Cost of one track call on the caller's thread, with the writer thread live and committing, beside the
+//! naive approach: the same event inserted synchronously into SQLite (WAL, synchronous=NORMAL).
+//!
+//! ```text
+//! cargo bench --bench hot_path
+//! ```
+//!
+//! Each measured batch of track calls is at most `SEGMENT` long and is followed, outside the timing, by a
+//! flush, so the queue never fills and every measured call takes the normal enqueue path while the
+//! writer commits the previous segment's events concurrently.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use callmeter::{CallCostTracker, CallInfo, Meter, MeterGuard, TokenUsage};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rusqlite::{Connection, params};
+
+const SEGMENT: u64 = 10_000;
+
+fn meter(dir: &tempfile::TempDir) -> (Meter, MeterGuard) {
+    Meter::builder()
+        .path(dir.path().join("bench.db"))
+        .queue_capacity(2 * SEGMENT as usize)
+        .open()
+        .expect("open meter")
+}
+
+/// Times `iters` calls of `f`, flushing (untimed) every `SEGMENT` calls.
+fn timed(meter: &Meter, iters: u64, mut f: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(SEGMENT);
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        total += start.elapsed();
+        left -= n;
+        meter.flush().expect("flush");
+    }
+    total
+}
+
+fn track_calls(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (meter, guard) = meter(&dir);
+    let call: CallCostTracker = meter
+        .start_call(CallInfo::new("bench-call").user("u").tenant("t"))
+        .expect("start");
+    let agent = call.agent("critic");
+
+    let mut g = c.benchmark_group("track");
+    g.bench_function("track_tts", |b| {
+        b.iter_custom(|iters| {
+            timed(&meter, iters, || {
+                let _ = black_box(call.track_tts(
+                    black_box("elevenlabs"),
+                    black_box("eleven_turbo_v2_5"),
+                    black_box(412),
+                ));
+            })
+        })
+    });
+    g.bench_function("track_stt", |b| {
+        b.iter_custom(|iters| {
+            timed(&meter, iters, || {
+                let _ = black_box(call.track_stt(
+                    black_box("deepgram"),
+                    black_box("nova-2"),
+                    black_box(2.5),
+                ));
+            })
+        })
+    });
+    g.bench_function("track_inference", |b| {
+        b.iter_custom(|iters| {
+            timed(&meter, iters, || {
+                let _ = black_box(call.track_inference(
+                    black_box("cerebras"),
+                    black_box("llama3.1-8b"),
+                    black_box(TokenUsage::new(9_200, 310)),
+                ));
+            })
+        })
+    });
+    g.bench_function("track_inference_agent", |b| {
+        b.iter_custom(|iters| {
+            timed(&meter, iters, || {
+                let _ = black_box(agent.track_inference(
+                    black_box("anthropic"),
+                    black_box("claude-sonnet-4-20250514"),
+                    black_box(TokenUsage::new(9_200, 310)),
+                ));
+            })
+        })
+    });
+    g.bench_function("track_duration", |b| {
+        b.iter_custom(|iters| {
+            timed(&meter, iters, || {
+                let _ = black_box(call.track_duration(
+                    black_box("twilio"),
+                    black_box("outbound-us"),
+                    black_box(1.0),
+                ));
+            })
+        })
+    });
+    g.finish();
+
+    drop((call, agent));
+    let stats = guard.shutdown().expect("shutdown");
+    assert_eq!(
+        stats.dropped, 0,
+        "no measured call may take the dropped path"
+    );
+}
+
+/// The naive tracker: one synchronous INSERT per usage, autocommit, WAL, synchronous=NORMAL.
+fn synchronous_insert(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conn = Connection::open(dir.path().join("sync.db")).expect("open");
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE cost_events (id INTEGER PRIMARY KEY, call_id TEXT, created_at INTEGER,
+             category TEXT, provider TEXT, model TEXT, quantity REAL, unit TEXT, cost_nanos INTEGER);",
+    )
+    .expect("schema");
+    let mut insert = conn
+        .prepare(
+            "INSERT INTO cost_events (call_id, created_at, category, provider, model, quantity, unit,
+             cost_nanos) VALUES (?1, ?2, 'tts', ?3, ?4, ?5, 'character', ?6)",
+        )
+        .expect("prepare");
+    let mut g = c.benchmark_group("track");
+    g.bench_function("synchronous_sqlite_insert", |b| {
+        b.iter(|| {
+            insert
+                .execute(params![
+                    "bench-call",
+                    1_700_000_000_000_i64,
+                    black_box("elevenlabs"),
+                    black_box("eleven_turbo_v2_5"),
+                    412.0,
+                    61_800_000_i64
+                ])
+                .expect("insert")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, track_calls, synchronous_insert);
+criterion_main!(benches);

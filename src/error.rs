@@ -34,6 +34,16 @@ pub enum Error {
         kind: UsageKind,
     },
 
+    /// The cost of the usage does not fit in nano-dollars (an absurd price or quantity). The usage was
+    /// recorded as unpriced.
+    #[error("cost of {provider}/{model} usage out of range (usage recorded as unpriced)")]
+    CostOverflow {
+        /// Provider as given.
+        provider: String,
+        /// Model as given.
+        model: String,
+    },
+
     /// The call was already finalized. The usage was still recorded against the call in the database (it
     /// was spent), but it is not part of the summary that `finalize` returned.
     #[error("call already finalized (late usage recorded)")]
@@ -154,7 +164,10 @@ impl Error {
     pub fn is_recorded(&self) -> bool {
         matches!(
             self,
-            Error::UnknownModel { .. } | Error::MissingRate { .. } | Error::CallFinalized
+            Error::UnknownModel { .. }
+                | Error::MissingRate { .. }
+                | Error::CostOverflow { .. }
+                | Error::CallFinalized
         )
     }
 }

@@ -71,7 +71,9 @@ mod money;
 mod pricing;
 mod stats;
 mod store;
+mod totals;
 mod tracker;
+mod unknown;
 mod usage;
 mod worker;
 

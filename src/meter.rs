@@ -1,19 +1,20 @@
 //! The process-wide handle: catalog, queue, counters, writer thread and its guard.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::pricing::Catalog;
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
-use crate::tracker::{CallCostTracker, CallIdent, CallInfo, CallState};
+use crate::tracker::{CallCostTracker, CallInfo, CallState};
+use crate::unknown::UnknownModels;
 use crate::worker::{CallEnd, Control, Event, Writer};
 
 /// Default database file, relative to the working directory.
@@ -120,6 +121,7 @@ impl MeterBuilder {
     pub fn open(self) -> Result<(Meter, MeterGuard)> {
         let store = Store::open(&self.path)?;
         let counters = Arc::new(Counters::new());
+        let unknown = Arc::new(UnknownModels::new());
         let (events_tx, events_rx) = bounded(self.queue_capacity);
         let (control_tx, control_rx) = unbounded();
         let writer = Writer::new(
@@ -127,6 +129,7 @@ impl MeterBuilder {
             events_rx,
             control_rx,
             Arc::clone(&counters),
+            Arc::clone(&unknown),
             self.batch_size,
             self.poll_interval,
         );
@@ -139,9 +142,11 @@ impl MeterBuilder {
             control: control_tx,
             counters,
             catalog: Arc::new(self.catalog.unwrap_or_else(Catalog::builtin)),
-            active: Mutex::new(FxHashSet::default()),
+            unknown,
+            active: Mutex::new(ActiveCalls::default()),
             writer: join.thread().clone(),
             flush_timeout: self.flush_timeout,
+            next_key: AtomicU64::new(0),
         });
         let guard = MeterGuard {
             shared: Arc::clone(&shared),
@@ -152,15 +157,25 @@ impl MeterBuilder {
     }
 }
 
+/// The calls being tracked, and the events of those that ended.
+#[derive(Default)]
+struct ActiveCalls {
+    calls: FxHashMap<Box<str>, Weak<CallState>>,
+    /// Events offered by calls that have ended (late events are counted apart).
+    ended_events: u64,
+}
+
 /// State shared by the meter's clones, its trackers and its guard.
 pub(crate) struct MeterShared {
     events: Sender<Event>,
     control: Sender<Control>,
     pub(crate) counters: Arc<Counters>,
     catalog: Arc<Catalog>,
-    active: Mutex<FxHashSet<Box<str>>>,
+    unknown: Arc<UnknownModels>,
+    active: Mutex<ActiveCalls>,
     writer: Thread,
     flush_timeout: Duration,
+    next_key: AtomicU64,
 }
 
 impl MeterShared {
@@ -168,14 +183,35 @@ impl MeterShared {
         Arc::clone(&self.catalog)
     }
 
-    fn active(&self) -> std::sync::MutexGuard<'_, FxHashSet<Box<str>>> {
+    /// The index of an unknown provider/model pair (a rare path that locks and may allocate).
+    pub(crate) fn unknown_model(&self, provider: &str, model: &str) -> u32 {
+        self.unknown.intern(provider, model)
+    }
+
+    pub(crate) fn next_call_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Tells the writer that no more events of the call will come.
+    pub(crate) fn forget(&self, key: u64) {
+        let _ = self.control.send(Control::Forget(key));
+    }
+
+    fn active(&self) -> std::sync::MutexGuard<'_, ActiveCalls> {
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks the call active and tells the writer about it.
-    pub(crate) fn register(&self, ident: &Arc<CallIdent>) -> Result<()> {
-        if !self.active().insert(ident.call_id.clone()) {
-            return Err(Error::DuplicateCall(ident.call_id.to_string()));
+    pub(crate) fn register(&self, state: &Arc<CallState>) -> Result<()> {
+        let ident = state.ident();
+        {
+            let mut active = self.active();
+            if active.calls.contains_key(&ident.call_id) {
+                return Err(Error::DuplicateCall(ident.call_id.to_string()));
+            }
+            active
+                .calls
+                .insert(ident.call_id.clone(), Arc::downgrade(state));
         }
         Counters::bump(&self.counters.calls_started);
         // The control queue is unbounded: a call's start and end records are never refused while the
@@ -184,23 +220,38 @@ impl MeterShared {
         Ok(())
     }
 
-    /// Sends the call's final record and forgets it.
-    pub(crate) fn end(&self, ident: &CallIdent, end: CallEnd) {
-        self.active().remove(&ident.call_id);
+    /// Sends the call's final record and forgets it; `events` is how many events it offered.
+    pub(crate) fn end(&self, events: u64, end: CallEnd) {
+        {
+            let mut active = self.active();
+            active.calls.remove(&end.call.call_id);
+            active.ended_events += events;
+        }
         let _ = self.control.send(Control::End(Box::new(end)));
+    }
+
+    /// Events offered so far by every call of this meter (late events aside).
+    fn enqueued(&self) -> u64 {
+        let active = self.active();
+        active.calls.values().fold(active.ended_events, |n, call| {
+            n + call.upgrade().map_or(0, |c| c.events_offered())
+        })
+    }
+
+    fn stats(&self) -> Stats {
+        self.counters.snapshot(|| self.enqueued())
     }
 
     /// Offers an event to the writer without waiting. Returns false when it was not accepted (queue full,
     /// or writer gone); it is then counted as dropped and the caller keeps its cost for the final record.
     pub(crate) fn offer(&self, event: Event) -> bool {
-        self.counters.enqueued.incr();
         let event = match self.events.try_send(event) {
             Ok(()) => return true,
             Err(TrySendError::Full(e) | TrySendError::Disconnected(e)) => e,
         };
         // After finalize the call's final record is already on its way: a late event that does not fit
         // goes by the unbounded control queue instead (a rare, allocating path).
-        if event.late && self.control.send(Control::Late(Box::new(event))).is_ok() {
+        if event.late() && self.control.send(Control::Late(Box::new(event))).is_ok() {
             return true;
         }
         self.counters.dropped.fetch_add(1, Ordering::Release);
@@ -272,7 +323,7 @@ impl Meter {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.shared.stats()
     }
 
     /// Waits until every event, start and end record enqueued before this call is committed.
@@ -320,7 +371,7 @@ impl MeterGuard {
 
     fn stop(&mut self) -> Result<Stats> {
         let Some(join) = self.join.take() else {
-            return Ok(self.shared.counters.snapshot());
+            return Ok(self.shared.stats());
         };
         let deadline = Instant::now() + self.timeout;
         let answered = self
@@ -330,7 +381,7 @@ impl MeterGuard {
             return Err(Error::Timeout(t));
         }
         let _ = join.join();
-        let stats = self.shared.counters.snapshot();
+        let stats = self.shared.stats();
         if stats.pending > 0 {
             return Err(Error::Unpersisted {
                 unpersisted: stats.pending,

@@ -46,9 +46,9 @@ impl Usd {
         Usd(dollars)
     }
 
-    /// The amount of `nanos` nano-dollars (exact).
+    /// The amount of `nanos` nano-dollars (exact; kept at nine decimal places until displayed).
     pub fn from_nanos(nanos: i64) -> Self {
-        Usd(Decimal::new(nanos, NANO_SCALE).normalize())
+        Usd(Decimal::new(nanos, NANO_SCALE))
     }
 
     /// The amount as a decimal number of dollars.

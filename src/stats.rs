@@ -1,10 +1,8 @@
 //! Counters kept by the meter, readable at any time.
 
-use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_utils::CachePadded;
 use serde::Serialize;
 
 /// A snapshot of a meter's counters.
@@ -46,55 +44,11 @@ pub struct Stats {
     pub calls_abandoned: u64,
 }
 
-const SHARDS: usize = 32;
-
-/// A counter that many threads bump without sharing a cache line; reads sum the shards.
-pub(crate) struct ShardedCounter {
-    shards: Box<[CachePadded<AtomicU64>]>,
-}
-
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-fn shard_index() -> usize {
-    SHARD.with(|s| {
-        let i = s.get();
-        if i != usize::MAX {
-            return i;
-        }
-        let i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
-        s.set(i);
-        i
-    })
-}
-
-impl ShardedCounter {
-    pub(crate) fn new() -> Self {
-        ShardedCounter {
-            shards: (0..SHARDS)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
-        }
-    }
-
-    pub(crate) fn incr(&self) {
-        self.shards[shard_index()].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
-    }
-}
-
 /// The live counters behind [`Stats`].
+///
+/// There is no counter of enqueued events: each call counts its own events in the word it already
+/// updates on every track call, and the meter adds those up when asked (see `MeterShared::enqueued`).
 pub(crate) struct Counters {
-    pub(crate) enqueued: ShardedCounter,
     pub(crate) persisted: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) unpriced: AtomicU64,
@@ -112,7 +66,6 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            enqueued: ShardedCounter::new(),
             persisted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             unpriced: AtomicU64::new(0),
@@ -132,12 +85,12 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
-        // Read the writer's side first: anything it persisted was enqueued earlier, so pending never
-        // comes out negative.
+    /// The counters, with `enqueued` read by `enqueued` *after* the writer's counters: anything the
+    /// writer persisted was enqueued earlier, so `pending` never comes out negative.
+    pub(crate) fn snapshot(&self, enqueued: impl FnOnce() -> u64) -> Stats {
         let persisted = self.persisted.load(Ordering::Acquire);
         let dropped = self.dropped.load(Ordering::Acquire);
-        let enqueued = self.enqueued.get();
+        let enqueued = enqueued() + self.late.load(Ordering::Acquire);
         let last_write_error = match self.last_write_error.lock() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

@@ -163,34 +163,36 @@ impl Store {
             }
             let mut deltas: FxHashMap<*const CallIdent, (Arc<CallIdent>, CallDelta)> =
                 FxHashMap::default();
-            for e in &batch.events {
-                let (provider, model) = e.names();
-                let (quantity, unit) = e.measure.headline();
-                let t = match &e.measure {
+            for r in &batch.events {
+                let (provider, model) = r.names();
+                let e = &r.event;
+                let measure = e.measure();
+                let (quantity, unit) = measure.headline();
+                let t = match &measure {
                     Measure::Tokens(t) => Some(t),
                     _ => None,
                 };
-                let (audio_in, audio_out) = match &e.measure {
+                let (audio_in, audio_out) = match &measure {
                     Measure::Two([(_, i), (_, o)]) => (Some(int(*i)), Some(int(*o))),
                     _ => (None, None),
                 };
-                let amount = match &e.measure {
+                let amount = match &measure {
                     Measure::Payment(a) => Some(*a),
                     _ => None,
                 };
                 let inserted = insert_event.execute(params![
-                    e.call.call_id,
-                    int(e.seq),
-                    e.at_ms,
-                    e.category.as_str(),
+                    r.call.call_id,
+                    e.seq,
+                    r.at_ms(),
+                    e.category().as_str(),
                     provider,
                     model,
-                    e.agent.as_deref(),
+                    r.agent.as_deref(),
                     quantity,
                     unit.as_str(),
                     e.cost,
-                    if e.late { "late" } else { "usage" },
-                    e.priced,
+                    if e.late() { "late" } else { "usage" },
+                    e.priced(),
                     t.map(|t| int(t.input)),
                     t.map(|t| int(t.cached_input)),
                     t.map(|t| int(t.cache_write)),
@@ -206,8 +208,8 @@ impl Store {
                     continue;
                 }
                 let d = &mut deltas
-                    .entry(Arc::as_ptr(&e.call))
-                    .or_insert_with(|| (Arc::clone(&e.call), CallDelta::default()))
+                    .entry(Arc::as_ptr(&r.call))
+                    .or_insert_with(|| (Arc::clone(&r.call), CallDelta::default()))
                     .1;
                 d.cost += e.cost;
                 d.events += 1;

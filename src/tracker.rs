@@ -14,8 +14,9 @@ use crate::meter::MeterShared;
 use crate::money::Usd;
 use crate::pricing::Catalog;
 use crate::stats::Counters;
+use crate::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
-use crate::worker::{CallEnd, Coalesced, Event, Target};
+use crate::worker::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 
 /// The longest id (call, user, tenant …) accepted, in bytes.
 pub const MAX_ID_LEN: usize = 256;
@@ -118,6 +119,8 @@ fn check_id(id: Option<&str>, empty: &'static str, _what: &'static str) -> Resul
 /// A call's identity, shared with the writer by every event of the call.
 #[derive(Debug)]
 pub(crate) struct CallIdent {
+    /// The meter-local key events carry instead of a reference to this record.
+    pub(crate) key: u64,
     pub(crate) call_id: Box<str>,
     pub(crate) user_id: Option<Box<str>>,
     pub(crate) tenant_id: Option<Box<str>>,
@@ -125,7 +128,39 @@ pub(crate) struct CallIdent {
     pub(crate) session_kind: Option<Box<str>>,
     pub(crate) metadata: Option<String>,
     pub(crate) started_at_ms: i64,
+    /// The coarse monotonic clock at `started_at_ms`: events are stamped from it (see [`CallIdent::now_ms`]).
+    started: coarsetime::Instant,
     pub(crate) catalog: Arc<Catalog>,
+    /// Agents of a multi-agent session; an event names its agent by index into this list.
+    agents: Mutex<Vec<Arc<Agent>>>,
+}
+
+impl CallIdent {
+    /// The name of the agent with this index.
+    pub(crate) fn agent_name(&self, index: u32) -> Option<Arc<str>> {
+        lock(&self.agents)
+            .get(index as usize)
+            .map(|a| Arc::clone(&a.name))
+    }
+
+    /// Wall-clock milliseconds now, read cheaply: the call's start time plus the coarse monotonic clock's
+    /// elapsed time (no system call; resolution one kernel tick, 1 to 4 ms). The wall clock itself costs
+    /// tens of nanoseconds per read on some virtual machines, too much for the hot path.
+    pub(crate) fn now_ms(&self) -> i64 {
+        let elapsed = coarsetime::Instant::now()
+            .duration_since(self.started)
+            .as_millis();
+        self.started_at_ms
+            .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+    }
+
+    /// Milliseconds since the call started, read the same way (saturating after 49 days).
+    pub(crate) fn elapsed_ms(&self) -> u32 {
+        let elapsed = coarsetime::Instant::now()
+            .duration_since(self.started)
+            .as_millis();
+        u32::try_from(elapsed).unwrap_or(u32::MAX)
+    }
 }
 
 /// How a call ended, given to [`CallCostTracker::finalize`].
@@ -230,43 +265,59 @@ pub struct CallSummary {
 
 #[derive(Debug)]
 struct Agent {
+    /// Index in the call's agent list as events carry it; [`NO_AGENT`] past the 65 535th agent.
+    index: u16,
     name: Arc<str>,
     total: AtomicI64,
 }
 
+/// The gate word: bit 63 is set once the call is finalized; bits 24 to 62 count the call's events (its
+/// next sequence number); bits 0 to 23 count track calls in progress. One atomic add on entry both
+/// reserves the event's sequence number and marks the track call in progress.
 const CLOSED: u64 = 1 << 63;
-const ACTIVE_MASK: u64 = CLOSED - 1;
+const SEQ_SHIFT: u32 = 24;
+const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
+const ACTIVE_MASK: u64 = SEQ_ONE - 1;
+const SEQ_MASK: u64 = (CLOSED - 1) & !ACTIVE_MASK;
+
+const fn seq_of(gate: u64) -> u64 {
+    (gate & SEQ_MASK) >> SEQ_SHIFT
+}
 
 /// The shared state of one call.
 pub(crate) struct CallState {
     ident: Arc<CallIdent>,
     meter: Arc<MeterShared>,
-    /// Bit 63: finalized. Low bits: track calls in progress.
+    /// See [`CLOSED`].
     gate: AtomicU64,
-    seq: AtomicU64,
-    total: AtomicI64,
-    by_category: [AtomicI64; Category::COUNT],
-    by_provider: Box<[AtomicI64]>,
+    totals: Totals,
     cumulative: Box<[AtomicU64]>,
     unpriced: AtomicU64,
     dropped_cost: [AtomicI64; Category::COUNT],
     dropped_count: [AtomicU64; Category::COUNT],
     revenue: AtomicI64,
-    agents: Mutex<Vec<Arc<Agent>>>,
 }
 
-/// Marks a track call in progress; `finalize` waits for none to be in progress.
+impl Drop for CallState {
+    fn drop(&mut self) {
+        self.meter.forget(self.ident.key);
+    }
+}
+
+/// Marks a track call in progress (`finalize` waits for none to be) and holds its sequence number.
 struct Active<'a> {
     gate: &'a AtomicU64,
     closed: bool,
+    seq: u64,
 }
 
 impl<'a> Active<'a> {
     fn enter(gate: &'a AtomicU64) -> Self {
-        let before = gate.fetch_add(1, Ordering::AcqRel);
+        let before = gate.fetch_add(SEQ_ONE + 1, Ordering::AcqRel);
         Active {
             gate,
             closed: before & CLOSED != 0,
+            seq: seq_of(before),
         }
     }
 }
@@ -309,28 +360,35 @@ impl CallState {
             session_kind: info.session_kind.map(String::into_boxed_str),
             metadata,
             started_at_ms: now_ms(),
+            started: coarsetime::Instant::now(),
             catalog: Arc::clone(&catalog),
+            agents: Mutex::new(Vec::new()),
+            key: meter.next_call_key(),
         });
-        meter.register(&ident)?;
-        Ok(Arc::new(CallState {
-            by_provider: (0..catalog.provider_count())
-                .map(|_| AtomicI64::new(0))
-                .collect(),
+        let state = Arc::new(CallState {
+            totals: Totals::new(catalog.provider_count()),
             cumulative: (0..catalog.cumulative_lines())
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             ident,
             meter,
             gate: AtomicU64::new(0),
-            seq: AtomicU64::new(0),
-            total: AtomicI64::new(0),
-            by_category: Default::default(),
             unpriced: AtomicU64::new(0),
             dropped_cost: Default::default(),
             dropped_count: Default::default(),
             revenue: AtomicI64::new(0),
-            agents: Mutex::new(Vec::new()),
-        }))
+        });
+        state.meter.register(&state)?;
+        Ok(state)
+    }
+
+    pub(crate) fn ident(&self) -> &Arc<CallIdent> {
+        &self.ident
+    }
+
+    /// Events this call has offered to the writer (or is about to), coalesced rows aside.
+    pub(crate) fn events_offered(&self) -> u64 {
+        seq_of(self.gate.load(Ordering::Acquire))
     }
 
     fn counters(&self) -> &Counters {
@@ -353,7 +411,7 @@ impl CallState {
                 std::thread::yield_now();
             }
         }
-        let ended_at_ms = now_ms().max(self.ident.started_at_ms);
+        let ended_at_ms = self.ident.now_ms();
         let mut coalesced = Vec::new();
         for c in Category::ALL {
             let events = self.dropped_count[c.index()].load(Ordering::Acquire);
@@ -362,13 +420,19 @@ impl CallState {
                     category: c,
                     events,
                     cost: self.dropped_cost[c.index()].load(Ordering::Acquire),
-                    seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                    seq: seq_of(self.gate.fetch_add(SEQ_ONE, Ordering::AcqRel)),
                 });
             }
         }
-        let summary = self.summary(status, reason.clone(), ended_at_ms, &coalesced);
+        let summary = self.summary(
+            status,
+            reason.clone(),
+            ended_at_ms,
+            seq_of(before),
+            &coalesced,
+        );
         self.meter.end(
-            &self.ident,
+            seq_of(before),
             CallEnd {
                 call: Arc::clone(&self.ident),
                 status,
@@ -385,25 +449,27 @@ impl CallState {
         status: CallStatus,
         failure_reason: Option<String>,
         ended_at_ms: i64,
+        events: u64,
         coalesced: &[Coalesced],
     ) -> CallSummary {
         let nonzero = |a: &AtomicI64| {
             let v = a.load(Ordering::Acquire);
             (v != 0).then(|| Usd::from_nanos(v))
         };
+        let catalog = &self.ident.catalog;
+        let (categories, providers) = self.totals.split(catalog);
         let by_category = Category::ALL
             .into_iter()
-            .filter_map(|c| nonzero(&self.by_category[c.index()]).map(|v| (c, v)))
+            .filter(|c| categories[c.index()] != 0)
+            .map(|c| (c, Usd::from_nanos(categories[c.index()])))
             .collect();
-        let by_provider = self
-            .by_provider
+        let by_provider = providers
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| {
-                nonzero(a).map(|v| (self.ident.catalog.provider_name(i).to_owned(), v))
-            })
+            .filter(|(_, v)| **v != 0)
+            .map(|(i, v)| (catalog.provider_name(i).to_owned(), Usd::from_nanos(*v)))
             .collect();
-        let by_agent = lock(&self.agents)
+        let by_agent = lock(&self.ident.agents)
             .iter()
             .filter_map(|a| nonzero(&a.total).map(|v| (a.name.to_string(), v)))
             .collect();
@@ -417,12 +483,12 @@ impl CallState {
             started_at: to_utc(ident.started_at_ms),
             ended_at: to_utc(ended_at_ms),
             duration_ms: u64::try_from(ended_at_ms - ident.started_at_ms).unwrap_or(0),
-            total: Usd::from_nanos(self.total.load(Ordering::Acquire)),
+            total: Usd::from_nanos(categories.iter().sum()),
             revenue: Usd::from_nanos(self.revenue.load(Ordering::Acquire)),
             by_category,
             by_provider,
             by_agent,
-            events: self.seq.load(Ordering::Acquire) - coalesced.len() as u64,
+            events,
             unpriced_events: self.unpriced.load(Ordering::Acquire),
             dropped_events: coalesced.iter().map(|c| c.events).sum(),
         }
@@ -445,38 +511,26 @@ impl CallState {
         };
         let active = Active::enter(&self.gate);
         let catalog = &self.ident.catalog;
-        let (category, target, cost, missing, provider_index) = match catalog.find(provider, model)
-        {
+        let (category, entry, cost, problem) = match catalog.find(provider, model) {
             Some(entry) => {
-                let priced = match catalog.price(entry, &measure, &self.cumulative) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        Counters::bump(&self.counters().rejected);
-                        return Err(e);
-                    }
+                let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
+                    Ok(p) => (
+                        p.cost,
+                        p.missing.map_or(Problem::None, Problem::MissingRate),
+                    ),
+                    Err(_) => (0, Problem::Overflow),
                 };
-                (
-                    catalog.entry_price(entry).category(),
-                    Target::Priced(entry),
-                    priced.cost,
-                    priced.missing,
-                    Some(catalog.entry_provider(entry)),
-                )
+                self.totals.add(catalog, entry, cost);
+                (catalog.entry_price(entry).category(), entry, cost, problem)
             }
             None => (
                 measure.default_category(),
-                Target::Unpriced(Box::new((provider.into(), model.into()))),
+                UNKNOWN_BIT | self.meter.unknown_model(provider, model),
                 0,
-                None,
-                None,
+                Problem::UnknownModel,
             ),
         };
-        let unpriced = missing.is_some() || matches!(target, Target::Unpriced(_));
-        let call_total = self.total.fetch_add(cost, Ordering::AcqRel) + cost;
-        self.by_category[category.index()].fetch_add(cost, Ordering::Relaxed);
-        if let Some(p) = provider_index {
-            self.by_provider[p].fetch_add(cost, Ordering::Relaxed);
-        }
+        let unpriced = problem != Problem::None;
         if let Some(a) = agent {
             a.total.fetch_add(cost, Ordering::Relaxed);
         }
@@ -487,45 +541,68 @@ impl CallState {
             self.unpriced.fetch_add(1, Ordering::Relaxed);
             Counters::bump(&self.counters().unpriced);
         }
-        let event = Event {
-            call: Arc::clone(&self.ident),
-            agent: agent.map(|a| Arc::clone(&a.name)),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
-            at_ms: now_ms(),
-            category,
-            target,
-            measure,
-            cost,
-            priced: !unpriced,
-            late: active.closed,
-        };
         let late = active.closed;
-        if !self.meter.offer(event) {
+        if late {
+            // Counted before it is offered, so that `persisted` never runs ahead of `enqueued`.
+            Counters::bump(&self.counters().late);
+        }
+        // A call's 2^32nd event cannot be numbered for the database; it is kept like a dropped one.
+        let accepted = u32::try_from(active.seq).is_ok_and(|seq| {
+            let head = EventHead {
+                call: self.ident.key,
+                cost,
+                seq,
+                at: self.ident.elapsed_ms(),
+                entry,
+                agent: agent.map_or(NO_AGENT, |a| a.index),
+                category,
+                priced: !unpriced,
+                late,
+            };
+            self.meter.offer(Event::new(head, &measure))
+        });
+        if !accepted {
             // The queue was full or the writer gone: keep the money in the call's final record.
             self.dropped_cost[category.index()].fetch_add(cost, Ordering::Relaxed);
             self.dropped_count[category.index()].fetch_add(1, Ordering::Release);
         }
         drop(active);
         if late {
-            Counters::bump(&self.counters().late);
             return Err(Error::CallFinalized);
         }
-        match (missing, unpriced) {
-            (Some(kind), _) => Err(Error::MissingRate {
-                provider: provider.to_owned(),
-                model: model.to_owned(),
-                kind,
-            }),
-            (None, true) => Err(Error::UnknownModel {
-                provider: provider.to_owned(),
-                model: model.to_owned(),
-            }),
-            (None, false) => Ok(Tracked {
+        let names = || (provider.to_owned(), model.to_owned());
+        match problem {
+            Problem::None => Ok(Tracked {
                 cost: Usd::from_nanos(cost),
-                call_total: Usd::from_nanos(call_total),
+                call_total: Usd::from_nanos(self.totals.total()),
             }),
+            Problem::MissingRate(kind) => {
+                let (provider, model) = names();
+                Err(Error::MissingRate {
+                    provider,
+                    model,
+                    kind,
+                })
+            }
+            Problem::UnknownModel => {
+                let (provider, model) = names();
+                Err(Error::UnknownModel { provider, model })
+            }
+            Problem::Overflow => {
+                let (provider, model) = names();
+                Err(Error::CostOverflow { provider, model })
+            }
         }
     }
+}
+
+/// Why an event could not be priced in full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Problem {
+    None,
+    MissingRate(UsageKind),
+    UnknownModel,
+    Overflow,
 }
 
 /// Ends the call as abandoned when the last handle goes without `finalize`.
@@ -602,18 +679,19 @@ impl CallCostTracker {
 
     /// The call's running total.
     pub fn total(&self) -> Usd {
-        Usd::from_nanos(self.state().total.load(Ordering::Acquire))
+        Usd::from_nanos(self.state().totals.total())
     }
 
     /// A handle for one agent of a multi-agent session: usage tracked through it is attributed to `name`
     /// in the events and in [`CallSummary::by_agent`]. Call it once per agent (it allocates), then track
     /// through the handle.
     pub fn agent(&self, name: &str) -> CallCostTracker {
-        let mut agents = lock(&self.state().agents);
+        let mut agents = lock(&self.state().ident.agents);
         let agent = match agents.iter().find(|a| &*a.name == name) {
             Some(a) => Arc::clone(a),
             None => {
                 let a = Arc::new(Agent {
+                    index: u16::try_from(agents.len()).unwrap_or(NO_AGENT),
                     name: name.into(),
                     total: AtomicI64::new(0),
                 });

@@ -1,0 +1,147 @@
+//! A call's running cost, kept per catalog entry so that a track call makes one atomic add.
+//!
+//! A call uses a handful of entries (a telephony line, an STT model, one or two LLMs, a voice). Each gets
+//! a slot the first time it is used; the category and provider totals are derived from the entries when
+//! they are read. A call that uses more distinct entries than there are slots keeps the rest in per-category
+//! and per-provider counters.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+use crate::pricing::Catalog;
+use crate::usage::Category;
+
+/// Distinct catalog entries a call keeps in slots.
+pub(crate) const SLOTS: usize = 32;
+
+const EMPTY: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Slot {
+    entry: AtomicU32,
+    nanos: AtomicI64,
+}
+
+/// Running cost of one call.
+#[derive(Debug)]
+pub(crate) struct Totals {
+    slots: [Slot; SLOTS],
+    overflow_category: [AtomicI64; Category::COUNT],
+    overflow_provider: Box<[AtomicI64]>,
+}
+
+impl Totals {
+    pub(crate) fn new(providers: usize) -> Self {
+        Totals {
+            slots: std::array::from_fn(|_| Slot {
+                entry: AtomicU32::new(EMPTY),
+                nanos: AtomicI64::new(0),
+            }),
+            overflow_category: Default::default(),
+            overflow_provider: (0..providers).map(|_| AtomicI64::new(0)).collect(),
+        }
+    }
+
+    /// Adds `nanos` to `entry` of `catalog`.
+    pub(crate) fn add(&self, catalog: &Catalog, entry: u32, nanos: i64) {
+        if nanos == 0 {
+            return;
+        }
+        for slot in &self.slots {
+            let mut current = slot.entry.load(Ordering::Acquire);
+            if current == EMPTY {
+                current = match slot.entry.compare_exchange(
+                    EMPTY,
+                    entry,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => entry,
+                    Err(other) => other,
+                };
+            }
+            if current == entry {
+                slot.nanos.fetch_add(nanos, Ordering::AcqRel);
+                return;
+            }
+        }
+        let category = catalog.entry_price(entry).category();
+        self.overflow_category[category.index()].fetch_add(nanos, Ordering::AcqRel);
+        if let Some(p) = self.overflow_provider.get(catalog.entry_provider(entry)) {
+            p.fetch_add(nanos, Ordering::AcqRel);
+        }
+    }
+
+    /// The call's total.
+    pub(crate) fn total(&self) -> i64 {
+        let mut sum = 0_i64;
+        for slot in &self.slots {
+            if slot.entry.load(Ordering::Acquire) == EMPTY {
+                break;
+            }
+            sum = sum.wrapping_add(slot.nanos.load(Ordering::Acquire));
+        }
+        self.overflow_category
+            .iter()
+            .fold(sum, |s, c| s.wrapping_add(c.load(Ordering::Acquire)))
+    }
+
+    /// Cost per category and per provider index.
+    pub(crate) fn split(&self, catalog: &Catalog) -> ([i64; Category::COUNT], Vec<i64>) {
+        let mut by_category: [i64; Category::COUNT] =
+            std::array::from_fn(|i| self.overflow_category[i].load(Ordering::Acquire));
+        let mut by_provider: Vec<i64> = self
+            .overflow_provider
+            .iter()
+            .map(|p| p.load(Ordering::Acquire))
+            .collect();
+        for slot in &self.slots {
+            let entry = slot.entry.load(Ordering::Acquire);
+            if entry == EMPTY {
+                break;
+            }
+            let nanos = slot.nanos.load(Ordering::Acquire);
+            by_category[catalog.entry_price(entry).category().index()] += nanos;
+            if let Some(p) = by_provider.get_mut(catalog.entry_provider(entry)) {
+                *p += nanos;
+            }
+        }
+        (by_category, by_provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_entries_than_slots_still_add_up() -> crate::Result<()> {
+        use crate::{ModelPrice, Rate, UsageKind, Usd};
+        let catalog = (0..SLOTS + 9)
+            .fold(Catalog::builder(), |b, i| {
+                b.add(
+                    ModelPrice::new(format!("p{}", i % 3), format!("m{i}"), Category::ALL[i % 4])
+                        .rate(
+                            UsageKind::Characters,
+                            Rate::per_character(Usd::from_nanos(1)),
+                        ),
+                )
+            })
+            .build()?;
+        let totals = Totals::new(catalog.provider_count());
+        let n = catalog.len() as u32;
+        let mut expected = 0;
+        // Use every entry repeatedly, more distinct entries than slots if the catalog has them.
+        for round in 1..=3_i64 {
+            for e in 0..n {
+                totals.add(&catalog, e, round * (i64::from(e) + 1));
+                expected += round * (i64::from(e) + 1);
+            }
+        }
+        assert!(n as usize > SLOTS, "the test must overflow the slots");
+        assert_eq!(totals.total(), expected);
+        let (by_category, by_provider) = totals.split(&catalog);
+        assert_eq!(by_category.iter().sum::<i64>(), expected);
+        assert_eq!(by_provider.iter().sum::<i64>(), expected);
+        Ok(())
+    }
+}
