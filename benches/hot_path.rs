@@ -118,33 +118,38 @@ fn track_calls(c: &mut Criterion) {
     );
 }
 
-/// The naive tracker: one synchronous INSERT per usage, autocommit, WAL, synchronous=NORMAL.
+/// The naive tracker: the same event row, in callmeter's own schema (same table, same indexes), inserted
+/// synchronously by the calling thread: one autocommit INSERT per usage, WAL, synchronous=NORMAL.
 fn synchronous_insert(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let conn = Connection::open(dir.path().join("sync.db")).expect("open");
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE cost_events (id INTEGER PRIMARY KEY, call_id TEXT, created_at INTEGER,
-             category TEXT, provider TEXT, model TEXT, quantity REAL, unit TEXT, cost_nanos INTEGER);",
-    )
-    .expect("schema");
+    let path = dir.path().join("sync.db");
+    {
+        // Let callmeter create its schema, then write to it by hand.
+        let (_meter, guard) = Meter::builder().path(&path).open().expect("open");
+        guard.shutdown().expect("shutdown");
+    }
+    let conn = Connection::open(&path).expect("open");
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .expect("pragmas");
     let mut insert = conn
         .prepare(
-            "INSERT INTO cost_events (call_id, created_at, category, provider, model, quantity, unit,
-             cost_nanos) VALUES (?1, ?2, 'tts', ?3, ?4, ?5, 'character', ?6)",
+            "INSERT INTO cost_events (call_id, seq, created_at, category, provider, model, quantity,
+             unit, cost_nanos, kind, priced) VALUES (?1, ?2, ?3, 'tts', ?4, ?5, 412.0, 'character',
+             61800000, 'usage', 1)",
         )
         .expect("prepare");
+    let mut seq = 0_i64;
     let mut g = c.benchmark_group("track");
     g.bench_function("synchronous_sqlite_insert", |b| {
         b.iter(|| {
+            seq += 1;
             insert
                 .execute(params![
                     "bench-call",
+                    seq,
                     1_700_000_000_000_i64,
                     black_box("elevenlabs"),
                     black_box("eleven_turbo_v2_5"),
-                    412.0,
-                    61_800_000_i64
                 ])
                 .expect("insert")
         })
