@@ -192,6 +192,14 @@ impl Resolved {
         }
     }
 
+    /// The payment amount in nano-dollars, or zero.
+    pub(crate) fn amount(&self) -> i64 {
+        match self.event.measure() {
+            Measure::Payment(a) => a,
+            _ => 0,
+        }
+    }
+
     /// When the event was made, in milliseconds since the Unix epoch.
     pub(crate) fn at_ms(&self) -> i64 {
         self.call.started_at_ms + i64::from(self.event.at)
