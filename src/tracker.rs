@@ -520,7 +520,9 @@ impl CallState {
                     ),
                     Err(_) => (0, Problem::Overflow),
                 };
-                self.totals.add(catalog, entry, cost);
+                if !active.closed {
+                    self.totals.add(catalog, entry, cost);
+                }
                 (catalog.entry_price(entry).category(), entry, cost, problem)
             }
             None => (
@@ -531,17 +533,22 @@ impl CallState {
             ),
         };
         let unpriced = problem != Problem::None;
-        if let Some(a) = agent {
-            a.total.fetch_add(cost, Ordering::Relaxed);
-        }
-        if let Measure::Payment(amount) = measure {
-            self.revenue.fetch_add(amount, Ordering::Relaxed);
+        let late = active.closed;
+        if !late {
+            // After finalize the summary is out: late usage goes to the database only.
+            if let Some(a) = agent {
+                a.total.fetch_add(cost, Ordering::Relaxed);
+            }
+            if let Measure::Payment(amount) = measure {
+                self.revenue.fetch_add(amount, Ordering::Relaxed);
+            }
+            if unpriced {
+                self.unpriced.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if unpriced {
-            self.unpriced.fetch_add(1, Ordering::Relaxed);
             Counters::bump(&self.counters().unpriced);
         }
-        let late = active.closed;
         if late {
             // Counted before it is offered, so that `persisted` never runs ahead of `enqueued`.
             Counters::bump(&self.counters().late);
