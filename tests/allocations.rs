@@ -53,7 +53,11 @@ fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
             call.track_tts("elevenlabs", "eleven_turbo_v2_5", 412)?;
             call.track_stt("deepgram", "nova-2", 2.5)?;
             call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(9_200, 310))?;
-            agent.track_inference("anthropic", "claude-sonnet-4-20250514", TokenUsage::new(9, 3))?;
+            agent.track_inference(
+                "anthropic",
+                "claude-sonnet-4-20250514",
+                TokenUsage::new(9, 3),
+            )?;
             call.track_duration("twilio", "outbound-us", 1.0)?;
             call.track_realtime_audio("openai", "gpt-4o-realtime", 1.0, 2.0)?;
             call.track_participants("livekit", "cloud", 3, 1.0)?;
@@ -65,7 +69,11 @@ fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
     let result = run();
     COUNTING.with(|c| c.set(false));
     result?;
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0, "heap allocations in 7 000 track calls");
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::Relaxed),
+        0,
+        "heap allocations in 7 000 track calls"
+    );
     drop((call, agent));
     guard.shutdown()?;
     Ok(())

@@ -67,11 +67,8 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
             .session_kind("phone")
             .metadata("campaign", "spring"),
     )?;
-    call.agent("critic").track_inference(
-        "openai",
-        "gpt-4o-mini",
-        TokenUsage::new(1_000, 700),
-    )?;
+    call.agent("critic")
+        .track_inference("openai", "gpt-4o-mini", TokenUsage::new(1_000, 700))?;
     call.track_tts("elevenlabs", "eleven_turbo_v2_5", 412)?;
     let summary = call.finalize(Outcome::Completed)?;
     meter.flush()?;

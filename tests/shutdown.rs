@@ -17,7 +17,11 @@ fn a_million_events_across_shutdown_none_lost() -> TestResult {
                 for c in 0..10 {
                     let call = meter.start_call(CallInfo::new(format!("m{t}-{c}")))?;
                     for i in 0..25_000_u64 {
-                        call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(i % 97, 3))?;
+                        call.track_inference(
+                            "cerebras",
+                            "llama3.1-8b",
+                            TokenUsage::new(i % 97, 3),
+                        )?;
                     }
                     total += call.finalize(Outcome::Completed)?.total.to_nanos()?;
                 }

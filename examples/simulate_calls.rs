@@ -1,0 +1,366 @@
+//! Simulates a voice platform's day of calls through callmeter and checks that nothing was lost.
+//!
+//! ```text
+//! cargo run --release --example simulate_calls -- --calls 1000 --db callmeter.db --seed 7 --threads 4
+//! ```
+//!
+//! Four pipelines, with realistic spreads (about five minutes a call, about 400 characters of speech a
+//! minute, about 10 000 tokens a turn, about 5 % of calls failing mid-way):
+//!
+//! - **phone**: Twilio outbound + Deepgram nova-2 streaming + Cerebras llama3.1-8b (about 5 % of calls
+//!   fall back to gpt-4-turbo) + ElevenLabs turbo; completed calls are charged $4.99 by card (Stripe,
+//!   card not present);
+//! - **council**: LiveKit room + Deepgram nova-3 + Claude Sonnet for each of 8, 6 or 14 agents plus a
+//!   synthesis + Cartesia sonic-3;
+//! - **assistant**: Twilio inbound + Deepgram nova-2 + gpt-4o-mini + OpenAI tts-1;
+//! - **realtime**: OpenAI gpt-4o-realtime (audio in and out, text tokens).
+//!
+//! Exits with status 1 if any call or event is missing from the database, or if any amount differs.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use callmeter::{
+    CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Meter, Outcome, TokenUsage, Usd,
+};
+
+/// splitmix64: a small, well-known generator; enough for a reproducible simulation.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [lo, hi].
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+    /// True with probability `p` percent.
+    fn percent(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+    /// Roughly normal around `mean` with spread `sd` (sum of uniforms), never below `min`.
+    fn around(&mut self, mean: f64, sd: f64, min: f64) -> f64 {
+        let u: f64 = (0..6)
+            .map(|_| (self.next() % 10_000) as f64 / 10_000.0)
+            .sum::<f64>()
+            - 3.0;
+        (mean + u * sd / 0.707).max(min)
+    }
+}
+
+struct Args {
+    calls: u64,
+    db: PathBuf,
+    seed: u64,
+    threads: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        calls: 1_000,
+        db: PathBuf::from(callmeter::DEFAULT_DB_PATH),
+        seed: 42,
+        threads: 4,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--calls" => args.calls = value()?.parse().map_err(|e| format!("--calls: {e}"))?,
+            "--db" => args.db = PathBuf::from(value()?),
+            "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--threads" => {
+                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
+                args.threads = args.threads.max(1);
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: simulate_calls [--calls N] [--db PATH] [--seed S] [--threads T]".into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+const SCENARIOS: [&str; 4] = ["phone", "council", "assistant", "realtime"];
+
+/// One call's conversation: turns of (user speech seconds, assistant speech characters).
+fn converse(
+    rng: &mut Rng,
+    call: &CallCostTracker,
+    scenario: &str,
+) -> Result<Outcome, callmeter::Error> {
+    let seconds = rng.around(300.0, 75.0, 20.0);
+    let turns = ((seconds / 60.0).round() as u64).max(1);
+    let per_turn = seconds / turns as f64;
+    let fail_at = rng.percent(5).then(|| rng.range(0, turns - 1));
+    let fallback = rng.percent(5);
+    let agents = [8, 6, 14][rng.range(0, 2) as usize];
+    let council: Vec<CallCostTracker> = (0..agents)
+        .map(|i| call.agent(&format!("agent-{}", i + 1)))
+        .chain([call.agent("synthesis")])
+        .collect();
+    for turn in 0..turns {
+        let listen = per_turn * rng.around(0.45, 0.1, 0.05);
+        let chars = (400.0 * per_turn / 60.0 * rng.around(1.0, 0.2, 0.1)) as u64;
+        let prompt = rng.range(8_500, 10_500);
+        let reply = rng.range(150, 450);
+        match scenario {
+            "phone" => {
+                call.track_stt("deepgram", "nova-2", listen)?;
+                if fallback {
+                    call.track_inference("openai", "gpt-4-turbo", TokenUsage::new(prompt, reply))?;
+                } else {
+                    call.track_inference(
+                        "cerebras",
+                        "llama3.1-8b",
+                        TokenUsage::new(prompt, reply),
+                    )?;
+                }
+                call.track_tts("elevenlabs", "eleven_turbo_v2_5", chars)?;
+                call.track_duration("twilio", "outbound-us", per_turn)?;
+            }
+            "council" => {
+                call.track_stt("deepgram", "nova-3", listen)?;
+                for agent in &council {
+                    let tokens = TokenUsage::new(rng.range(1_500, 3_000), rng.range(100, 400));
+                    agent.track_inference("anthropic", "claude-sonnet-4-20250514", tokens)?;
+                }
+                call.track_tts("cartesia", "sonic-3", chars)?;
+                call.track_participants("livekit", "cloud", 2, per_turn)?;
+            }
+            "assistant" => {
+                call.track_stt("deepgram", "nova-2", listen)?;
+                call.track_inference("openai", "gpt-4o-mini", TokenUsage::new(prompt, reply))?;
+                call.track_tts("openai", "tts-1", chars)?;
+                call.track_duration("twilio", "inbound-us", per_turn)?;
+            }
+            _ => {
+                let speak = per_turn * rng.around(0.4, 0.1, 0.05);
+                call.track_realtime_audio("openai", "gpt-4o-realtime", listen, speak)?;
+                call.track_inference(
+                    "openai",
+                    "gpt-4o-realtime",
+                    TokenUsage::new(rng.range(300, 1_500), rng.range(50, 300)),
+                )?;
+            }
+        }
+        if fail_at == Some(turn) {
+            return Ok(Outcome::failed("connection dropped mid-call"));
+        }
+    }
+    if scenario == "phone" {
+        call.track_payment("stripe", "card-not-present", "4.99".parse::<Usd>()?)?;
+    }
+    Ok(Outcome::Completed)
+}
+
+fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
+    let (meter, guard) = Meter::builder()
+        .path(&args.db)
+        .queue_capacity(1 << 20)
+        .open()?;
+    let run_id = format!(
+        "sim-{}-{}",
+        args.seed,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let meter: Meter = meter.clone();
+            let run_id = run_id.clone();
+            let (calls, threads, seed) = (args.calls, args.threads, args.seed);
+            std::thread::spawn(
+                move || -> Result<Vec<(String, CallSummary)>, callmeter::Error> {
+                    let mut out = Vec::new();
+                    for n in (t..calls).step_by(threads as usize) {
+                        let mut rng = Rng(seed ^ (n.wrapping_mul(0x2545_F491_4F6C_DD1D)));
+                        let scenario = SCENARIOS[(rng.next() % 4) as usize];
+                        let call = meter.start_call(
+                            CallInfo::new(format!("{run_id}-{n}"))
+                                .user(format!("user-{}", rng.range(1, 200)))
+                                .tenant(format!("tenant-{}", rng.range(1, 12)))
+                                .persona(["coach", "friend", "tutor"][rng.range(0, 2) as usize])
+                                .session_kind(scenario),
+                        )?;
+                        let outcome = converse(&mut rng, &call, scenario)?;
+                        out.push((scenario.to_owned(), call.finalize(outcome)?));
+                    }
+                    Ok(out)
+                },
+            )
+        })
+        .collect();
+    let mut summaries = Vec::new();
+    for w in workers {
+        summaries.extend(w.join().map_err(|_| "a simulation thread panicked")??);
+    }
+    let tracked = started.elapsed();
+    let stats = guard.shutdown()?;
+    let wall = started.elapsed();
+
+    // Read back what the database holds for this run.
+    let conn = rusqlite::Connection::open(&args.db)?;
+    let like = format!("{run_id}-%");
+    let (db_calls, db_total): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(total_cost_nanos), 0) FROM calls WHERE call_id LIKE ?1",
+        [&like],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (db_events, db_event_sum): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE call_id LIKE ?1",
+        [&like],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+
+    let mut total = 0_i64;
+    let mut events = 0_u64;
+    let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_scenario: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+    let mut by_category: BTreeMap<Category, i64> = BTreeMap::new();
+    for (scenario, s) in &summaries {
+        let nanos = s.total.to_nanos()?;
+        total += nanos;
+        events += s.events;
+        *by_status
+            .entry(match s.status {
+                CallStatus::Completed => "completed",
+                CallStatus::Failed => "failed",
+                _ => "other",
+            })
+            .or_default() += 1;
+        let e = by_scenario
+            .entry(
+                SCENARIOS
+                    .iter()
+                    .find(|x| **x == scenario)
+                    .copied()
+                    .unwrap_or("?"),
+            )
+            .or_default();
+        e.0 += 1;
+        e.1 += nanos;
+        for (c, v) in &s.by_category {
+            *by_category.entry(*c).or_default() += v.to_nanos()?;
+        }
+    }
+
+    let usd = Usd::from_nanos;
+    println!(
+        "callmeter simulate_calls: {} calls, seed {}, {} threads, database {}",
+        args.calls,
+        args.seed,
+        args.threads,
+        args.db.display()
+    );
+    println!();
+    println!("calls by status");
+    for (status, n) in &by_status {
+        println!("  {status:<10} {n:>8}");
+    }
+    println!();
+    println!("cost per call by scenario");
+    for (scenario, (n, nanos)) in &by_scenario {
+        let per_call = if *n > 0 { *nanos / *n as i64 } else { 0 };
+        println!(
+            "  {scenario:<10} {n:>6} calls   total {:>14}   per call {:>12}",
+            usd(*nanos).to_string(),
+            usd(per_call).to_string()
+        );
+    }
+    println!();
+    println!("cost by category");
+    for (c, nanos) in &by_category {
+        let share = if total > 0 {
+            *nanos as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        println!(
+            "  {:<10} {:>14}   {share:5.1} %",
+            c.as_str(),
+            usd(*nanos).to_string()
+        );
+    }
+    println!("  {:<10} {:>14}", "total", usd(total).to_string());
+    println!();
+    println!("events");
+    println!("  tracked    {events:>10}");
+    println!("  enqueued   {:>10}", stats.enqueued);
+    println!("  persisted  {:>10}", stats.persisted);
+    println!("  dropped    {:>10}", stats.dropped);
+    println!("  unpriced   {:>10}", stats.unpriced);
+    println!("  write errors {:>8}", stats.write_errors);
+    println!();
+    println!("time");
+    println!(
+        "  tracking   {:>10.3} s  ({:.0} track calls/s over {} threads)",
+        tracked.as_secs_f64(),
+        events as f64 / tracked.as_secs_f64(),
+        args.threads
+    );
+    println!(
+        "  wall       {:>10.3} s  ({:.0} events/s persisted, shutdown drain included)",
+        wall.as_secs_f64(),
+        stats.persisted as f64 / wall.as_secs_f64()
+    );
+    println!();
+
+    let mut ok = true;
+    let mut check = |what: &str, good: bool| {
+        println!("  [{}] {what}", if good { "ok" } else { "LOST" });
+        ok &= good;
+    };
+    println!("checks");
+    check(
+        &format!("calls in database = calls simulated ({db_calls})"),
+        db_calls as u64 == args.calls,
+    );
+    check(
+        &format!("events in database = events tracked ({db_events})"),
+        db_events as u64 == events,
+    );
+    check(
+        "no event dropped or pending",
+        stats.dropped == 0 && stats.pending == 0,
+    );
+    check(
+        &format!("database call totals = summaries ({})", usd(db_total)),
+        db_total == total,
+    );
+    check(
+        &format!("database event sum = summaries ({})", usd(db_event_sum)),
+        db_event_sum == total,
+    );
+    Ok(ok)
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    match run(&args) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("simulate_calls: {e}");
+            std::process::exit(1);
+        }
+    }
+}
