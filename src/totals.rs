@@ -118,7 +118,7 @@ mod tests {
         use crate::{ModelPrice, Rate, UsageKind, Usd};
         let catalog = (0..SLOTS + 9)
             .fold(Catalog::builder(), |b, i| {
-                b.add(
+                b.insert(
                     ModelPrice::new(format!("p{}", i % 3), format!("m{i}"), Category::ALL[i % 4])
                         .rate(
                             UsageKind::Characters,

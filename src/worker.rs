@@ -241,7 +241,7 @@ pub(crate) enum Control {
 pub(crate) struct Batch {
     pub(crate) starts: Vec<Arc<CallIdent>>,
     pub(crate) events: Vec<Resolved>,
-    pub(crate) ends: Vec<Box<CallEnd>>,
+    pub(crate) ends: Vec<CallEnd>,
 }
 
 impl Batch {
@@ -329,11 +329,11 @@ impl Writer {
                             *last = Some(e.to_string());
                         }
                         st.backoff = (st.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
-                        if let Some((_, deadline)) = &st.shutdown {
-                            if Instant::now() + st.backoff >= *deadline {
-                                // Give up: what is left stays counted as pending, and shutdown says so.
-                                return;
-                            }
+                        if let Some((_, deadline)) = &st.shutdown
+                            && Instant::now() + st.backoff >= *deadline
+                        {
+                            // Give up: what is left stays counted as pending, and shutdown says so.
+                            return;
                         }
                         std::thread::sleep(st.backoff);
                         continue;
@@ -368,7 +368,7 @@ impl Writer {
                     self.calls.insert(call.key, Arc::clone(&call));
                     st.batch.starts.push(call);
                 }
-                Ok(Control::End(end)) => st.batch.ends.push(end),
+                Ok(Control::End(end)) => st.batch.ends.push(*end),
                 Ok(Control::Late(event)) => self.resolve(st, *event),
                 Ok(Control::Forget(key)) => {
                     // Events of the call sent before this message are in the queue now; forget the call

@@ -428,7 +428,7 @@ fn custom_catalog_prices_are_used() -> TestResult {
     use callmeter::{Catalog, Increment, ModelPrice, Rate, UsageKind};
     let catalog = Catalog::builtin()
         .into_builder()
-        .add(
+        .insert(
             ModelPrice::new("acme-telecom", "outbound-de", Category::Telephony)
                 .rate(
                     UsageKind::CallSeconds,

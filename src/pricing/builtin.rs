@@ -2,7 +2,7 @@
 //!
 //! Every price here is the one the core specification fixes, with the provider's public pricing page it
 //! comes from and the date it was quoted. Providers change prices: override any entry with your own
-//! catalog (see [`CatalogBuilder::add`](super::CatalogBuilder::add)).
+//! catalog (see [`CatalogBuilder::insert`](super::CatalogBuilder::insert)).
 
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, dec};
@@ -152,7 +152,7 @@ pub(super) fn entries() -> Vec<ModelPrice> {
 pub(super) fn catalog() -> Catalog {
     let builder = entries()
         .into_iter()
-        .fold(Catalog::builder(), |b, entry| b.add(entry));
+        .fold(Catalog::builder(), |b, entry| b.insert(entry));
     // The entries above are constants checked by the unit test below; building them cannot fail.
     match builder.build() {
         Ok(catalog) => catalog,
@@ -169,7 +169,7 @@ mod tests {
         let n = entries().len();
         let catalog = entries()
             .into_iter()
-            .fold(Catalog::builder(), |b, e| b.add(e))
+            .fold(Catalog::builder(), |b, e| b.insert(e))
             .build()?;
         assert_eq!(catalog.len(), n, "no entry replaced another");
         for p in catalog.iter() {

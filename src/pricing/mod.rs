@@ -655,7 +655,7 @@ pub struct CatalogBuilder {
 
 impl CatalogBuilder {
     /// Adds an entry; a later entry for the same provider and model replaces an earlier one.
-    pub fn add(mut self, price: ModelPrice) -> Self {
+    pub fn insert(mut self, price: ModelPrice) -> Self {
         self.entries
             .retain(|p| !(p.provider == price.provider && p.model == price.model));
         self.entries.push(price);
@@ -721,13 +721,13 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
             .iter()
             .find(|(k, _)| k == kind)
             .map(|(_, i)| *i);
-        if let Some(inc) = increment {
-            if inc.unit != kind.unit() || inc.step == 0 {
-                return Err(price.err(
-                    format!("{kind}.increment"),
-                    "increment must be a positive step in the usage's unit",
-                ));
-            }
+        if let Some(inc) = increment
+            && (inc.unit != kind.unit() || inc.step == 0)
+        {
+            return Err(price.err(
+                format!("{kind}.increment"),
+                "increment must be a positive step in the usage's unit",
+            ));
         }
         let mut line = Line::new(rate, increment)
             .ok_or_else(|| price.err(kind.as_str(), "price must be zero or more and in range"))?;
@@ -805,7 +805,7 @@ mod tests {
     #[test]
     fn unit_mismatch_is_rejected_with_entry_and_field() {
         let err = Catalog::builder()
-            .add(
+            .insert(
                 ModelPrice::new("x", "y", Category::Tts)
                     .rate(UsageKind::Characters, Rate::per_minute(usd(dec!(1)))),
             )
@@ -823,14 +823,14 @@ mod tests {
     #[test]
     fn negative_price_and_orphan_increment_are_rejected() {
         let negative = Catalog::builder()
-            .add(
+            .insert(
                 ModelPrice::new("x", "y", Category::Tts)
                     .rate(UsageKind::Characters, Rate::per_character(usd(dec!(-1)))),
             )
             .build();
         assert!(matches!(negative, Err(Error::Catalog { .. })));
         let orphan = Catalog::builder()
-            .add(
+            .insert(
                 ModelPrice::new("x", "y", Category::Telephony)
                     .increment(UsageKind::CallSeconds, Increment::per_second()),
             )
@@ -841,7 +841,7 @@ mod tests {
     #[test]
     fn missing_rate_is_reported_and_rest_is_billed() -> Result<()> {
         let catalog = Catalog::builder()
-            .add(ModelPrice::new("x", "y", Category::Llm).rate(
+            .insert(ModelPrice::new("x", "y", Category::Llm).rate(
                 UsageKind::InputTokens,
                 Rate::per_million_tokens(usd(dec!(1))),
             ))

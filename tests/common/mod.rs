@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use callmeter::{Meter, MeterBuilder, MeterGuard};
 use rusqlite::Connection;
@@ -55,8 +55,4 @@ pub fn events_sum(conn: &Connection, call_id: &str) -> i64 {
         "SELECT SUM(cost_nanos) FROM cost_events WHERE call_id = ?1",
         [call_id],
     )
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
