@@ -93,6 +93,11 @@ pub use crate::usage::{
     MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
 };
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod thread_safety {
     fn assert_send_sync<T: Send + Sync>() {}
