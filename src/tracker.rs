@@ -91,22 +91,14 @@ impl CallInfo {
     }
 
     fn check(&self) -> Result<()> {
-        check_id(Some(&self.call_id), "call id must not be empty", "call id")?;
-        check_id(
-            self.user_id.as_deref(),
-            "user id must not be empty",
-            "user id",
-        )?;
-        check_id(
-            self.tenant_id.as_deref(),
-            "tenant id must not be empty",
-            "tenant id",
-        )?;
+        check_id(Some(&self.call_id), "call id must not be empty")?;
+        check_id(self.user_id.as_deref(), "user id must not be empty")?;
+        check_id(self.tenant_id.as_deref(), "tenant id must not be empty")?;
         Ok(())
     }
 }
 
-fn check_id(id: Option<&str>, empty: &'static str, _what: &'static str) -> Result<()> {
+fn check_id(id: Option<&str>, empty: &'static str) -> Result<()> {
     match id {
         Some(s) if s.trim().is_empty() => Err(Error::InvalidCallInfo(empty)),
         Some(s) if s.len() > MAX_ID_LEN => Err(Error::InvalidCallInfo(
@@ -147,11 +139,8 @@ impl CallIdent {
     /// elapsed time (no system call; resolution one kernel tick, 1 to 4 ms). The wall clock itself costs
     /// tens of nanoseconds per read on some virtual machines, too much for the hot path.
     pub(crate) fn now_ms(&self) -> i64 {
-        let elapsed = coarsetime::Instant::now()
-            .duration_since(self.started)
-            .as_millis();
         self.started_at_ms
-            .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX))
+            .saturating_add(i64::from(self.elapsed_ms()))
     }
 
     /// Milliseconds since the call started, read the same way (saturating after 49 days).
