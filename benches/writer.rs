@@ -15,6 +15,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const EVENTS: u64 = 200_000;
 const CALLS: u64 = 50;
 
+/// A call id shaped like a Twilio call SID (`CA` and 32 hex digits), unique per round and call.
+fn call_sid(round: u64, call: u64) -> String {
+    let mix = (round << 32 | call).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("CA{mix:016x}{:016x}", mix.rotate_left(29) ^ round)
+}
+
 fn sustained(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (meter, guard) = Meter::builder()
@@ -35,7 +41,7 @@ fn sustained(c: &mut Criterion) {
                 let calls: Vec<_> = (0..CALLS)
                     .map(|i| {
                         meter
-                            .start_call(CallInfo::new(format!("r{round}-c{i}")).user("u"))
+                            .start_call(CallInfo::new(call_sid(round, i)).user("u"))
                             .expect("start")
                     })
                     .collect();

@@ -49,11 +49,12 @@
 //!
 //! ## Storage
 //!
-//! Table `calls` (`call_id`, `user_id`, `tenant_id`, `persona`, `session_kind`, `status`,
+//! Table `calls` (`call_id`, `call_ref`, `user_id`, `tenant_id`, `persona`, `session_kind`, `status`,
 //! `failure_reason`, `started_at`, `ended_at`, `total_cost_nanos`, `revenue_nanos`, `event_count`,
-//! `metadata`) and table `cost_events` (`event_id`, `call_id`, `seq`, `created_at`, `category`,
+//! `metadata`) and table `cost_events` (`event_id`, `call_id`, `call_ref`, `seq`, `created_at`, `category`,
 //! `provider`, `model`, `agent`, `quantity`, `unit`, `cost_nanos`, `kind`, `priced`, and token, audio and
-//! payment detail columns). Money is INTEGER nano-USD; times are INTEGER milliseconds since the Unix
+//! payment detail columns). Events point to their call by `call_ref`, an integer given in start order,
+//! which is what the event index is built on: look a call's events up through it. Money is INTEGER nano-USD; times are INTEGER milliseconds since the Unix
 //! epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in SQL).
 //!
 //! ## Supported Rust versions

@@ -5,11 +5,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use once_cell::sync::Lazy;
-use rusqlite::{Connection, OptionalExtension, Statement, ToSql, params};
+use rusqlite::{
+    CachedStatement, Connection, OptionalExtension, Statement, ToSql, Transaction, params,
+};
 use rustc_hash::FxHashMap;
-use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
 use crate::tracker::CallIdent;
@@ -22,6 +24,7 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 const SCHEMA_V1: &str = "
 CREATE TABLE calls (
     call_id          TEXT PRIMARY KEY NOT NULL,
+    call_ref         INTEGER NOT NULL UNIQUE,
     user_id          TEXT,
     tenant_id        TEXT,
     persona          TEXT,
@@ -43,6 +46,7 @@ CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
 CREATE TABLE cost_events (
     id                  INTEGER PRIMARY KEY,
     call_id             TEXT NOT NULL,
+    call_ref            INTEGER NOT NULL,
     seq                 INTEGER NOT NULL,
     event_id            TEXT GENERATED ALWAYS AS (call_id || '#' || seq) VIRTUAL,
     created_at          INTEGER NOT NULL,
@@ -53,8 +57,9 @@ CREATE TABLE cost_events (
     quantity            REAL NOT NULL,
     unit                TEXT NOT NULL,
     cost_nanos          INTEGER NOT NULL,
-    kind                TEXT NOT NULL CHECK (kind IN ('usage', 'late', 'coalesced')),
-    priced              INTEGER NOT NULL,
+    kind                TEXT NOT NULL DEFAULT 'usage'
+                        CHECK (kind IN ('usage', 'late', 'coalesced')),
+    priced              INTEGER NOT NULL DEFAULT 1,
     input_tokens        INTEGER,
     cached_input_tokens INTEGER,
     cache_write_tokens  INTEGER,
@@ -64,51 +69,123 @@ CREATE TABLE cost_events (
     audio_input_ms      INTEGER,
     audio_output_ms     INTEGER,
     amount_nanos        INTEGER,
-    UNIQUE (call_id, seq)
+    UNIQUE (call_ref, seq)
 );
 CREATE INDEX cost_events_by_time ON cost_events (created_at);
 ";
 
+/// Inserts a call seen for the first time, numbering it after every call already there; answers its
+/// `call_ref`, or nothing when the id is already in the database.
 const INSERT_CALL: &str = "INSERT OR IGNORE INTO calls
-    (call_id, user_id, tenant_id, persona, session_kind, status, started_at, metadata)
-    VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7)";
+    (call_id, call_ref, user_id, tenant_id, persona, session_kind, status, started_at, metadata)
+    VALUES (?1, (SELECT COALESCE(MAX(call_ref), 0) + 1 FROM calls), ?2, ?3, ?4, ?5, 'active', ?6, ?7)
+    RETURNING call_ref";
 
-const EVENT_COLUMNS: &str =
-    "call_id, seq, created_at, category, provider, model, agent, quantity, unit,
-     cost_nanos, kind, priced, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens,
-     audio_input_tokens, audio_output_tokens, audio_input_ms, audio_output_ms, amount_nanos";
-const EVENT_PARAMS: usize = 21;
+/// Puts back the row of a call whose events are being written (it was removed from outside).
+const RESTORE_CALL: &str = "INSERT OR IGNORE INTO calls
+    (call_id, call_ref, user_id, tenant_id, persona, session_kind, status, started_at, metadata)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8)";
+
+const CALL_REF: &str = "SELECT call_ref FROM calls WHERE call_id = ?1";
+
+/// Columns every event binds.
+const BASE_COLUMNS: [&str; 10] = [
+    "call_id",
+    "call_ref",
+    "seq",
+    "created_at",
+    "category",
+    "provider",
+    "model",
+    "quantity",
+    "unit",
+    "cost_nanos",
+];
+
+/// Groups of columns an event binds only when it has them; the others keep their default (NULL, or
+/// `kind = 'usage'` and `priced = 1`). Binding a value is a large share of a row's cost, and most events
+/// have none of these.
+const AGENT: usize = 1;
+const FLAGS: usize = 1 << 1;
+const TOKENS: usize = 1 << 2;
+const AUDIO: usize = 1 << 3;
+const AMOUNT: usize = 1 << 4;
+const LAYOUTS: usize = 1 << 5;
+const GROUPS: [(usize, &[&str]); 5] = [
+    (AGENT, &["agent"]),
+    (FLAGS, &["kind", "priced"]),
+    (
+        TOKENS,
+        &[
+            "input_tokens",
+            "cached_input_tokens",
+            "cache_write_tokens",
+            "output_tokens",
+            "audio_input_tokens",
+            "audio_output_tokens",
+        ],
+    ),
+    (AUDIO, &["audio_input_ms", "audio_output_ms"]),
+    (AMOUNT, &["amount_nanos"]),
+];
 
 /// Rows per multi-row INSERT: one statement step per this many events (SQLite's per-statement work is a
 /// large share of a small row's cost).
 const ROWS_PER_INSERT: usize = 32;
 
-fn insert_events_sql(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; EVENT_PARAMS].join(", "));
+fn layout_columns(layout: usize) -> Vec<&'static str> {
+    let mut columns = BASE_COLUMNS.to_vec();
+    for (bit, group) in GROUPS {
+        if layout & bit != 0 {
+            columns.extend_from_slice(group);
+        }
+    }
+    columns
+}
+
+fn insert_events_sql(layout: usize, rows: usize) -> String {
+    let columns = layout_columns(layout);
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
     format!(
-        "INSERT OR IGNORE INTO cost_events ({EVENT_COLUMNS}) VALUES {}",
+        "INSERT OR IGNORE INTO cost_events ({}) VALUES {}",
+        columns.join(", "),
         vec![row; rows].join(", ")
     )
 }
 
-static INSERT_EVENT: Lazy<String> = Lazy::new(|| insert_events_sql(1));
-static INSERT_EVENTS: Lazy<String> = Lazy::new(|| insert_events_sql(ROWS_PER_INSERT));
+/// The INSERT statements of each layout: (one row, [`ROWS_PER_INSERT`] rows, parameters per row).
+static INSERT_EVENTS: Lazy<Vec<(String, String, usize)>> = Lazy::new(|| {
+    (0..LAYOUTS)
+        .map(|layout| {
+            (
+                insert_events_sql(layout, 1),
+                insert_events_sql(layout, ROWS_PER_INSERT),
+                layout_columns(layout).len(),
+            )
+        })
+        .collect()
+});
+
+/// The coalesced row of a call's final record.
+const INSERT_COALESCED: &str = "INSERT OR IGNORE INTO cost_events
+    (call_id, call_ref, seq, created_at, category, provider, model, quantity, unit, cost_nanos, kind)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'callmeter', 'coalesced', ?6, 'event', ?7, 'coalesced')";
 
 const ADD_TO_CALL: &str = "UPDATE calls SET
     total_cost_nanos = total_cost_nanos + ?2,
     event_count = event_count + ?3,
     revenue_nanos = revenue_nanos + ?4
-    WHERE call_id = ?1";
+    WHERE call_ref = ?1";
 
 /// A call whose events may have collided with rows already there: its totals are the sums of its rows.
 const RECOUNT_CALL: &str = "UPDATE calls SET
-    total_cost_nanos = (SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE call_id = ?1),
-    event_count = (SELECT COUNT(*) FROM cost_events WHERE call_id = ?1),
-    revenue_nanos = (SELECT COALESCE(SUM(amount_nanos), 0) FROM cost_events WHERE call_id = ?1)
-    WHERE call_id = ?1";
+    total_cost_nanos = (SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE call_ref = ?1),
+    event_count = (SELECT COUNT(*) FROM cost_events WHERE call_ref = ?1),
+    revenue_nanos = (SELECT COALESCE(SUM(amount_nanos), 0) FROM cost_events WHERE call_ref = ?1)
+    WHERE call_ref = ?1";
 
 const END_CALL: &str =
-    "UPDATE calls SET status = ?2, failure_reason = ?3, ended_at = ?4 WHERE call_id = ?1";
+    "UPDATE calls SET status = ?2, failure_reason = ?3, ended_at = ?4 WHERE call_ref = ?1";
 
 /// What a committed batch did besides inserting its events.
 #[derive(Debug, Default, Clone, Copy)]
@@ -120,8 +197,6 @@ pub(crate) struct Written {
 /// The writer's connection.
 pub(crate) struct Store {
     conn: Connection,
-    /// Keys of calls whose id was already in the database when they started.
-    conflicted: FxHashSet<u64>,
 }
 
 fn storage(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -139,6 +214,69 @@ struct CallDelta {
     cost: i64,
     events: i64,
     revenue: i64,
+}
+
+/// The transaction's statements for call rows, and the `call_ref` of each call it numbered. A number
+/// assigned in a transaction is kept on the call only once the transaction commits: a failed batch is
+/// written again whole and numbers its calls again.
+struct CallRows<'c> {
+    insert: CachedStatement<'c>,
+    restore: CachedStatement<'c>,
+    lookup: CachedStatement<'c>,
+    assigned: FxHashMap<u64, i64>,
+}
+
+impl CallRows<'_> {
+    /// The call's number, inserting its row if this is the first time it is seen.
+    fn number(&mut self, call: &CallIdent) -> rusqlite::Result<i64> {
+        match call.call_ref.load(Ordering::Relaxed) {
+            0 => match self.assigned.get(&call.key) {
+                Some(&r) => Ok(r),
+                None => Ok(self.start(call)?.0),
+            },
+            r => Ok(r),
+        }
+    }
+
+    /// Inserts the call if its id is new; answers its `call_ref` and whether it was new.
+    fn start(&mut self, call: &CallIdent) -> rusqlite::Result<(i64, bool)> {
+        let new: Option<i64> = self
+            .insert
+            .query_row(
+                params![
+                    call.call_id,
+                    call.user_id,
+                    call.tenant_id,
+                    call.persona,
+                    call.session_kind,
+                    call.started_at_ms,
+                    call.metadata,
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let numbered = match new {
+            Some(r) => (r, true),
+            None => (self.lookup.query_row([&call.call_id], |r| r.get(0))?, false),
+        };
+        self.assigned.insert(call.key, numbered.0);
+        Ok(numbered)
+    }
+
+    /// Puts the call's row back under its number if it is missing.
+    fn restore(&mut self, call: &CallIdent, call_ref: i64) -> rusqlite::Result<()> {
+        self.restore.execute(params![
+            call.call_id,
+            call_ref,
+            call.user_id,
+            call.tenant_id,
+            call.persona,
+            call.session_kind,
+            call.started_at_ms,
+            call.metadata,
+        ])?;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -163,176 +301,239 @@ impl Store {
         )
         .map_err(storage(path, "setting pragmas"))?;
         migrate(&conn, path)?;
-        Ok(Store {
-            conn,
-            conflicted: FxHashSet::default(),
-        })
+        // Two INSERT statements per column layout in use, plus the call statements.
+        conn.set_prepared_statement_cache_capacity(2 * LAYOUTS + 8);
+        Ok(Store { conn })
     }
 
     /// Writes a batch in one transaction.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Written> {
         let tx = self.conn.transaction()?;
         let mut written = Written::default();
-        {
-            let mut insert_call = tx.prepare_cached(INSERT_CALL)?;
-            let mut insert_one = tx.prepare_cached(&INSERT_EVENT)?;
-            let mut insert_many = tx.prepare_cached(&INSERT_EVENTS)?;
+        let assigned = {
+            let mut calls = CallRows {
+                insert: tx.prepare_cached(INSERT_CALL)?,
+                restore: tx.prepare_cached(RESTORE_CALL)?,
+                lookup: tx.prepare_cached(CALL_REF)?,
+                assigned: FxHashMap::default(),
+            };
+            let mut insert_coalesced = tx.prepare_cached(INSERT_COALESCED)?;
             let mut add = tx.prepare_cached(ADD_TO_CALL)?;
             let mut recount = tx.prepare_cached(RECOUNT_CALL)?;
             let mut end = tx.prepare_cached(END_CALL)?;
 
-            let mut ensure = |call: &CallIdent| -> rusqlite::Result<bool> {
-                let inserted = insert_call.execute(params![
-                    call.call_id,
-                    call.user_id,
-                    call.tenant_id,
-                    call.persona,
-                    call.session_kind,
-                    call.started_at_ms,
-                    call.metadata,
-                ])?;
-                Ok(inserted == 1)
-            };
             for call in &batch.starts {
-                if !ensure(call)? {
+                if call.call_ref.load(Ordering::Relaxed) != 0
+                    || calls.assigned.contains_key(&call.key)
+                {
+                    continue;
+                }
+                if !calls.start(call)?.1 {
                     // The id is already in the database (reused, or another process): its events may
                     // collide, so its totals are recounted from the table instead of added to.
-                    self.conflicted.insert(call.key);
+                    call.conflicted.store(true, Ordering::Relaxed);
                 }
             }
-            let mut deltas: FxHashMap<*const CallIdent, (Arc<CallIdent>, CallDelta)> =
+            // A call's start record is written before or with its first event, so every call below is
+            // numbered already; `number` would number one that is not rather than lose it.
+            let mut deltas: FxHashMap<*const CallIdent, (Arc<CallIdent>, i64, CallDelta)> =
                 FxHashMap::default();
-            let mut add_delta = |call: &Arc<CallIdent>, cost: i64, revenue: i64| {
+            let mut add_delta = |call: &Arc<CallIdent>, r: i64, cost: i64, revenue: i64| {
                 let d = &mut deltas
                     .entry(Arc::as_ptr(call))
-                    .or_insert_with(|| (Arc::clone(call), CallDelta::default()))
-                    .1;
+                    .or_insert_with(|| (Arc::clone(call), r, CallDelta::default()))
+                    .2;
                 d.cost += cost;
                 d.events += 1;
                 d.revenue += revenue;
             };
-            let mut chunks = batch.events.chunks_exact(ROWS_PER_INSERT);
-            for chunk in chunks.by_ref() {
-                for (i, r) in chunk.iter().enumerate() {
-                    bind_event(&mut insert_many, i * EVENT_PARAMS, r)?;
-                }
-                let inserted = insert_many.raw_execute()?;
-                if inserted < chunk.len() {
-                    written.conflicts += (chunk.len() - inserted) as u64;
-                    self.conflicted.extend(chunk.iter().map(|r| r.call.key));
-                }
-                for r in chunk {
-                    add_delta(&r.call, r.event.cost, r.amount());
+            // Events are inserted [`ROWS_PER_INSERT`] at a time, grouped by the columns they bind.
+            let mut groups: Vec<Vec<(usize, i64)>> = (0..LAYOUTS)
+                .map(|_| Vec::with_capacity(ROWS_PER_INSERT))
+                .collect();
+            for (i, r) in batch.events.iter().enumerate() {
+                let cr = calls.number(&r.call)?;
+                add_delta(&r.call, cr, r.event.cost, r.amount());
+                let layout = layout(r);
+                let group = &mut groups[layout];
+                group.push((i, cr));
+                if group.len() == ROWS_PER_INSERT {
+                    insert_rows(&tx, layout, &batch.events, group, &mut written)?;
+                    group.clear();
                 }
             }
-            for r in chunks.remainder() {
-                bind_event(&mut insert_one, 0, r)?;
-                if insert_one.raw_execute()? == 0 {
-                    written.conflicts += 1;
-                    self.conflicted.insert(r.call.key);
-                }
-                add_delta(&r.call, r.event.cost, r.amount());
+            for (layout, group) in groups.iter().enumerate() {
+                insert_rows(&tx, layout, &batch.events, group, &mut written)?;
             }
             for end_rec in &batch.ends {
+                let cr = calls.number(&end_rec.call)?;
                 for c in &end_rec.coalesced {
-                    let inserted = insert_one.execute(params![
+                    let inserted = insert_coalesced.execute(params![
                         end_rec.call.call_id,
+                        cr,
                         int(c.seq),
                         end_rec.ended_at_ms,
                         c.category.as_str(),
-                        "callmeter",
-                        "coalesced",
-                        Option::<&str>::None,
                         c.events as f64,
-                        "event",
                         c.cost,
-                        "coalesced",
-                        true,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
-                        Option::<i64>::None,
                     ])?;
                     if inserted == 0 {
                         written.conflicts += 1;
-                        self.conflicted.insert(end_rec.call.key);
+                        end_rec.call.conflicted.store(true, Ordering::Relaxed);
                     } else {
                         written.coalesced_rows += 1;
                     }
-                    add_delta(&end_rec.call, c.cost, 0);
+                    add_delta(&end_rec.call, cr, c.cost, 0);
                 }
             }
-            for (call, d) in deltas.values() {
-                ensure(call)?;
-                if self.conflicted.contains(&call.key) {
-                    recount.execute(params![call.call_id])?;
+            for (call, cr, d) in deltas.values() {
+                let updated = if call.conflicted.load(Ordering::Relaxed) {
+                    recount.execute([cr])?
                 } else {
-                    add.execute(params![call.call_id, d.cost, d.events, d.revenue])?;
+                    add.execute(params![cr, d.cost, d.events, d.revenue])?
+                };
+                if updated == 0 {
+                    // The call's row was removed from outside: put it back and count its rows.
+                    calls.restore(call, *cr)?;
+                    call.conflicted.store(true, Ordering::Relaxed);
+                    recount.execute([cr])?;
                 }
             }
             for end_rec in &batch.ends {
-                ensure(&end_rec.call)?;
-                end.execute(params![
-                    end_rec.call.call_id,
-                    end_rec.status.as_str(),
-                    end_rec.reason,
-                    end_rec.ended_at_ms,
-                ])?;
+                let cr = calls.number(&end_rec.call)?;
+                let status = end_rec.status.as_str();
+                if end.execute(params![cr, status, end_rec.reason, end_rec.ended_at_ms])? == 0 {
+                    calls.restore(&end_rec.call, cr)?;
+                    end.execute(params![cr, status, end_rec.reason, end_rec.ended_at_ms])?;
+                }
+            }
+            calls.assigned
+        };
+        tx.commit()?;
+        if assigned.is_empty() {
+            return Ok(written);
+        }
+        for call in batch
+            .starts
+            .iter()
+            .chain(batch.events.iter().map(|r| &r.call))
+            .chain(batch.ends.iter().map(|e| &e.call))
+        {
+            if let Some(&r) = assigned.get(&call.key) {
+                call.call_ref.store(r, Ordering::Relaxed);
             }
         }
-        tx.commit()?;
         Ok(written)
     }
 }
 
-/// Binds one event's columns at parameters `offset + 1 ..= offset + EVENT_PARAMS`.
-fn bind_event(stmt: &mut Statement<'_>, offset: usize, r: &Resolved) -> rusqlite::Result<()> {
+/// Inserts events of one layout: [`ROWS_PER_INSERT`] of them in one statement, fewer one by one.
+fn insert_rows(
+    tx: &Transaction<'_>,
+    layout: usize,
+    events: &[Resolved],
+    rows: &[(usize, i64)],
+    written: &mut Written,
+) -> rusqlite::Result<()> {
+    let (one, many, width) = &INSERT_EVENTS[layout];
+    let mut collided = |i: usize, n: usize| {
+        written.conflicts += n as u64;
+        events[i].call.conflicted.store(true, Ordering::Relaxed);
+    };
+    if rows.len() == ROWS_PER_INSERT {
+        let mut stmt = tx.prepare_cached(many)?;
+        for (k, &(i, call_ref)) in rows.iter().enumerate() {
+            bind_event(&mut stmt, k * width, call_ref, &events[i], layout)?;
+        }
+        let inserted = stmt.raw_execute()?;
+        if inserted < rows.len() {
+            // Which rows collided is not known: every call of the statement is recounted.
+            collided(rows[0].0, rows.len() - inserted);
+            for &(i, _) in &rows[1..] {
+                collided(i, 0);
+            }
+        }
+    } else if !rows.is_empty() {
+        let mut stmt = tx.prepare_cached(one)?;
+        for &(i, call_ref) in rows {
+            bind_event(&mut stmt, 0, call_ref, &events[i], layout)?;
+            if stmt.raw_execute()? == 0 {
+                collided(i, 1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which optional column groups the event binds.
+fn layout(r: &Resolved) -> usize {
+    let e = &r.event;
+    let mut layout = match e.measure() {
+        Measure::Tokens(_) => TOKENS,
+        Measure::Two(_) => AUDIO,
+        Measure::Payment(_) => AMOUNT,
+        Measure::One(..) => 0,
+    };
+    if r.agent.is_some() {
+        layout |= AGENT;
+    }
+    if e.late() || !e.priced() {
+        layout |= FLAGS;
+    }
+    layout
+}
+
+/// Binds one event's columns in `layout` at parameters `offset + 1 ..`.
+fn bind_event(
+    stmt: &mut Statement<'_>,
+    offset: usize,
+    call_ref: i64,
+    r: &Resolved,
+    layout: usize,
+) -> rusqlite::Result<()> {
     let (provider, model) = r.names();
     let e = &r.event;
     let measure = e.measure();
     let (quantity, unit) = measure.headline();
-    let t = match &measure {
-        Measure::Tokens(t) => Some(t),
-        _ => None,
-    };
-    let (audio_in, audio_out) = match &measure {
-        Measure::Two([(_, i), (_, o)]) => (Some(int(*i)), Some(int(*o))),
-        _ => (None, None),
-    };
-    let amount = match &measure {
-        Measure::Payment(a) => Some(*a),
-        _ => None,
-    };
-    let values: [&dyn ToSql; EVENT_PARAMS] = [
+    let base: [&dyn ToSql; BASE_COLUMNS.len()] = [
         &r.call.call_id,
+        &call_ref,
         &e.seq,
         &r.at_ms(),
         &e.category().as_str(),
         &provider,
         &model,
-        &r.agent.as_deref(),
         &quantity,
         &unit.as_str(),
         &e.cost,
-        &if e.late() { "late" } else { "usage" },
-        &e.priced(),
-        &t.map(|t| int(t.input)),
-        &t.map(|t| int(t.cached_input)),
-        &t.map(|t| int(t.cache_write)),
-        &t.map(|t| int(t.output)),
-        &t.map(|t| int(t.audio_input)),
-        &t.map(|t| int(t.audio_output)),
-        &audio_in,
-        &audio_out,
-        &amount,
     ];
-    for (i, v) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(offset + i + 1, v)?;
+    let mut at = offset;
+    let mut bind = |v: &dyn ToSql| {
+        at += 1;
+        stmt.raw_bind_parameter(at, v)
+    };
+    for v in base {
+        bind(v)?;
+    }
+    if layout & AGENT != 0 {
+        bind(&r.agent.as_deref())?;
+    }
+    if layout & FLAGS != 0 {
+        bind(&if e.late() { "late" } else { "usage" })?;
+        bind(&e.priced())?;
+    }
+    match measure {
+        Measure::Tokens(t) if layout & TOKENS != 0 => {
+            for (_, n) in t.parts() {
+                bind(&int(n))?;
+            }
+        }
+        Measure::Two([(_, i), (_, o)]) if layout & AUDIO != 0 => {
+            bind(&int(i))?;
+            bind(&int(o))?;
+        }
+        Measure::Payment(a) if layout & AMOUNT != 0 => bind(&a)?,
+        _ => {}
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -125,6 +125,12 @@ pub(crate) struct CallIdent {
     pub(crate) catalog: Arc<Catalog>,
     /// Agents of a multi-agent session; an event names its agent by index into this list.
     agents: Mutex<Vec<Arc<Agent>>>,
+    /// The call's `call_ref` in the database once a transaction that assigned it committed; 0 before.
+    /// Only the writer thread reads or writes it.
+    pub(crate) call_ref: AtomicI64,
+    /// Set by the writer when the call's id was already in the database, or one of its events collided
+    /// with a row already there: its totals are then recounted from its rows instead of added to.
+    pub(crate) conflicted: AtomicBool,
 }
 
 impl CallIdent {
@@ -352,6 +358,8 @@ impl CallState {
             started: coarsetime::Instant::now(),
             catalog: Arc::clone(&catalog),
             agents: Mutex::new(Vec::new()),
+            call_ref: AtomicI64::new(0),
+            conflicted: AtomicBool::new(false),
             key: meter.next_call_key(),
         });
         let state = Arc::new(CallState {

@@ -27,6 +27,7 @@ fn schema_has_the_contract_columns() -> TestResult {
     let calls = columns(&conn, "calls");
     for c in [
         "call_id",
+        "call_ref",
         "user_id",
         "tenant_id",
         "status",
@@ -40,6 +41,7 @@ fn schema_has_the_contract_columns() -> TestResult {
     for c in [
         "event_id",
         "call_id",
+        "call_ref",
         "created_at",
         "category",
         "provider",
@@ -368,4 +370,163 @@ proptest! {
             );
         }
     }
+}
+
+/// One row of `cost_events` as the columns that depend on the kind of event.
+type Detail = (
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+#[test]
+fn each_kind_of_event_fills_its_own_columns() -> TestResult {
+    let db = Db::new();
+    let (meter, guard) = db.open();
+    let call = meter.start_call(CallInfo::new("kinds"))?;
+    call.track_tts("cartesia", "sonic-3", 400)?;
+    call.track_inference("openai", "gpt-4o-mini", TokenUsage::new(1_000, 200))?;
+    call.track_realtime_audio("openai", "gpt-4o-realtime", 2.0, 3.5)?;
+    call.track_payment(
+        "stripe",
+        "card-not-present",
+        callmeter::Usd::from_nanos(4_990_000_000),
+    )?;
+    call.agent("critic").track_tts("cartesia", "sonic-3", 10)?;
+    assert!(call.track_tts("nobody", "nothing", 10).is_err());
+    call.finalize(Outcome::Completed)?;
+    assert!(call.track_tts("cartesia", "sonic-3", 10).is_err());
+    drop(call);
+    guard.shutdown()?;
+
+    let conn = db.read();
+    let row = |seq: i64| -> rusqlite::Result<Detail> {
+        conn.query_row(
+            "SELECT kind, priced, agent, input_tokens, cached_input_tokens, audio_input_ms,
+                    audio_output_ms, amount_nanos
+             FROM cost_events WHERE call_id = 'kinds' AND seq = ?1",
+            [seq],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
+        )
+    };
+    let usage = || "usage".to_string();
+    let none = (None, None, None, None, None);
+    let expect = |kind: String, priced, agent: Option<&str>, rest: (_, _, _, _, _)| -> Detail {
+        let (a, b, c, d, e) = rest;
+        (kind, priced, agent.map(String::from), a, b, c, d, e)
+    };
+    assert_eq!(row(0)?, expect(usage(), 1, None, none));
+    assert_eq!(
+        row(1)?,
+        expect(usage(), 1, None, (Some(1_000), Some(0), None, None, None))
+    );
+    assert_eq!(
+        row(2)?,
+        expect(
+            usage(),
+            1,
+            None,
+            (None, None, Some(2_000), Some(3_500), None)
+        )
+    );
+    assert_eq!(
+        row(3)?,
+        expect(
+            usage(),
+            1,
+            None,
+            (None, None, None, None, Some(4_990_000_000))
+        )
+    );
+    assert_eq!(row(4)?, expect(usage(), 1, Some("critic"), none));
+    assert_eq!(row(5)?, expect(usage(), 0, None, none));
+    assert_eq!(row(6)?, expect("late".into(), 1, None, none));
+    Ok(())
+}
+
+#[test]
+fn events_point_to_their_call_by_number_in_start_order() -> TestResult {
+    let db = Db::new();
+    let (meter, guard) = db.open();
+    let calls = ["b", "a", "c"].map(|id| meter.start_call(CallInfo::new(id)).expect("start"));
+    for (i, call) in calls.iter().enumerate() {
+        for _ in 0..=i {
+            call.track_tts("cartesia", "sonic-3", 100)?;
+        }
+    }
+    drop(calls);
+    guard.shutdown()?;
+    let conn = db.read();
+    let refs: Vec<(String, i64)> = conn
+        .prepare("SELECT call_id, call_ref FROM calls ORDER BY call_ref")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        refs,
+        [
+            ("b".to_string(), 1),
+            ("a".to_string(), 2),
+            ("c".to_string(), 3)
+        ]
+    );
+    let mismatched = scalar_i64(
+        &conn,
+        "SELECT COUNT(*) FROM cost_events e JOIN calls c ON c.call_id = e.call_id
+         WHERE c.call_ref != e.call_ref",
+        [],
+    );
+    assert_eq!(mismatched, 0);
+    assert_eq!(
+        scalar_i64(
+            &conn,
+            "SELECT COUNT(*) FROM cost_events WHERE call_ref = 3",
+            []
+        ),
+        3
+    );
+    Ok(())
+}
+
+#[test]
+fn a_call_row_removed_from_outside_is_put_back_with_its_total() -> TestResult {
+    let db = Db::new();
+    let (meter, guard) = db.open();
+    let call = meter.start_call(CallInfo::new("gone").user("u"))?;
+    call.track_tts("cartesia", "sonic-3", 1_000)?;
+    meter.flush()?;
+    db.read()
+        .execute("DELETE FROM calls WHERE call_id = 'gone'", [])?;
+    call.track_tts("cartesia", "sonic-3", 2_000)?;
+    let summary = call.finalize(Outcome::Completed)?;
+    drop(call);
+    guard.shutdown()?;
+    let conn = db.read();
+    assert_eq!(call_total(&conn, "gone"), summary.total.to_nanos()?);
+    assert_eq!(events_sum(&conn, "gone"), summary.total.to_nanos()?);
+    let (status, user, events): (String, String, i64) = conn.query_row(
+        "SELECT status, user_id, event_count FROM calls WHERE call_id = 'gone'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    assert_eq!(
+        (status.as_str(), user.as_str(), events),
+        ("completed", "u", 2)
+    );
+    Ok(())
 }
