@@ -22,6 +22,18 @@ pub enum Error {
         model: String,
     },
 
+    /// The model is in the catalog, but none of its price versions is in force at the time of the usage
+    /// (they all start later, or the last one ended). The usage was recorded as unpriced.
+    #[error("no price for {provider}/{model} in force at {at} (usage recorded as unpriced)")]
+    NoPriceInForce {
+        /// Provider as given.
+        provider: String,
+        /// Model as given.
+        model: String,
+        /// When the usage was tracked.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+
     /// The model is in the catalog but has no rate for one kind of usage it was given. The kinds that have a
     /// rate were billed; the usage was recorded and counted as unpriced.
     #[error("{provider}/{model} has no rate for {kind} (usage recorded, that part unpriced)")]
@@ -165,6 +177,7 @@ impl Error {
         matches!(
             self,
             Error::UnknownModel { .. }
+                | Error::NoPriceInForce { .. }
                 | Error::MissingRate { .. }
                 | Error::CostOverflow { .. }
                 | Error::CallFinalized

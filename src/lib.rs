@@ -84,7 +84,9 @@ pub use crate::meter::{
     DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder, MeterGuard,
 };
 pub use crate::money::{NANOS_PER_USD, Usd};
-pub use crate::pricing::{Catalog, CatalogBuilder, FeeRule, Increment, ModelPrice, Rate};
+pub use crate::pricing::{
+    Catalog, CatalogBuilder, FeeRule, Increment, ModelPrice, PriceOrigin, Rate,
+};
 pub use crate::stats::Stats;
 pub use crate::tracker::{
     CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, Outcome, Tracked,

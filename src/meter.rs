@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,7 @@ impl MeterBuilder {
             events: events_tx,
             control: control_tx,
             counters,
-            catalog: Arc::new(self.catalog.unwrap_or_else(Catalog::builtin)),
+            catalog: RwLock::new(Arc::new(self.catalog.unwrap_or_else(Catalog::builtin))),
             unknown,
             active: Mutex::new(ActiveCalls::default()),
             writer: join.thread().clone(),
@@ -170,7 +170,8 @@ pub(crate) struct MeterShared {
     events: Sender<Event>,
     control: Sender<Control>,
     pub(crate) counters: Arc<Counters>,
-    catalog: Arc<Catalog>,
+    /// Swapped whole by [`Meter::set_catalog`]; read once per call start, never by a track call.
+    catalog: RwLock<Arc<Catalog>>,
     unknown: Arc<UnknownModels>,
     active: Mutex<ActiveCalls>,
     writer: Thread,
@@ -180,7 +181,10 @@ pub(crate) struct MeterShared {
 
 impl MeterShared {
     pub(crate) fn catalog(&self) -> Arc<Catalog> {
-        Arc::clone(&self.catalog)
+        match self.catalog.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     /// The index of an unknown provider/model pair (a rare path that locks and may allocate).
@@ -295,7 +299,7 @@ pub struct Meter {
 impl std::fmt::Debug for Meter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Meter")
-            .field("catalog_entries", &self.shared.catalog.len())
+            .field("catalog_entries", &self.shared.catalog().len())
             .finish_non_exhaustive()
     }
 }
@@ -316,9 +320,22 @@ impl Meter {
         CallState::start(Arc::clone(&self.shared), info).map(CallCostTracker::new)
     }
 
-    /// The catalog in use.
-    pub fn catalog(&self) -> &Catalog {
-        &self.shared.catalog
+    /// The catalog calls started now are priced by.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.shared.catalog()
+    }
+
+    /// Replaces the catalog while calls are running, without blocking a track call: calls started from
+    /// now on are priced by `catalog`; a call in progress keeps the catalog it started with, so its
+    /// billing increments stay whole. To change a price in the middle of calls, give the new price as a
+    /// version with [`ModelPrice::effective_from`](crate::ModelPrice::effective_from): every event is
+    /// priced by the version in force when it is tracked.
+    pub fn set_catalog(&self, catalog: Catalog) {
+        let catalog = Arc::new(catalog);
+        match self.shared.catalog.write() {
+            Ok(mut c) => *c = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
     }
 
     /// A snapshot of the counters.

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, Result};
 use crate::tracker::CallIdent;
 use crate::usage::Measure;
-use crate::worker::{Batch, Resolved};
+use crate::worker::{Batch, Resolved, UNKNOWN_BIT};
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
@@ -43,6 +43,21 @@ CREATE INDEX calls_by_started ON calls (started_at);
 CREATE INDEX calls_by_user ON calls (user_id, started_at);
 CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
 
+CREATE TABLE prices (
+    price_id       INTEGER PRIMARY KEY,
+    provider       TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    category       TEXT NOT NULL,
+    effective_from INTEGER,
+    effective_to   INTEGER,
+    origin         TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    verified_on    TEXT,
+    definition     TEXT NOT NULL UNIQUE,
+    first_used_at  INTEGER NOT NULL
+);
+CREATE INDEX prices_by_model ON prices (provider, model, effective_from);
+
 CREATE TABLE cost_events (
     id                  INTEGER PRIMARY KEY,
     call_id             TEXT NOT NULL,
@@ -57,6 +72,7 @@ CREATE TABLE cost_events (
     quantity            REAL NOT NULL,
     unit                TEXT NOT NULL,
     cost_nanos          INTEGER NOT NULL,
+    price_id            INTEGER REFERENCES prices (price_id),
     kind                TEXT NOT NULL DEFAULT 'usage'
                         CHECK (kind IN ('usage', 'late', 'coalesced')),
     priced              INTEGER NOT NULL DEFAULT 1,
@@ -88,8 +104,15 @@ const RESTORE_CALL: &str = "INSERT OR IGNORE INTO calls
 
 const CALL_REF: &str = "SELECT call_ref FROM calls WHERE call_id = ?1";
 
+const INSERT_PRICE: &str = "INSERT OR IGNORE INTO prices
+    (provider, model, category, effective_from, effective_to, origin, source, verified_on, definition,
+     first_used_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const PRICE_ID: &str = "SELECT price_id FROM prices WHERE definition = ?1";
+
 /// Columns every event binds.
-const BASE_COLUMNS: [&str; 10] = [
+const BASE_COLUMNS: [&str; 11] = [
     "call_id",
     "call_ref",
     "seq",
@@ -100,6 +123,7 @@ const BASE_COLUMNS: [&str; 10] = [
     "quantity",
     "unit",
     "cost_nanos",
+    "price_id",
 ];
 
 /// Groups of columns an event binds only when it has them; the others keep their default (NULL, or
@@ -197,6 +221,8 @@ pub(crate) struct Written {
 /// The writer's connection.
 pub(crate) struct Store {
     conn: Connection,
+    /// `price_id` of each catalog entry already stored, by catalog and entry.
+    price_ids: FxHashMap<(u64, u32), i64>,
 }
 
 fn storage(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -279,6 +305,50 @@ impl CallRows<'_> {
     }
 }
 
+/// The transaction's statements for prices, and the `price_id` of each entry it stored; like call
+/// numbers, they are remembered only once the transaction commits.
+struct PriceRows<'c> {
+    insert: CachedStatement<'c>,
+    lookup: CachedStatement<'c>,
+    assigned: FxHashMap<(u64, u32), i64>,
+}
+
+impl PriceRows<'_> {
+    /// The `price_id` of the event's price, storing the price the first time it is used; `None` for an
+    /// event without one (an unknown model).
+    fn id(
+        &mut self,
+        stored: &FxHashMap<(u64, u32), i64>,
+        r: &Resolved,
+    ) -> rusqlite::Result<Option<i64>> {
+        let entry = r.event.entry;
+        if entry & UNKNOWN_BIT != 0 {
+            return Ok(None);
+        }
+        let catalog = &r.call.catalog;
+        let key = (catalog.id(), entry);
+        if let Some(&id) = stored.get(&key).or_else(|| self.assigned.get(&key)) {
+            return Ok(Some(id));
+        }
+        let p = catalog.stored(entry);
+        self.insert.execute(params![
+            p.price.provider(),
+            p.price.model(),
+            p.price.category().as_str(),
+            p.from,
+            p.to,
+            p.price.price_origin().as_str(),
+            p.price.source_note(),
+            p.price.verified_on().map(|d| d.to_string()),
+            p.definition,
+            r.at_ms(),
+        ])?;
+        let id: i64 = self.lookup.query_row([&p.definition], |row| row.get(0))?;
+        self.assigned.insert(key, id);
+        Ok(Some(id))
+    }
+}
+
 impl Store {
     /// Opens or creates the database and brings its schema to [`SCHEMA_VERSION`].
     pub(crate) fn open(path: &Path) -> Result<Store> {
@@ -303,14 +373,23 @@ impl Store {
         migrate(&conn, path)?;
         // Two INSERT statements per column layout in use, plus the call statements.
         conn.set_prepared_statement_cache_capacity(2 * LAYOUTS + 8);
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            price_ids: FxHashMap::default(),
+        })
     }
 
     /// Writes a batch in one transaction.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Written> {
-        let tx = self.conn.transaction()?;
+        let Store { conn, price_ids } = self;
+        let tx = conn.transaction()?;
         let mut written = Written::default();
-        let assigned = {
+        let (assigned, assigned_prices) = {
+            let mut prices = PriceRows {
+                insert: tx.prepare_cached(INSERT_PRICE)?,
+                lookup: tx.prepare_cached(PRICE_ID)?,
+                assigned: FxHashMap::default(),
+            };
             let mut calls = CallRows {
                 insert: tx.prepare_cached(INSERT_CALL)?,
                 restore: tx.prepare_cached(RESTORE_CALL)?,
@@ -348,15 +427,16 @@ impl Store {
                 d.revenue += revenue;
             };
             // Events are inserted [`ROWS_PER_INSERT`] at a time, grouped by the columns they bind.
-            let mut groups: Vec<Vec<(usize, i64)>> = (0..LAYOUTS)
+            let mut groups: Vec<Vec<(usize, i64, Option<i64>)>> = (0..LAYOUTS)
                 .map(|_| Vec::with_capacity(ROWS_PER_INSERT))
                 .collect();
             for (i, r) in batch.events.iter().enumerate() {
                 let cr = calls.number(&r.call)?;
+                let price_id = prices.id(price_ids, r)?;
                 add_delta(&r.call, cr, r.event.cost, r.amount());
                 let layout = layout(r);
                 let group = &mut groups[layout];
-                group.push((i, cr));
+                group.push((i, cr, price_id));
                 if group.len() == ROWS_PER_INSERT {
                     insert_rows(&tx, layout, &batch.events, group, &mut written)?;
                     group.clear();
@@ -407,9 +487,10 @@ impl Store {
                     end.execute(params![cr, status, end_rec.reason, end_rec.ended_at_ms])?;
                 }
             }
-            calls.assigned
+            (calls.assigned, prices.assigned)
         };
         tx.commit()?;
+        price_ids.extend(assigned_prices);
         if assigned.is_empty() {
             return Ok(written);
         }
@@ -432,7 +513,7 @@ fn insert_rows(
     tx: &Transaction<'_>,
     layout: usize,
     events: &[Resolved],
-    rows: &[(usize, i64)],
+    rows: &[(usize, i64, Option<i64>)],
     written: &mut Written,
 ) -> rusqlite::Result<()> {
     let (one, many, width) = &INSERT_EVENTS[layout];
@@ -442,21 +523,27 @@ fn insert_rows(
     };
     if rows.len() == ROWS_PER_INSERT {
         let mut stmt = tx.prepare_cached(many)?;
-        for (k, &(i, call_ref)) in rows.iter().enumerate() {
-            bind_event(&mut stmt, k * width, call_ref, &events[i], layout)?;
+        for (k, &(i, call_ref, price_id)) in rows.iter().enumerate() {
+            bind_event(
+                &mut stmt,
+                k * width,
+                (call_ref, price_id),
+                &events[i],
+                layout,
+            )?;
         }
         let inserted = stmt.raw_execute()?;
         if inserted < rows.len() {
             // Which rows collided is not known: every call of the statement is recounted.
             collided(rows[0].0, rows.len() - inserted);
-            for &(i, _) in &rows[1..] {
+            for &(i, ..) in &rows[1..] {
                 collided(i, 0);
             }
         }
     } else if !rows.is_empty() {
         let mut stmt = tx.prepare_cached(one)?;
-        for &(i, call_ref) in rows {
-            bind_event(&mut stmt, 0, call_ref, &events[i], layout)?;
+        for &(i, call_ref, price_id) in rows {
+            bind_event(&mut stmt, 0, (call_ref, price_id), &events[i], layout)?;
             if stmt.raw_execute()? == 0 {
                 collided(i, 1);
             }
@@ -487,7 +574,7 @@ fn layout(r: &Resolved) -> usize {
 fn bind_event(
     stmt: &mut Statement<'_>,
     offset: usize,
-    call_ref: i64,
+    (call_ref, price_id): (i64, Option<i64>),
     r: &Resolved,
     layout: usize,
 ) -> rusqlite::Result<()> {
@@ -506,6 +593,7 @@ fn bind_event(
         &quantity,
         &unit.as_str(),
         &e.cost,
+        &price_id,
     ];
     let mut at = offset;
     let mut bind = |v: &dyn ToSql| {

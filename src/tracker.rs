@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::meter::MeterShared;
 use crate::money::Usd;
-use crate::pricing::Catalog;
+use crate::pricing::{Catalog, Lookup};
 use crate::stats::Counters;
 use crate::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
@@ -508,8 +508,10 @@ impl CallState {
         };
         let active = Active::enter(&self.gate);
         let catalog = &self.ident.catalog;
-        let (category, entry, cost, problem) = match catalog.find(provider, model) {
-            Some(entry) => {
+        let at = self.ident.elapsed_ms();
+        let at_ms = self.ident.started_at_ms.saturating_add(i64::from(at));
+        let (category, entry, cost, problem) = match catalog.find_at(provider, model, at_ms) {
+            Lookup::Found(entry) => {
                 let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
                     Ok(p) => (
                         p.cost,
@@ -522,11 +524,15 @@ impl CallState {
                 }
                 (catalog.entry_price(entry).category(), entry, cost, problem)
             }
-            None => (
+            miss => (
                 measure.default_category(),
                 UNKNOWN_BIT | self.meter.unknown_model(provider, model),
                 0,
-                Problem::UnknownModel,
+                if miss == Lookup::NotInForce {
+                    Problem::NotInForce(at_ms)
+                } else {
+                    Problem::UnknownModel
+                },
             ),
         };
         let unpriced = problem != Problem::None;
@@ -556,7 +562,7 @@ impl CallState {
                 call: self.ident.key,
                 cost,
                 seq,
-                at: self.ident.elapsed_ms(),
+                at,
                 entry,
                 agent: agent.map_or(NO_AGENT, |a| a.index),
                 category,
@@ -592,6 +598,14 @@ impl CallState {
                 let (provider, model) = names();
                 Err(Error::UnknownModel { provider, model })
             }
+            Problem::NotInForce(at_ms) => {
+                let (provider, model) = names();
+                Err(Error::NoPriceInForce {
+                    provider,
+                    model,
+                    at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                })
+            }
             Problem::Overflow => {
                 let (provider, model) = names();
                 Err(Error::CostOverflow { provider, model })
@@ -606,6 +620,7 @@ enum Problem {
     None,
     MissingRate(UsageKind),
     UnknownModel,
+    NotInForce(i64),
     Overflow,
 }
 

@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, dec};
 
-use super::{Catalog, FeeRule, Increment, ModelPrice, Rate};
+use super::{Catalog, FeeRule, Increment, ModelPrice, PriceOrigin, Rate};
 use crate::money::Usd;
 use crate::usage::{Category, UsageKind};
 
@@ -150,9 +150,9 @@ pub(super) fn entries() -> Vec<ModelPrice> {
 }
 
 pub(super) fn catalog() -> Catalog {
-    let builder = entries()
-        .into_iter()
-        .fold(Catalog::builder(), |b, entry| b.insert(entry));
+    let builder = entries().into_iter().fold(Catalog::builder(), |b, entry| {
+        b.insert(entry.origin(PriceOrigin::Builtin))
+    });
     // The entries above are constants checked by the unit test below; building them cannot fail.
     match builder.build() {
         Ok(catalog) => catalog,
@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(catalog.len(), n, "no entry replaced another");
         for p in catalog.iter() {
             assert!(!p.source_note().is_empty(), "{} has a source", p.model());
-            assert!(p.as_of().is_some(), "{} has a date", p.model());
+            assert!(p.verified_on().is_some(), "{} has a date", p.model());
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ mod builtin;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -267,6 +267,42 @@ impl fmt::Display for FeeRule {
     }
 }
 
+/// How a price entered the catalog; stored with every price the database records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PriceOrigin {
+    /// callmeter's built-in catalog.
+    Builtin,
+    /// A catalog file.
+    File,
+    /// An import of LiteLLM's price database.
+    Litellm,
+    /// Set in code by the application.
+    Manual,
+    /// Fetched from a provider's API.
+    Api,
+}
+
+impl PriceOrigin {
+    /// The name stored in the database (`"builtin"`, `"file"`, `"litellm"`, `"manual"`, `"api"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PriceOrigin::Builtin => "builtin",
+            PriceOrigin::File => "file",
+            PriceOrigin::Litellm => "litellm",
+            PriceOrigin::Manual => "manual",
+            PriceOrigin::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for PriceOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The prices of one provider's model (or product: a Twilio call direction, a Stripe payment method).
 ///
 /// # Examples
@@ -289,8 +325,11 @@ pub struct ModelPrice {
     rates: Vec<(UsageKind, Rate)>,
     increments: Vec<(UsageKind, Increment)>,
     fee: Option<FeeRule>,
+    effective_from: Option<DateTime<Utc>>,
+    effective_to: Option<DateTime<Utc>>,
+    origin: PriceOrigin,
     source: String,
-    as_of: Option<NaiveDate>,
+    verified_on: Option<NaiveDate>,
 }
 
 impl ModelPrice {
@@ -303,8 +342,11 @@ impl ModelPrice {
             rates: Vec::new(),
             increments: Vec::new(),
             fee: None,
+            effective_from: None,
+            effective_to: None,
+            origin: PriceOrigin::Manual,
             source: String::new(),
-            as_of: None,
+            verified_on: None,
         }
     }
 
@@ -328,10 +370,30 @@ impl ModelPrice {
         self
     }
 
-    /// Records where the price comes from and when it was last checked.
-    pub fn source(mut self, source: impl Into<String>, as_of: Option<NaiveDate>) -> Self {
+    /// Records where the price comes from and when it was last checked against that source.
+    pub fn source(mut self, source: impl Into<String>, verified_on: Option<NaiveDate>) -> Self {
         self.source = source.into();
-        self.as_of = as_of;
+        self.verified_on = verified_on;
+        self
+    }
+
+    /// Records how the price entered the catalog (see [`PriceOrigin`]; [`PriceOrigin::Manual`] unless set).
+    pub fn origin(mut self, origin: PriceOrigin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The time from which this version of the price is in force (inclusive). Without it, the version
+    /// is in force from the beginning of time.
+    pub fn effective_from(mut self, from: DateTime<Utc>) -> Self {
+        self.effective_from = Some(from);
+        self
+    }
+
+    /// The time at which this version stops being in force (exclusive). Without it, the version is in
+    /// force until the next version of the same provider and model starts, or forever.
+    pub fn effective_to(mut self, to: DateTime<Utc>) -> Self {
+        self.effective_to = Some(to);
         self
     }
 
@@ -371,8 +433,23 @@ impl ModelPrice {
     }
 
     /// When the price was last checked against its source.
-    pub fn as_of(&self) -> Option<NaiveDate> {
-        self.as_of
+    pub fn verified_on(&self) -> Option<NaiveDate> {
+        self.verified_on
+    }
+
+    /// How the price entered the catalog.
+    pub fn price_origin(&self) -> PriceOrigin {
+        self.origin
+    }
+
+    /// Start of the version's validity, if it has one.
+    pub fn effective_from_time(&self) -> Option<DateTime<Utc>> {
+        self.effective_from
+    }
+
+    /// End of the version's validity as given, if it has one.
+    pub fn effective_to_time(&self) -> Option<DateTime<Utc>> {
+        self.effective_to
     }
 
     fn name(&self) -> String {
@@ -511,10 +588,13 @@ impl FeeCalc {
     }
 }
 
-/// One catalog entry, compiled for lookups.
+/// One catalog entry (one version of a model's prices), compiled for lookups.
 #[derive(Debug)]
 struct Entry {
     price: ModelPrice,
+    /// Validity in milliseconds since the Unix epoch, `[from, to)`.
+    from: i64,
+    to: i64,
     provider: u32,
     lines: [Option<Line>; UsageKind::COUNT],
     fee: Option<FeeCalc>,
@@ -526,10 +606,38 @@ struct Entry {
 /// [`CatalogBuilder`], or start from [`Catalog::builtin`].
 #[derive(Debug)]
 pub struct Catalog {
+    /// Unique in the process: the writer remembers which prices it stored by catalog and entry.
+    id: u64,
     entries: Vec<Entry>,
     providers: Vec<String>,
+    /// Provider → model → index into `series`.
     index: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
+    /// The versions of each provider and model: entry indexes in order of `from`.
+    series: Vec<Vec<u32>>,
     cumulative_lines: usize,
+}
+
+static NEXT_CATALOG_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A catalog entry as the database stores it.
+pub(crate) struct StoredPrice<'a> {
+    pub(crate) price: &'a ModelPrice,
+    /// Validity in milliseconds since the Unix epoch; `None` for an open end.
+    pub(crate) from: Option<i64>,
+    pub(crate) to: Option<i64>,
+    /// Canonical JSON of everything that makes the price; the same price gives the same text.
+    pub(crate) definition: String,
+}
+
+/// What a lookup at a point in time found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// The entry in force.
+    Found(u32),
+    /// The model is in the catalog, but no version of its price is in force at that time.
+    NotInForce,
+    /// The model is not in the catalog.
+    Unknown,
 }
 
 /// A priced quantity: the category it belongs to, its cost, and whether every part had a rate.
@@ -557,10 +665,28 @@ impl Catalog {
         }
     }
 
-    /// The entry for `provider` and `model`, matched exactly.
+    /// The version of `provider`/`model`'s price in force now, matched exactly.
     pub fn get(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
-        self.find(provider, model)
-            .map(|i| &self.entries[i as usize].price)
+        self.get_at(provider, model, Utc::now())
+    }
+
+    /// The version of `provider`/`model`'s price in force at `at`, matched exactly.
+    pub fn get_at(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Option<&ModelPrice> {
+        match self.find_at(provider, model, at.timestamp_millis()) {
+            Lookup::Found(i) => Some(&self.entries[i as usize].price),
+            Lookup::NotInForce | Lookup::Unknown => None,
+        }
+    }
+
+    /// Every version of `provider`/`model`'s price, oldest first.
+    pub fn versions(&self, provider: &str, model: &str) -> impl Iterator<Item = &ModelPrice> {
+        self.index
+            .get(provider)
+            .and_then(|m| m.get(model))
+            .map(|&s| self.series[s as usize].as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|&i| &self.entries[i as usize].price)
     }
 
     /// Every entry, in the order they were added.
@@ -578,8 +704,49 @@ impl Catalog {
         self.entries.is_empty()
     }
 
-    pub(crate) fn find(&self, provider: &str, model: &str) -> Option<u32> {
-        self.index.get(provider)?.get(model).copied()
+    /// The entry of `provider`/`model` in force at `at_ms` (milliseconds since the Unix epoch).
+    pub(crate) fn find_at(&self, provider: &str, model: &str, at_ms: i64) -> Lookup {
+        let Some(&series) = self.index.get(provider).and_then(|m| m.get(model)) else {
+            return Lookup::Unknown;
+        };
+        let versions = &self.series[series as usize];
+        // Few versions per model, newest last: scan back to the latest one started by `at_ms`.
+        for &i in versions.iter().rev() {
+            let e = &self.entries[i as usize];
+            if e.from <= at_ms {
+                return if at_ms < e.to {
+                    Lookup::Found(i)
+                } else {
+                    Lookup::NotInForce
+                };
+            }
+        }
+        Lookup::NotInForce
+    }
+
+    /// The row the database keeps for `entry`: its columns and a JSON definition that identifies it.
+    pub(crate) fn stored(&self, entry: u32) -> StoredPrice<'_> {
+        let e = &self.entries[entry as usize];
+        let open = |t: i64| (t != i64::MIN && t != i64::MAX).then_some(t);
+        let (from, to) = (open(e.from), open(e.to));
+        let mut definition = serde_json::to_value(&e.price).unwrap_or_default();
+        if let Some(map) = definition.as_object_mut() {
+            // The version's validity as resolved in this catalog (an open end closes where the next
+            // version starts), in milliseconds since the Unix epoch.
+            map.insert("in_force_from".into(), from.into());
+            map.insert("in_force_to".into(), to.into());
+        }
+        StoredPrice {
+            price: &e.price,
+            from,
+            to,
+            definition: definition.to_string(),
+        }
+    }
+
+    /// The process-unique identity of this catalog.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn provider_count(&self) -> usize {
@@ -654,10 +821,16 @@ pub struct CatalogBuilder {
 }
 
 impl CatalogBuilder {
-    /// Adds an entry; a later entry for the same provider and model replaces an earlier one.
+    /// Adds an entry. A later entry for the same provider, model and [`effective_from`] replaces an
+    /// earlier one; entries with different start times are versions of the model's price.
+    ///
+    /// [`effective_from`]: ModelPrice::effective_from
     pub fn insert(mut self, price: ModelPrice) -> Self {
-        self.entries
-            .retain(|p| !(p.provider == price.provider && p.model == price.model));
+        self.entries.retain(|p| {
+            !(p.provider == price.provider
+                && p.model == price.model
+                && p.effective_from == price.effective_from)
+        });
         self.entries.push(price);
         self
     }
@@ -667,28 +840,64 @@ impl CatalogBuilder {
     /// # Errors
     ///
     /// [`Error::Catalog`] naming the entry and field when a provider or model is empty, a rate's unit does
-    /// not match its usage kind, a price is negative or out of range, an increment has no rate, or a fee
-    /// rule is given for anything but payments.
+    /// not match its usage kind, a price is negative or out of range, an increment has no rate, a fee
+    /// rule is given for anything but payments, or versions of one model overlap or end before they
+    /// start.
     pub fn build(self) -> Result<Catalog> {
         let mut catalog = Catalog {
+            id: NEXT_CATALOG_ID.fetch_add(1, Ordering::Relaxed),
             entries: Vec::with_capacity(self.entries.len()),
             providers: Vec::new(),
             index: FxHashMap::default(),
+            series: Vec::new(),
             cumulative_lines: 0,
         };
         for price in self.entries {
             let entry = compile(price, &mut catalog)?;
             let id = u32::try_from(catalog.entries.len())
                 .map_err(|_| entry.price.err("entry", "too many catalog entries"))?;
-            catalog
+            let next_series = catalog.series.len() as u32;
+            let series = *catalog
                 .index
                 .entry(entry.price.provider.as_str().into())
                 .or_default()
-                .insert(entry.price.model.as_str().into(), id);
+                .entry(entry.price.model.as_str().into())
+                .or_insert(next_series);
+            if series == next_series {
+                catalog.series.push(Vec::new());
+            }
+            catalog.series[series as usize].push(id);
             catalog.entries.push(entry);
+        }
+        for series in &mut catalog.series {
+            close_versions(series, &mut catalog.entries)?;
         }
         Ok(catalog)
     }
+}
+
+/// Orders a model's versions by start and ends each open one where the next begins.
+fn close_versions(series: &mut [u32], entries: &mut [Entry]) -> Result<()> {
+    series.sort_by_key(|&i| entries[i as usize].from);
+    for k in 0..series.len() {
+        let next_from = series.get(k + 1).map(|&n| entries[n as usize].from);
+        let e = &mut entries[series[k] as usize];
+        let explicit_to = e.price.effective_to.is_some();
+        if let Some(next) = next_from {
+            if !explicit_to {
+                e.to = next;
+            } else if e.to > next {
+                return Err(e.price.err(
+                    "effective_to",
+                    "overlaps the next version of this model's price",
+                ));
+            }
+        }
+        if e.to <= e.from {
+            return Err(e.price.err("effective_to", "must be after effective_from"));
+        }
+    }
+    Ok(())
 }
 
 fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
@@ -759,6 +968,12 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
         }
     };
     Ok(Entry {
+        from: price
+            .effective_from
+            .map_or(i64::MIN, |t| t.timestamp_millis()),
+        to: price
+            .effective_to
+            .map_or(i64::MAX, |t| t.timestamp_millis()),
         price,
         provider: provider as u32,
         lines,
@@ -846,7 +1061,9 @@ mod tests {
                 Rate::per_million_tokens(usd(dec!(1))),
             ))
             .build()?;
-        let id = catalog.find("x", "y").expect("entry");
+        let Lookup::Found(id) = catalog.find_at("x", "y", 0) else {
+            panic!("entry")
+        };
         let priced = catalog.price(
             id,
             &Measure::tokens(TokenUsage::new(1_000, 10))?,
