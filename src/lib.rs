@@ -85,7 +85,7 @@ pub use crate::meter::{
 };
 pub use crate::money::{NANOS_PER_USD, Usd};
 pub use crate::pricing::{
-    Catalog, CatalogBuilder, FeeRule, Increment, ModelPrice, PriceOrigin, Rate,
+    Catalog, CatalogBuilder, ContextTier, FeeRule, Increment, ModelPrice, Payment, PriceOrigin, Rate,
 };
 pub use crate::stats::Stats;
 pub use crate::tracker::{

@@ -79,8 +79,11 @@ CREATE TABLE cost_events (
     input_tokens        INTEGER,
     cached_input_tokens INTEGER,
     cache_write_tokens  INTEGER,
+    cache_write_1h_tokens INTEGER,
     output_tokens       INTEGER,
+    reasoning_tokens    INTEGER,
     audio_input_tokens  INTEGER,
+    cached_audio_input_tokens INTEGER,
     audio_output_tokens INTEGER,
     audio_input_ms      INTEGER,
     audio_output_ms     INTEGER,
@@ -140,12 +143,16 @@ const GROUPS: [(usize, &[&str]); 5] = [
     (FLAGS, &["kind", "priced"]),
     (
         TOKENS,
+        // In the order of `TokenUsage::parts`.
         &[
             "input_tokens",
             "cached_input_tokens",
             "cache_write_tokens",
+            "cache_write_1h_tokens",
             "output_tokens",
+            "reasoning_tokens",
             "audio_input_tokens",
+            "cached_audio_input_tokens",
             "audio_output_tokens",
         ],
     ),
@@ -558,7 +565,7 @@ fn layout(r: &Resolved) -> usize {
     let mut layout = match e.measure() {
         Measure::Tokens(_) => TOKENS,
         Measure::Two(_) => AUDIO,
-        Measure::Payment(_) => AMOUNT,
+        Measure::Payment(..) => AMOUNT,
         Measure::One(..) => 0,
     };
     if r.agent.is_some() {
@@ -620,7 +627,7 @@ fn bind_event(
             bind(&int(i))?;
             bind(&int(o))?;
         }
-        Measure::Payment(a) if layout & AMOUNT != 0 => bind(&a)?,
+        Measure::Payment(a, _) if layout & AMOUNT != 0 => bind(&a)?,
         _ => {}
     }
     Ok(())

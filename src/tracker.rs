@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::meter::MeterShared;
 use crate::money::Usd;
-use crate::pricing::{Catalog, Lookup};
+use crate::pricing::{Catalog, Lookup, Payment};
 use crate::stats::Counters;
 use crate::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
@@ -542,7 +542,7 @@ impl CallState {
             if let Some(a) = agent {
                 a.total.fetch_add(cost, Ordering::Relaxed);
             }
-            if let Measure::Payment(amount) = measure {
+            if let Measure::Payment(amount, _) = measure {
                 self.revenue.fetch_add(amount, Ordering::Relaxed);
             }
             if unpriced {
@@ -845,17 +845,44 @@ impl CallCostTracker {
         self.record(provider, model, measure)
     }
 
-    /// A payment of `amount` charged to the customer for this call: the processor's fee (`provider`'s
-    /// payment method `model`, e.g. `stripe` / `card-not-present`) is the cost, and `amount` is added to the
-    /// call's revenue.
+    /// A payment of `amount` charged to the customer for this call: the processor's fee (`provider`'s payment method `model`, e.g. `stripe` /
+    /// `card-not-present`) is the cost, and the amount is added to the call's revenue.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidQuantity`] for an amount that is not above zero, [`Error::AmountOutOfRange`] for
     /// one beyond nano-dollar range; otherwise as [`track_tts`](Self::track_tts).
     pub fn track_payment(&self, provider: &str, model: &str, amount: Usd) -> Result<Tracked> {
-        let measure = amount.to_nanos().and_then(Measure::payment);
+        self.track_payment_with(provider, model, Payment::new(amount))
+    }
+
+    /// A payment with its surcharges (a card issued abroad, a currency conversion); otherwise as
+    /// [`track_payment`](Self::track_payment).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_payment`](Self::track_payment).
+    pub fn track_payment_with(
+        &self,
+        provider: &str,
+        model: &str,
+        payment: Payment,
+    ) -> Result<Tracked> {
+        let measure = payment
+            .amount()
+            .to_nanos()
+            .and_then(|nanos| Measure::payment(nanos, payment.flags()));
         self.record(provider, model, measure)
+    }
+
+    /// `requests` API requests priced per request.
+    ///
+    /// # Errors
+    ///
+    /// As [`track_tts`](Self::track_tts); [`Error::InvalidQuantity`] for more than
+    /// [`MAX_CHARACTERS_PER_TRACK`](crate::MAX_CHARACTERS_PER_TRACK) requests.
+    pub fn track_requests(&self, provider: &str, model: &str, requests: u64) -> Result<Tracked> {
+        self.record(provider, model, Measure::requests(requests))
     }
 
     /// Ends the call and returns its exact summary. Failed calls keep every cost.

@@ -102,6 +102,8 @@ pub enum Unit {
     Second,
     /// Payment transactions.
     Transaction,
+    /// API requests.
+    Request,
 }
 
 impl Unit {
@@ -112,6 +114,7 @@ impl Unit {
             Unit::Character => "character",
             Unit::Second => "second",
             Unit::Transaction => "transaction",
+            Unit::Request => "request",
         }
     }
 }
@@ -131,14 +134,20 @@ impl fmt::Display for Unit {
 pub enum UsageKind {
     /// Uncached text input (prompt) tokens.
     InputTokens,
-    /// Input tokens read from the provider's prompt cache.
+    /// Input tokens read from the provider's prompt cache (a cache hit).
     CachedInputTokens,
-    /// Input tokens written to the provider's prompt cache.
+    /// Input tokens written to the prompt cache with the default lifetime (5 minutes at Anthropic).
     CacheWriteTokens,
-    /// Output (completion) tokens.
+    /// Input tokens written to the prompt cache with a one-hour lifetime.
+    CacheWrite1hTokens,
+    /// Output (completion) tokens, reasoning not included.
     OutputTokens,
-    /// Audio input tokens (realtime and audio models).
+    /// Reasoning ("thinking") output tokens; billed at the output rate unless the model prices them.
+    ReasoningTokens,
+    /// Uncached audio input tokens (realtime and audio models).
     AudioInputTokens,
+    /// Audio input tokens read from the prompt cache.
+    CachedAudioInputTokens,
     /// Audio output tokens (realtime and audio models).
     AudioOutputTokens,
     /// Characters of text synthesised to speech.
@@ -153,21 +162,26 @@ pub enum UsageKind {
     AudioOutputSeconds,
     /// Participant-seconds in a media room (participants × seconds).
     ParticipantSeconds,
+    /// API requests priced per request.
+    Requests,
     /// Payment transactions, priced by a fee rule on the amount charged.
     Transactions,
 }
 
 impl UsageKind {
     /// Number of usage kinds.
-    pub(crate) const COUNT: usize = 13;
+    pub(crate) const COUNT: usize = 17;
 
     /// Every usage kind.
     pub const ALL: [UsageKind; UsageKind::COUNT] = [
         UsageKind::InputTokens,
         UsageKind::CachedInputTokens,
         UsageKind::CacheWriteTokens,
+        UsageKind::CacheWrite1hTokens,
         UsageKind::OutputTokens,
+        UsageKind::ReasoningTokens,
         UsageKind::AudioInputTokens,
+        UsageKind::CachedAudioInputTokens,
         UsageKind::AudioOutputTokens,
         UsageKind::Characters,
         UsageKind::AudioSeconds,
@@ -175,6 +189,7 @@ impl UsageKind {
         UsageKind::AudioInputSeconds,
         UsageKind::AudioOutputSeconds,
         UsageKind::ParticipantSeconds,
+        UsageKind::Requests,
         UsageKind::Transactions,
     ];
 
@@ -184,8 +199,11 @@ impl UsageKind {
             UsageKind::InputTokens
             | UsageKind::CachedInputTokens
             | UsageKind::CacheWriteTokens
+            | UsageKind::CacheWrite1hTokens
             | UsageKind::OutputTokens
+            | UsageKind::ReasoningTokens
             | UsageKind::AudioInputTokens
+            | UsageKind::CachedAudioInputTokens
             | UsageKind::AudioOutputTokens => Unit::Token,
             UsageKind::Characters => Unit::Character,
             UsageKind::AudioSeconds
@@ -193,6 +211,7 @@ impl UsageKind {
             | UsageKind::AudioInputSeconds
             | UsageKind::AudioOutputSeconds
             | UsageKind::ParticipantSeconds => Unit::Second,
+            UsageKind::Requests => Unit::Request,
             UsageKind::Transactions => Unit::Transaction,
         }
     }
@@ -203,8 +222,11 @@ impl UsageKind {
             UsageKind::InputTokens => "input_tokens",
             UsageKind::CachedInputTokens => "cached_input_tokens",
             UsageKind::CacheWriteTokens => "cache_write_tokens",
+            UsageKind::CacheWrite1hTokens => "cache_write_1h_tokens",
             UsageKind::OutputTokens => "output_tokens",
+            UsageKind::ReasoningTokens => "reasoning_tokens",
             UsageKind::AudioInputTokens => "audio_input_tokens",
+            UsageKind::CachedAudioInputTokens => "cached_audio_input_tokens",
             UsageKind::AudioOutputTokens => "audio_output_tokens",
             UsageKind::Characters => "characters",
             UsageKind::AudioSeconds => "audio_seconds",
@@ -212,12 +234,27 @@ impl UsageKind {
             UsageKind::AudioInputSeconds => "audio_input_seconds",
             UsageKind::AudioOutputSeconds => "audio_output_seconds",
             UsageKind::ParticipantSeconds => "participant_seconds",
+            UsageKind::Requests => "requests",
             UsageKind::Transactions => "transactions",
         }
     }
 
     pub(crate) const fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl FromStr for UsageKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        UsageKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownName {
+                what: "usage kind",
+                name: s.to_owned(),
+            })
     }
 }
 
@@ -229,9 +266,13 @@ impl fmt::Display for UsageKind {
 
 /// Token counts of one model request, in callmeter's own terms.
 ///
-/// The fields do not overlap: `input` is the uncached text input only, so a request that read 800 of its
-/// 1 000 prompt tokens from the cache is `input: 200, cached_input: 800`. (Providers differ here: OpenAI
-/// reports prompt tokens including cached ones, Anthropic excluding them.)
+/// The fields do not overlap, so none is billed twice: `input` is the uncached text input only, so a
+/// request that read 800 of its 1 000 prompt tokens from the cache is `input: 200, cached_input: 800`;
+/// `output` is the visible output only, and `reasoning` the reasoning tokens beside it. Providers differ
+/// here: OpenAI reports prompt tokens including cached ones and completion tokens including reasoning;
+/// Anthropic reports input excluding cache reads and writes. Convert before tracking.
+///
+/// A request may carry at most eight non-zero kinds (no provider reports more at once).
 ///
 /// # Examples
 ///
@@ -248,12 +289,18 @@ pub struct TokenUsage {
     pub input: u64,
     /// Input tokens read from the prompt cache.
     pub cached_input: u64,
-    /// Input tokens written to the prompt cache.
+    /// Input tokens written to the prompt cache with the default (5-minute) lifetime.
     pub cache_write: u64,
-    /// Text output tokens (reasoning tokens included, as providers bill them).
+    /// Input tokens written to the prompt cache with a one-hour lifetime.
+    pub cache_write_1h: u64,
+    /// Visible text output tokens, reasoning not included.
     pub output: u64,
-    /// Audio input tokens.
+    /// Reasoning ("thinking") tokens.
+    pub reasoning: u64,
+    /// Uncached audio input tokens.
     pub audio_input: u64,
+    /// Audio input tokens read from the prompt cache.
+    pub cached_audio_input: u64,
     /// Audio output tokens.
     pub audio_output: u64,
 }
@@ -265,8 +312,11 @@ impl TokenUsage {
             input,
             cached_input: 0,
             cache_write: 0,
+            cache_write_1h: 0,
             output,
+            reasoning: 0,
             audio_input: 0,
+            cached_audio_input: 0,
             audio_output: 0,
         }
     }
@@ -277,36 +327,65 @@ impl TokenUsage {
         self
     }
 
-    /// Sets the input tokens written to the prompt cache.
+    /// Sets the input tokens written to the prompt cache with the default (5-minute) lifetime.
     pub const fn with_cache_write(mut self, tokens: u64) -> Self {
         self.cache_write = tokens;
         self
     }
 
-    /// Sets the audio input and output tokens.
+    /// Sets the input tokens written to the prompt cache with a one-hour lifetime.
+    pub const fn with_cache_write_1h(mut self, tokens: u64) -> Self {
+        self.cache_write_1h = tokens;
+        self
+    }
+
+    /// Sets the reasoning tokens (not included in `output`).
+    pub const fn with_reasoning(mut self, tokens: u64) -> Self {
+        self.reasoning = tokens;
+        self
+    }
+
+    /// Sets the uncached audio input and the audio output tokens.
     pub const fn with_audio(mut self, input: u64, output: u64) -> Self {
         self.audio_input = input;
         self.audio_output = output;
         self
     }
 
+    /// Sets the audio input tokens read from the prompt cache.
+    pub const fn with_cached_audio_input(mut self, tokens: u64) -> Self {
+        self.cached_audio_input = tokens;
+        self
+    }
+
     /// All tokens of every kind (saturating).
-    pub const fn total(&self) -> u64 {
+    pub fn total(&self) -> u64 {
+        self.parts()
+            .iter()
+            .fold(0_u64, |sum, &(_, n)| sum.saturating_add(n))
+    }
+
+    /// The prompt's size as context-length tiers count it: every input token, text and audio, cached,
+    /// written to the cache or not (saturating).
+    pub fn prompt(&self) -> u64 {
         self.input
             .saturating_add(self.cached_input)
             .saturating_add(self.cache_write)
-            .saturating_add(self.output)
+            .saturating_add(self.cache_write_1h)
             .saturating_add(self.audio_input)
-            .saturating_add(self.audio_output)
+            .saturating_add(self.cached_audio_input)
     }
 
-    pub(crate) const fn parts(&self) -> [(UsageKind, u64); 6] {
+    pub(crate) const fn parts(&self) -> [(UsageKind, u64); 9] {
         [
             (UsageKind::InputTokens, self.input),
             (UsageKind::CachedInputTokens, self.cached_input),
             (UsageKind::CacheWriteTokens, self.cache_write),
+            (UsageKind::CacheWrite1hTokens, self.cache_write_1h),
             (UsageKind::OutputTokens, self.output),
+            (UsageKind::ReasoningTokens, self.reasoning),
             (UsageKind::AudioInputTokens, self.audio_input),
+            (UsageKind::CachedAudioInputTokens, self.cached_audio_input),
             (UsageKind::AudioOutputTokens, self.audio_output),
         ]
     }
@@ -314,6 +393,8 @@ impl TokenUsage {
 
 /// The most tokens of one kind a single track call accepts.
 pub const MAX_TOKENS_PER_TRACK: u64 = 1_000_000_000;
+/// The most non-zero kinds in one [`TokenUsage`].
+pub(crate) const MAX_TOKEN_KINDS: usize = 8;
 /// The most characters a single track call accepts.
 pub const MAX_CHARACTERS_PER_TRACK: u64 = 1_000_000_000;
 /// The most seconds a single track call accepts (one day).
@@ -330,8 +411,8 @@ pub(crate) enum Measure {
     One(UsageKind, u64),
     /// Two quantities (realtime audio in and out).
     Two([(UsageKind, u64); 2]),
-    /// One payment of this many nano-dollars.
-    Payment(i64),
+    /// One payment of this many nano-dollars, with its surcharge flags.
+    Payment(i64, u8),
 }
 
 impl Measure {
@@ -340,6 +421,12 @@ impl Measure {
             return Err(Error::InvalidQuantity {
                 what: "tokens",
                 reason: "more than MAX_TOKENS_PER_TRACK in one track call",
+            });
+        }
+        if usage.parts().iter().filter(|&&(_, n)| n > 0).count() > MAX_TOKEN_KINDS {
+            return Err(Error::InvalidQuantity {
+                what: "tokens",
+                reason: "more than eight kinds of tokens in one request",
             });
         }
         Ok(Measure::Tokens(usage))
@@ -355,18 +442,28 @@ impl Measure {
         Ok(Measure::One(UsageKind::Characters, n))
     }
 
+    pub(crate) fn requests(n: u64) -> Result<Self> {
+        if n > MAX_CHARACTERS_PER_TRACK {
+            return Err(Error::InvalidQuantity {
+                what: "requests",
+                reason: "more than 10^9 in one track call",
+            });
+        }
+        Ok(Measure::One(UsageKind::Requests, n))
+    }
+
     pub(crate) fn seconds(kind: UsageKind, seconds: f64) -> Result<Self> {
         Ok(Measure::One(kind, millis(kind, seconds)?))
     }
 
-    pub(crate) fn payment(nanos: i64) -> Result<Self> {
+    pub(crate) fn payment(nanos: i64, flags: u8) -> Result<Self> {
         if nanos <= 0 {
             return Err(Error::InvalidQuantity {
                 what: "payment amount",
                 reason: "must be above zero",
             });
         }
-        Ok(Measure::Payment(nanos))
+        Ok(Measure::Payment(nanos, flags))
     }
 
     /// The (kind, base quantity) pairs this measure bills.
@@ -375,7 +472,7 @@ impl Measure {
             Measure::Tokens(t) => t.parts().into_iter().for_each(|(k, n)| f(k, n)),
             Measure::One(k, n) => f(*k, *n),
             Measure::Two(parts) => parts.iter().for_each(|&(k, n)| f(k, n)),
-            Measure::Payment(_) => f(UsageKind::Transactions, 1),
+            Measure::Payment(..) => f(UsageKind::Transactions, 1),
         }
     }
 
@@ -388,7 +485,7 @@ impl Measure {
             Measure::One(UsageKind::CallSeconds, _) => Category::Telephony,
             Measure::One(UsageKind::ParticipantSeconds, _) => Category::Transport,
             Measure::Two(_) => Category::Realtime,
-            Measure::Payment(_) => Category::Payment,
+            Measure::Payment(..) => Category::Payment,
             Measure::One(..) => Category::Other,
         }
     }
@@ -399,7 +496,7 @@ impl Measure {
             Measure::Tokens(t) => (t.total() as f64, Unit::Token),
             Measure::One(k, n) => as_unit(*k, *n),
             Measure::Two([(k, a), (_, b)]) => as_unit(*k, a.saturating_add(*b)),
-            Measure::Payment(_) => (1.0, Unit::Transaction),
+            Measure::Payment(..) => (1.0, Unit::Transaction),
         }
     }
 }
@@ -470,7 +567,7 @@ mod tests {
         assert!(Measure::characters(MAX_CHARACTERS_PER_TRACK + 1).is_err());
         assert!(Measure::tokens(TokenUsage::new(MAX_TOKENS_PER_TRACK + 1, 0)).is_err());
         assert!(Measure::tokens(TokenUsage::new(0, 0).with_audio(0, u64::MAX)).is_err());
-        assert!(Measure::payment(0).is_err());
-        assert!(Measure::payment(-5).is_err());
+        assert!(Measure::payment(0, 0).is_err());
+        assert!(Measure::payment(-5, 0).is_err());
     }
 }

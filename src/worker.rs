@@ -25,13 +25,16 @@ pub(crate) const NO_AGENT: u16 = u16::MAX;
 const PRICED: u8 = 1 << 4;
 const LATE: u8 = 1 << 5;
 const CATEGORY_BITS: u8 = 0x0f;
+/// The two high bits of `flags` hold bits 7 and 8 of a token event's kind mask.
+const MASK_HIGH_SHIFT: u32 = 6;
 
-const SHAPE_TOKENS: u8 = 0;
+/// `shape` of a token event: this bit, and the low seven bits of the mask of non-zero token kinds.
+const SHAPE_TOKENS: u8 = 0x80;
 const SHAPE_REALTIME_AUDIO: u8 = 1;
 const SHAPE_PAYMENT: u8 = 2;
 const SHAPE_ONE: u8 = 16;
 
-/// One priced usage on its way to the database: 56 bytes of data aligned to a 64-byte cache line, so that
+/// One priced usage on its way to the database: 64 bytes aligned to a 64-byte cache line, so that
 /// a queue slot is exactly two lines (the channel's stamp, then the event) and no two slots share a line.
 /// Copying events into the queue and the writer reading them out moves cache lines between two cores;
 /// measured with `benches/hot_path.rs`, a slot straddling lines shared with its neighbours cost 20 ns more
@@ -44,7 +47,8 @@ const SHAPE_ONE: u8 = 16;
 pub(crate) struct Event {
     pub(crate) call: u64,
     pub(crate) cost: i64,
-    quantities: [u32; 6],
+    /// The quantities; a token event keeps only its non-zero kinds, in kind order (see `shape`).
+    quantities: [u32; 8],
     pub(crate) seq: u32,
     /// Milliseconds since the call started.
     pub(crate) at: u32,
@@ -52,7 +56,7 @@ pub(crate) struct Event {
     pub(crate) entry: u32,
     pub(crate) agent: u16,
     shape: u8,
-    /// Category in the low four bits, then [`PRICED`] and [`LATE`].
+    /// Category in the low four bits, then [`PRICED`], [`LATE`] and two bits of a token mask.
     flags: u8,
 }
 
@@ -65,7 +69,8 @@ fn join(lo: u32, hi: u32) -> u64 {
 }
 
 /// Quantities fit: tokens and characters are at most 10^9 per track call (< 2^32), milliseconds at most
-/// 8.64 × 10^7; the wide ones (a one-kind quantity, a payment) are split in two words.
+/// 8.64 × 10^7; the wide ones (a one-kind quantity, a payment) are split in two words. A token usage has
+/// at most eight non-zero kinds (checked when it is tracked).
 fn narrow(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
@@ -85,21 +90,31 @@ pub(crate) struct EventHead {
 
 impl Event {
     pub(crate) fn new(head: EventHead, measure: &Measure) -> Self {
-        let mut q = [0_u32; 6];
+        let mut q = [0_u32; 8];
+        let mut mask_high = 0_u8;
         let shape = match measure {
             Measure::Tokens(t) => {
-                for (slot, (_, n)) in q.iter_mut().zip(t.parts()) {
-                    *slot = narrow(n);
+                let mut mask = 0_u16;
+                let mut slots = q.iter_mut();
+                for (i, (_, n)) in t.parts().into_iter().enumerate() {
+                    if n > 0
+                        && let Some(slot) = slots.next()
+                    {
+                        *slot = narrow(n);
+                        mask |= 1 << i;
+                    }
                 }
-                SHAPE_TOKENS
+                mask_high = (mask >> 7) as u8;
+                SHAPE_TOKENS | (mask as u8 & 0x7f)
             }
             Measure::Two([(_, i), (_, o)]) => {
                 q[0] = narrow(*i);
                 q[1] = narrow(*o);
                 SHAPE_REALTIME_AUDIO
             }
-            Measure::Payment(amount) => {
+            Measure::Payment(amount, flags) => {
                 [q[0], q[1]] = split(*amount as u64);
+                q[2] = u32::from(*flags);
                 SHAPE_PAYMENT
             }
             Measure::One(kind, n) => {
@@ -107,7 +122,7 @@ impl Event {
                 SHAPE_ONE + kind.index() as u8
             }
         };
-        let mut flags = head.category.index() as u8 & CATEGORY_BITS;
+        let mut flags = (head.category.index() as u8 & CATEGORY_BITS) | (mask_high << MASK_HIGH_SHIFT);
         if head.priced {
             flags |= PRICED;
         }
@@ -131,20 +146,32 @@ impl Event {
     pub(crate) fn measure(&self) -> Measure {
         let q = &self.quantities;
         match self.shape {
-            SHAPE_TOKENS => {
-                let n = |i: usize| u64::from(q[i]);
+            shape if shape & SHAPE_TOKENS != 0 => {
+                let mask = u16::from(shape & 0x7f) | (u16::from(self.flags >> MASK_HIGH_SHIFT) << 7);
+                let mut parts = [0_u64; 9];
+                let mut slots = q.iter();
+                for (i, part) in parts.iter_mut().enumerate() {
+                    if mask & (1 << i) != 0 {
+                        *part = slots.next().map_or(0, |&v| u64::from(v));
+                    }
+                }
+                let [input, cached, write, write_1h, output, reasoning, audio_in, cached_audio, audio_out] =
+                    parts;
                 Measure::Tokens(
-                    TokenUsage::new(n(0), n(3))
-                        .with_cached_input(n(1))
-                        .with_cache_write(n(2))
-                        .with_audio(n(4), n(5)),
+                    TokenUsage::new(input, output)
+                        .with_cached_input(cached)
+                        .with_cache_write(write)
+                        .with_cache_write_1h(write_1h)
+                        .with_reasoning(reasoning)
+                        .with_audio(audio_in, audio_out)
+                        .with_cached_audio_input(cached_audio),
                 )
             }
             SHAPE_REALTIME_AUDIO => Measure::Two([
                 (UsageKind::AudioInputSeconds, u64::from(q[0])),
                 (UsageKind::AudioOutputSeconds, u64::from(q[1])),
             ]),
-            SHAPE_PAYMENT => Measure::Payment(join(q[0], q[1]) as i64),
+            SHAPE_PAYMENT => Measure::Payment(join(q[0], q[1]) as i64, q[2] as u8),
             other => {
                 let kind = UsageKind::ALL
                     .get(usize::from(other.saturating_sub(SHAPE_ONE)))
@@ -195,7 +222,7 @@ impl Resolved {
     /// The payment amount in nano-dollars, or zero.
     pub(crate) fn amount(&self) -> i64 {
         match self.event.measure() {
-            Measure::Payment(a) => a,
+            Measure::Payment(a, _) => a,
             _ => 0,
         }
     }
@@ -479,11 +506,20 @@ mod tests {
                     .with_cache_write(4)
                     .with_audio(5, 6),
             ),
+            Measure::Tokens(
+                TokenUsage::new(0, 1)
+                    .with_cache_write(2)
+                    .with_cache_write_1h(3)
+                    .with_reasoning(4)
+                    .with_audio(5, 6)
+                    .with_cached_audio_input(7)
+                    .with_cached_input(8),
+            ),
             Measure::Two([
                 (UsageKind::AudioInputSeconds, 86_400_000),
                 (UsageKind::AudioOutputSeconds, 1),
             ]),
-            Measure::Payment(4_990_000_000),
+            Measure::Payment(4_990_000_000, 3),
             Measure::One(UsageKind::ParticipantSeconds, 8_640_000_000_000),
             Measure::One(UsageKind::Characters, 412),
         ];

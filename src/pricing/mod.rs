@@ -213,6 +213,10 @@ pub struct FeeRule {
     percent: Decimal,
     fixed: Usd,
     cap: Option<Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    international: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency_conversion: Option<Decimal>,
 }
 
 impl FeeRule {
@@ -222,7 +226,32 @@ impl FeeRule {
             percent,
             fixed,
             cap: None,
+            international: None,
+            currency_conversion: None,
         }
+    }
+
+    /// Adds `percent` for payments by cards issued abroad ([`Payment::international`]).
+    pub const fn with_international_surcharge(mut self, percent: Decimal) -> Self {
+        self.international = Some(percent);
+        self
+    }
+
+    /// Adds `percent` for payments that need a currency conversion
+    /// ([`Payment::currency_conversion`]).
+    pub const fn with_conversion_surcharge(mut self, percent: Decimal) -> Self {
+        self.currency_conversion = Some(percent);
+        self
+    }
+
+    /// The international-card surcharge, in percent.
+    pub const fn international_surcharge(&self) -> Option<Decimal> {
+        self.international
+    }
+
+    /// The currency-conversion surcharge, in percent.
+    pub const fn conversion_surcharge(&self) -> Option<Decimal> {
+        self.currency_conversion
     }
 
     /// Caps the fee at `cap`.
@@ -246,14 +275,18 @@ impl FeeRule {
         self.cap
     }
 
-    /// The fee on `amount`, exact to the nano-dollar.
+    /// The fee on a payment, exact to the nano-dollar: `percent` of the amount plus `fixed`, at most
+    /// the cap, then each surcharge that applies to the payment (surcharges are not capped). A
+    /// surcharge the rule does not have adds nothing.
     ///
     /// # Errors
     ///
     /// [`Error::AmountOutOfRange`] for amounts beyond nano-dollar range or negative amounts.
-    pub fn fee(&self, amount: Usd) -> Result<Usd> {
+    pub fn fee(&self, payment: impl Into<Payment>) -> Result<Usd> {
+        let payment = payment.into();
         let calc = FeeCalc::new(self).ok_or(Error::AmountOutOfRange)?;
-        calc.fee_nanos(amount.to_nanos()?).map(Usd::from_nanos)
+        calc.fee_nanos(payment.amount.to_nanos()?, payment.flags())
+            .map(Usd::from_nanos)
     }
 }
 
@@ -263,7 +296,103 @@ impl fmt::Display for FeeRule {
         if let Some(cap) = self.cap {
             write!(f, ", capped at {cap}")?;
         }
+        if let Some(p) = self.international {
+            write!(f, "; +{}% international cards", p.normalize())?;
+        }
+        if let Some(p) = self.currency_conversion {
+            write!(f, "; +{}% currency conversion", p.normalize())?;
+        }
         Ok(())
+    }
+}
+
+/// A payment charged to a customer: the amount, and what makes the processor add a surcharge.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{FeeRule, Payment, Usd};
+/// use rust_decimal::dec;
+///
+/// let card = FeeRule::new(dec!(2.9), Usd::new(dec!(0.30)))
+///     .with_international_surcharge(dec!(1.5))
+///     .with_conversion_surcharge(dec!(1));
+/// let abroad = Payment::new(Usd::new(dec!(100))).international().currency_conversion();
+/// assert_eq!(card.fee(abroad)?, Usd::new(dec!(5.70)));
+/// # Ok::<(), callmeter::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payment {
+    amount: Usd,
+    international: bool,
+    currency_conversion: bool,
+}
+
+const PAY_INTERNATIONAL: u8 = 1;
+const PAY_CONVERSION: u8 = 2;
+
+impl Payment {
+    /// A domestic payment of `amount` in the account's currency.
+    pub const fn new(amount: Usd) -> Self {
+        Payment {
+            amount,
+            international: false,
+            currency_conversion: false,
+        }
+    }
+
+    /// Paid with a card issued in another country.
+    pub const fn international(mut self) -> Self {
+        self.international = true;
+        self
+    }
+
+    /// Paid in a currency that has to be converted.
+    pub const fn currency_conversion(mut self) -> Self {
+        self.currency_conversion = true;
+        self
+    }
+
+    /// The amount charged.
+    pub const fn amount(&self) -> Usd {
+        self.amount
+    }
+
+    pub(crate) const fn flags(&self) -> u8 {
+        (if self.international {
+            PAY_INTERNATIONAL
+        } else {
+            0
+        }) | (if self.currency_conversion {
+            PAY_CONVERSION
+        } else {
+            0
+        })
+    }
+}
+
+impl From<Usd> for Payment {
+    fn from(amount: Usd) -> Self {
+        Payment::new(amount)
+    }
+}
+
+/// Rates that replace a model's base rates for requests whose prompt is longer than a threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContextTier {
+    above_prompt_tokens: u64,
+    rates: Vec<(UsageKind, Rate)>,
+}
+
+impl ContextTier {
+    /// The tier applies to requests whose prompt has more tokens than this.
+    pub fn above_prompt_tokens(&self) -> u64 {
+        self.above_prompt_tokens
+    }
+
+    /// The rates of the tier, by usage kind.
+    pub fn rates(&self) -> &[(UsageKind, Rate)] {
+        &self.rates
     }
 }
 
@@ -324,6 +453,8 @@ pub struct ModelPrice {
     category: Category,
     rates: Vec<(UsageKind, Rate)>,
     increments: Vec<(UsageKind, Increment)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    context_tiers: Vec<ContextTier>,
     fee: Option<FeeRule>,
     effective_from: Option<DateTime<Utc>>,
     effective_to: Option<DateTime<Utc>>,
@@ -341,6 +472,7 @@ impl ModelPrice {
             category,
             rates: Vec::new(),
             increments: Vec::new(),
+            context_tiers: Vec::new(),
             fee: None,
             effective_from: None,
             effective_to: None,
@@ -354,6 +486,36 @@ impl ModelPrice {
     pub fn rate(mut self, kind: UsageKind, rate: Rate) -> Self {
         self.rates.retain(|(k, _)| *k != kind);
         self.rates.push((kind, rate));
+        self
+    }
+
+    /// Sets the rate of one usage kind for requests whose prompt is longer than `prompt_tokens` (see
+    /// [`TokenUsage::prompt`](crate::TokenUsage::prompt)). As providers bill it, the whole request then
+    /// pays the higher rate, not just the tokens beyond the threshold. Kinds without a rate at a
+    /// threshold keep their base rate; with several thresholds, the highest one exceeded applies.
+    pub fn rate_above(mut self, prompt_tokens: u64, kind: UsageKind, rate: Rate) -> Self {
+        let tier = match self
+            .context_tiers
+            .iter()
+            .position(|t| t.above_prompt_tokens == prompt_tokens)
+        {
+            Some(i) => &mut self.context_tiers[i],
+            None => {
+                self.context_tiers.push(ContextTier {
+                    above_prompt_tokens: prompt_tokens,
+                    rates: Vec::new(),
+                });
+                self.context_tiers.sort_by_key(|t| t.above_prompt_tokens);
+                let i = self
+                    .context_tiers
+                    .iter()
+                    .position(|t| t.above_prompt_tokens == prompt_tokens)
+                    .unwrap_or(0);
+                &mut self.context_tiers[i]
+            }
+        };
+        tier.rates.retain(|(k, _)| *k != kind);
+        tier.rates.push((kind, rate));
         self
     }
 
@@ -415,6 +577,11 @@ impl ModelPrice {
     /// The rates, by usage kind.
     pub fn rates(&self) -> &[(UsageKind, Rate)] {
         &self.rates
+    }
+
+    /// The context-length tiers, lowest threshold first.
+    pub fn context_tiers(&self) -> &[ContextTier] {
+        &self.context_tiers
     }
 
     /// The billing increments, by usage kind.
@@ -547,17 +714,32 @@ struct FeeCalc {
     den: u128,
     fixed: i64,
     cap: Option<i64>,
+    /// Surcharges as (numerator, denominator) of a fraction of the amount.
+    international: Option<(u128, u128)>,
+    conversion: Option<(u128, u128)>,
+}
+
+/// `percent` as an exact fraction of one.
+fn percent_fraction(percent: Decimal) -> Option<(u128, u128)> {
+    if percent.is_sign_negative() && !percent.is_zero() {
+        return None;
+    }
+    let num = u128::try_from(percent.mantissa()).ok()?;
+    let den = 10_u128.checked_pow(percent.scale())?.checked_mul(100)?;
+    Some((num, den))
 }
 
 impl FeeCalc {
     fn new(rule: &FeeRule) -> Option<Self> {
-        if rule.percent.is_sign_negative() && !rule.percent.is_zero() {
-            return None;
-        }
-        let num = u128::try_from(rule.percent.mantissa()).ok()?;
-        let den = 10_u128
-            .checked_pow(rule.percent.scale())?
-            .checked_mul(100)?;
+        let (num, den) = percent_fraction(rule.percent)?;
+        let international = match rule.international {
+            Some(p) => Some(percent_fraction(p)?),
+            None => None,
+        };
+        let conversion = match rule.currency_conversion {
+            Some(p) => Some(percent_fraction(p)?),
+            None => None,
+        };
         let fixed = rule.fixed.to_nanos().ok()?;
         let cap = match rule.cap {
             Some(c) => Some(c.to_nanos().ok()?),
@@ -571,20 +753,35 @@ impl FeeCalc {
             den,
             fixed,
             cap,
+            international,
+            conversion,
         })
     }
 
-    fn fee_nanos(&self, amount: i64) -> Result<i64> {
+    fn fee_nanos(&self, amount: i64, flags: u8) -> Result<i64> {
         let amount = u128::try_from(amount).map_err(|_| Error::AmountOutOfRange)?;
-        let pct = div_round_half_even(amount.saturating_mul(self.num), self.den);
-        let fee = i64::try_from(pct)
-            .ok()
-            .and_then(|p| p.checked_add(self.fixed))
+        let part = |(num, den): (u128, u128)| {
+            i64::try_from(div_round_half_even(amount.saturating_mul(num), den))
+                .map_err(|_| Error::AmountOutOfRange)
+        };
+        let fee = part((self.num, self.den))?
+            .checked_add(self.fixed)
             .ok_or(Error::AmountOutOfRange)?;
-        Ok(match self.cap {
+        let mut fee = match self.cap {
             Some(cap) => fee.min(cap),
             None => fee,
-        })
+        };
+        for (flag, surcharge) in [
+            (PAY_INTERNATIONAL, self.international),
+            (PAY_CONVERSION, self.conversion),
+        ] {
+            if flags & flag != 0
+                && let Some(s) = surcharge
+            {
+                fee = fee.checked_add(part(s)?).ok_or(Error::AmountOutOfRange)?;
+            }
+        }
+        Ok(fee)
     }
 }
 
@@ -596,8 +793,20 @@ struct Entry {
     from: i64,
     to: i64,
     provider: u32,
-    lines: [Option<Line>; UsageKind::COUNT],
+    lines: Lines,
+    /// Context-length tiers: (threshold, lines), lowest threshold first.
+    tiers: Vec<(u64, Lines)>,
     fee: Option<FeeCalc>,
+}
+
+type Lines = [Option<Line>; UsageKind::COUNT];
+
+/// The kind whose rate bills a kind that has none, where providers bill it so.
+const fn fallback(kind: UsageKind) -> Option<UsageKind> {
+    match kind {
+        UsageKind::ReasoningTokens => Some(UsageKind::OutputTokens),
+        _ => None,
+    }
 }
 
 /// Prices indexed by provider and model.
@@ -777,10 +986,10 @@ impl Catalog {
         cumulative: &[AtomicU64],
     ) -> Result<Priced> {
         let entry = &self.entries[entry as usize];
-        if let crate::usage::Measure::Payment(amount) = measure {
+        if let crate::usage::Measure::Payment(amount, flags) = measure {
             return match entry.fee {
                 Some(fee) => Ok(Priced {
-                    cost: fee.fee_nanos(*amount)?,
+                    cost: fee.fee_nanos(*amount, *flags)?,
                     missing: None,
                 }),
                 None => Ok(Priced {
@@ -789,6 +998,22 @@ impl Catalog {
                 }),
             };
         }
+        let tier = match measure {
+            crate::usage::Measure::Tokens(t) if !entry.tiers.is_empty() => {
+                let prompt = t.prompt();
+                entry
+                    .tiers
+                    .iter()
+                    .rev()
+                    .find(|(above, _)| prompt > *above)
+                    .map(|(_, lines)| lines)
+            }
+            _ => None,
+        };
+        let line_of = |kind: UsageKind| -> Option<&Line> {
+            tier.and_then(|t| t[kind.index()].as_ref())
+                .or(entry.lines[kind.index()].as_ref())
+        };
         let mut cost: i64 = 0;
         let mut missing = None;
         let mut overflow = false;
@@ -796,7 +1021,7 @@ impl Catalog {
             if qty == 0 {
                 return;
             }
-            match &entry.lines[kind.index()] {
+            match line_of(kind).or_else(|| fallback(kind).and_then(line_of)) {
                 Some(line) => match line.cost(qty, cumulative) {
                     Ok(c) => match cost.checked_add(c) {
                         Some(sum) => cost = sum,
@@ -900,24 +1125,24 @@ fn close_versions(series: &mut [u32], entries: &mut [Entry]) -> Result<()> {
     Ok(())
 }
 
-fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
-    if price.provider.trim().is_empty() {
-        return Err(price.err("provider", "must not be empty"));
-    }
-    if price.model.trim().is_empty() {
-        return Err(price.err("model", "must not be empty"));
-    }
-    let mut lines: [Option<Line>; UsageKind::COUNT] = [None; UsageKind::COUNT];
-    for (kind, rate) in &price.rates {
+/// Compiles one set of rates (the base rates, or a tier's) into lines; `field` prefixes error fields.
+fn compile_lines(
+    price: &ModelPrice,
+    rates: &[(UsageKind, Rate)],
+    field: &str,
+    catalog: &mut Catalog,
+) -> Result<Lines> {
+    let mut lines: Lines = [None; UsageKind::COUNT];
+    for (kind, rate) in rates {
         if *kind == UsageKind::Transactions {
             return Err(price.err(
-                kind.as_str(),
+                format!("{field}{kind}"),
                 "payments are priced by a fee rule, not a rate",
             ));
         }
         if rate.unit() != kind.unit() {
             return Err(price.err(
-                kind.as_str(),
+                format!("{field}{kind}"),
                 format!(
                     "rate is per {}, usage is counted in {}s",
                     rate.unit(),
@@ -939,12 +1164,36 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
             ));
         }
         let mut line = Line::new(rate, increment)
-            .ok_or_else(|| price.err(kind.as_str(), "price must be zero or more and in range"))?;
+            .ok_or_else(|| {
+                price.err(
+                    format!("{field}{kind}"),
+                    "price must be zero or more and in range",
+                )
+            })?;
         if line.needs_cumulative() {
             line.slot = Some(catalog.cumulative_lines as u32);
             catalog.cumulative_lines += 1;
         }
         lines[kind.index()] = Some(line);
+    }
+    Ok(lines)
+}
+
+fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
+    if price.provider.trim().is_empty() {
+        return Err(price.err("provider", "must not be empty"));
+    }
+    if price.model.trim().is_empty() {
+        return Err(price.err("model", "must not be empty"));
+    }
+    let lines = compile_lines(&price, &price.rates, "", catalog)?;
+    let mut tiers = Vec::with_capacity(price.context_tiers.len());
+    for tier in &price.context_tiers {
+        let field = format!("above_{}_tokens.", tier.above_prompt_tokens);
+        tiers.push((
+            tier.above_prompt_tokens,
+            compile_lines(&price, &tier.rates, &field, catalog)?,
+        ));
     }
     if let Some((kind, _)) = price
         .increments
@@ -977,6 +1226,7 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
         price,
         provider: provider as u32,
         lines,
+        tiers,
         fee,
     })
 }
