@@ -122,7 +122,8 @@ impl Event {
                 SHAPE_ONE + kind.index() as u8
             }
         };
-        let mut flags = (head.category.index() as u8 & CATEGORY_BITS) | (mask_high << MASK_HIGH_SHIFT);
+        let mut flags =
+            (head.category.index() as u8 & CATEGORY_BITS) | (mask_high << MASK_HIGH_SHIFT);
         if head.priced {
             flags |= PRICED;
         }
@@ -147,7 +148,8 @@ impl Event {
         let q = &self.quantities;
         match self.shape {
             shape if shape & SHAPE_TOKENS != 0 => {
-                let mask = u16::from(shape & 0x7f) | (u16::from(self.flags >> MASK_HIGH_SHIFT) << 7);
+                let mask =
+                    u16::from(shape & 0x7f) | (u16::from(self.flags >> MASK_HIGH_SHIFT) << 7);
                 let mut parts = [0_u64; 9];
                 let mut slots = q.iter();
                 for (i, part) in parts.iter_mut().enumerate() {
@@ -155,8 +157,17 @@ impl Event {
                         *part = slots.next().map_or(0, |&v| u64::from(v));
                     }
                 }
-                let [input, cached, write, write_1h, output, reasoning, audio_in, cached_audio, audio_out] =
-                    parts;
+                let [
+                    input,
+                    cached,
+                    write,
+                    write_1h,
+                    output,
+                    reasoning,
+                    audio_in,
+                    cached_audio,
+                    audio_out,
+                ] = parts;
                 Measure::Tokens(
                     TokenUsage::new(input, output)
                         .with_cached_input(cached)

@@ -377,6 +377,158 @@ impl From<Usd> for Payment {
     }
 }
 
+/// One tier of a provider's subscription: a monthly fee that includes a quantity of usage.
+///
+/// callmeter prices usage under a subscription at the **marginal rate of the active tier**: its monthly
+/// fee divided by the quantity it includes (Creator, $22 for 100 000 characters, bills $0.22 per 1 000
+/// characters). Summed over a month that used the whole allowance, calls then cost exactly the fee;
+/// usage beyond the allowance is priced at the same rate unless a higher tier is made active.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{SubscriptionTier, UsageKind, Usd};
+/// use rust_decimal::dec;
+///
+/// let creator = SubscriptionTier::new("creator", Usd::new(dec!(22)), 100_000, UsageKind::Characters);
+/// assert_eq!(creator.marginal_rate().to_string(), "$22 per 100000 characters");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubscriptionTier {
+    name: String,
+    monthly_fee: Usd,
+    included: u64,
+    kind: UsageKind,
+}
+
+impl SubscriptionTier {
+    /// A tier named `name` costing `monthly_fee` a month for `included` units of `kind` (seconds for
+    /// time-based kinds).
+    pub fn new(name: impl Into<String>, monthly_fee: Usd, included: u64, kind: UsageKind) -> Self {
+        SubscriptionTier {
+            name: name.into(),
+            monthly_fee,
+            included,
+            kind,
+        }
+    }
+
+    /// ElevenLabs' plans as published on its pricing page (quoted 2025-11-21): Free $0 for 10 000
+    /// characters, Starter $5 for 30 000, Creator $22 for 100 000, Pro $99 for 500 000, Scale $330 for
+    /// 2 000 000.
+    pub fn elevenlabs() -> Vec<SubscriptionTier> {
+        [
+            ("free", 0_u32, 10_000_u64),
+            ("starter", 5, 30_000),
+            ("creator", 22, 100_000),
+            ("pro", 99, 500_000),
+            ("scale", 330, 2_000_000),
+        ]
+        .into_iter()
+        .map(|(name, fee, chars)| {
+            SubscriptionTier::new(
+                name,
+                Usd::new(Decimal::from(fee)),
+                chars,
+                UsageKind::Characters,
+            )
+        })
+        .collect()
+    }
+
+    /// The tier's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The monthly fee.
+    pub fn monthly_fee(&self) -> Usd {
+        self.monthly_fee
+    }
+
+    /// Units of usage the fee includes each month.
+    pub fn included(&self) -> u64 {
+        self.included
+    }
+
+    /// The kind of usage the tier includes.
+    pub fn kind(&self) -> UsageKind {
+        self.kind
+    }
+
+    /// The fee divided by the included quantity, as a rate.
+    pub fn marginal_rate(&self) -> Rate {
+        Rate::new(self.monthly_fee, self.included, self.kind.unit())
+    }
+}
+
+/// A subscription on a catalog entry: the provider's tiers and the one the account is on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    tiers: Vec<SubscriptionTier>,
+    active: String,
+}
+
+impl Subscription {
+    /// Every tier.
+    pub fn tiers(&self) -> &[SubscriptionTier] {
+        &self.tiers
+    }
+
+    /// The active tier, if its name is one of the tiers.
+    pub fn active(&self) -> Option<&SubscriptionTier> {
+        self.tiers.iter().find(|t| t.name == self.active)
+    }
+}
+
+/// A cost that does not depend on calls (a server, a database tier, a subscription fee), kept in the
+/// catalog so that reports can spread it over the calls of a month. Never charged per event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FixedCost {
+    name: String,
+    category: Category,
+    monthly: Usd,
+    source: String,
+}
+
+impl FixedCost {
+    /// `monthly` dollars a month for `name`.
+    pub fn new(name: impl Into<String>, category: Category, monthly: Usd) -> Self {
+        FixedCost {
+            name: name.into(),
+            category,
+            monthly,
+            source: String::new(),
+        }
+    }
+
+    /// Records where the figure comes from.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    /// What the cost is for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The category it belongs to.
+    pub fn category(&self) -> Category {
+        self.category
+    }
+
+    /// The amount per month.
+    pub fn monthly(&self) -> Usd {
+        self.monthly
+    }
+
+    /// Where the figure comes from.
+    pub fn source_note(&self) -> &str {
+        &self.source
+    }
+}
+
 /// Rates that replace a model's base rates for requests whose prompt is longer than a threshold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ContextTier {
@@ -455,6 +607,8 @@ pub struct ModelPrice {
     increments: Vec<(UsageKind, Increment)>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     context_tiers: Vec<ContextTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription: Option<Subscription>,
     fee: Option<FeeRule>,
     effective_from: Option<DateTime<Utc>>,
     effective_to: Option<DateTime<Utc>>,
@@ -473,6 +627,7 @@ impl ModelPrice {
             rates: Vec::new(),
             increments: Vec::new(),
             context_tiers: Vec::new(),
+            subscription: None,
             fee: None,
             effective_from: None,
             effective_to: None,
@@ -517,6 +672,21 @@ impl ModelPrice {
         tier.rates.retain(|(k, _)| *k != kind);
         tier.rates.push((kind, rate));
         self
+    }
+
+    /// Prices the tiers' kind of usage at the marginal rate of the `active` tier (see
+    /// [`SubscriptionTier`]); the active tier's fee is listed in [`Catalog::fixed_costs`].
+    pub fn subscription(mut self, tiers: Vec<SubscriptionTier>, active: impl Into<String>) -> Self {
+        self.subscription = Some(Subscription {
+            tiers,
+            active: active.into(),
+        });
+        self
+    }
+
+    /// The subscription, if the entry is priced by one.
+    pub fn subscription_plan(&self) -> Option<&Subscription> {
+        self.subscription.as_ref()
     }
 
     /// Sets the billing increment of one usage kind.
@@ -815,6 +985,7 @@ const fn fallback(kind: UsageKind) -> Option<UsageKind> {
 /// [`CatalogBuilder`], or start from [`Catalog::builtin`].
 #[derive(Debug)]
 pub struct Catalog {
+    fixed_costs: Vec<FixedCost>,
     /// Unique in the process: the writer remembers which prices it stored by catalog and entry.
     id: u64,
     entries: Vec<Entry>,
@@ -871,7 +1042,31 @@ impl Catalog {
     pub fn into_builder(self) -> CatalogBuilder {
         CatalogBuilder {
             entries: self.entries.into_iter().map(|e| e.price).collect(),
+            fixed_costs: self.fixed_costs,
         }
+    }
+
+    /// The fixed monthly costs: those added with [`CatalogBuilder::fixed_cost`], then the fee of each
+    /// active subscription tier (named `provider/model subscription (tier)`) of the entries in force now.
+    pub fn fixed_costs(&self) -> Vec<FixedCost> {
+        let now = Utc::now().timestamp_millis();
+        let mut costs = self.fixed_costs.clone();
+        for e in &self.entries {
+            if let Some(tier) = e.price.subscription.as_ref().and_then(Subscription::active)
+                && e.from <= now
+                && now < e.to
+            {
+                costs.push(
+                    FixedCost::new(
+                        format!("{} subscription ({})", e.price.name(), tier.name),
+                        e.price.category,
+                        tier.monthly_fee,
+                    )
+                    .source(e.price.source.clone()),
+                );
+            }
+        }
+        costs
     }
 
     /// The version of `provider`/`model`'s price in force now, matched exactly.
@@ -1043,9 +1238,17 @@ impl Catalog {
 #[derive(Debug, Default, Clone)]
 pub struct CatalogBuilder {
     entries: Vec<ModelPrice>,
+    fixed_costs: Vec<FixedCost>,
 }
 
 impl CatalogBuilder {
+    /// Adds a fixed monthly cost; a later one with the same name replaces an earlier one.
+    pub fn fixed_cost(mut self, cost: FixedCost) -> Self {
+        self.fixed_costs.retain(|c| c.name != cost.name);
+        self.fixed_costs.push(cost);
+        self
+    }
+
     /// Adds an entry. A later entry for the same provider, model and [`effective_from`] replaces an
     /// earlier one; entries with different start times are versions of the model's price.
     ///
@@ -1070,6 +1273,7 @@ impl CatalogBuilder {
     /// start.
     pub fn build(self) -> Result<Catalog> {
         let mut catalog = Catalog {
+            fixed_costs: self.fixed_costs,
             id: NEXT_CATALOG_ID.fetch_add(1, Ordering::Relaxed),
             entries: Vec::with_capacity(self.entries.len()),
             providers: Vec::new(),
@@ -1163,13 +1367,12 @@ fn compile_lines(
                 "increment must be a positive step in the usage's unit",
             ));
         }
-        let mut line = Line::new(rate, increment)
-            .ok_or_else(|| {
-                price.err(
-                    format!("{field}{kind}"),
-                    "price must be zero or more and in range",
-                )
-            })?;
+        let mut line = Line::new(rate, increment).ok_or_else(|| {
+            price.err(
+                format!("{field}{kind}"),
+                "price must be zero or more and in range",
+            )
+        })?;
         if line.needs_cumulative() {
             line.slot = Some(catalog.cumulative_lines as u32);
             catalog.cumulative_lines += 1;
@@ -1186,7 +1389,29 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
     if price.model.trim().is_empty() {
         return Err(price.err("model", "must not be empty"));
     }
-    let lines = compile_lines(&price, &price.rates, "", catalog)?;
+    let mut rates = price.rates.clone();
+    if let Some(sub) = &price.subscription {
+        let tier = sub.active().ok_or_else(|| {
+            price.err(
+                "subscription.active",
+                format!("no tier named {:?}", sub.active),
+            )
+        })?;
+        if tier.included == 0 {
+            return Err(price.err(
+                format!("subscription.{}", tier.name),
+                "a tier must include some usage",
+            ));
+        }
+        if rates.iter().any(|(k, _)| *k == tier.kind) {
+            return Err(price.err(
+                tier.kind.as_str(),
+                "priced both by a rate and by the subscription",
+            ));
+        }
+        rates.push((tier.kind, tier.marginal_rate()));
+    }
+    let lines = compile_lines(&price, &rates, "", catalog)?;
     let mut tiers = Vec::with_capacity(price.context_tiers.len());
     for tier in &price.context_tiers {
         let field = format!("above_{}_tokens.", tier.above_prompt_tokens);

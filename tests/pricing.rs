@@ -1,0 +1,340 @@
+//! Billing rules: token kinds, context-length tiers, subscriptions, fixed costs, payment surcharges,
+//! custom increments; and two properties of every price: monotone in quantity, and parts bill the whole.
+
+mod common;
+
+use callmeter::{
+    CallInfo, Catalog, Category, Error, FeeRule, FixedCost, Increment, Meter, MeterGuard,
+    ModelPrice, Payment, Rate, SubscriptionTier, TokenUsage, UsageKind, Usd,
+};
+use common::{Db, TestResult};
+use proptest::prelude::*;
+use rust_decimal::{Decimal, dec};
+
+fn usd(d: Decimal) -> Usd {
+    Usd::new(d)
+}
+
+fn per_m(d: Decimal) -> Rate {
+    Rate::per_million_tokens(usd(d))
+}
+
+/// A Claude-like model: cache reads at a tenth of input, writes at 1.25× (5 min) and 2× (1 h), and a
+/// long-context tier above 200 000 prompt tokens.
+fn claude_like() -> ModelPrice {
+    ModelPrice::new("anthropic", "long", Category::Llm)
+        .rate(UsageKind::InputTokens, per_m(dec!(3)))
+        .rate(UsageKind::CachedInputTokens, per_m(dec!(0.30)))
+        .rate(UsageKind::CacheWriteTokens, per_m(dec!(3.75)))
+        .rate(UsageKind::CacheWrite1hTokens, per_m(dec!(6)))
+        .rate(UsageKind::OutputTokens, per_m(dec!(15)))
+        .rate_above(200_000, UsageKind::InputTokens, per_m(dec!(6)))
+        .rate_above(200_000, UsageKind::OutputTokens, per_m(dec!(22.50)))
+        .rate_above(200_000, UsageKind::CachedInputTokens, per_m(dec!(0.60)))
+}
+
+fn open(db: &Db, catalog: Catalog) -> (Meter, MeterGuard) {
+    db.builder().catalog(catalog).open().expect("open")
+}
+
+#[test]
+fn every_token_kind_is_billed_at_its_own_rate_once() -> TestResult {
+    let db = Db::new();
+    let (meter, _guard) = open(&db, Catalog::builder().insert(claude_like()).build()?);
+    let call = meter.start_call(CallInfo::new("kinds"))?;
+    let usage = TokenUsage::new(10_000, 2_000)
+        .with_cached_input(50_000)
+        .with_cache_write(4_000)
+        .with_cache_write_1h(1_000);
+    // 10k × $3 + 50k × $0.30 + 4k × $3.75 + 1k × $6 + 2k × $15, per million
+    let expected = dec!(0.030) + dec!(0.015) + dec!(0.015) + dec!(0.006) + dec!(0.030);
+    assert_eq!(
+        call.track_inference("anthropic", "long", usage)?.cost,
+        usd(expected)
+    );
+    Ok(())
+}
+
+#[test]
+fn reasoning_is_billed_at_the_output_rate_unless_priced() -> TestResult {
+    let db = Db::new();
+    let catalog = Catalog::builder()
+        .insert(claude_like())
+        .insert(
+            ModelPrice::new("x", "thinker", Category::Llm)
+                .rate(UsageKind::InputTokens, per_m(dec!(1)))
+                .rate(UsageKind::OutputTokens, per_m(dec!(2)))
+                .rate(UsageKind::ReasoningTokens, per_m(dec!(10))),
+        )
+        .build()?;
+    let (meter, _guard) = open(&db, catalog);
+    let call = meter.start_call(CallInfo::new("reasoning"))?;
+    let usage = TokenUsage::new(0, 1_000_000).with_reasoning(1_000_000);
+    assert_eq!(
+        call.track_inference("anthropic", "long", usage)?.cost,
+        usd(dec!(30))
+    );
+    assert_eq!(
+        call.track_inference("x", "thinker", usage)?.cost,
+        usd(dec!(12))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_long_prompt_moves_the_whole_request_to_the_higher_tier() -> TestResult {
+    let db = Db::new();
+    let (meter, _guard) = open(&db, Catalog::builder().insert(claude_like()).build()?);
+    let call = meter.start_call(CallInfo::new("tiers"))?;
+    // Exactly at the threshold: base rates.
+    let at = TokenUsage::new(150_000, 1_000).with_cached_input(50_000);
+    assert_eq!(
+        call.track_inference("anthropic", "long", at)?.cost,
+        usd(dec!(0.45) + dec!(0.015) + dec!(0.015))
+    );
+    // One token more: every token of the request at the tier's rates, cache writes at their base rate.
+    let above = TokenUsage::new(150_001, 1_000)
+        .with_cached_input(50_000)
+        .with_cache_write(1_000_000);
+    assert_eq!(
+        call.track_inference("anthropic", "long", above)?.cost,
+        usd(dec!(0.900006) + dec!(0.030) + dec!(0.0225) + dec!(3.75))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_subscription_bills_the_marginal_rate_of_the_active_tier() -> TestResult {
+    let db = Db::new();
+    let catalog = Catalog::builder()
+        .insert(
+            ModelPrice::new("elevenlabs", "eleven_multilingual_v2", Category::Tts)
+                .subscription(SubscriptionTier::elevenlabs(), "creator"),
+        )
+        .fixed_cost(FixedCost::new(
+            "agent server",
+            Category::Platform,
+            usd(dec!(20)),
+        ))
+        .build()?;
+    let fixed = catalog.fixed_costs();
+    let (meter, _guard) = open(&db, catalog);
+    let call = meter.start_call(CallInfo::new("plan"))?;
+    let one_k = call.track_tts("elevenlabs", "eleven_multilingual_v2", 1_000)?;
+    assert_eq!(one_k.cost, usd(dec!(0.22)));
+    let rest = call.track_tts("elevenlabs", "eleven_multilingual_v2", 99_000)?;
+    // The whole allowance costs exactly the monthly fee.
+    assert_eq!(rest.call_total, usd(dec!(22)));
+    let names: Vec<(&str, Usd)> = fixed.iter().map(|c| (c.name(), c.monthly())).collect();
+    assert_eq!(
+        names,
+        [
+            ("agent server", usd(dec!(20))),
+            (
+                "elevenlabs/eleven_multilingual_v2 subscription (creator)",
+                usd(dec!(22))
+            ),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn an_unknown_active_tier_is_a_catalog_error() {
+    let err = Catalog::builder()
+        .insert(
+            ModelPrice::new("elevenlabs", "v2", Category::Tts)
+                .subscription(SubscriptionTier::elevenlabs(), "enterprise"),
+        )
+        .build();
+    assert!(
+        matches!(&err, Err(Error::Catalog { field, .. }) if field == "subscription.active"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn every_elevenlabs_tier_has_the_published_fee_and_allowance() {
+    let tiers: Vec<(String, Usd, u64)> = SubscriptionTier::elevenlabs()
+        .iter()
+        .map(|t| (t.name().to_string(), t.monthly_fee(), t.included()))
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("free".to_string(), usd(dec!(0)), 10_000),
+            ("starter".to_string(), usd(dec!(5)), 30_000),
+            ("creator".to_string(), usd(dec!(22)), 100_000),
+            ("pro".to_string(), usd(dec!(99)), 500_000),
+            ("scale".to_string(), usd(dec!(330)), 2_000_000),
+        ]
+    );
+}
+
+#[test]
+fn surcharges_add_to_the_fee_after_its_cap() -> TestResult {
+    let card = FeeRule::new(dec!(2.9), usd(dec!(0.30)))
+        .with_international_surcharge(dec!(1.5))
+        .with_conversion_surcharge(dec!(1));
+    let amount = usd(dec!(4.99));
+    assert_eq!(card.fee(amount)?, usd(dec!(0.44471)));
+    assert_eq!(
+        card.fee(Payment::new(amount).international())?,
+        usd(dec!(0.44471) + dec!(0.07485))
+    );
+    assert_eq!(
+        card.fee(Payment::new(amount).international().currency_conversion())?,
+        usd(dec!(0.44471) + dec!(0.07485) + dec!(0.0499))
+    );
+    let ach = FeeRule::new(dec!(0.8), Usd::ZERO)
+        .with_cap(usd(dec!(5)))
+        .with_conversion_surcharge(dec!(1));
+    assert_eq!(
+        ach.fee(Payment::new(usd(dec!(1000))).currency_conversion())?,
+        usd(dec!(15))
+    );
+    // A surcharge the method does not have adds nothing.
+    assert_eq!(
+        ach.fee(Payment::new(usd(dec!(100))).international())?,
+        usd(dec!(0.80))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_tracked_payment_with_surcharges_costs_the_surcharged_fee() -> TestResult {
+    let db = Db::new();
+    let catalog =
+        Catalog::builder()
+            .insert(ModelPrice::new("stripe", "intl", Category::Payment).fee(
+                FeeRule::new(dec!(2.9), usd(dec!(0.30))).with_international_surcharge(dec!(1.5)),
+            ))
+            .build()?;
+    let (meter, _guard) = open(&db, catalog);
+    let call = meter.start_call(CallInfo::new("pay"))?;
+    let paid = call.track_payment_with(
+        "stripe",
+        "intl",
+        Payment::new(usd(dec!(100))).international(),
+    )?;
+    assert_eq!(paid.cost, usd(dec!(4.70)));
+    Ok(())
+}
+
+#[test]
+fn six_second_billing_with_a_thirty_second_minimum_is_cumulative() -> TestResult {
+    let db = Db::new();
+    let catalog = Catalog::builder()
+        .insert(
+            ModelPrice::new("carrier", "de", Category::Telephony)
+                .rate(UsageKind::CallSeconds, Rate::per_minute(usd(dec!(0.06))))
+                .increment(UsageKind::CallSeconds, Increment::seconds(6, 30)),
+        )
+        .build()?;
+    let (meter, _guard) = open(&db, catalog);
+    let call = meter.start_call(CallInfo::new("six"))?;
+    // 1 s bills the 30 s minimum ($0.03); 29 s more stay inside it; 1 s more starts a 6 s step.
+    assert_eq!(
+        call.track_duration("carrier", "de", 1.0)?.cost,
+        usd(dec!(0.03))
+    );
+    assert_eq!(
+        call.track_duration("carrier", "de", 29.0)?.cost,
+        usd(dec!(0))
+    );
+    assert_eq!(
+        call.track_duration("carrier", "de", 1.0)?.cost,
+        usd(dec!(0.006))
+    );
+    assert_eq!(call.total(), usd(dec!(0.036)));
+    Ok(())
+}
+
+#[test]
+fn nine_kinds_of_tokens_at_once_are_refused() -> TestResult {
+    let db = Db::new();
+    let (meter, _guard) = open(&db, Catalog::builder().insert(claude_like()).build()?);
+    let call = meter.start_call(CallInfo::new("nine"))?;
+    let all = TokenUsage::new(1, 1)
+        .with_cached_input(1)
+        .with_cache_write(1)
+        .with_cache_write_1h(1)
+        .with_reasoning(1)
+        .with_audio(1, 1)
+        .with_cached_audio_input(1);
+    let err = call.track_inference("anthropic", "long", all).err();
+    assert!(
+        matches!(err, Some(Error::InvalidQuantity { .. })),
+        "{err:?}"
+    );
+    assert_eq!(call.total(), Usd::ZERO);
+    Ok(())
+}
+
+/// Every entry of the built-in catalog with each kind it prices.
+fn builtin_lines() -> Vec<(String, String, UsageKind)> {
+    Catalog::builtin()
+        .iter()
+        .flat_map(|p| {
+            p.rates()
+                .iter()
+                .map(|(k, _)| (p.provider().to_string(), p.model().to_string(), *k))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn track(
+    call: &callmeter::CallCostTracker,
+    provider: &str,
+    model: &str,
+    kind: UsageKind,
+    n: u64,
+) -> Usd {
+    let r = match kind {
+        UsageKind::Characters => call.track_tts(provider, model, n),
+        UsageKind::AudioSeconds => call.track_stt(provider, model, n as f64 / 1000.0),
+        UsageKind::CallSeconds => call.track_duration(provider, model, n as f64 / 1000.0),
+        UsageKind::ParticipantSeconds => {
+            call.track_participants(provider, model, 1, n as f64 / 1000.0)
+        }
+        UsageKind::AudioInputSeconds => {
+            call.track_realtime_audio(provider, model, n as f64 / 1000.0, 0.0)
+        }
+        UsageKind::AudioOutputSeconds => {
+            call.track_realtime_audio(provider, model, 0.0, n as f64 / 1000.0)
+        }
+        UsageKind::InputTokens => call.track_inference(provider, model, TokenUsage::new(n, 0)),
+        UsageKind::OutputTokens => call.track_inference(provider, model, TokenUsage::new(0, n)),
+        _ => return Usd::ZERO,
+    };
+    r.map(|t| t.cost).unwrap_or(Usd::ZERO)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Tracked whole or in parts (each part in milliseconds or units), every built-in rate bills the
+    /// same, and more usage never costs less.
+    #[test]
+    fn builtin_prices_bill_parts_as_the_whole_and_are_monotone(
+        line in 0..64_usize,
+        parts in proptest::collection::vec(1..200_000_u64, 1..8),
+    ) {
+        let lines = builtin_lines();
+        let (provider, model, kind) = &lines[line % lines.len()];
+        let db = Db::new();
+        let (meter, _guard) = db.open();
+        let whole = meter.start_call(CallInfo::new("whole")).expect("start");
+        let split = meter.start_call(CallInfo::new("split")).expect("start");
+        let total: u64 = parts.iter().sum();
+        let whole_cost = track(&whole, provider, model, *kind, total);
+        let mut previous = Usd::ZERO;
+        for &p in &parts {
+            track(&split, provider, model, *kind, p);
+            prop_assert!(split.total() >= previous, "monotone");
+            previous = split.total();
+        }
+        prop_assert_eq!(split.total(), whole_cost);
+    }
+}
