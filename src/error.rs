@@ -14,12 +14,17 @@ use crate::usage::UsageKind;
 pub enum Error {
     /// The catalog has no price for this provider and model. The usage was recorded as unpriced (cost zero)
     /// and counted in [`Stats::unpriced`](crate::Stats::unpriced).
-    #[error("no price for {provider}/{model} in the catalog (usage recorded as unpriced)")]
+    #[error(
+        "no price for {provider}/{model} in the catalog{} (usage recorded as unpriced)",
+        did_you_mean(suggestions)
+    )]
     UnknownModel {
         /// Provider as given.
         provider: String,
         /// Model as given.
         model: String,
+        /// The nearest catalog names (`provider/model`), nearest first; may be empty.
+        suggestions: Vec<String>,
     },
 
     /// The model is in the catalog, but none of its price versions is in force at the time of the usage
@@ -100,6 +105,24 @@ pub enum Error {
         what: &'static str,
         /// The name given.
         name: String,
+    },
+
+    /// A catalog file could not be read or has an invalid entry.
+    #[error(
+        "catalog file {}{}{}: {reason}",
+        path.display(),
+        entry.as_ref().map(|e| format!(", entry {e}")).unwrap_or_default(),
+        field.as_ref().map(|f| format!(", field {f}")).unwrap_or_default()
+    )]
+    CatalogFile {
+        /// The file.
+        path: PathBuf,
+        /// The entry (`provider/model`, or the fixed cost's name), when the error is in one.
+        entry: Option<String>,
+        /// The field of the entry, when the error is in one.
+        field: Option<String>,
+        /// What is wrong.
+        reason: String,
     },
 
     /// A catalog entry is inconsistent.
@@ -187,3 +210,11 @@ impl Error {
 
 /// `Result` with callmeter's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}

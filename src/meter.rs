@@ -188,8 +188,14 @@ impl MeterShared {
     }
 
     /// The index of an unknown provider/model pair (a rare path that locks and may allocate).
-    pub(crate) fn unknown_model(&self, provider: &str, model: &str) -> u32 {
-        self.unknown.intern(provider, model)
+    pub(crate) fn unknown_model(&self, catalog: &Catalog, provider: &str, model: &str) -> u32 {
+        self.unknown
+            .intern(provider, model, || catalog.suggest(provider, model))
+    }
+
+    /// The catalog names suggested for an unknown provider/model index.
+    pub(crate) fn unknown_suggestions(&self, index: u32) -> Vec<String> {
+        self.unknown.suggestions(index).to_vec()
     }
 
     pub(crate) fn next_call_key(&self) -> u64 {

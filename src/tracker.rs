@@ -526,7 +526,7 @@ impl CallState {
             }
             miss => (
                 measure.default_category(),
-                UNKNOWN_BIT | self.meter.unknown_model(provider, model),
+                UNKNOWN_BIT | self.meter.unknown_model(catalog, provider, model),
                 0,
                 if miss == Lookup::NotInForce {
                     Problem::NotInForce(at_ms)
@@ -596,7 +596,11 @@ impl CallState {
             }
             Problem::UnknownModel => {
                 let (provider, model) = names();
-                Err(Error::UnknownModel { provider, model })
+                Err(Error::UnknownModel {
+                    provider,
+                    model,
+                    suggestions: self.meter.unknown_suggestions(entry & !UNKNOWN_BIT),
+                })
             }
             Problem::NotInForce(at_ms) => {
                 let (provider, model) = names();

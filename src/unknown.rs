@@ -15,6 +15,8 @@ pub(crate) const OVERFLOW_NAMES: (&str, &str) = ("unknown", "too-many-unknown-mo
 struct Inner {
     index: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
     names: Vec<(Arc<str>, Arc<str>)>,
+    /// The catalog's nearest names to each, computed once when the pair is first seen.
+    suggestions: Vec<Arc<[String]>>,
 }
 
 /// The meter's table of unknown provider/model names (a rare path: it locks, and allocates the first
@@ -29,6 +31,7 @@ impl UnknownModels {
         inner
             .names
             .push((OVERFLOW_NAMES.0.into(), OVERFLOW_NAMES.1.into()));
+        inner.suggestions.push(Arc::from([]));
         UnknownModels {
             inner: Mutex::new(inner),
         }
@@ -38,8 +41,13 @@ impl UnknownModels {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The index of `provider`/`model`, added if new.
-    pub(crate) fn intern(&self, provider: &str, model: &str) -> u32 {
+    /// The index of `provider`/`model`, added if new with the names `suggest` gives for it.
+    pub(crate) fn intern(
+        &self,
+        provider: &str,
+        model: &str,
+        suggest: impl FnOnce() -> Vec<String>,
+    ) -> u32 {
         let mut inner = self.lock();
         if let Some(i) = inner.index.get(provider).and_then(|m| m.get(model)) {
             return *i;
@@ -49,12 +57,22 @@ impl UnknownModels {
         }
         let i = inner.names.len() as u32;
         inner.names.push((provider.into(), model.into()));
+        inner.suggestions.push(suggest().into());
         inner
             .index
             .entry(provider.into())
             .or_default()
             .insert(model.into(), i);
         i
+    }
+
+    /// The suggestions stored with an index.
+    pub(crate) fn suggestions(&self, index: u32) -> Arc<[String]> {
+        let inner = self.lock();
+        inner
+            .suggestions
+            .get(index as usize)
+            .map_or_else(|| Arc::from([]), Arc::clone)
     }
 
     /// The names behind an index.
@@ -72,14 +90,14 @@ mod tests {
     #[test]
     fn interning_is_stable_and_bounded() {
         let u = UnknownModels::new();
-        let a = u.intern("acme", "x");
-        assert_eq!(u.intern("acme", "x"), a);
-        assert_ne!(u.intern("acme", "y"), a);
+        let a = u.intern("acme", "x", Vec::new);
+        assert_eq!(u.intern("acme", "x", Vec::new), a);
+        assert_ne!(u.intern("acme", "y", Vec::new), a);
         assert_eq!(&*u.get(a).1, "x");
         for i in 0..MAX_UNKNOWN_MODELS + 5 {
-            u.intern("p", &i.to_string());
+            u.intern("p", &i.to_string(), Vec::new);
         }
-        let over = u.intern("p", "one-too-many");
+        let over = u.intern("p", "one-too-many", Vec::new);
         assert_eq!(over, 0);
         assert_eq!(&*u.get(over).1, OVERFLOW_NAMES.1);
     }

@@ -15,6 +15,8 @@
 //! call's billed total is then exactly the price of its whole usage, however many times it was tracked.
 
 mod builtin;
+mod file;
+mod names;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -986,12 +988,15 @@ const fn fallback(kind: UsageKind) -> Option<UsageKind> {
 #[derive(Debug)]
 pub struct Catalog {
     fixed_costs: Vec<FixedCost>,
+    aliases: Vec<(String, String, String, String)>,
     /// Unique in the process: the writer remembers which prices it stored by catalog and entry.
     id: u64,
     entries: Vec<Entry>,
     providers: Vec<String>,
     /// Provider → model → index into `series`.
     index: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
+    /// The same in ASCII lowercase, with the aliases: consulted when the exact names miss.
+    folded: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
     /// The versions of each provider and model: entry indexes in order of `from`.
     series: Vec<Vec<u32>>,
     cumulative_lines: usize,
@@ -1043,6 +1048,7 @@ impl Catalog {
         CatalogBuilder {
             entries: self.entries.into_iter().map(|e| e.price).collect(),
             fixed_costs: self.fixed_costs,
+            aliases: self.aliases,
         }
     }
 
@@ -1069,12 +1075,13 @@ impl Catalog {
         costs
     }
 
-    /// The version of `provider`/`model`'s price in force now, matched exactly.
+    /// The version of `provider`/`model`'s price in force now (names matched as the track calls match
+    /// them).
     pub fn get(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
         self.get_at(provider, model, Utc::now())
     }
 
-    /// The version of `provider`/`model`'s price in force at `at`, matched exactly.
+    /// The version of `provider`/`model`'s price in force at `at`.
     pub fn get_at(&self, provider: &str, model: &str, at: DateTime<Utc>) -> Option<&ModelPrice> {
         match self.find_at(provider, model, at.timestamp_millis()) {
             Lookup::Found(i) => Some(&self.entries[i as usize].price),
@@ -1084,13 +1091,18 @@ impl Catalog {
 
     /// Every version of `provider`/`model`'s price, oldest first.
     pub fn versions(&self, provider: &str, model: &str) -> impl Iterator<Item = &ModelPrice> {
-        self.index
-            .get(provider)
-            .and_then(|m| m.get(model))
-            .map(|&s| self.series[s as usize].as_slice())
+        self.series_of(provider, model)
+            .map(|s| self.series[s as usize].as_slice())
             .unwrap_or_default()
             .iter()
             .map(|&i| &self.entries[i as usize].price)
+    }
+
+    /// The aliases: (alias provider, alias model) → (provider, model).
+    pub fn aliases(&self) -> impl Iterator<Item = ((&str, &str), (&str, &str))> {
+        self.aliases
+            .iter()
+            .map(|(ap, am, p, m)| ((ap.as_str(), am.as_str()), (p.as_str(), m.as_str())))
     }
 
     /// Every entry, in the order they were added.
@@ -1108,9 +1120,45 @@ impl Catalog {
         self.entries.is_empty()
     }
 
+    /// The series of versions `provider`/`model` names: exactly, or else as described in the README's
+    /// "Model names" (case, provider prefix, date suffix, aliases). Allocates nothing.
+    fn series_of(&self, provider: &str, model: &str) -> Option<u32> {
+        if let Some(&s) = self.index.get(provider).and_then(|m| m.get(model)) {
+            return Some(s);
+        }
+        let mut pbuf = [0_u8; names::MAX_FOLDED];
+        let mut mbuf = [0_u8; names::MAX_FOLDED];
+        let provider = names::fold(provider, &mut pbuf)?;
+        let model = names::fold(model, &mut mbuf)?;
+        let models = self.folded.get(provider)?;
+        let bare = names::strip_provider(provider, model).unwrap_or(model);
+        [Some(model), Some(bare), names::strip_date(bare)]
+            .into_iter()
+            .flatten()
+            .find_map(|m| models.get(m).copied())
+    }
+
+    /// Up to three catalog names near `provider`/`model`, nearest first, for an error message.
+    pub fn suggest(&self, provider: &str, model: &str) -> Vec<String> {
+        let lower = provider.to_ascii_lowercase();
+        match self.folded.get(lower.as_str()) {
+            Some(models) => {
+                let bare = names::strip_provider(provider, model).unwrap_or(model);
+                names::nearest(bare, models.keys().map(|m| &**m), 3)
+                    .into_iter()
+                    .map(|m| format!("{lower}/{m}"))
+                    .collect()
+            }
+            None => names::nearest(provider, self.folded.keys().map(|p| &**p), 3)
+                .into_iter()
+                .map(|p| format!("{p}/…"))
+                .collect(),
+        }
+    }
+
     /// The entry of `provider`/`model` in force at `at_ms` (milliseconds since the Unix epoch).
     pub(crate) fn find_at(&self, provider: &str, model: &str, at_ms: i64) -> Lookup {
-        let Some(&series) = self.index.get(provider).and_then(|m| m.get(model)) else {
+        let Some(series) = self.series_of(provider, model) else {
             return Lookup::Unknown;
         };
         let versions = &self.series[series as usize];
@@ -1239,9 +1287,30 @@ impl Catalog {
 pub struct CatalogBuilder {
     entries: Vec<ModelPrice>,
     fixed_costs: Vec<FixedCost>,
+    /// (alias provider, alias model, provider, model).
+    aliases: Vec<(String, String, String, String)>,
 }
 
 impl CatalogBuilder {
+    /// Makes `alias` another name for `provider`/`model`. An alias written `other/name` is matched as
+    /// provider `other`, model `name`; otherwise it is a model name of `provider`. Aliases are matched
+    /// like catalog names (case, prefix and date suffix ignored).
+    pub fn alias(
+        mut self,
+        alias: impl Into<String>,
+        provider: impl Into<String>,
+        model: impl Into<String>,
+    ) -> Self {
+        let (alias, provider, model) = (alias.into(), provider.into(), model.into());
+        let (alias_provider, alias_model) = match alias.split_once('/') {
+            Some((p, m)) => (p.to_owned(), m.to_owned()),
+            None => (provider.clone(), alias),
+        };
+        self.aliases
+            .push((alias_provider, alias_model, provider, model));
+        self
+    }
+
     /// Adds a fixed monthly cost; a later one with the same name replaces an earlier one.
     pub fn fixed_cost(mut self, cost: FixedCost) -> Self {
         self.fixed_costs.retain(|c| c.name != cost.name);
@@ -1274,6 +1343,8 @@ impl CatalogBuilder {
     pub fn build(self) -> Result<Catalog> {
         let mut catalog = Catalog {
             fixed_costs: self.fixed_costs,
+            aliases: Vec::new(),
+            folded: FxHashMap::default(),
             id: NEXT_CATALOG_ID.fetch_add(1, Ordering::Relaxed),
             entries: Vec::with_capacity(self.entries.len()),
             providers: Vec::new(),
@@ -1301,6 +1372,34 @@ impl CatalogBuilder {
         for series in &mut catalog.series {
             close_versions(series, &mut catalog.entries)?;
         }
+        for (provider, models) in &catalog.index {
+            for (model, &series) in models {
+                catalog
+                    .folded
+                    .entry(provider.to_ascii_lowercase().into())
+                    .or_default()
+                    .insert(model.to_ascii_lowercase().into(), series);
+            }
+        }
+        for (ap, am, p, m) in &self.aliases {
+            let Some(&series) = catalog
+                .index
+                .get(p.as_str())
+                .and_then(|x| x.get(m.as_str()))
+            else {
+                return Err(Error::Catalog {
+                    entry: format!("{p}/{m}"),
+                    field: "aliases".into(),
+                    reason: format!("alias {ap}/{am} names a model that is not in the catalog"),
+                });
+            };
+            catalog
+                .folded
+                .entry(ap.to_ascii_lowercase().into())
+                .or_default()
+                .insert(am.to_ascii_lowercase().into(), series);
+        }
+        catalog.aliases = self.aliases;
         Ok(catalog)
     }
 }
