@@ -85,8 +85,8 @@ pub use crate::meter::{
 };
 pub use crate::money::{NANOS_PER_USD, Usd};
 pub use crate::pricing::{
-    Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, Increment, ModelPrice, Payment,
-    PriceOrigin, Rate, Subscription, SubscriptionTier,
+    Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
+    Payment, PriceOrigin, Rate, Subscription, SubscriptionTier,
 };
 pub use crate::stats::Stats;
 pub use crate::tracker::{

@@ -16,7 +16,10 @@
 
 mod builtin;
 mod file;
+mod litellm;
 mod names;
+
+pub use litellm::ImportReport;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
