@@ -338,3 +338,107 @@ proptest! {
         prop_assert_eq!(split.total(), whole_cost);
     }
 }
+
+/// Every built-in price, as published (per million tokens or characters, per minute, or the fee on a
+/// $100 payment), checked through a meter: each kind is tracked alone, and the entry has no other kind.
+#[test]
+fn every_builtin_price_bills_as_published() -> TestResult {
+    use UsageKind::*;
+    #[rustfmt::skip]
+    let table: &[(&str, &str, &[(UsageKind, &str)])] = &[
+        ("twilio", "outbound-us", &[(CallSeconds, "0.014")]),
+        ("twilio", "inbound-us", &[(CallSeconds, "0.0085")]),
+        ("twilio", "recording", &[(CallSeconds, "0.0025")]),
+        ("deepgram", "nova-2", &[(AudioSeconds, "0.0059")]),
+        ("deepgram", "nova-2-prerecorded", &[(AudioSeconds, "0.0043")]),
+        ("deepgram", "nova-3", &[(AudioSeconds, "0.0043")]),
+        ("deepgram", "nova-3-streaming", &[(AudioSeconds, "0.0077")]),
+        ("cerebras", "llama3.1-8b", &[(InputTokens, "0.10"), (OutputTokens, "0.10")]),
+        ("cerebras", "llama3.1-70b", &[(InputTokens, "0.60"), (OutputTokens, "0.60")]),
+        ("cerebras", "llama3.1-405b", &[(InputTokens, "6"), (OutputTokens, "12")]),
+        ("openai", "gpt-4-turbo", &[(InputTokens, "10"), (OutputTokens, "30")]),
+        ("openai", "gpt-4o-mini", &[(InputTokens, "0.15"), (CachedInputTokens, "0.075"), (OutputTokens, "0.60")]),
+        ("openai", "gpt-4o", &[(InputTokens, "2.50"), (CachedInputTokens, "1.25"), (OutputTokens, "10")]),
+        ("openai", "gpt-4.1", &[(InputTokens, "2"), (CachedInputTokens, "0.50"), (OutputTokens, "8")]),
+        ("openai", "gpt-4.1-mini", &[(InputTokens, "0.40"), (CachedInputTokens, "0.10"), (OutputTokens, "1.60")]),
+        ("openai", "gpt-4.1-nano", &[(InputTokens, "0.10"), (CachedInputTokens, "0.025"), (OutputTokens, "0.40")]),
+        ("openai", "gpt-realtime", &[(InputTokens, "4"), (CachedInputTokens, "0.40"), (OutputTokens, "16"),
+            (AudioInputTokens, "32"), (CachedAudioInputTokens, "0.40"), (AudioOutputTokens, "64")]),
+        ("openai", "gpt-4o-realtime-preview", &[(InputTokens, "5"), (CachedInputTokens, "2.50"), (OutputTokens, "20"),
+            (AudioInputTokens, "40"), (CachedAudioInputTokens, "2.50"), (AudioOutputTokens, "80")]),
+        ("openai", "gpt-4o-mini-realtime-preview", &[(InputTokens, "0.60"), (CachedInputTokens, "0.30"),
+            (OutputTokens, "2.40"), (AudioInputTokens, "10"), (CachedAudioInputTokens, "0.30"), (AudioOutputTokens, "20")]),
+        ("openai", "tts-1", &[(Characters, "15")]),
+        ("openai", "tts-1-hd", &[(Characters, "30")]),
+        ("openai", "gpt-4o-mini-tts", &[(InputTokens, "0.60"), (AudioOutputTokens, "12")]),
+        ("openai", "whisper-1", &[(AudioSeconds, "0.006")]),
+        ("openai", "gpt-4o-realtime", &[(AudioInputSeconds, "0.06"), (AudioOutputSeconds, "0.24"),
+            (InputTokens, "5"), (OutputTokens, "20")]),
+        ("elevenlabs", "eleven_multilingual_v2", &[(Characters, "300")]),
+        ("elevenlabs", "eleven_turbo_v2_5", &[(Characters, "150")]),
+        ("elevenlabs", "eleven_flash_v2_5", &[(Characters, "150")]),
+        ("elevenlabs", "eleven_flash_v2", &[(Characters, "150")]),
+        ("elevenlabs", "eleven_turbo_v2", &[(Characters, "150")]),
+        ("elevenlabs", "eleven_v3", &[(Characters, "300")]),
+        ("anthropic", "claude-sonnet-4-20250514", &[(InputTokens, "3"), (CachedInputTokens, "0.30"),
+            (CacheWriteTokens, "3.75"), (CacheWrite1hTokens, "6"), (OutputTokens, "15")]),
+        ("anthropic", "claude-opus-4-20250514", &[(InputTokens, "15"), (CachedInputTokens, "1.50"),
+            (CacheWriteTokens, "18.75"), (CacheWrite1hTokens, "30"), (OutputTokens, "75")]),
+        ("anthropic", "claude-haiku-4-20250514", &[(InputTokens, "0.25"), (OutputTokens, "1.25")]),
+        ("anthropic", "claude-sonnet-4-5", &[(InputTokens, "3"), (CachedInputTokens, "0.30"),
+            (CacheWriteTokens, "3.75"), (CacheWrite1hTokens, "6"), (OutputTokens, "15")]),
+        ("anthropic", "claude-opus-4-1", &[(InputTokens, "15"), (CachedInputTokens, "1.50"),
+            (CacheWriteTokens, "18.75"), (CacheWrite1hTokens, "30"), (OutputTokens, "75")]),
+        ("anthropic", "claude-haiku-4-5", &[(InputTokens, "1"), (CachedInputTokens, "0.10"),
+            (CacheWriteTokens, "1.25"), (CacheWrite1hTokens, "2"), (OutputTokens, "5")]),
+        ("anthropic", "claude-3-5-haiku", &[(InputTokens, "0.80"), (CachedInputTokens, "0.08"),
+            (CacheWriteTokens, "1"), (CacheWrite1hTokens, "1.60"), (OutputTokens, "4")]),
+        ("cartesia", "sonic-3", &[(Characters, "6")]),
+        ("cartesia", "sonic-2", &[(Characters, "6")]),
+        ("livekit", "cloud", &[(ParticipantSeconds, "0.02")]),
+        ("stripe", "standard", &[(Transactions, "3.20")]),
+        ("stripe", "card-not-present", &[(Transactions, "3.70")]),
+        ("stripe", "ach", &[(Transactions, "0.80")]),
+    ];
+    let catalog = Catalog::builtin();
+    assert_eq!(catalog.len(), table.len(), "every entry is in the table");
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    for (provider, model, prices) in table {
+        let entry = catalog
+            .get(provider, model)
+            .unwrap_or_else(|| panic!("{provider}/{model}"));
+        let kinds = entry.rates().len() + usize::from(entry.fee_rule().is_some());
+        assert_eq!(kinds, prices.len(), "{provider}/{model} prices nothing else");
+        for (kind, published) in prices.iter() {
+            let published: Decimal = published.parse()?;
+            let call = meter.start_call(CallInfo::new(format!("{provider}/{model}/{kind}")))?;
+            // 100 000 tokens (a prompt below every long-context threshold), 1 000 000 characters, one
+            // minute, or one $100 payment.
+            let tokens = |t: TokenUsage| call.track_inference(provider, model, t);
+            let n = 100_000;
+            let (tracked, expected) = match kind {
+                InputTokens => (tokens(TokenUsage::new(n, 0)), published / dec!(10)),
+                OutputTokens => (tokens(TokenUsage::new(0, n)), published / dec!(10)),
+                CachedInputTokens => (tokens(TokenUsage::new(0, 0).with_cached_input(n)), published / dec!(10)),
+                CacheWriteTokens => (tokens(TokenUsage::new(0, 0).with_cache_write(n)), published / dec!(10)),
+                CacheWrite1hTokens => (tokens(TokenUsage::new(0, 0).with_cache_write_1h(n)), published / dec!(10)),
+                AudioInputTokens => (tokens(TokenUsage::new(0, 0).with_audio(n, 0)), published / dec!(10)),
+                AudioOutputTokens => (tokens(TokenUsage::new(0, 0).with_audio(0, n)), published / dec!(10)),
+                CachedAudioInputTokens => {
+                    (tokens(TokenUsage::new(0, 0).with_cached_audio_input(n)), published / dec!(10))
+                }
+                Characters => (call.track_tts(provider, model, 1_000_000), published),
+                CallSeconds => (call.track_duration(provider, model, 60.0), published),
+                AudioSeconds => (call.track_stt(provider, model, 60.0), published),
+                AudioInputSeconds => (call.track_realtime_audio(provider, model, 60.0, 0.0), published),
+                AudioOutputSeconds => (call.track_realtime_audio(provider, model, 0.0, 60.0), published),
+                ParticipantSeconds => (call.track_participants(provider, model, 1, 60.0), published),
+                Transactions => (call.track_payment(provider, model, usd(dec!(100))), published),
+                other => panic!("no check for {other}"),
+            };
+            assert_eq!(tracked?.cost, usd(expected), "{provider}/{model} {kind}");
+        }
+    }
+    Ok(())
+}

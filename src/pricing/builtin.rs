@@ -29,6 +29,54 @@ fn tokens(provider: &str, model: &str, input: Decimal, output: Decimal, src: &st
         .source(src, date(2025, 11, 21))
 }
 
+/// Per million tokens: input, cache read, cache write (5 min), cache write (1 h), output.
+struct Llm(Decimal, Decimal, Decimal, Decimal, Decimal);
+
+/// A model with prompt caching; a zero write price means the provider does not sell cache writes.
+fn cached(provider: &str, model: &str, p: Llm, src: &str) -> ModelPrice {
+    let per_m = |d| Rate::per_million_tokens(usd(d));
+    let mut price = ModelPrice::new(provider, model, Category::Llm)
+        .rate(UsageKind::InputTokens, per_m(p.0))
+        .rate(UsageKind::CachedInputTokens, per_m(p.1))
+        .rate(UsageKind::OutputTokens, per_m(p.4))
+        .source(src, date(2025, 11, 21));
+    if !p.2.is_zero() {
+        price = price
+            .rate(UsageKind::CacheWriteTokens, per_m(p.2))
+            .rate(UsageKind::CacheWrite1hTokens, per_m(p.3));
+    }
+    price
+}
+
+/// Anthropic's long-context pricing for Sonnet 4 and 4.5: above 200 000 prompt tokens, input and cache
+/// prices double and output is 1.5 times.
+fn long_context_sonnet(price: ModelPrice) -> ModelPrice {
+    let per_m = |d| Rate::per_million_tokens(usd(d));
+    price
+        .rate_above(200_000, UsageKind::InputTokens, per_m(dec!(6)))
+        .rate_above(200_000, UsageKind::CachedInputTokens, per_m(dec!(0.60)))
+        .rate_above(200_000, UsageKind::CacheWriteTokens, per_m(dec!(7.50)))
+        .rate_above(200_000, UsageKind::CacheWrite1hTokens, per_m(dec!(12)))
+        .rate_above(200_000, UsageKind::OutputTokens, per_m(dec!(22.50)))
+}
+
+/// Per million tokens: text input, text cache read, text output, audio input, audio cache read, audio
+/// output.
+fn realtime(model: &str, t: [Decimal; 6]) -> ModelPrice {
+    let per_m = |d| Rate::per_million_tokens(usd(d));
+    ModelPrice::new("openai", model, Category::Realtime)
+        .rate(UsageKind::InputTokens, per_m(t[0]))
+        .rate(UsageKind::CachedInputTokens, per_m(t[1]))
+        .rate(UsageKind::OutputTokens, per_m(t[2]))
+        .rate(UsageKind::AudioInputTokens, per_m(t[3]))
+        .rate(UsageKind::CachedAudioInputTokens, per_m(t[4]))
+        .rate(UsageKind::AudioOutputTokens, per_m(t[5]))
+        .source(
+            "OpenAI API pricing, openai.com/api/pricing: realtime models, per token",
+            date(2025, 11, 21),
+        )
+}
+
 fn characters(provider: &str, model: &str, rate: Rate, src: &str) -> ModelPrice {
     ModelPrice::new(provider, model, Category::Tts)
         .rate(UsageKind::Characters, rate)
@@ -62,6 +110,8 @@ const OPENAI: &str = "OpenAI API pricing, openai.com/api/pricing";
 const ANTHROPIC: &str = "Anthropic API pricing, anthropic.com/pricing#api";
 const CEREBRAS: &str = "Cerebras inference pricing, inference-docs.cerebras.ai/pricing";
 const ELEVENLABS: &str = "ElevenLabs API pricing, elevenlabs.io/pricing/api";
+const ELEVENLABS_HALF: &str = "ElevenLabs API pricing, elevenlabs.io/pricing/api: half a credit per \
+                               character, priced as eleven_turbo_v2_5";
 
 /// The built-in entries, in README order.
 pub(super) fn entries() -> Vec<ModelPrice> {
@@ -82,13 +132,50 @@ pub(super) fn entries() -> Vec<ModelPrice> {
         deepgram(
             "nova-3",
             dec!(0.0043),
-            "Deepgram pricing, deepgram.com/pricing: Nova-3; billed per second",
+            "Deepgram pricing, deepgram.com/pricing: Nova-3 pre-recorded; billed per second",
+        ),
+        deepgram(
+            "nova-3-streaming",
+            dec!(0.0077),
+            "Deepgram pricing, deepgram.com/pricing: Nova-3 streaming; billed per second",
         ),
         tokens("cerebras", "llama3.1-8b", dec!(0.10), dec!(0.10), CEREBRAS),
         tokens("cerebras", "llama3.1-70b", dec!(0.60), dec!(0.60), CEREBRAS),
         tokens("cerebras", "llama3.1-405b", dec!(6.00), dec!(12.00), CEREBRAS),
         tokens("openai", "gpt-4-turbo", dec!(10), dec!(30), OPENAI),
-        tokens("openai", "gpt-4o-mini", dec!(0.15), dec!(0.60), OPENAI),
+        tokens("openai", "gpt-4o-mini", dec!(0.15), dec!(0.60), OPENAI).rate(
+            UsageKind::CachedInputTokens,
+            Rate::per_million_tokens(usd(dec!(0.075))),
+        ),
+        cached("openai", "gpt-4o", Llm(dec!(2.50), dec!(1.25), Decimal::ZERO, Decimal::ZERO, dec!(10)), OPENAI),
+        cached("openai", "gpt-4.1", Llm(dec!(2.00), dec!(0.50), Decimal::ZERO, Decimal::ZERO, dec!(8.00)), OPENAI),
+        cached("openai", "gpt-4.1-mini", Llm(dec!(0.40), dec!(0.10), Decimal::ZERO, Decimal::ZERO, dec!(1.60)), OPENAI),
+        cached("openai", "gpt-4.1-nano", Llm(dec!(0.10), dec!(0.025), Decimal::ZERO, Decimal::ZERO, dec!(0.40)), OPENAI),
+        realtime(
+            "gpt-realtime",
+            [dec!(4), dec!(0.40), dec!(16), dec!(32), dec!(0.40), dec!(64)],
+        ),
+        realtime(
+            "gpt-4o-realtime-preview",
+            [dec!(5), dec!(2.50), dec!(20), dec!(40), dec!(2.50), dec!(80)],
+        ),
+        realtime(
+            "gpt-4o-mini-realtime-preview",
+            [dec!(0.60), dec!(0.30), dec!(2.40), dec!(10), dec!(0.30), dec!(20)],
+        ),
+        characters(
+            "openai",
+            "tts-1-hd",
+            Rate::per_million_characters(usd(dec!(30.00))),
+            OPENAI,
+        ),
+        ModelPrice::new("openai", "gpt-4o-mini-tts", Category::Tts)
+            .rate(UsageKind::InputTokens, Rate::per_million_tokens(usd(dec!(0.60))))
+            .rate(UsageKind::AudioOutputTokens, Rate::per_million_tokens(usd(dec!(12))))
+            .source(OPENAI, date(2025, 11, 21)),
+        ModelPrice::new("openai", "whisper-1", Category::Stt)
+            .rate(UsageKind::AudioSeconds, Rate::per_minute(usd(dec!(0.006))))
+            .source(OPENAI, date(2025, 11, 21)),
         characters(
             "openai",
             "tts-1",
@@ -116,14 +203,79 @@ pub(super) fn entries() -> Vec<ModelPrice> {
             Rate::per_thousand_characters(usd(dec!(0.15))),
             ELEVENLABS,
         ),
-        tokens("anthropic", "claude-sonnet-4-20250514", dec!(3), dec!(15), ANTHROPIC),
-        tokens("anthropic", "claude-opus-4-20250514", dec!(15), dec!(75), ANTHROPIC),
+        characters(
+            "elevenlabs",
+            "eleven_flash_v2_5",
+            Rate::per_thousand_characters(usd(dec!(0.15))),
+            ELEVENLABS_HALF,
+        ),
+        characters(
+            "elevenlabs",
+            "eleven_flash_v2",
+            Rate::per_thousand_characters(usd(dec!(0.15))),
+            ELEVENLABS_HALF,
+        ),
+        characters(
+            "elevenlabs",
+            "eleven_turbo_v2",
+            Rate::per_thousand_characters(usd(dec!(0.15))),
+            ELEVENLABS_HALF,
+        ),
+        characters(
+            "elevenlabs",
+            "eleven_v3",
+            Rate::per_thousand_characters(usd(dec!(0.30))),
+            "ElevenLabs API pricing, elevenlabs.io/pricing/api: one credit per character, priced as \
+             eleven_multilingual_v2",
+        ),
+        long_context_sonnet(cached(
+            "anthropic",
+            "claude-sonnet-4-20250514",
+            Llm(dec!(3), dec!(0.30), dec!(3.75), dec!(6), dec!(15)),
+            ANTHROPIC,
+        )),
+        cached(
+            "anthropic",
+            "claude-opus-4-20250514",
+            Llm(dec!(15), dec!(1.50), dec!(18.75), dec!(30), dec!(75)),
+            ANTHROPIC,
+        ),
         tokens("anthropic", "claude-haiku-4-20250514", dec!(0.25), dec!(1.25), ANTHROPIC),
+        long_context_sonnet(cached(
+            "anthropic",
+            "claude-sonnet-4-5",
+            Llm(dec!(3), dec!(0.30), dec!(3.75), dec!(6), dec!(15)),
+            ANTHROPIC,
+        )),
+        cached(
+            "anthropic",
+            "claude-opus-4-1",
+            Llm(dec!(15), dec!(1.50), dec!(18.75), dec!(30), dec!(75)),
+            ANTHROPIC,
+        ),
+        cached(
+            "anthropic",
+            "claude-haiku-4-5",
+            Llm(dec!(1), dec!(0.10), dec!(1.25), dec!(2), dec!(5)),
+            ANTHROPIC,
+        ),
+        cached(
+            "anthropic",
+            "claude-3-5-haiku",
+            Llm(dec!(0.80), dec!(0.08), dec!(1), dec!(1.60), dec!(4)),
+            ANTHROPIC,
+        ),
         characters(
             "cartesia",
             "sonic-3",
             Rate::per_thousand_characters(usd(dec!(0.006))),
             "Cartesia pricing, cartesia.ai/pricing",
+        ),
+        characters(
+            "cartesia",
+            "sonic-2",
+            Rate::per_thousand_characters(usd(dec!(0.006))),
+            "Cartesia pricing, cartesia.ai/pricing: one credit per character, priced as sonic-3",
         ),
         ModelPrice::new("livekit", "cloud", Category::Transport)
             .rate(UsageKind::ParticipantSeconds, Rate::per_minute(usd(dec!(0.02))))
@@ -133,13 +285,18 @@ pub(super) fn entries() -> Vec<ModelPrice> {
             ),
         stripe(
             "standard",
-            FeeRule::new(dec!(2.9), usd(dec!(0.30))),
-            "Stripe US pricing, stripe.com/pricing: domestic cards",
+            FeeRule::new(dec!(2.9), usd(dec!(0.30)))
+                .with_international_surcharge(dec!(1.5))
+                .with_conversion_surcharge(dec!(1)),
+            "Stripe US pricing, stripe.com/pricing: cards; +1.5% international, +1% conversion",
         ),
         stripe(
             "card-not-present",
-            FeeRule::new(dec!(3.4), usd(dec!(0.30))),
-            "Stripe US pricing, stripe.com/pricing: card not present",
+            FeeRule::new(dec!(3.4), usd(dec!(0.30)))
+                .with_international_surcharge(dec!(1.5))
+                .with_conversion_surcharge(dec!(1)),
+            "Stripe US pricing, stripe.com/pricing: card not present; +1.5% international, +1% \
+             conversion",
         ),
         stripe(
             "ach",
