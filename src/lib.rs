@@ -66,6 +66,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod cumulative;
 mod error;
 mod meter;
 mod money;

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::meter::MeterShared;
 use crate::money::Usd;
@@ -286,7 +287,7 @@ pub(crate) struct CallState {
     /// See [`CLOSED`].
     gate: AtomicU64,
     totals: Totals,
-    cumulative: Box<[AtomicU64]>,
+    cumulative: Cumulative,
     unpriced: AtomicU64,
     dropped_cost: [AtomicI64; Category::COUNT],
     dropped_count: [AtomicU64; Category::COUNT],
@@ -364,9 +365,7 @@ impl CallState {
         });
         let state = Arc::new(CallState {
             totals: Totals::new(catalog.provider_count()),
-            cumulative: (0..catalog.cumulative_lines())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            cumulative: Cumulative::default(),
             ident,
             meter,
             gate: AtomicU64::new(0),

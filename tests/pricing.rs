@@ -409,7 +409,11 @@ fn every_builtin_price_bills_as_published() -> TestResult {
             .get(provider, model)
             .unwrap_or_else(|| panic!("{provider}/{model}"));
         let kinds = entry.rates().len() + usize::from(entry.fee_rule().is_some());
-        assert_eq!(kinds, prices.len(), "{provider}/{model} prices nothing else");
+        assert_eq!(
+            kinds,
+            prices.len(),
+            "{provider}/{model} prices nothing else"
+        );
         for (kind, published) in prices.iter() {
             let published: Decimal = published.parse()?;
             let call = meter.start_call(CallInfo::new(format!("{provider}/{model}/{kind}")))?;
@@ -420,21 +424,48 @@ fn every_builtin_price_bills_as_published() -> TestResult {
             let (tracked, expected) = match kind {
                 InputTokens => (tokens(TokenUsage::new(n, 0)), published / dec!(10)),
                 OutputTokens => (tokens(TokenUsage::new(0, n)), published / dec!(10)),
-                CachedInputTokens => (tokens(TokenUsage::new(0, 0).with_cached_input(n)), published / dec!(10)),
-                CacheWriteTokens => (tokens(TokenUsage::new(0, 0).with_cache_write(n)), published / dec!(10)),
-                CacheWrite1hTokens => (tokens(TokenUsage::new(0, 0).with_cache_write_1h(n)), published / dec!(10)),
-                AudioInputTokens => (tokens(TokenUsage::new(0, 0).with_audio(n, 0)), published / dec!(10)),
-                AudioOutputTokens => (tokens(TokenUsage::new(0, 0).with_audio(0, n)), published / dec!(10)),
-                CachedAudioInputTokens => {
-                    (tokens(TokenUsage::new(0, 0).with_cached_audio_input(n)), published / dec!(10))
-                }
+                CachedInputTokens => (
+                    tokens(TokenUsage::new(0, 0).with_cached_input(n)),
+                    published / dec!(10),
+                ),
+                CacheWriteTokens => (
+                    tokens(TokenUsage::new(0, 0).with_cache_write(n)),
+                    published / dec!(10),
+                ),
+                CacheWrite1hTokens => (
+                    tokens(TokenUsage::new(0, 0).with_cache_write_1h(n)),
+                    published / dec!(10),
+                ),
+                AudioInputTokens => (
+                    tokens(TokenUsage::new(0, 0).with_audio(n, 0)),
+                    published / dec!(10),
+                ),
+                AudioOutputTokens => (
+                    tokens(TokenUsage::new(0, 0).with_audio(0, n)),
+                    published / dec!(10),
+                ),
+                CachedAudioInputTokens => (
+                    tokens(TokenUsage::new(0, 0).with_cached_audio_input(n)),
+                    published / dec!(10),
+                ),
                 Characters => (call.track_tts(provider, model, 1_000_000), published),
                 CallSeconds => (call.track_duration(provider, model, 60.0), published),
                 AudioSeconds => (call.track_stt(provider, model, 60.0), published),
-                AudioInputSeconds => (call.track_realtime_audio(provider, model, 60.0, 0.0), published),
-                AudioOutputSeconds => (call.track_realtime_audio(provider, model, 0.0, 60.0), published),
-                ParticipantSeconds => (call.track_participants(provider, model, 1, 60.0), published),
-                Transactions => (call.track_payment(provider, model, usd(dec!(100))), published),
+                AudioInputSeconds => (
+                    call.track_realtime_audio(provider, model, 60.0, 0.0),
+                    published,
+                ),
+                AudioOutputSeconds => (
+                    call.track_realtime_audio(provider, model, 0.0, 60.0),
+                    published,
+                ),
+                ParticipantSeconds => {
+                    (call.track_participants(provider, model, 1, 60.0), published)
+                }
+                Transactions => (
+                    call.track_payment(provider, model, usd(dec!(100))),
+                    published,
+                ),
                 other => panic!("no check for {other}"),
             };
             assert_eq!(tracked?.cost, usd(expected), "{provider}/{model} {kind}");

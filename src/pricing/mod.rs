@@ -29,6 +29,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::money::{NANO_SCALE, Usd, div_round_half_even};
 use crate::usage::{Category, Unit, UsageKind};
@@ -861,12 +862,12 @@ impl Line {
         }
     }
 
-    fn cost(&self, qty: u64, cumulative: &[AtomicU64]) -> Result<i64> {
-        let nanos = match self.slot.and_then(|i| cumulative.get(i as usize)) {
-            Some(counter) => {
+    fn cost(&self, qty: u64, cumulative: &Cumulative) -> Result<i64> {
+        let nanos = match self.slot {
+            Some(line) => {
                 // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
                 // concurrent track calls of one call still sum to the price of the whole.
-                let prev = counter.fetch_add(qty, Ordering::Relaxed);
+                let prev = cumulative.fetch_add(line, qty);
                 self.billed(prev.saturating_add(qty)) - self.billed(prev)
             }
             None => self.billed(qty),
@@ -1212,10 +1213,6 @@ impl Catalog {
         &self.providers[index]
     }
 
-    pub(crate) fn cumulative_lines(&self) -> usize {
-        self.cumulative_lines
-    }
-
     pub(crate) fn entry_price(&self, entry: u32) -> &ModelPrice {
         &self.entries[entry as usize].price
     }
@@ -1229,7 +1226,7 @@ impl Catalog {
         &self,
         entry: u32,
         measure: &crate::usage::Measure,
-        cumulative: &[AtomicU64],
+        cumulative: &Cumulative,
     ) -> Result<Priced> {
         let entry = &self.entries[entry as usize];
         if let crate::usage::Measure::Payment(amount, flags) = measure {
@@ -1568,10 +1565,6 @@ mod tests {
         Usd::new(d)
     }
 
-    fn slots(n: usize) -> Vec<AtomicU64> {
-        (0..n).map(|_| AtomicU64::new(0)).collect()
-    }
-
     #[test]
     fn per_minute_line_is_exact_fraction() {
         let line = Line::new(&Rate::per_minute(usd(dec!(0.0059))), None);
@@ -1644,7 +1637,7 @@ mod tests {
         let priced = catalog.price(
             id,
             &Measure::tokens(TokenUsage::new(1_000, 10))?,
-            &slots(catalog.cumulative_lines()),
+            &Cumulative::default(),
         )?;
         assert_eq!(priced.cost, 1_000_000);
         assert_eq!(priced.missing, Some(UsageKind::OutputTokens));
