@@ -339,13 +339,20 @@ proptest! {
     }
 }
 
+/// Provider, model, and the published price of each kind it bills.
+type PublishedPrices = (
+    &'static str,
+    &'static str,
+    &'static [(UsageKind, &'static str)],
+);
+
 /// Every built-in price, as published (per million tokens or characters, per minute, or the fee on a
 /// $100 payment), checked through a meter: each kind is tracked alone, and the entry has no other kind.
 #[test]
 fn every_builtin_price_bills_as_published() -> TestResult {
     use UsageKind::*;
     #[rustfmt::skip]
-    let table: &[(&str, &str, &[(UsageKind, &str)])] = &[
+    let table: &[PublishedPrices] = &[
         ("twilio", "outbound-us", &[(CallSeconds, "0.014")]),
         ("twilio", "inbound-us", &[(CallSeconds, "0.0085")]),
         ("twilio", "recording", &[(CallSeconds, "0.0025")]),
