@@ -133,9 +133,9 @@ fn synchronous_insert(c: &mut Criterion) {
         .expect("pragmas");
     let mut insert = conn
         .prepare(
-            "INSERT INTO cost_events (call_id, seq, created_at, category, provider, model, quantity,
-             unit, cost_nanos, kind, priced) VALUES (?1, ?2, ?3, 'tts', ?4, ?5, 412.0, 'character',
-             61800000, 'usage', 1)",
+            "INSERT INTO cost_events (call_id, call_ref, seq, created_at, category, provider, model,
+             quantity, unit, cost_nanos, kind, priced) VALUES (?1, 1, ?2, ?3, 'tts', ?4, ?5, 412.0,
+             'character', 61800000, 'usage', 1)",
         )
         .expect("prepare");
     let mut seq = 0_i64;

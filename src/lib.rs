@@ -87,7 +87,7 @@ pub use crate::meter::{
 pub use crate::money::{NANOS_PER_USD, Usd};
 pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
-    Payment, PriceOrigin, Rate, Subscription, SubscriptionTier,
+    Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
 };
 pub use crate::stats::Stats;
 pub use crate::tracker::{

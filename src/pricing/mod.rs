@@ -18,6 +18,9 @@ mod builtin;
 mod file;
 mod litellm;
 mod names;
+mod quote;
+
+pub use quote::{Quote, QuoteLine, Usage};
 
 pub use litellm::ImportReport;
 
