@@ -315,11 +315,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Tracked whole or in parts (each part in milliseconds or units), every built-in rate bills the
-    /// same, and more usage never costs less.
+    /// same, and more usage never costs less. (Parts stay below 200 000 in total: a long-context tier
+    /// prices each request by its own prompt, so one long request is rightly dearer than short ones.)
     #[test]
     fn builtin_prices_bill_parts_as_the_whole_and_are_monotone(
-        line in 0..64_usize,
-        parts in proptest::collection::vec(1..200_000_u64, 1..8),
+        line in 0..128_usize,
+        parts in proptest::collection::vec(1..25_000_u64, 1..8),
     ) {
         let lines = builtin_lines();
         let (provider, model, kind) = &lines[line % lines.len()];

@@ -45,7 +45,7 @@ use crate::usage::{Category, Unit, UsageKind};
 /// use callmeter::{Rate, Usd};
 ///
 /// let turbo = Rate::per_thousand_characters("0.15".parse::<Usd>()?);
-/// assert_eq!(turbo.to_string(), "$0.15 per 1000 characters");
+/// assert_eq!(turbo.to_string(), "$0.15 per 1K characters");
 /// # Ok::<(), callmeter::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -135,6 +135,10 @@ impl fmt::Display for Rate {
             (Unit::Second, 60) => write!(f, "{} per minute", self.price),
             (Unit::Second, 3_600) => write!(f, "{} per hour", self.price),
             (unit, 1) => write!(f, "{} per {unit}", self.price),
+            (unit, n) if n % 1_000_000 == 0 => {
+                write!(f, "{} per {}M {unit}s", self.price, n / 1_000_000)
+            }
+            (unit, n) if n % 1_000 == 0 => write!(f, "{} per {}K {unit}s", self.price, n / 1_000),
             (unit, n) => write!(f, "{} per {n} {unit}s", self.price),
         }
     }
@@ -400,7 +404,7 @@ impl From<Usd> for Payment {
 /// use rust_decimal::dec;
 ///
 /// let creator = SubscriptionTier::new("creator", Usd::new(dec!(22)), 100_000, UsageKind::Characters);
-/// assert_eq!(creator.marginal_rate().to_string(), "$22 per 100000 characters");
+/// assert_eq!(creator.marginal_rate().to_string(), "$22 per 100K characters");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SubscriptionTier {

@@ -1,0 +1,287 @@
+//! `callmeter`: the operator's command-line tool.
+//!
+//! ```text
+//! callmeter quote openai gpt-4o-mini --input-tokens 9000 --output-tokens 310
+//! callmeter quote twilio outbound-us --seconds 80
+//! callmeter quote stripe card-not-present --payment 4.99 --international
+//! ```
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use callmeter::{Catalog, Payment, Quote, TokenUsage, Usage, UsageKind, Usd};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+
+/// Exact cost tracking for voice-AI calls.
+#[derive(Parser)]
+#[command(name = "callmeter", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What a usage costs: each part with its rate, billing increment and cost, and the price's source.
+    Quote(QuoteArgs),
+}
+
+#[derive(Args)]
+struct QuoteArgs {
+    /// Provider, as the track calls name it (`openai`, `twilio`, …).
+    provider: String,
+    /// Model or product (`gpt-4o-mini`, `outbound-us`, `card-not-present`, …).
+    model: String,
+
+    /// Uncached input tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cached_input_tokens: u64,
+    /// Input tokens written to the prompt cache (5-minute lifetime).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_write_tokens: u64,
+    /// Input tokens written to the prompt cache (1-hour lifetime).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cache_write_1h_tokens: u64,
+    /// Visible output tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    output_tokens: u64,
+    /// Reasoning tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reasoning_tokens: u64,
+    /// Uncached audio input tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    audio_input_tokens: u64,
+    /// Audio input tokens read from the prompt cache.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    cached_audio_input_tokens: u64,
+    /// Audio output tokens.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    audio_output_tokens: u64,
+    /// Characters of speech synthesised.
+    #[arg(long, value_name = "N")]
+    characters: Option<u64>,
+    /// Seconds: of audio transcribed (STT models), of the call (telephony), in the room (with
+    /// --participants).
+    #[arg(long, value_name = "S")]
+    seconds: Option<f64>,
+    /// Seconds of audio sent to a realtime model (with --audio-output-seconds).
+    #[arg(long, value_name = "S")]
+    audio_input_seconds: Option<f64>,
+    /// Seconds of audio a realtime model produced.
+    #[arg(long, value_name = "S")]
+    audio_output_seconds: Option<f64>,
+    /// Participants in a media room, for --seconds.
+    #[arg(long, value_name = "N")]
+    participants: Option<u32>,
+    /// Requests.
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// A payment of this many dollars.
+    #[arg(long, value_name = "USD")]
+    payment: Option<Usd>,
+    /// The payment is by a card issued abroad.
+    #[arg(long, requires = "payment")]
+    international: bool,
+    /// The payment needs a currency conversion.
+    #[arg(long, requires = "payment")]
+    currency_conversion: bool,
+
+    /// A catalog file (TOML or JSON) to load over the built-in catalog; may be repeated.
+    #[arg(long, value_name = "FILE")]
+    catalog: Vec<PathBuf>,
+    /// LiteLLM's model_prices_and_context_window.json, for models the catalog lacks.
+    #[arg(long, value_name = "FILE")]
+    litellm: Option<PathBuf>,
+    /// Price at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<DateTime<Utc>>,
+    /// Print the quote as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl QuoteArgs {
+    /// The usage asked for; `--seconds` alone is the time kind the entry prices (call, or audio).
+    fn usage(&self, catalog: &Catalog, at: DateTime<Utc>) -> Result<Usage, String> {
+        let tokens = TokenUsage::new(self.input_tokens, self.output_tokens)
+            .with_cached_input(self.cached_input_tokens)
+            .with_cache_write(self.cache_write_tokens)
+            .with_cache_write_1h(self.cache_write_1h_tokens)
+            .with_reasoning(self.reasoning_tokens)
+            .with_audio(self.audio_input_tokens, self.audio_output_tokens)
+            .with_cached_audio_input(self.cached_audio_input_tokens);
+        let mut given = Vec::new();
+        if tokens.total() > 0 {
+            given.push(Usage::Tokens(tokens));
+        }
+        if let Some(n) = self.characters {
+            given.push(Usage::Characters(n));
+        }
+        match (self.participants, self.seconds) {
+            (Some(participants), Some(seconds)) => given.push(Usage::Participants {
+                participants,
+                seconds,
+            }),
+            (Some(_), None) => return Err("--participants needs --seconds".into()),
+            (None, Some(_)) | (None, None) => {}
+        }
+        if self.audio_input_seconds.is_some() || self.audio_output_seconds.is_some() {
+            given.push(Usage::RealtimeAudio {
+                input_seconds: self.audio_input_seconds.unwrap_or(0.0),
+                output_seconds: self.audio_output_seconds.unwrap_or(0.0),
+            });
+        }
+        if let Some(n) = self.requests {
+            given.push(Usage::Requests(n));
+        }
+        if let Some(amount) = self.payment {
+            let mut p = Payment::new(amount);
+            if self.international {
+                p = p.international();
+            }
+            if self.currency_conversion {
+                p = p.currency_conversion();
+            }
+            given.push(Usage::Payment(p));
+        }
+        let seconds_alone = self.participants.is_none() && self.seconds.is_some();
+        match (given.as_slice(), seconds_alone) {
+            ([one], false) => Ok(*one),
+            ([], true) => {
+                let seconds = self.seconds.unwrap_or(0.0);
+                let call = catalog
+                    .get_at(&self.provider, &self.model, at)
+                    .is_some_and(|p| p.rates().iter().any(|(k, _)| *k == UsageKind::CallSeconds));
+                Ok(if call {
+                    Usage::CallSeconds(seconds)
+                } else {
+                    Usage::AudioSeconds(seconds)
+                })
+            }
+            ([], false) => {
+                Err("give a usage: tokens, --characters, --seconds, --requests or --payment".into())
+            }
+            _ => Err("give one kind of usage per quote (tokens of any kinds count as one)".into()),
+        }
+    }
+
+    fn catalog(&self) -> callmeter::Result<Catalog> {
+        let mut builder = Catalog::builtin().into_builder();
+        for file in &self.catalog {
+            builder = builder.load_file(file)?;
+        }
+        if let Some(path) = &self.litellm {
+            let (b, report) = builder.import_litellm(path)?;
+            eprintln!(
+                "LiteLLM: {} entries imported, {} already in the catalog, {} skipped",
+                report.imported,
+                report.kept_existing.len(),
+                report.skipped.len()
+            );
+            builder = b;
+        }
+        builder.build()
+    }
+}
+
+fn print(quote: &Quote) {
+    println!("{}/{} ({})", quote.provider, quote.model, quote.category);
+    let verified = quote
+        .verified_on
+        .map(|d| format!(", checked {d}"))
+        .unwrap_or_default();
+    println!(
+        "  price source: {} [{}{}]",
+        quote.source, quote.origin, verified
+    );
+    for line in &quote.lines {
+        let amount = |q: rust_decimal::Decimal| {
+            let q = q.normalize();
+            let plural = if q == rust_decimal::Decimal::ONE {
+                ""
+            } else {
+                "s"
+            };
+            format!("{q} {}{plural}", line.unit)
+        };
+        let billed = if line.billed == line.quantity {
+            String::new()
+        } else {
+            format!(", billed as {}", amount(line.billed))
+        };
+        let increment = line
+            .increment
+            .as_ref()
+            .map(|i| format!(" ({i})"))
+            .unwrap_or_default();
+        let via = match (line.priced_as, line.tier_above_prompt_tokens) {
+            (Some(k), _) => format!(" [at the {k} rate]"),
+            (None, Some(t)) => format!(" [prompt above {t} tokens]"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "  {:<26} {}{billed} × {}{increment}{via} = {}",
+            line.kind.to_string(),
+            amount(line.quantity),
+            line.price,
+            line.cost
+        );
+    }
+    for kind in &quote.missing {
+        println!("  {kind:<26} no rate in this entry: not priced");
+    }
+    println!("  total: {}", quote.total);
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Quote(args) => {
+            let catalog = args.catalog().map_err(|e| e.to_string())?;
+            let at = args.at.unwrap_or_else(Utc::now);
+            let usage = args.usage(&catalog, at)?;
+            let quote = catalog
+                .quote(&args.provider, &args.model, usage, at)
+                .map_err(|e| match e {
+                    callmeter::Error::UnknownModel {
+                        provider,
+                        model,
+                        suggestions,
+                    } if !suggestions.is_empty() => format!(
+                        "no price for {provider}/{model} in the catalog; did you mean {}?",
+                        suggestions.join(", ")
+                    ),
+                    callmeter::Error::UnknownModel {
+                        provider, model, ..
+                    } => format!("no price for {provider}/{model} in the catalog"),
+                    callmeter::Error::NoPriceInForce {
+                        provider,
+                        model,
+                        at,
+                    } => format!("no price for {provider}/{model} in force at {at}"),
+                    other => other.to_string(),
+                })?;
+            if args.json {
+                let json = serde_json::to_string_pretty(&quote).map_err(|e| e.to_string())?;
+                println!("{json}");
+            } else {
+                print(&quote);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callmeter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
