@@ -417,13 +417,18 @@ pub(crate) enum Measure {
 
 impl Measure {
     pub(crate) fn tokens(usage: TokenUsage) -> Result<Self> {
-        if usage.parts().iter().any(|&(_, n)| n > MAX_TOKENS_PER_TRACK) {
+        let (mut largest, mut kinds) = (0, 0);
+        for (_, n) in usage.parts() {
+            largest = largest.max(n);
+            kinds += usize::from(n > 0);
+        }
+        if largest > MAX_TOKENS_PER_TRACK {
             return Err(Error::InvalidQuantity {
                 what: "tokens",
                 reason: "more than MAX_TOKENS_PER_TRACK in one track call",
             });
         }
-        if usage.parts().iter().filter(|&&(_, n)| n > 0).count() > MAX_TOKEN_KINDS {
+        if kinds > MAX_TOKEN_KINDS {
             return Err(Error::InvalidQuantity {
                 what: "tokens",
                 reason: "more than eight kinds of tokens in one request",

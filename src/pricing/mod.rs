@@ -1010,6 +1010,8 @@ pub struct Catalog {
     folded: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
     /// The versions of each provider and model: entry indexes in order of `from`.
     series: Vec<Vec<u32>>,
+    /// The same versions as `(from, to, entry)`, so that a lookup reads one small array.
+    windows: Vec<Box<[(i64, i64, u32)]>>,
     cumulative_lines: usize,
 }
 
@@ -1172,13 +1174,11 @@ impl Catalog {
         let Some(series) = self.series_of(provider, model) else {
             return Lookup::Unknown;
         };
-        let versions = &self.series[series as usize];
         // Few versions per model, newest last: scan back to the latest one started by `at_ms`.
-        for &i in versions.iter().rev() {
-            let e = &self.entries[i as usize];
-            if e.from <= at_ms {
-                return if at_ms < e.to {
-                    Lookup::Found(i)
+        for &(from, to, entry) in self.windows[series as usize].iter().rev() {
+            if from <= at_ms {
+                return if at_ms < to {
+                    Lookup::Found(entry)
                 } else {
                     Lookup::NotInForce
                 };
@@ -1357,6 +1357,7 @@ impl CatalogBuilder {
             providers: Vec::new(),
             index: FxHashMap::default(),
             series: Vec::new(),
+            windows: Vec::new(),
             cumulative_lines: 0,
         };
         for price in self.entries {
@@ -1379,6 +1380,18 @@ impl CatalogBuilder {
         for series in &mut catalog.series {
             close_versions(series, &mut catalog.entries)?;
         }
+        catalog.windows = catalog
+            .series
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|&i| {
+                        let e = &catalog.entries[i as usize];
+                        (e.from, e.to, i)
+                    })
+                    .collect()
+            })
+            .collect();
         for (provider, models) in &catalog.index {
             for (model, &series) in models {
                 catalog
