@@ -47,6 +47,18 @@
 //!   its events, in memory ([`CallSummary`]) and in the database (`calls.total_cost_nanos` is updated in
 //!   the same transaction as the events it sums).
 //!
+//! ## Prices
+//!
+//! A [`Catalog`] holds [`ModelPrice`]s: [`Rate`]s per [`UsageKind`] (tokens of every kind, characters,
+//! seconds, participant-seconds, requests), billing [`Increment`]s applied to the call's cumulative
+//! quantity, context-length tiers, subscriptions priced at the active [`SubscriptionTier`]'s marginal
+//! rate, and payment [`FeeRule`]s with caps and surcharges. Prices are versioned
+//! ([`ModelPrice::effective_from`]): each event is priced by the version in force when it is tracked, and
+//! the database keeps every price it used. Start from [`Catalog::builtin`], override it in code, with a
+//! catalog file ([`CatalogBuilder::load_file`]) or from LiteLLM's price database
+//! ([`CatalogBuilder::import_litellm`]); [`Catalog::quote`] prices a usage line by line. Model names match
+//! across case, provider prefixes, date suffixes and aliases.
+//!
 //! ## Storage
 //!
 //! Table `calls` (`call_id`, `call_ref`, `user_id`, `tenant_id`, `persona`, `session_kind`, `status`,

@@ -481,3 +481,23 @@ fn every_builtin_price_bills_as_published() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_sub_second_transcription_bills_one_second_and_later_seconds_whole() -> TestResult {
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    let call = meter.start_call(CallInfo::new("short"))?;
+    // nova-2 streaming: $0.0059 a minute, billed by the started second: one second is 98 333.3…
+    // nano-dollars, two are 196 666.6…, each rounded once, half to even.
+    let first = call.track_stt("deepgram", "nova-2", 0.3)?;
+    assert_eq!(first.cost, Usd::from_nanos(98_333));
+    let second = call.track_stt("deepgram", "nova-2", 0.6)?;
+    assert_eq!(
+        second.cost,
+        Usd::ZERO,
+        "0.9 s so far: still inside the first second"
+    );
+    call.track_stt("deepgram", "nova-2", 0.2)?;
+    assert_eq!(call.total(), Usd::from_nanos(196_667));
+    Ok(())
+}
