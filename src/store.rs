@@ -97,17 +97,13 @@ CREATE INDEX cost_events_by_time ON cost_events (created_at);
 // foreign key makes SQLite keep a statement journal for every multi-row insert (measured: 40 % of the
 // writer's time), even with foreign-key enforcement off.
 
-/// Inserts a call seen for the first time, numbering it after every call already there; answers its
-/// `call_ref`, or nothing when the id is already in the database.
+/// Inserts a call unless its id is already there, under the number given, or else numbered after every
+/// call already there; answers its `call_ref`, or nothing when the id was there.
 const INSERT_CALL: &str = "INSERT OR IGNORE INTO calls
     (call_id, call_ref, user_id, tenant_id, persona, session_kind, status, started_at, metadata)
-    VALUES (?1, (SELECT COALESCE(MAX(call_ref), 0) + 1 FROM calls), ?2, ?3, ?4, ?5, 'active', ?6, ?7)
+    VALUES (?1, COALESCE(?2, (SELECT COALESCE(MAX(call_ref), 0) + 1 FROM calls)), ?3, ?4, ?5, ?6,
+            'active', ?7, ?8)
     RETURNING call_ref";
-
-/// Puts back the row of a call whose events are being written (it was removed from outside).
-const RESTORE_CALL: &str = "INSERT OR IGNORE INTO calls
-    (call_id, call_ref, user_id, tenant_id, persona, session_kind, status, started_at, metadata)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8)";
 
 const CALL_REF: &str = "SELECT call_ref FROM calls WHERE call_id = ?1";
 
@@ -258,7 +254,6 @@ struct CallDelta {
 /// written again whole and numbers its calls again.
 struct CallRows<'c> {
     insert: CachedStatement<'c>,
-    restore: CachedStatement<'c>,
     lookup: CachedStatement<'c>,
     assigned: FxHashMap<u64, i64>,
 }
@@ -277,22 +272,7 @@ impl CallRows<'_> {
 
     /// Inserts the call if its id is new; answers its `call_ref` and whether it was new.
     fn start(&mut self, call: &CallIdent) -> rusqlite::Result<(i64, bool)> {
-        let new: Option<i64> = self
-            .insert
-            .query_row(
-                params![
-                    call.call_id,
-                    call.user_id,
-                    call.tenant_id,
-                    call.persona,
-                    call.session_kind,
-                    call.started_at_ms,
-                    call.metadata,
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let numbered = match new {
+        let numbered = match self.insert_row(call, None)? {
             Some(r) => (r, true),
             None => (self.lookup.query_row([&call.call_id], |r| r.get(0))?, false),
         };
@@ -302,17 +282,29 @@ impl CallRows<'_> {
 
     /// Puts the call's row back under its number if it is missing.
     fn restore(&mut self, call: &CallIdent, call_ref: i64) -> rusqlite::Result<()> {
-        self.restore.execute(params![
-            call.call_id,
-            call_ref,
-            call.user_id,
-            call.tenant_id,
-            call.persona,
-            call.session_kind,
-            call.started_at_ms,
-            call.metadata,
-        ])?;
-        Ok(())
+        self.insert_row(call, Some(call_ref)).map(drop)
+    }
+
+    fn insert_row(
+        &mut self,
+        call: &CallIdent,
+        call_ref: Option<i64>,
+    ) -> rusqlite::Result<Option<i64>> {
+        self.insert
+            .query_row(
+                params![
+                    call.call_id,
+                    call_ref,
+                    call.user_id,
+                    call.tenant_id,
+                    call.persona,
+                    call.session_kind,
+                    call.started_at_ms,
+                    call.metadata,
+                ],
+                |r| r.get(0),
+            )
+            .optional()
     }
 }
 
@@ -403,7 +395,6 @@ impl Store {
             };
             let mut calls = CallRows {
                 insert: tx.prepare_cached(INSERT_CALL)?,
-                restore: tx.prepare_cached(RESTORE_CALL)?,
                 lookup: tx.prepare_cached(CALL_REF)?,
                 assigned: FxHashMap::default(),
             };
