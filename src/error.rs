@@ -83,6 +83,19 @@ pub enum Error {
     #[error("invalid call info: {0}")]
     InvalidCallInfo(&'static str),
 
+    /// A setting (an environment variable, a threshold) that cannot be used.
+    #[error("invalid setting {name}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A budget that cannot be applied (a negative maximum, a percentage above 100).
+    #[error("invalid budget: {0}")]
+    InvalidBudget(&'static str),
+
     /// A call with this id is already being tracked by this meter.
     #[error("call {0} is already being tracked")]
     DuplicateCall(String),

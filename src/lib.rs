@@ -78,6 +78,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod alert;
+mod budget;
 mod cumulative;
 mod error;
 mod meter;
@@ -91,6 +93,8 @@ mod unknown;
 mod usage;
 mod worker;
 
+pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
+pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
 pub use crate::error::{Error, Result};
 pub use crate::meter::{
     DEFAULT_BATCH_SIZE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL,

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
+use crate::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::pricing::Catalog;
 use crate::stats::{Counters, Stats};
@@ -41,7 +43,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// | [`poll_interval`](Self::poll_interval) | [`DEFAULT_POLL_INTERVAL`] | writer's sleep when idle |
 /// | [`flush_timeout`](Self::flush_timeout) | [`DEFAULT_FLUSH_TIMEOUT`] | longest `flush` wait |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | [`DEFAULT_SHUTDOWN_TIMEOUT`] | longest shutdown wait |
-#[derive(Debug)]
+/// | [`budget`](Self::budget) | [`Budget::default`] ($10.00, warning at 75 %, cutoff on) | per-call budget |
+/// | [`alert_thresholds`](Self::alert_thresholds) | [`AlertThresholds::default`], then the environment | cost alerts |
+/// | [`alert_sink`](Self::alert_sink) | none (alerts go to the `alerts` table) | alert delivery |
 #[must_use]
 pub struct MeterBuilder {
     path: PathBuf,
@@ -51,6 +55,22 @@ pub struct MeterBuilder {
     poll_interval: Duration,
     flush_timeout: Duration,
     shutdown_timeout: Duration,
+    budget: Budget,
+    thresholds: AlertThresholds,
+    sinks: Vec<Arc<dyn AlertSink>>,
+}
+
+impl std::fmt::Debug for MeterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterBuilder")
+            .field("path", &self.path)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("batch_size", &self.batch_size)
+            .field("budget", &self.budget)
+            .field("thresholds", &self.thresholds)
+            .field("sinks", &self.sinks.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for MeterBuilder {
@@ -63,6 +83,9 @@ impl Default for MeterBuilder {
             poll_interval: DEFAULT_POLL_INTERVAL,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            budget: Budget::default(),
+            thresholds: AlertThresholds::default(),
+            sinks: Vec::new(),
         }
     }
 }
@@ -104,6 +127,26 @@ impl MeterBuilder {
         self
     }
 
+    /// The budget of every call that does not set its own ([`CallInfo::budget`](crate::CallInfo::budget)).
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Cost alert thresholds (the environment, read when the meter opens, overrides them; see
+    /// [`AlertThresholds`]).
+    pub fn alert_thresholds(mut self, thresholds: AlertThresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// Adds a place alerts are delivered to (a closure `|alert: &Alert| …` is one); every alert also
+    /// goes to the `alerts` table.
+    pub fn alert_sink(mut self, sink: impl AlertSink) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
     /// The longest shutdown waits for the writer to drain.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -119,6 +162,8 @@ impl MeterBuilder {
     /// [`Error::SchemaVersion`] when it was written by a newer callmeter, [`Error::Spawn`] when the writer
     /// thread cannot start.
     pub fn open(self) -> Result<(Meter, MeterGuard)> {
+        self.budget.check()?;
+        let thresholds = self.thresholds.with_env()?;
         let store = Store::open(&self.path)?;
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
@@ -137,6 +182,14 @@ impl MeterBuilder {
             .name("callmeter-writer".into())
             .spawn(move || writer.run())
             .map_err(Error::Spawn)?;
+        let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
+        let dispatcher = Dispatcher::spawn(
+            alerts_rx,
+            self.sinks,
+            control_tx.clone(),
+            Arc::clone(&counters),
+        )
+        .map_err(Error::Spawn)?;
         let shared = Arc::new(MeterShared {
             events: events_tx,
             control: control_tx,
@@ -147,9 +200,13 @@ impl MeterBuilder {
             writer: join.thread().clone(),
             flush_timeout: self.flush_timeout,
             next_key: AtomicU64::new(0),
+            budget: self.budget,
+            alerts: alerts_tx,
+            session_alert: thresholds.session.to_nanos().unwrap_or(i64::MAX),
         });
         let guard = MeterGuard {
             shared: Arc::clone(&shared),
+            dispatcher,
             join: Some(join),
             timeout: self.shutdown_timeout,
         };
@@ -173,6 +230,12 @@ pub(crate) struct MeterShared {
     /// Swapped whole by [`Meter::set_catalog`]; read once per call start, never by a track call.
     catalog: RwLock<Arc<Catalog>>,
     unknown: Arc<UnknownModels>,
+    /// The default per-call budget.
+    pub(crate) budget: Budget,
+    /// The alert thread's queue.
+    alerts: Sender<AlertMsg>,
+    /// The session cost alert threshold, in nano-dollars.
+    pub(crate) session_alert: i64,
     active: Mutex<ActiveCalls>,
     writer: Thread,
     flush_timeout: Duration,
@@ -200,6 +263,13 @@ impl MeterShared {
 
     pub(crate) fn next_call_key(&self) -> u64 {
         self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Hands an alert to the alert thread without waiting (counted as dropped if its queue is full).
+    pub(crate) fn raise(&self, alert: AlertMsg) {
+        if self.alerts.try_send(alert).is_err() {
+            Counters::bump(&self.counters.alerts_dropped);
+        }
     }
 
     /// Tells the writer that no more events of the call will come.
@@ -369,6 +439,7 @@ impl Meter {
 #[must_use = "dropping the guard shuts the meter down"]
 pub struct MeterGuard {
     shared: Arc<MeterShared>,
+    dispatcher: Dispatcher,
     join: Option<JoinHandle<()>>,
     timeout: Duration,
 }
@@ -396,6 +467,8 @@ impl MeterGuard {
         let Some(join) = self.join.take() else {
             return Ok(self.shared.stats());
         };
+        // Alerts first: the thread passes what it delivers to the writer, which then drains it all.
+        self.dispatcher.stop();
         let deadline = Instant::now() + self.timeout;
         let answered = self
             .shared

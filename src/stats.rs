@@ -42,6 +42,12 @@ pub struct Stats {
     pub calls_finalized: u64,
     /// Calls whose tracker was dropped without `finalize`.
     pub calls_abandoned: u64,
+    /// Alerts raised (delivered to the sinks and passed to the writer).
+    pub alerts_raised: u64,
+    /// Alerts that did not fit in the alert queue (an alert storm); they are lost, tracking is not.
+    pub alerts_dropped: u64,
+    /// Deliveries a sink failed or panicked on.
+    pub alert_sink_failures: u64,
 }
 
 /// The live counters behind [`Stats`].
@@ -61,6 +67,9 @@ pub(crate) struct Counters {
     pub(crate) calls_started: AtomicU64,
     pub(crate) calls_finalized: AtomicU64,
     pub(crate) calls_abandoned: AtomicU64,
+    pub(crate) alerts_raised: AtomicU64,
+    pub(crate) alerts_dropped: AtomicU64,
+    pub(crate) alert_sink_failures: AtomicU64,
 }
 
 impl Counters {
@@ -78,6 +87,9 @@ impl Counters {
             calls_started: AtomicU64::new(0),
             calls_finalized: AtomicU64::new(0),
             calls_abandoned: AtomicU64::new(0),
+            alerts_raised: AtomicU64::new(0),
+            alerts_dropped: AtomicU64::new(0),
+            alert_sink_failures: AtomicU64::new(0),
         }
     }
 
@@ -110,6 +122,9 @@ impl Counters {
             calls_started: self.calls_started.load(Ordering::Relaxed),
             calls_finalized: self.calls_finalized.load(Ordering::Relaxed),
             calls_abandoned: self.calls_abandoned.load(Ordering::Relaxed),
+            alerts_raised: self.alerts_raised.load(Ordering::Relaxed),
+            alerts_dropped: self.alerts_dropped.load(Ordering::Relaxed),
+            alert_sink_failures: self.alert_sink_failures.load(Ordering::Relaxed),
         }
     }
 }

@@ -58,6 +58,20 @@ CREATE TABLE prices (
 );
 CREATE INDEX prices_by_model ON prices (provider, model, effective_from);
 
+CREATE TABLE alerts (
+    alert_id    INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    call_id     TEXT,
+    user_id     TEXT,
+    tenant_id   TEXT,
+    value_nanos INTEGER NOT NULL,
+    threshold_nanos INTEGER NOT NULL,
+    raised_at   INTEGER NOT NULL,
+    message     TEXT NOT NULL
+);
+CREATE INDEX alerts_by_time ON alerts (raised_at);
+
 CREATE TABLE cost_events (
     id                  INTEGER PRIMARY KEY,
     call_id             TEXT NOT NULL,
@@ -104,6 +118,10 @@ const INSERT_CALL: &str = "INSERT OR IGNORE INTO calls
     VALUES (?1, COALESCE(?2, (SELECT COALESCE(MAX(call_ref), 0) + 1 FROM calls)), ?3, ?4, ?5, ?6,
             'active', ?7, ?8)
     RETURNING call_ref";
+
+const INSERT_ALERT: &str = "INSERT INTO alerts
+    (kind, subject, call_id, user_id, tenant_id, value_nanos, threshold_nanos, raised_at, message)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 const CALL_REF: &str = "SELECT call_ref FROM calls WHERE call_id = ?1";
 
@@ -488,6 +506,20 @@ impl Store {
                     calls.restore(&end_rec.call, cr)?;
                     end.execute(params![cr, status, end_rec.reason, end_rec.ended_at_ms])?;
                 }
+            }
+            let mut insert_alert = tx.prepare_cached(INSERT_ALERT)?;
+            for a in &batch.alerts {
+                insert_alert.execute(params![
+                    a.kind.as_str(),
+                    a.subject,
+                    a.call_id,
+                    a.user_id,
+                    a.tenant_id,
+                    a.value.to_nanos().unwrap_or(i64::MAX),
+                    a.threshold.to_nanos().unwrap_or(i64::MAX),
+                    a.at.timestamp_millis(),
+                    a.message,
+                ])?;
             }
             (calls.assigned, prices.assigned)
         };

@@ -9,6 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertMsg;
+use crate::budget::{
+    Budget, CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, Limits, Transitions, Verdict,
+};
 use crate::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::meter::MeterShared;
@@ -45,6 +49,8 @@ pub struct CallInfo {
     persona: Option<String>,
     session_kind: Option<String>,
     metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    budget: Option<Budget>,
 }
 
 impl CallInfo {
@@ -83,6 +89,12 @@ impl CallInfo {
     /// Adds a free-form metadata entry, stored as JSON with the call.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// This call's budget, instead of the meter's ([`MeterBuilder::budget`](crate::MeterBuilder::budget)).
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -216,6 +228,10 @@ pub struct Tracked {
     pub cost: Usd,
     /// The call's running total, this usage included.
     pub call_total: Usd,
+    /// Where the call stands against its [`Budget`] after this usage.
+    pub verdict: Verdict,
+    /// What is left of the call's maximum cost (zero once it is reached).
+    pub remaining: Usd,
 }
 
 /// The exact cost of a finished call, computed from the tracker's in-memory totals.
@@ -292,6 +308,8 @@ pub(crate) struct CallState {
     dropped_cost: [AtomicI64; Category::COUNT],
     dropped_count: [AtomicU64; Category::COUNT],
     revenue: AtomicI64,
+    budget: Limits,
+    crossed: Transitions,
 }
 
 impl Drop for CallState {
@@ -342,6 +360,7 @@ fn to_utc(ms: i64) -> DateTime<Utc> {
 impl CallState {
     pub(crate) fn start(meter: Arc<MeterShared>, info: CallInfo) -> Result<Arc<CallState>> {
         info.check()?;
+        let budget = info.budget.unwrap_or(meter.budget).limits()?;
         let catalog = meter.catalog();
         let metadata = if info.metadata.is_empty() {
             None
@@ -364,6 +383,8 @@ impl CallState {
             key: meter.next_call_key(),
         });
         let state = Arc::new(CallState {
+            budget,
+            crossed: Transitions::default(),
             totals: Totals::new(catalog.provider_count()),
             cumulative: Cumulative::default(),
             ident,
@@ -491,6 +512,33 @@ impl CallState {
     }
 
     /// Prices one usage, updates the totals and offers the event to the writer.
+    /// Reports each threshold the call has reached, once: its budget's warning and cutoff, and the
+    /// session cost alert.
+    fn crossed(&self, verdict: Verdict, total: i64, at_ms: i64) {
+        let budget = |verdict| AlertMsg::Budget {
+            call: Arc::clone(&self.ident),
+            verdict,
+            total,
+            max: self.budget.max,
+            at_ms,
+        };
+        if verdict != Verdict::Fine && self.crossed.cross(CROSSED_WARNING) {
+            self.meter.raise(budget(Verdict::Warning));
+        }
+        if verdict == Verdict::Cutoff && self.crossed.cross(CROSSED_CUTOFF) {
+            self.meter.raise(budget(Verdict::Cutoff));
+        }
+        let threshold = self.meter.session_alert;
+        if total >= threshold && self.crossed.cross(CROSSED_SESSION_ALERT) {
+            self.meter.raise(AlertMsg::Session {
+                call: Arc::clone(&self.ident),
+                total,
+                threshold,
+                at_ms,
+            });
+        }
+    }
+
     fn record(
         &self,
         agent: Option<&Arc<Agent>>,
@@ -579,11 +627,18 @@ impl CallState {
         if late {
             return Err(Error::CallFinalized);
         }
+        let total = self.totals.total();
+        let verdict = self.budget.verdict(total, at);
+        if verdict != Verdict::Fine || total >= self.meter.session_alert {
+            self.crossed(verdict, total, at_ms);
+        }
         let names = || (provider.to_owned(), model.to_owned());
         match problem {
             Problem::None => Ok(Tracked {
                 cost: Usd::from_nanos(cost),
-                call_total: Usd::from_nanos(self.totals.total()),
+                call_total: Usd::from_nanos(total),
+                verdict,
+                remaining: Usd::from_nanos(self.budget.remaining(total)),
             }),
             Problem::MissingRate(kind) => {
                 let (provider, model) = names();
@@ -697,6 +752,15 @@ impl CallCostTracker {
     /// The agent this handle tracks for, if it came from [`agent`](Self::agent).
     pub fn agent_name(&self) -> Option<&str> {
         self.agent.as_deref().map(|a| &*a.name)
+    }
+
+    /// Where the call stands against its budget now (its running total, and its age for a maximum
+    /// duration).
+    pub fn verdict(&self) -> Verdict {
+        let state = self.state();
+        state
+            .budget
+            .verdict(state.totals.total(), state.ident.elapsed_ms())
     }
 
     /// The call's running total.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
+use crate::alert::Alert;
 use crate::stats::Counters;
 use crate::store::Store;
 use crate::tracker::{CallIdent, CallStatus};
@@ -272,6 +273,8 @@ pub(crate) enum Control {
     Forget(u64),
     Flush(Sender<()>),
     Shutdown(Sender<()>, Instant),
+    /// An alert to store.
+    Alert(Box<Alert>),
 }
 
 /// What one transaction writes.
@@ -280,17 +283,22 @@ pub(crate) struct Batch {
     pub(crate) starts: Vec<Arc<CallIdent>>,
     pub(crate) events: Vec<Resolved>,
     pub(crate) ends: Vec<CallEnd>,
+    pub(crate) alerts: Vec<Alert>,
 }
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.starts.is_empty() && self.events.is_empty() && self.ends.is_empty()
+        self.starts.is_empty()
+            && self.events.is_empty()
+            && self.ends.is_empty()
+            && self.alerts.is_empty()
     }
 
     fn clear(&mut self) {
         self.starts.clear();
         self.events.clear();
         self.ends.clear();
+        self.alerts.clear();
     }
 }
 
@@ -420,6 +428,7 @@ impl Writer {
                     st.flushes.push(ack);
                 }
                 Ok(Control::Shutdown(ack, deadline)) => st.shutdown = Some((ack, deadline)),
+                Ok(Control::Alert(alert)) => st.batch.alerts.push(*alert),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     st.control_gone = true;

@@ -1,0 +1,381 @@
+//! Alerts: what they say, where they go, and the thread that delivers them off the hot path.
+//!
+//! A track call that crosses a threshold hands a small message to a bounded queue (`try_send`: no
+//! waiting, no allocation, no system call) and goes on. The `callmeter-alerts` thread polls that queue,
+//! builds the [`Alert`], gives it to every [`AlertSink`] in turn — a sink that fails or panics is
+//! counted and skipped, a slow one only delays the next alert — and passes it to the writer, which
+//! stores it in the `alerts` table.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Verdict;
+use crate::money::Usd;
+use crate::stats::Counters;
+use crate::tracker::CallIdent;
+use crate::worker::Control;
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AlertKind {
+    /// A call reached the warning threshold of its budget.
+    CallWarning,
+    /// A call reached its maximum cost or duration.
+    CallCutoff,
+    /// A call cost more than the session alert threshold.
+    SessionCost,
+}
+
+impl AlertKind {
+    /// The name stored in the database (`"call_warning"`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::CallWarning => "call_warning",
+            AlertKind::CallCutoff => "call_cutoff",
+            AlertKind::SessionCost => "session_cost",
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One alert: fired once per threshold (per call, or per period for period thresholds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Alert {
+    /// What it is about.
+    pub kind: AlertKind,
+    /// Who or what crossed the threshold: `call:<id>`, `user:<id>`, `tenant:<id>`, `provider:<name>`,
+    /// `platform`.
+    pub subject: String,
+    /// The call, for call alerts.
+    pub call_id: Option<String>,
+    /// The user of the call, if known.
+    pub user_id: Option<String>,
+    /// The tenant of the call, if known.
+    pub tenant_id: Option<String>,
+    /// The figure that crossed the threshold.
+    pub value: Usd,
+    /// The threshold.
+    pub threshold: Usd,
+    /// When it was crossed.
+    pub at: DateTime<Utc>,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Where alerts go besides the `alerts` table: email, chat, a pager…
+///
+/// Sinks run on the `callmeter-alerts` thread, one alert at a time. A sink that returns an error or
+/// panics is counted in [`Stats::alert_sink_failures`](crate::Stats::alert_sink_failures) and does not
+/// stop the other sinks; a slow sink delays later alerts, never a track call.
+pub trait AlertSink: Send + Sync + 'static {
+    /// Delivers one alert.
+    ///
+    /// # Errors
+    ///
+    /// Whatever kept the alert from being delivered; it is counted, and the alert is not retried.
+    fn deliver(&self, alert: &Alert) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl<F> AlertSink for F
+where
+    F: Fn(&Alert) + Send + Sync + 'static,
+{
+    fn deliver(&self, alert: &Alert) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self(alert);
+        Ok(())
+    }
+}
+
+/// Writes each alert as a `tracing` event at level WARN (target `callmeter::alert`), with its kind,
+/// subject, value and threshold as fields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogSink;
+
+impl AlertSink for LogSink {
+    fn deliver(&self, alert: &Alert) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tracing::warn!(
+            target: "callmeter::alert",
+            kind = alert.kind.as_str(),
+            subject = %alert.subject,
+            value = %alert.value,
+            threshold = %alert.threshold,
+            "{}",
+            alert.message
+        );
+        Ok(())
+    }
+}
+
+/// What the hot path hands to the alert thread.
+pub(crate) enum AlertMsg {
+    Budget {
+        call: Arc<CallIdent>,
+        verdict: Verdict,
+        total: i64,
+        max: i64,
+        at_ms: i64,
+    },
+    Session {
+        call: Arc<CallIdent>,
+        total: i64,
+        threshold: i64,
+        at_ms: i64,
+    },
+}
+
+/// Messages the alert queue holds before further ones are counted as dropped.
+pub(crate) const ALERT_QUEUE: usize = 4_096;
+/// How often the alert thread looks at its queue when it is empty.
+const POLL: Duration = Duration::from_millis(5);
+
+fn call_alert(
+    kind: AlertKind,
+    call: &CallIdent,
+    value: i64,
+    threshold: i64,
+    at_ms: i64,
+    what: &str,
+) -> Alert {
+    let (value, threshold) = (Usd::from_nanos(value), Usd::from_nanos(threshold));
+    Alert {
+        kind,
+        subject: format!("call:{}", call.call_id),
+        call_id: Some(call.call_id.to_string()),
+        user_id: call.user_id.as_deref().map(str::to_owned),
+        tenant_id: call.tenant_id.as_deref().map(str::to_owned),
+        value,
+        threshold,
+        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        message: format!(
+            "call {} {what}: {value} (threshold {threshold})",
+            call.call_id
+        ),
+    }
+}
+
+impl AlertMsg {
+    fn into_alert(self) -> Alert {
+        match self {
+            AlertMsg::Budget {
+                call,
+                verdict,
+                total,
+                max,
+                at_ms,
+            } => {
+                if verdict == Verdict::Cutoff {
+                    call_alert(
+                        AlertKind::CallCutoff,
+                        &call,
+                        total,
+                        max,
+                        at_ms,
+                        "reached its budget and should end",
+                    )
+                } else {
+                    call_alert(
+                        AlertKind::CallWarning,
+                        &call,
+                        total,
+                        max,
+                        at_ms,
+                        "is near its budget",
+                    )
+                }
+            }
+            AlertMsg::Session {
+                call,
+                total,
+                threshold,
+                at_ms,
+            } => call_alert(
+                AlertKind::SessionCost,
+                &call,
+                total,
+                threshold,
+                at_ms,
+                "passed the session cost alert",
+            ),
+        }
+    }
+}
+
+/// The alert thread and what stops it.
+pub(crate) struct Dispatcher {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    pub(crate) fn spawn(
+        queue: Receiver<AlertMsg>,
+        sinks: Vec<Arc<dyn AlertSink>>,
+        writer: Sender<Control>,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<Dispatcher> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let join = std::thread::Builder::new()
+            .name("callmeter-alerts".into())
+            .spawn(move || run(&queue, &sinks, &writer, &counters, &stopping))?;
+        Ok(Dispatcher {
+            stop,
+            join: Some(join),
+        })
+    }
+
+    /// Delivers what is queued and stops the thread.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+fn run(
+    queue: &Receiver<AlertMsg>,
+    sinks: &[Arc<dyn AlertSink>],
+    writer: &Sender<Control>,
+    counters: &Counters,
+    stop: &AtomicBool,
+) {
+    loop {
+        match queue.try_recv() {
+            Ok(msg) => {
+                let alert = msg.into_alert();
+                for sink in sinks {
+                    let delivered = catch_unwind(AssertUnwindSafe(|| sink.deliver(&alert)));
+                    if !matches!(delivered, Ok(Ok(()))) {
+                        Counters::bump(&counters.alert_sink_failures);
+                    }
+                }
+                Counters::bump(&counters.alerts_raised);
+                let _ = writer.send(Control::Alert(Box::new(alert)));
+            }
+            Err(TryRecvError::Empty) => {
+                if stop.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(TryRecvError::Disconnected) => return,
+        }
+    }
+}
+
+/// Cost alert thresholds: one call, the platform's day (UTC), the platform's month (UTC).
+///
+/// Defaults are $5.00, $100.00 and $2,000.00. They can be set in code
+/// ([`MeterBuilder::alert_thresholds`](crate::MeterBuilder::alert_thresholds)) and from the
+/// environment, which is read last when the meter opens so that operators can change a threshold
+/// without a rebuild: `ALERT_SESSION_COST`, `ALERT_DAILY_COST`, `ALERT_MONTHLY_COST` (dollars, e.g.
+/// `7.50`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AlertThresholds {
+    /// One call's cost.
+    pub session: Usd,
+    /// The platform's cost in a UTC day.
+    pub daily: Usd,
+    /// The platform's cost in a UTC month.
+    pub monthly: Usd,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        AlertThresholds {
+            session: Usd::from_nanos(5_000_000_000),
+            daily: Usd::from_nanos(100_000_000_000),
+            monthly: Usd::from_nanos(2_000_000_000_000),
+        }
+    }
+}
+
+/// The environment variables [`AlertThresholds::with_env`] reads.
+pub const ALERT_ENV_VARS: [&str; 3] = [
+    "ALERT_SESSION_COST",
+    "ALERT_DAILY_COST",
+    "ALERT_MONTHLY_COST",
+];
+
+impl AlertThresholds {
+    /// These thresholds with each one the environment sets replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the variable whose value is not
+    /// an amount of dollars of zero or more.
+    pub fn with_env(self) -> crate::Result<Self> {
+        self.with_vars(|name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> crate::Result<Self> {
+        let slots = [&mut self.session, &mut self.daily, &mut self.monthly];
+        for (name, slot) in ALERT_ENV_VARS.into_iter().zip(slots) {
+            if let Some(text) = var(name) {
+                let amount: Usd = text.trim().trim_start_matches('$').parse().map_err(|_| {
+                    crate::Error::InvalidConfig {
+                        name,
+                        reason: format!("{text:?} is not an amount of dollars"),
+                    }
+                })?;
+                if amount.is_negative() || amount.to_nanos().is_err() {
+                    return Err(crate::Error::InvalidConfig {
+                        name,
+                        reason: format!("{text:?} must be zero or more, within range"),
+                    });
+                }
+                *slot = amount;
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_each_threshold_it_names() -> crate::Result<()> {
+        let vars = |name: &str| match name {
+            "ALERT_SESSION_COST" => Some("7.50".to_string()),
+            "ALERT_MONTHLY_COST" => Some("$3000".to_string()),
+            _ => None,
+        };
+        let t = AlertThresholds::default().with_vars(vars)?;
+        assert_eq!(t.session, Usd::from_nanos(7_500_000_000));
+        assert_eq!(t.daily, Usd::from_nanos(100_000_000_000));
+        assert_eq!(t.monthly, Usd::from_nanos(3_000_000_000_000));
+        let bad = AlertThresholds::default()
+            .with_vars(|n| (n == "ALERT_DAILY_COST").then(|| "lots".to_string()));
+        assert!(matches!(
+            bad,
+            Err(crate::Error::InvalidConfig {
+                name: "ALERT_DAILY_COST",
+                ..
+            })
+        ));
+        let negative = AlertThresholds::default()
+            .with_vars(|n| (n == "ALERT_DAILY_COST").then(|| "-1".to_string()));
+        assert!(negative.is_err());
+        Ok(())
+    }
+}
