@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Verdict;
+use crate::limits::{Period, PeriodCounter, SubjectKind};
 use crate::money::Usd;
 use crate::stats::Counters;
 use crate::tracker::CallIdent;
@@ -34,6 +35,10 @@ pub enum AlertKind {
     CallCutoff,
     /// A call cost more than the session alert threshold.
     SessionCost,
+    /// A user reached a daily or monthly limit.
+    UserLimit,
+    /// A tenant reached a daily or monthly limit.
+    TenantLimit,
 }
 
 impl AlertKind {
@@ -43,6 +48,8 @@ impl AlertKind {
             AlertKind::CallWarning => "call_warning",
             AlertKind::CallCutoff => "call_cutoff",
             AlertKind::SessionCost => "session_cost",
+            AlertKind::UserLimit => "user_limit",
+            AlertKind::TenantLimit => "tenant_limit",
         }
     }
 }
@@ -137,6 +144,11 @@ pub(crate) enum AlertMsg {
         threshold: i64,
         at_ms: i64,
     },
+    Limit {
+        call: Arc<CallIdent>,
+        counter: Arc<PeriodCounter>,
+        at_ms: i64,
+    },
 }
 
 /// Messages the alert queue holds before further ones are counted as dropped.
@@ -212,6 +224,38 @@ impl AlertMsg {
                 at_ms,
                 "passed the session cost alert",
             ),
+            AlertMsg::Limit {
+                call,
+                counter,
+                at_ms,
+            } => {
+                let status = counter.status();
+                let (kind, who) = match counter.kind {
+                    SubjectKind::User => (AlertKind::UserLimit, "user"),
+                    SubjectKind::Tenant => (AlertKind::TenantLimit, "tenant"),
+                };
+                let period = match counter.period {
+                    Period::Day => "daily",
+                    Period::Month => "monthly",
+                };
+                let (value, threshold) = counter.figures();
+                let mut alert = call_alert(kind, &call, value, threshold, at_ms, "");
+                alert.subject = format!("{who}:{}", counter.id);
+                alert.threshold = status.cost_limit.unwrap_or(Usd::ZERO);
+                alert.message = format!(
+                    "{who} {} reached a {period} limit: spent {} of {}{}",
+                    counter.id,
+                    status.spent,
+                    status
+                        .cost_limit
+                        .map_or_else(|| "no cost limit".to_owned(), |l| l.to_string()),
+                    status
+                        .minutes_limit
+                        .map(|m| format!(", {} of {m} minutes", status.minutes.round_dp(2)))
+                        .unwrap_or_default()
+                );
+                alert
+            }
         }
     }
 }

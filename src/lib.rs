@@ -82,6 +82,7 @@ mod alert;
 mod budget;
 mod cumulative;
 mod error;
+mod limits;
 mod meter;
 mod money;
 mod pricing;
@@ -96,9 +97,11 @@ mod worker;
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
 pub use crate::error::{Error, Result};
+pub use crate::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use crate::meter::{
-    DEFAULT_BATCH_SIZE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT, DEFAULT_POLL_INTERVAL,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder, MeterGuard,
+    DEFAULT_BATCH_SIZE, DEFAULT_CALL_ESTIMATE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT,
+    DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder,
+    MeterGuard,
 };
 pub use crate::money::{NANOS_PER_USD, Usd};
 pub use crate::pricing::{

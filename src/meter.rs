@@ -6,16 +6,21 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use chrono::FixedOffset;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
 use crate::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
 use crate::budget::Budget;
 use crate::error::{Error, Result};
+use crate::limits::{
+    Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
+};
+use crate::money::Usd;
 use crate::pricing::Catalog;
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
-use crate::tracker::{CallCostTracker, CallInfo, CallState};
+use crate::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
 use crate::unknown::UnknownModels;
 use crate::worker::{CallEnd, Control, Event, Writer};
 
@@ -29,6 +34,9 @@ pub const DEFAULT_BATCH_SIZE: usize = 8_192;
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Default longest wait of [`Meter::flush`].
 pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cost [`Meter::admit`] assumes for a call: $0.90.
+pub const DEFAULT_CALL_ESTIMATE: Usd =
+    Usd::new(rust_decimal::Decimal::from_parts(90, 0, 0, false, 2));
 /// Default longest wait of [`MeterGuard::shutdown`] and of the guard's drop.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -58,6 +66,9 @@ pub struct MeterBuilder {
     budget: Budget,
     thresholds: AlertThresholds,
     sinks: Vec<Arc<dyn AlertSink>>,
+    limits: LimitConfig,
+    estimate: Usd,
+    estimates: FxHashMap<String, Usd>,
 }
 
 impl std::fmt::Debug for MeterBuilder {
@@ -86,6 +97,9 @@ impl Default for MeterBuilder {
             budget: Budget::default(),
             thresholds: AlertThresholds::default(),
             sinks: Vec::new(),
+            limits: LimitConfig::default(),
+            estimate: DEFAULT_CALL_ESTIMATE,
+            estimates: FxHashMap::default(),
         }
     }
 }
@@ -147,6 +161,48 @@ impl MeterBuilder {
         self
     }
 
+    /// The limits of every user without limits of their own.
+    pub fn user_limits(mut self, limits: Limits) -> Self {
+        self.limits.user_default = limits;
+        self
+    }
+
+    /// The limits of one user.
+    pub fn user_limits_for(mut self, user_id: impl Into<String>, limits: Limits) -> Self {
+        self.limits.users.insert(user_id.into(), limits);
+        self
+    }
+
+    /// The limits of every tenant without limits of its own.
+    pub fn tenant_limits(mut self, limits: Limits) -> Self {
+        self.limits.tenant_default = limits;
+        self
+    }
+
+    /// The limits of one tenant.
+    pub fn tenant_limits_for(mut self, tenant_id: impl Into<String>, limits: Limits) -> Self {
+        self.limits.tenants.insert(tenant_id.into(), limits);
+        self
+    }
+
+    /// The time zone of the limits' days and months, as an offset from UTC (default UTC).
+    pub fn limits_offset(mut self, offset: FixedOffset) -> Self {
+        self.limits.offset = Some(offset);
+        self
+    }
+
+    /// What [`Meter::admit`] assumes a call will cost ([`DEFAULT_CALL_ESTIMATE`] unless set).
+    pub fn estimated_call_cost(mut self, cost: Usd) -> Self {
+        self.estimate = cost;
+        self
+    }
+
+    /// What [`Meter::admit`] assumes a call of this session kind will cost.
+    pub fn estimated_call_cost_for(mut self, session_kind: impl Into<String>, cost: Usd) -> Self {
+        self.estimates.insert(session_kind.into(), cost);
+        self
+    }
+
     /// The longest shutdown waits for the writer to drain.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -165,6 +221,13 @@ impl MeterBuilder {
         self.budget.check()?;
         let thresholds = self.thresholds.with_env()?;
         let store = Store::open(&self.path)?;
+        let offset = self.limits.offset();
+        let past = if self.limits.any() {
+            load_past(store.connection(), offset, now_ms())?
+        } else {
+            Vec::new()
+        };
+        let limits = LimitBook::new(self.limits, past);
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
         let (events_tx, events_rx) = bounded(self.queue_capacity);
@@ -203,6 +266,9 @@ impl MeterBuilder {
             budget: self.budget,
             alerts: alerts_tx,
             session_alert: thresholds.session.to_nanos().unwrap_or(i64::MAX),
+            limits,
+            estimate: self.estimate,
+            estimates: self.estimates,
         });
         let guard = MeterGuard {
             shared: Arc::clone(&shared),
@@ -236,6 +302,10 @@ pub(crate) struct MeterShared {
     alerts: Sender<AlertMsg>,
     /// The session cost alert threshold, in nano-dollars.
     pub(crate) session_alert: i64,
+    /// Per-user and per-tenant limits.
+    pub(crate) limits: LimitBook,
+    estimate: Usd,
+    estimates: FxHashMap<String, Usd>,
     active: Mutex<ActiveCalls>,
     writer: Thread,
     flush_timeout: Duration,
@@ -394,6 +464,28 @@ impl Meter {
     /// the same id is being tracked by this meter.
     pub fn start_call(&self, info: CallInfo) -> Result<CallCostTracker> {
         CallState::start(Arc::clone(&self.shared), info).map(CallCostTracker::new)
+    }
+
+    /// Whether a call may start under its user's and tenant's daily and monthly limits, assuming it will
+    /// cost the estimate for its session kind ([`MeterBuilder::estimated_call_cost_for`], else
+    /// [`MeterBuilder::estimated_call_cost`]). Denied when spend plus the estimate would pass a cost
+    /// limit, or a minutes limit is used up. It reserves nothing: [`start_call`](Self::start_call)
+    /// does not check it again, and limits are enforced live (see [`Limits`]).
+    pub fn admit(&self, info: &CallInfo) -> Admission {
+        let s = &self.shared;
+        let estimate = info
+            .session_kind_name()
+            .and_then(|k| s.estimates.get(k))
+            .copied()
+            .unwrap_or(s.estimate);
+        s.limits
+            .admit(info.user_id(), info.tenant_id(), estimate, now_ms())
+    }
+
+    /// What a user or tenant has spent today and this month (calls in progress included), against its
+    /// limits; one entry per limited period.
+    pub fn spend(&self, kind: SubjectKind, id: &str) -> Vec<SpendStatus> {
+        self.shared.limits.status(kind, id, now_ms())
     }
 
     /// The catalog calls started now are priced by.

@@ -400,6 +400,11 @@ impl Store {
         })
     }
 
+    /// The connection, for reads made before the writer starts.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Writes a batch in one transaction.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Written> {
         let Store { conn, price_ids } = self;

@@ -15,6 +15,7 @@ use crate::budget::{
 };
 use crate::cumulative::Cumulative;
 use crate::error::{Error, Result};
+use crate::limits::PeriodCounter;
 use crate::meter::MeterShared;
 use crate::money::Usd;
 use crate::pricing::{Catalog, Lookup, Payment};
@@ -101,6 +102,20 @@ impl CallInfo {
     /// The call id.
     pub fn call_id(&self) -> &str {
         &self.call_id
+    }
+
+    /// The user, if set.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// The tenant, if set.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+
+    pub(crate) fn session_kind_name(&self) -> Option<&str> {
+        self.session_kind.as_deref()
     }
 
     fn check(&self) -> Result<()> {
@@ -310,6 +325,8 @@ pub(crate) struct CallState {
     revenue: AtomicI64,
     budget: Limits,
     crossed: Transitions,
+    /// The user's and tenant's limited periods this call counts in (empty without limits).
+    limits: Vec<Arc<PeriodCounter>>,
 }
 
 impl Drop for CallState {
@@ -382,7 +399,13 @@ impl CallState {
             conflicted: AtomicBool::new(false),
             key: meter.next_call_key(),
         });
+        let limits = meter.limits.counters_for(
+            ident.user_id.as_deref(),
+            ident.tenant_id.as_deref(),
+            ident.started_at_ms,
+        );
         let state = Arc::new(CallState {
+            limits,
             budget,
             crossed: Transitions::default(),
             totals: Totals::new(catalog.provider_count()),
@@ -512,6 +535,29 @@ impl CallState {
     }
 
     /// Prices one usage, updates the totals and offers the event to the writer.
+    /// Adds the usage to the user's and tenant's limited periods; true when one of them is reached (its
+    /// alert raised once, by the track call that reached it).
+    fn count_in_limits(&self, cost: i64, measure: &Measure, at_ms: i64) -> bool {
+        let call_ms = match measure {
+            Measure::One(UsageKind::CallSeconds, ms) => *ms,
+            _ => 0,
+        };
+        let mut reached = false;
+        for counter in &self.limits {
+            if counter.add(cost, call_ms) {
+                reached = true;
+                if !counter.alerted.swap(true, Ordering::AcqRel) {
+                    self.meter.raise(AlertMsg::Limit {
+                        call: Arc::clone(&self.ident),
+                        counter: Arc::clone(counter),
+                        at_ms,
+                    });
+                }
+            }
+        }
+        reached
+    }
+
     /// Reports each threshold the call has reached, once: its budget's warning and cutoff, and the
     /// session cost alert.
     fn crossed(&self, verdict: Verdict, total: i64, at_ms: i64) {
@@ -624,11 +670,15 @@ impl CallState {
             self.dropped_count[category.index()].fetch_add(1, Ordering::Release);
         }
         drop(active);
+        let limit_reached = !self.limits.is_empty() && self.count_in_limits(cost, &measure, at_ms);
         if late {
             return Err(Error::CallFinalized);
         }
         let total = self.totals.total();
-        let verdict = self.budget.verdict(total, at);
+        let mut verdict = self.budget.verdict(total, at);
+        if limit_reached {
+            verdict = Verdict::Cutoff;
+        }
         if verdict != Verdict::Fine || total >= self.meter.session_alert {
             self.crossed(verdict, total, at_ms);
         }

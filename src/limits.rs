@@ -1,0 +1,515 @@
+//! Per-user and per-tenant limits: daily and monthly spend and voice minutes, checked before a call
+//! (admission) and enforced live while it runs.
+//!
+//! A call's spend counts in the day and the month it **started** in (calendar periods in UTC or the
+//! configured fixed offset). Each (subject, period) has a pair of counters that every track call of the
+//! subject's calls adds its cost (and call seconds) to *before* it computes its verdict: once a limit is
+//! reached, every track call of the subject answers [`Verdict::Cutoff`](crate::Verdict::Cutoff), and no
+//! two calls can both find room for the same dollar. The spend of the current periods is reloaded from
+//! the database when a meter opens.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc};
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::money::Usd;
+
+/// Daily and monthly limits of one user or tenant: cost in dollars and voice minutes (the call
+/// seconds tracked with [`track_duration`](crate::CallCostTracker::track_duration)). `None` is no
+/// limit.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{Limits, Usd};
+/// use rust_decimal::dec;
+///
+/// // A user may spend $100 a month and talk 10 minutes a day.
+/// let limits = Limits::none()
+///     .monthly_cost(Usd::new(dec!(100)))
+///     .daily_minutes(10);
+/// assert!(!limits.is_none());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    daily_cost: Option<Usd>,
+    monthly_cost: Option<Usd>,
+    daily_minutes: Option<u32>,
+    monthly_minutes: Option<u32>,
+}
+
+impl Limits {
+    /// No limit.
+    pub fn none() -> Self {
+        Limits::default()
+    }
+
+    /// At most `cost` a day.
+    pub fn daily_cost(mut self, cost: Usd) -> Self {
+        self.daily_cost = Some(cost);
+        self
+    }
+
+    /// At most `cost` a month.
+    pub fn monthly_cost(mut self, cost: Usd) -> Self {
+        self.monthly_cost = Some(cost);
+        self
+    }
+
+    /// At most `minutes` of calls a day.
+    pub fn daily_minutes(mut self, minutes: u32) -> Self {
+        self.daily_minutes = Some(minutes);
+        self
+    }
+
+    /// At most `minutes` of calls a month.
+    pub fn monthly_minutes(mut self, minutes: u32) -> Self {
+        self.monthly_minutes = Some(minutes);
+        self
+    }
+
+    /// True when nothing is limited.
+    pub fn is_none(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    fn for_period(&self, period: Period) -> (Option<Usd>, Option<u32>) {
+        match period {
+            Period::Day => (self.daily_cost, self.daily_minutes),
+            Period::Month => (self.monthly_cost, self.monthly_minutes),
+        }
+    }
+}
+
+/// A calendar period of limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// A calendar day.
+    Day,
+    /// A calendar month.
+    Month,
+}
+
+/// Whose limits: a user's or a tenant's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// [`CallInfo::user`](crate::CallInfo::user).
+    User,
+    /// [`CallInfo::tenant`](crate::CallInfo::tenant).
+    Tenant,
+}
+
+/// Where one subject stands in one period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SpendStatus {
+    /// User or tenant.
+    pub kind: SubjectKind,
+    /// Its id.
+    pub id: String,
+    /// Day or month.
+    pub period: Period,
+    /// When the period started (UTC).
+    pub period_start: DateTime<Utc>,
+    /// Spent in the period, calls in progress included.
+    pub spent: Usd,
+    /// Minutes of calls in the period (call seconds / 60).
+    pub minutes: Decimal,
+    /// The cost limit, if any.
+    pub cost_limit: Option<Usd>,
+    /// The minutes limit, if any.
+    pub minutes_limit: Option<u32>,
+    /// What remains of the cost limit (zero once reached).
+    pub remaining_cost: Option<Usd>,
+    /// What remains of the minutes limit (zero once reached).
+    pub remaining_minutes: Option<Decimal>,
+}
+
+impl SpendStatus {
+    /// Whether a new call estimated to cost `estimate` fits: within the cost limit with its estimate,
+    /// and below the minutes limit.
+    fn admits(&self, estimate: Usd) -> bool {
+        let cost_ok = self.cost_limit.is_none_or(|limit| {
+            self.spent
+                .checked_add(estimate)
+                .is_some_and(|total| total <= limit)
+        });
+        let minutes_ok = self
+            .minutes_limit
+            .is_none_or(|limit| self.minutes < Decimal::from(limit));
+        cost_ok && minutes_ok
+    }
+}
+
+/// The answer to [`Meter::admit`](crate::Meter::admit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Admission {
+    /// Whether the call may start.
+    pub allowed: bool,
+    /// The estimated cost the check assumed for the call.
+    pub estimate: Usd,
+    /// The limits that refused it (empty when allowed).
+    pub denied_by: Vec<SpendStatus>,
+    /// Every limited (subject, period) of the call, with what remains.
+    pub status: Vec<SpendStatus>,
+}
+
+/// The live counters of one subject in one period.
+#[derive(Debug)]
+pub(crate) struct PeriodCounter {
+    pub(crate) kind: SubjectKind,
+    pub(crate) id: Box<str>,
+    pub(crate) period: Period,
+    start: DateTime<Utc>,
+    cost: AtomicI64,
+    call_ms: AtomicU64,
+    cost_limit: i64,
+    ms_limit: u64,
+    limits: (Option<Usd>, Option<u32>),
+    /// Set by the track call that first reaches a limit (its alert is raised once).
+    pub(crate) alerted: AtomicBool,
+}
+
+impl PeriodCounter {
+    /// Adds one track call's cost and call milliseconds; true when a limit is reached.
+    pub(crate) fn add(&self, cost: i64, call_ms: u64) -> bool {
+        let spent = self
+            .cost
+            .fetch_add(cost, Ordering::AcqRel)
+            .saturating_add(cost);
+        let ms = if call_ms > 0 {
+            self.call_ms
+                .fetch_add(call_ms, Ordering::AcqRel)
+                .saturating_add(call_ms)
+        } else {
+            self.call_ms.load(Ordering::Acquire)
+        };
+        spent >= self.cost_limit || ms >= self.ms_limit
+    }
+
+    /// The limit reached, as (spent, limit) in nano-dollars (minutes are reported as their cost limit
+    /// when only minutes are limited).
+    pub(crate) fn figures(&self) -> (i64, i64) {
+        (self.cost.load(Ordering::Acquire), self.cost_limit)
+    }
+
+    pub(crate) fn status(&self) -> SpendStatus {
+        let spent = Usd::from_nanos(self.cost.load(Ordering::Acquire));
+        let minutes = Decimal::from(self.call_ms.load(Ordering::Acquire)) / Decimal::from(60_000);
+        let (cost_limit, minutes_limit) = self.limits;
+        SpendStatus {
+            kind: self.kind,
+            id: self.id.to_string(),
+            period: self.period,
+            period_start: self.start,
+            spent,
+            minutes,
+            cost_limit,
+            minutes_limit,
+            remaining_cost: cost_limit.map(|l| {
+                let left = l.checked_sub(spent).unwrap_or(Usd::ZERO);
+                if left.is_negative() { Usd::ZERO } else { left }
+            }),
+            remaining_minutes: minutes_limit
+                .map(|l| (Decimal::from(l) - minutes).max(Decimal::ZERO)),
+        }
+    }
+}
+
+type CounterKey = (SubjectKind, Box<str>, Period, i64);
+
+/// The meter's limits: configuration, the counters of current periods, the spend reloaded at open.
+pub(crate) struct LimitBook {
+    offset: FixedOffset,
+    user_default: Limits,
+    users: FxHashMap<String, Limits>,
+    tenant_default: Limits,
+    tenants: FxHashMap<String, Limits>,
+    counters: Mutex<FxHashMap<CounterKey, Arc<PeriodCounter>>>,
+    /// Spend (cost nano-dollars, call milliseconds) found in the database at open.
+    baseline: FxHashMap<CounterKey, (i64, u64)>,
+}
+
+/// UTC as an offset.
+const UTC: FixedOffset = match FixedOffset::east_opt(0) {
+    Some(utc) => utc,
+    None => unreachable!(),
+};
+
+/// What the builder collects.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LimitConfig {
+    pub(crate) offset: Option<FixedOffset>,
+    pub(crate) user_default: Limits,
+    pub(crate) users: FxHashMap<String, Limits>,
+    pub(crate) tenant_default: Limits,
+    pub(crate) tenants: FxHashMap<String, Limits>,
+}
+
+impl LimitConfig {
+    pub(crate) fn any(&self) -> bool {
+        !self.user_default.is_none()
+            || !self.tenant_default.is_none()
+            || self.users.values().any(|l| !l.is_none())
+            || self.tenants.values().any(|l| !l.is_none())
+    }
+
+    pub(crate) fn offset(&self) -> FixedOffset {
+        self.offset.unwrap_or(UTC)
+    }
+}
+
+/// One call's row, as the reload query reads it.
+pub(crate) struct PastCall {
+    pub(crate) user: Option<String>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) started_at_ms: i64,
+    pub(crate) cost: i64,
+    pub(crate) call_ms: u64,
+}
+
+/// The period key and start of `ms` (milliseconds since the epoch) in `offset`.
+pub(crate) fn period_of(offset: FixedOffset, ms: i64, period: Period) -> (i64, DateTime<Utc>) {
+    let local = DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&offset);
+    let date = local.date_naive();
+    let first = match period {
+        Period::Day => date,
+        Period::Month => date.with_day(1).unwrap_or(date),
+    };
+    let key = match period {
+        Period::Day => i64::from(date.num_days_from_ce()),
+        Period::Month => i64::from(date.year()) * 12 + i64::from(date.month0()),
+    };
+    let start = first
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| offset.from_local_datetime(&t).single())
+        .map_or_else(DateTime::default, |t| t.with_timezone(&Utc));
+    (key, start)
+}
+
+/// The start (UTC milliseconds) of the month containing `now_ms` in `offset`: what the reload reads from.
+pub(crate) fn month_start_ms(offset: FixedOffset, now_ms: i64) -> i64 {
+    period_of(offset, now_ms, Period::Month)
+        .1
+        .timestamp_millis()
+}
+
+impl LimitBook {
+    pub(crate) fn new(config: LimitConfig, past: Vec<PastCall>) -> Self {
+        let offset = config.offset();
+        let mut baseline: FxHashMap<CounterKey, (i64, u64)> = FxHashMap::default();
+        for call in past {
+            let subjects = [
+                (SubjectKind::User, call.user),
+                (SubjectKind::Tenant, call.tenant),
+            ];
+            for (kind, id) in subjects {
+                let Some(id) = id else { continue };
+                for period in [Period::Day, Period::Month] {
+                    let (key, _) = period_of(offset, call.started_at_ms, period);
+                    let e = baseline
+                        .entry((kind, id.as_str().into(), period, key))
+                        .or_default();
+                    e.0 = e.0.saturating_add(call.cost);
+                    e.1 = e.1.saturating_add(call.call_ms);
+                }
+            }
+        }
+        LimitBook {
+            offset,
+            user_default: config.user_default,
+            users: config.users,
+            tenant_default: config.tenant_default,
+            tenants: config.tenants,
+            counters: Mutex::new(FxHashMap::default()),
+            baseline,
+        }
+    }
+
+    fn limits(&self, kind: SubjectKind, id: &str) -> Limits {
+        match kind {
+            SubjectKind::User => self.users.get(id).copied().unwrap_or(self.user_default),
+            SubjectKind::Tenant => self.tenants.get(id).copied().unwrap_or(self.tenant_default),
+        }
+    }
+
+    /// The counters a call started at `started_ms` by `user` of `tenant` adds to: one per limited
+    /// (subject, period).
+    pub(crate) fn counters_for(
+        &self,
+        user: Option<&str>,
+        tenant: Option<&str>,
+        started_ms: i64,
+    ) -> Vec<Arc<PeriodCounter>> {
+        let mut out = Vec::new();
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        for (kind, id) in [(SubjectKind::User, user), (SubjectKind::Tenant, tenant)] {
+            let Some(id) = id else { continue };
+            let limits = self.limits(kind, id);
+            for period in [Period::Day, Period::Month] {
+                let (cost_limit, minutes_limit) = limits.for_period(period);
+                if cost_limit.is_none() && minutes_limit.is_none() {
+                    continue;
+                }
+                let (key, start) = period_of(self.offset, started_ms, period);
+                let map_key: CounterKey = (kind, id.into(), period, key);
+                let counter = counters.entry(map_key.clone()).or_insert_with(|| {
+                    let (cost, ms) = self.baseline.get(&map_key).copied().unwrap_or((0, 0));
+                    Arc::new(PeriodCounter {
+                        kind,
+                        id: id.into(),
+                        period,
+                        start,
+                        cost: AtomicI64::new(cost),
+                        call_ms: AtomicU64::new(ms),
+                        cost_limit: cost_limit
+                            .and_then(|c| c.to_nanos().ok())
+                            .unwrap_or(i64::MAX),
+                        ms_limit: minutes_limit.map_or(u64::MAX, |m| u64::from(m) * 60_000),
+                        limits: (cost_limit, minutes_limit),
+                        alerted: AtomicBool::new(false),
+                    })
+                });
+                out.push(Arc::clone(counter));
+            }
+        }
+        // Counters of periods that have ended stay with the calls that hold them; the book forgets them.
+        let today = period_of(self.offset, started_ms, Period::Day).0;
+        let month = period_of(self.offset, started_ms, Period::Month).0;
+        counters.retain(|(_, _, period, key), _| match period {
+            Period::Day => *key >= today - 1,
+            Period::Month => *key >= month - 1,
+        });
+        out
+    }
+
+    /// The status of a subject's limited periods now.
+    pub(crate) fn status(&self, kind: SubjectKind, id: &str, now_ms: i64) -> Vec<SpendStatus> {
+        self.counters_for(
+            (kind == SubjectKind::User).then_some(id),
+            (kind == SubjectKind::Tenant).then_some(id),
+            now_ms,
+        )
+        .iter()
+        .map(|c| c.status())
+        .collect()
+    }
+
+    /// Whether a call of `user` and `tenant` estimated at `estimate` may start now.
+    pub(crate) fn admit(
+        &self,
+        user: Option<&str>,
+        tenant: Option<&str>,
+        estimate: Usd,
+        now_ms: i64,
+    ) -> Admission {
+        let status: Vec<SpendStatus> = self
+            .counters_for(user, tenant, now_ms)
+            .iter()
+            .map(|c| c.status())
+            .collect();
+        let denied_by: Vec<SpendStatus> = status
+            .iter()
+            .filter(|s| !s.admits(estimate))
+            .cloned()
+            .collect();
+        Admission {
+            allowed: denied_by.is_empty(),
+            estimate,
+            denied_by,
+            status,
+        }
+    }
+}
+
+/// Reads the calls of the current month (in `offset`) for the reload.
+pub(crate) fn load_past(
+    conn: &rusqlite::Connection,
+    offset: FixedOffset,
+    now_ms: i64,
+) -> Result<Vec<PastCall>> {
+    let since = month_start_ms(offset, now_ms);
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.user_id, c.tenant_id, c.started_at, c.total_cost_nanos,
+                    (SELECT COALESCE(SUM(e.quantity), 0) FROM cost_events e
+                     WHERE e.call_ref = c.call_ref AND e.unit = 'second' AND e.category = 'telephony')
+             FROM calls c WHERE c.started_at >= ?1",
+        )
+        .map_err(|source| crate::Error::Storage {
+            path: std::path::PathBuf::new(),
+            context: "reading this month's spend",
+            source,
+        })?;
+    let rows = stmt
+        .query_map([since], |r| {
+            let seconds: f64 = r.get(4)?;
+            Ok(PastCall {
+                user: r.get(0)?,
+                tenant: r.get(1)?,
+                started_at_ms: r.get(2)?,
+                cost: r.get(3)?,
+                call_ms: (seconds * 1000.0).round().max(0.0) as u64,
+            })
+        })
+        .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|source| crate::Error::Storage {
+            path: std::path::PathBuf::new(),
+            context: "reading this month's spend",
+            source,
+        })?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn ms(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, min, s))
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn periods_roll_over_exactly_at_local_midnight_and_the_first() {
+        let utc = FixedOffset::east_opt(0).expect("utc");
+        let before = ms(2026, 1, 31, 23, 59, 59) + 999;
+        let after = ms(2026, 2, 1, 0, 0, 0);
+        assert_ne!(
+            period_of(utc, before, Period::Day).0,
+            period_of(utc, after, Period::Day).0
+        );
+        assert_ne!(
+            period_of(utc, before, Period::Month).0,
+            period_of(utc, after, Period::Month).0
+        );
+        assert_eq!(
+            period_of(utc, after, Period::Month).1.timestamp_millis(),
+            after
+        );
+        // At UTC+2, 23:00 UTC on Jan 31 is already February 1st.
+        let east = FixedOffset::east_opt(2 * 3600).expect("offset");
+        let late = ms(2026, 1, 31, 23, 0, 0);
+        assert_eq!(
+            period_of(east, late, Period::Month).0,
+            period_of(utc, after, Period::Month).0
+        );
+        assert_eq!(
+            period_of(east, late, Period::Day).1.timestamp_millis(),
+            ms(2026, 1, 31, 22, 0, 0)
+        );
+    }
+}
