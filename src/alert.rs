@@ -39,6 +39,14 @@ pub enum AlertKind {
     UserLimit,
     /// A tenant reached a daily or monthly limit.
     TenantLimit,
+    /// A provider quota passed its warning threshold.
+    QuotaWarning,
+    /// A provider quota passed its critical threshold.
+    QuotaCritical,
+    /// The platform's cost today passed the daily alert threshold.
+    DailyCost,
+    /// The platform's cost this month passed the monthly alert threshold.
+    MonthlyCost,
 }
 
 impl AlertKind {
@@ -50,7 +58,28 @@ impl AlertKind {
             AlertKind::SessionCost => "session_cost",
             AlertKind::UserLimit => "user_limit",
             AlertKind::TenantLimit => "tenant_limit",
+            AlertKind::QuotaWarning => "quota_warning",
+            AlertKind::QuotaCritical => "quota_critical",
+            AlertKind::DailyCost => "daily_cost",
+            AlertKind::MonthlyCost => "monthly_cost",
         }
+    }
+
+    /// Every kind.
+    pub const ALL: [AlertKind; 9] = [
+        AlertKind::CallWarning,
+        AlertKind::CallCutoff,
+        AlertKind::SessionCost,
+        AlertKind::UserLimit,
+        AlertKind::TenantLimit,
+        AlertKind::QuotaWarning,
+        AlertKind::QuotaCritical,
+        AlertKind::DailyCost,
+        AlertKind::MonthlyCost,
+    ];
+
+    pub(crate) fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -149,6 +178,8 @@ pub(crate) enum AlertMsg {
         counter: Arc<PeriodCounter>,
         at_ms: i64,
     },
+    /// An alert made by the writer (quotas, platform cost).
+    Ready(Box<Alert>),
 }
 
 /// Messages the alert queue holds before further ones are counted as dropped.
@@ -224,6 +255,7 @@ impl AlertMsg {
                 at_ms,
                 "passed the session cost alert",
             ),
+            AlertMsg::Ready(alert) => *alert,
             AlertMsg::Limit {
                 call,
                 counter,

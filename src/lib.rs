@@ -86,6 +86,7 @@ mod limits;
 mod meter;
 mod money;
 mod pricing;
+mod quota;
 mod stats;
 mod store;
 mod totals;
@@ -108,6 +109,7 @@ pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
 };
+pub use crate::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
 pub use crate::stats::Stats;
 pub use crate::tracker::{
     CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, Outcome, Tracked,

@@ -239,7 +239,7 @@ pub(crate) struct LimitBook {
 }
 
 /// UTC as an offset.
-const UTC: FixedOffset = match FixedOffset::east_opt(0) {
+pub(crate) const UTC: FixedOffset = match FixedOffset::east_opt(0) {
     Some(utc) => utc,
     None => unreachable!(),
 };

@@ -18,6 +18,7 @@ use crate::limits::{
 };
 use crate::money::Usd;
 use crate::pricing::Catalog;
+use crate::quota::{Quota, Watch};
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
 use crate::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
@@ -69,6 +70,7 @@ pub struct MeterBuilder {
     limits: LimitConfig,
     estimate: Usd,
     estimates: FxHashMap<String, Usd>,
+    quotas: Vec<Quota>,
 }
 
 impl std::fmt::Debug for MeterBuilder {
@@ -100,6 +102,7 @@ impl Default for MeterBuilder {
             limits: LimitConfig::default(),
             estimate: DEFAULT_CALL_ESTIMATE,
             estimates: FxHashMap::default(),
+            quotas: Vec::new(),
         }
     }
 }
@@ -158,6 +161,12 @@ impl MeterBuilder {
     /// goes to the `alerts` table.
     pub fn alert_sink(mut self, sink: impl AlertSink) -> Self {
         self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// Adds a platform quota on a provider (or one of its models).
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quotas.push(quota);
         self
     }
 
@@ -228,12 +237,22 @@ impl MeterBuilder {
             Vec::new()
         };
         let limits = LimitBook::new(self.limits, past);
+        let watch = Watch::load(
+            store.connection(),
+            self.quotas,
+            thresholds.daily,
+            thresholds.monthly,
+            now_ms(),
+        )?;
+        let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
         let (events_tx, events_rx) = bounded(self.queue_capacity);
         let (control_tx, control_rx) = unbounded();
         let writer = Writer::new(
             store,
+            watch,
+            alerts_tx.clone(),
             events_rx,
             control_rx,
             Arc::clone(&counters),
@@ -245,7 +264,6 @@ impl MeterBuilder {
             .name("callmeter-writer".into())
             .spawn(move || writer.run())
             .map_err(Error::Spawn)?;
-        let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let dispatcher = Dispatcher::spawn(
             alerts_rx,
             self.sinks,
@@ -559,7 +577,9 @@ impl MeterGuard {
         let Some(join) = self.join.take() else {
             return Ok(self.shared.stats());
         };
-        // Alerts first: the thread passes what it delivers to the writer, which then drains it all.
+        // Commit what is queued (the writer raises quota and platform alerts as it commits), then
+        // deliver every alert (the alert thread passes each to the writer), then drain the writer.
+        let _ = self.shared.request(Control::Flush, self.timeout);
         self.dispatcher.stop();
         let deadline = Instant::now() + self.timeout;
         let answered = self

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, AlertMsg};
+use crate::quota::Watch;
 use crate::stats::Counters;
 use crate::store::Store;
 use crate::tracker::{CallIdent, CallStatus};
@@ -307,6 +308,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(crate) struct Writer {
     store: Store,
+    /// Quotas and platform cost thresholds, checked after each commit.
+    watch: Watch,
+    alerts: Sender<AlertMsg>,
     /// Calls whose events may still arrive, by key.
     calls: FxHashMap<u64, Arc<CallIdent>>,
     unknown: Arc<UnknownModels>,
@@ -318,8 +322,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Store,
+        watch: Watch,
+        alerts: Sender<AlertMsg>,
         events: Receiver<Event>,
         control: Receiver<Control>,
         counters: Arc<Counters>,
@@ -329,6 +336,8 @@ impl Writer {
     ) -> Self {
         Writer {
             store,
+            watch,
+            alerts,
             unknown,
             calls: FxHashMap::default(),
             events,
@@ -366,6 +375,15 @@ impl Writer {
                         self.counters
                             .persisted
                             .fetch_add(st.batch.events.len() as u64, Ordering::Release);
+                        for alert in self.watch.observe(&st.batch.events) {
+                            if self
+                                .alerts
+                                .try_send(AlertMsg::Ready(Box::new(alert)))
+                                .is_err()
+                            {
+                                Counters::bump(&self.counters.alerts_dropped);
+                            }
+                        }
                         st.batch.clear();
                         st.backoff = Duration::ZERO;
                     }

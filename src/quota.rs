@@ -1,0 +1,347 @@
+//! Platform-wide thresholds, watched by the writer after each commit (never on the hot path): quotas
+//! per provider (and model) per day or month, and the platform's daily and monthly cost alerts. Periods
+//! are UTC calendar days and months. What the current periods already used, and which of their alerts
+//! already fired, is read back from the database when a meter opens, so a restart neither forgets
+//! usage nor repeats an alert.
+
+use chrono::DateTime;
+use rusqlite::Connection;
+use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, AlertKind};
+use crate::error::{Error, Result};
+use crate::limits::{Period, UTC, period_of};
+use crate::money::Usd;
+use crate::worker::Resolved;
+
+/// The default quota warning threshold: 80 % of the quota.
+pub const DEFAULT_QUOTA_WARNING_PERCENT: u8 = 80;
+/// The default quota critical threshold: 95 % of the quota.
+pub const DEFAULT_QUOTA_CRITICAL_PERCENT: u8 = 95;
+
+/// A platform quota on one provider (optionally one model) for a day or a month: in units of the
+/// usage's own unit (characters, tokens, seconds) and/or in dollars, with a warning and a critical
+/// threshold. Crossing a threshold raises one alert per period.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{Quota, Usd};
+/// use rust_decimal::dec;
+///
+/// // 100 000 ElevenLabs characters and $15.00 a month; warn at 80 %, critical at 95 %.
+/// let quota = Quota::monthly("elevenlabs").units(100_000).cost(Usd::new(dec!(15)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    provider: String,
+    model: Option<String>,
+    period: Period,
+    units: Option<u64>,
+    cost: Option<Usd>,
+    warn_percent: u8,
+    critical_percent: u8,
+}
+
+impl Quota {
+    fn new(provider: impl Into<String>, period: Period) -> Self {
+        Quota {
+            provider: provider.into(),
+            model: None,
+            period,
+            units: None,
+            cost: None,
+            warn_percent: DEFAULT_QUOTA_WARNING_PERCENT,
+            critical_percent: DEFAULT_QUOTA_CRITICAL_PERCENT,
+        }
+    }
+
+    /// A quota per UTC day.
+    pub fn daily(provider: impl Into<String>) -> Self {
+        Quota::new(provider, Period::Day)
+    }
+
+    /// A quota per UTC month.
+    pub fn monthly(provider: impl Into<String>) -> Self {
+        Quota::new(provider, Period::Month)
+    }
+
+    /// Only this model of the provider.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// At most `units` of the usage's unit (characters, tokens, seconds).
+    pub fn units(mut self, units: u64) -> Self {
+        self.units = Some(units);
+        self
+    }
+
+    /// At most `cost`.
+    pub fn cost(mut self, cost: Usd) -> Self {
+        self.cost = Some(cost);
+        self
+    }
+
+    /// The warning threshold, in percent of the quota.
+    pub fn warn_at_percent(mut self, percent: u8) -> Self {
+        self.warn_percent = percent;
+        self
+    }
+
+    /// The critical threshold, in percent of the quota.
+    pub fn critical_at_percent(mut self, percent: u8) -> Self {
+        self.critical_percent = percent;
+        self
+    }
+
+    fn subject(&self) -> String {
+        match &self.model {
+            Some(m) => format!("provider:{}/{m}", self.provider),
+            None => format!("provider:{}", self.provider),
+        }
+    }
+
+    fn matches(&self, provider: &str, model: &str) -> bool {
+        self.provider == provider && self.model.as_deref().is_none_or(|m| m == model)
+    }
+}
+
+/// A quota and what its current period has used.
+struct Watched {
+    quota: Quota,
+    period_key: i64,
+    units: f64,
+    cost: i64,
+}
+
+/// A platform cost threshold and its current period.
+struct Total {
+    kind: AlertKind,
+    period: Period,
+    threshold: i64,
+    period_key: i64,
+    cost: i64,
+}
+
+/// What the writer watches.
+pub(crate) struct Watch {
+    quotas: Vec<Watched>,
+    totals: Vec<Total>,
+    /// (kind, subject, period key) of alerts fired in the current periods.
+    fired: FxHashSet<(AlertKind, String, i64)>,
+}
+
+fn utc() -> chrono::FixedOffset {
+    UTC
+}
+
+fn storage(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |source| Error::Storage {
+        path: std::path::PathBuf::new(),
+        context,
+        source,
+    }
+}
+
+impl Watch {
+    /// The watch for `quotas` and the daily and monthly cost thresholds, with the current periods'
+    /// usage and fired alerts read from the database.
+    pub(crate) fn load(
+        conn: &Connection,
+        quotas: Vec<Quota>,
+        daily: Usd,
+        monthly: Usd,
+        now_ms: i64,
+    ) -> Result<Watch> {
+        let since = |period| period_of(utc(), now_ms, period);
+        let mut watch = Watch {
+            quotas: Vec::with_capacity(quotas.len()),
+            totals: Vec::new(),
+            fired: FxHashSet::default(),
+        };
+        for (kind, period, threshold) in [
+            (AlertKind::DailyCost, Period::Day, daily),
+            (AlertKind::MonthlyCost, Period::Month, monthly),
+        ] {
+            let (key, start) = since(period);
+            let cost: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE created_at >= ?1",
+                    [start.timestamp_millis()],
+                    |r| r.get(0),
+                )
+                .map_err(storage("reading the platform's spend"))?;
+            watch.totals.push(Total {
+                kind,
+                period,
+                threshold: threshold.to_nanos().unwrap_or(i64::MAX),
+                period_key: key,
+                cost,
+            });
+        }
+        for quota in quotas {
+            let (key, start) = since(quota.period);
+            let (units, cost): (f64, i64) = conn
+                .query_row(
+                    "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(cost_nanos), 0) FROM cost_events
+                     WHERE created_at >= ?1 AND provider = ?2 AND (?3 IS NULL OR model = ?3)",
+                    rusqlite::params![start.timestamp_millis(), quota.provider, quota.model],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(storage("reading quota usage"))?;
+            watch.quotas.push(Watched {
+                quota,
+                period_key: key,
+                units,
+                cost,
+            });
+        }
+        let month_start = since(Period::Month).1.timestamp_millis();
+        let mut stmt = conn
+            .prepare("SELECT kind, subject, raised_at FROM alerts WHERE raised_at >= ?1")
+            .map_err(storage("reading this month's alerts"))?;
+        let rows = stmt
+            .query_map([month_start], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(storage("reading this month's alerts"))?;
+        for (kind, subject, at) in rows {
+            let Some(kind) = AlertKind::from_name(&kind) else {
+                continue;
+            };
+            for period in [Period::Day, Period::Month] {
+                watch
+                    .fired
+                    .insert((kind, subject.clone(), period_of(utc(), at, period).0));
+            }
+        }
+        Ok(watch)
+    }
+
+    /// Counts a committed batch's events; returns the alerts they raised.
+    pub(crate) fn observe(&mut self, events: &[Resolved]) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        for r in events {
+            let at = r.at_ms();
+            let cost = r.event.cost;
+            for t in &mut self.totals {
+                let key = period_of(utc(), at, t.period).0;
+                if key != t.period_key {
+                    if key < t.period_key {
+                        continue; // a late event of a period that has ended
+                    }
+                    t.period_key = key;
+                    t.cost = 0;
+                }
+                let before = t.cost;
+                t.cost = t.cost.saturating_add(cost);
+                if before < t.threshold && t.cost >= t.threshold {
+                    let id = (t.kind, "platform".to_owned(), key);
+                    if self.fired.insert(id) {
+                        alerts.push(platform_alert(
+                            t.kind,
+                            "platform",
+                            t.cost,
+                            t.threshold,
+                            at,
+                            "",
+                        ));
+                    }
+                }
+            }
+            let (provider, model) = r.names();
+            let units = r.event.measure().headline().0;
+            for w in &mut self.quotas {
+                if !w.quota.matches(provider, model) {
+                    continue;
+                }
+                let key = period_of(utc(), at, w.quota.period).0;
+                if key != w.period_key {
+                    if key < w.period_key {
+                        continue;
+                    }
+                    w.period_key = key;
+                    w.units = 0.0;
+                    w.cost = 0;
+                }
+                w.units += units;
+                w.cost = w.cost.saturating_add(cost);
+                let used = quota_percent(&w.quota, w.units, w.cost);
+                for (kind, percent) in [
+                    (AlertKind::QuotaCritical, w.quota.critical_percent),
+                    (AlertKind::QuotaWarning, w.quota.warn_percent),
+                ] {
+                    if used >= f64::from(percent) {
+                        let subject = w.quota.subject();
+                        if self.fired.insert((kind, subject.clone(), key)) {
+                            let limit = w.quota.cost.and_then(|c| c.to_nanos().ok()).unwrap_or(0);
+                            let detail = format!(
+                                " ({used:.1} % of the {} quota{})",
+                                match w.quota.period {
+                                    Period::Day => "daily",
+                                    Period::Month => "monthly",
+                                },
+                                w.quota
+                                    .units
+                                    .map(|u| format!(", {} of {u} units", w.units))
+                                    .unwrap_or_default()
+                            );
+                            alerts.push(platform_alert(kind, &subject, w.cost, limit, at, &detail));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        alerts
+    }
+}
+
+/// The larger share of a quota used, in percent: of its units, or of its cost.
+fn quota_percent(q: &Quota, units: f64, cost: i64) -> f64 {
+    let by_units = q.units.map_or(0.0, |u| {
+        if u == 0 {
+            f64::INFINITY
+        } else {
+            units * 100.0 / u as f64
+        }
+    });
+    let by_cost = q.cost.and_then(|c| c.to_nanos().ok()).map_or(0.0, |c| {
+        if c == 0 {
+            f64::INFINITY
+        } else {
+            cost as f64 * 100.0 / c as f64
+        }
+    });
+    by_units.max(by_cost)
+}
+
+fn platform_alert(
+    kind: AlertKind,
+    subject: &str,
+    value: i64,
+    threshold: i64,
+    at_ms: i64,
+    detail: &str,
+) -> Alert {
+    let (value, threshold) = (Usd::from_nanos(value), Usd::from_nanos(threshold));
+    Alert {
+        kind,
+        subject: subject.to_owned(),
+        call_id: None,
+        user_id: None,
+        tenant_id: None,
+        value,
+        threshold,
+        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        message: format!("{kind} for {subject}: {value} (threshold {threshold}){detail}"),
+    }
+}
