@@ -15,6 +15,11 @@
 //! - **assistant**: Twilio inbound + Deepgram nova-2 + gpt-4o-mini + OpenAI tts-1;
 //! - **realtime**: OpenAI gpt-4o-realtime (audio in and out, text tokens).
 //!
+//! Spend is kept in bounds the way a platform would: each user may spend $4.00 a day (a call is admitted
+//! only if the user's spend plus the $0.90 estimate fits), council sessions have a $1.00 budget and are
+//! ended when a track call answers `Cutoff`, and ElevenLabs has a monthly quota of 500 000 characters.
+//! The summary shows admissions denied, calls cut off and alerts raised.
+//!
 //! Exits with status 1 if any call or event is missing from the database, or if any amount differs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -23,8 +28,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use callmeter::{
-    CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Meter, Outcome, TokenUsage, Usd,
+    Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Limits, Meter, Outcome,
+    Quota, TokenUsage, Usd, Verdict,
 };
+
+/// Why a council call ended early.
+const CUT_OFF: &str = "cut off: budget reached";
 
 /// splitmix64: a small, well-known generator; enough for a reproducible simulation.
 struct Rng(u64);
@@ -157,6 +166,9 @@ fn converse(
         if fail_at == Some(turn) {
             return Ok(Outcome::failed("connection dropped mid-call"));
         }
+        if call.verdict() == Verdict::Cutoff {
+            return Ok(Outcome::failed(CUT_OFF));
+        }
     }
     if scenario == "phone" {
         call.track_payment("stripe", "card-not-present", "4.99".parse::<Usd>()?)?;
@@ -168,7 +180,10 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     let (meter, guard) = Meter::builder()
         .path(&args.db)
         .queue_capacity(1 << 20)
+        .user_limits(Limits::none().daily_cost("4.00".parse()?))
+        .quota(Quota::monthly("elevenlabs").units(500_000))
         .open()?;
+    let run_started_ms = chrono::Utc::now().timestamp_millis();
     let run_id = format!(
         "sim-{}-{}",
         args.seed,
@@ -183,30 +198,47 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
             let run_id = run_id.clone();
             let (calls, threads, seed) = (args.calls, args.threads, args.seed);
             std::thread::spawn(
-                move || -> Result<Vec<(String, CallSummary)>, callmeter::Error> {
+                move || -> Result<(Vec<(String, CallSummary)>, u64), callmeter::Error> {
                     let mut out = Vec::new();
+                    let mut denied = 0;
                     for n in (t..calls).step_by(threads as usize) {
                         let mut rng = Rng(seed ^ (n.wrapping_mul(0x2545_F491_4F6C_DD1D)));
                         let scenario = SCENARIOS[(rng.next() % 4) as usize];
-                        let call = meter.start_call(
-                            CallInfo::new(format!("{run_id}-{n}"))
-                                .user(format!("user-{}", rng.range(1, 200)))
-                                .tenant(format!("tenant-{}", rng.range(1, 12)))
-                                .persona(["coach", "friend", "tutor"][rng.range(0, 2) as usize])
-                                .session_kind(scenario),
-                        )?;
+                        let mut info = CallInfo::new(format!("{run_id}-{n}"))
+                            // Users and tenants of this run: a new run is a new set of customers.
+                            .user(format!("{run_id}-user-{}", rng.range(1, 200)))
+                            .tenant(format!("{run_id}-tenant-{}", rng.range(1, 12)))
+                            .persona(["coach", "friend", "tutor"][rng.range(0, 2) as usize])
+                            .session_kind(scenario);
+                        if scenario == "council" {
+                            info = info
+                                .budget(Budget::default().max_cost(Usd::from_nanos(1_000_000_000)));
+                        }
+                        if !meter.admit(&info).allowed {
+                            denied += 1;
+                            continue;
+                        }
+                        let call = meter.start_call(info)?;
                         let outcome = converse(&mut rng, &call, scenario)?;
                         out.push((scenario.to_owned(), call.finalize(outcome)?));
                     }
-                    Ok(out)
+                    Ok((out, denied))
                 },
             )
         })
         .collect();
     let mut summaries = Vec::new();
+    let mut denied = 0;
     for w in workers {
-        summaries.extend(w.join().map_err(|_| "a simulation thread panicked")??);
+        let (done, refused) = w.join().map_err(|_| "a simulation thread panicked")??;
+        summaries.extend(done);
+        denied += refused;
     }
+    let started_calls = summaries.len() as u64;
+    let cut_off = summaries
+        .iter()
+        .filter(|(_, s)| s.failure_reason.as_deref() == Some(CUT_OFF))
+        .count();
     let tracked = started.elapsed();
     let stats = guard.shutdown()?;
     let wall = started.elapsed();
@@ -304,6 +336,21 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     println!("  unpriced   {:>10}", stats.unpriced);
     println!("  write errors {:>8}", stats.write_errors);
     println!();
+    println!("budgets, limits and alerts");
+    println!("  admissions denied {denied:>6}   (a user's $4.00 a day, $0.90 estimated per call)");
+    println!("  calls cut off     {cut_off:>6}   (council sessions, $1.00 budget)");
+    println!("  alerts raised     {:>6}", stats.alerts_raised);
+    let mut kinds = conn.prepare(
+        "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 GROUP BY kind ORDER BY kind",
+    )?;
+    let rows = kinds.query_map([run_started_ms], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (kind, n) = row?;
+        println!("    {kind:<16} {n:>6}");
+    }
+    println!();
     println!("time");
     println!(
         "  tracking   {:>10.3} s  ({:.0} track calls/s over {} threads)",
@@ -325,8 +372,15 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     };
     println!("checks");
     check(
-        &format!("calls in database = calls simulated ({db_calls})"),
-        db_calls as u64 == args.calls,
+        &format!("calls in database = calls started ({db_calls})"),
+        db_calls as u64 == started_calls,
+    );
+    check(
+        &format!(
+            "calls started + admissions denied = calls simulated ({})",
+            args.calls
+        ),
+        started_calls + denied == args.calls,
     );
     check(
         &format!("events in database = events tracked ({db_events})"),

@@ -161,6 +161,20 @@ pub enum Error {
         source: rusqlite::Error,
     },
 
+    /// The database was written by a development build of callmeter from before the first release,
+    /// whose layout cannot be migrated. Move the file away; callmeter creates a new one.
+    #[error(
+        "database {} has callmeter's pre-release schema version {found}, which cannot be migrated: \
+         move the file away and callmeter will create a new one",
+        path.display()
+    )]
+    PreReleaseSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: i64,
+    },
+
     /// The database file was written by a newer callmeter, or is not a callmeter database.
     #[error(
         "database {path}: schema version {found} is not supported (this build knows {supported})"

@@ -435,6 +435,7 @@ impl LimitBook {
 /// Reads the calls of the current month (in `offset`) for the reload.
 pub(crate) fn load_past(
     conn: &rusqlite::Connection,
+    path: &std::path::Path,
     offset: FixedOffset,
     now_ms: i64,
 ) -> Result<Vec<PastCall>> {
@@ -447,7 +448,7 @@ pub(crate) fn load_past(
              FROM calls c WHERE c.started_at >= ?1",
         )
         .map_err(|source| crate::Error::Storage {
-            path: std::path::PathBuf::new(),
+            path: path.to_path_buf(),
             context: "reading this month's spend",
             source,
         })?;
@@ -464,7 +465,7 @@ pub(crate) fn load_past(
         })
         .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
         .map_err(|source| crate::Error::Storage {
-            path: std::path::PathBuf::new(),
+            path: path.to_path_buf(),
             context: "reading this month's spend",
             source,
         })?;

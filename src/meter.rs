@@ -232,13 +232,14 @@ impl MeterBuilder {
         let store = Store::open(&self.path)?;
         let offset = self.limits.offset();
         let past = if self.limits.any() {
-            load_past(store.connection(), offset, now_ms())?
+            load_past(store.connection(), store.path(), offset, now_ms())?
         } else {
             Vec::new()
         };
         let limits = LimitBook::new(self.limits, past);
         let watch = Watch::load(
             store.connection(),
+            store.path(),
             self.quotas,
             thresholds.daily,
             thresholds.monthly,

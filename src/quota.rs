@@ -138,9 +138,10 @@ fn utc() -> chrono::FixedOffset {
     UTC
 }
 
-fn storage(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+fn storage(path: &std::path::Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    let path = path.to_path_buf();
     move |source| Error::Storage {
-        path: std::path::PathBuf::new(),
+        path,
         context,
         source,
     }
@@ -151,6 +152,7 @@ impl Watch {
     /// usage and fired alerts read from the database.
     pub(crate) fn load(
         conn: &Connection,
+        path: &std::path::Path,
         quotas: Vec<Quota>,
         daily: Usd,
         monthly: Usd,
@@ -173,7 +175,7 @@ impl Watch {
                     [start.timestamp_millis()],
                     |r| r.get(0),
                 )
-                .map_err(storage("reading the platform's spend"))?;
+                .map_err(storage(path, "reading the platform's spend"))?;
             watch.totals.push(Total {
                 kind,
                 period,
@@ -191,7 +193,7 @@ impl Watch {
                     rusqlite::params![start.timestamp_millis(), quota.provider, quota.model],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .map_err(storage("reading quota usage"))?;
+                .map_err(storage(path, "reading quota usage"))?;
             watch.quotas.push(Watched {
                 quota,
                 period_key: key,
@@ -202,7 +204,7 @@ impl Watch {
         let month_start = since(Period::Month).1.timestamp_millis();
         let mut stmt = conn
             .prepare("SELECT kind, subject, raised_at FROM alerts WHERE raised_at >= ?1")
-            .map_err(storage("reading this month's alerts"))?;
+            .map_err(storage(path, "reading this month's alerts"))?;
         let rows = stmt
             .query_map([month_start], |r| {
                 Ok((
@@ -212,7 +214,7 @@ impl Watch {
                 ))
             })
             .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(storage("reading this month's alerts"))?;
+            .map_err(storage(path, "reading this month's alerts"))?;
         for (kind, subject, at) in rows {
             let Some(kind) = AlertKind::from_name(&kind) else {
                 continue;

@@ -19,9 +19,12 @@ use crate::usage::Measure;
 use crate::worker::{Batch, Resolved, UNKNOWN_BIT};
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA_V1: &str = "
+/// Versions written by development builds before the first release; their layout cannot be migrated.
+const PRE_RELEASE_VERSIONS: std::ops::RangeInclusive<i64> = 1..=1;
+
+const SCHEMA_V2: &str = "
 CREATE TABLE calls (
     call_id          TEXT PRIMARY KEY NOT NULL,
     call_ref         INTEGER NOT NULL UNIQUE,
@@ -246,6 +249,7 @@ pub(crate) struct Written {
 /// The writer's connection.
 pub(crate) struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
     /// `price_id` of each catalog entry already stored, by catalog and entry.
     price_ids: FxHashMap<(u64, u32), i64>,
 }
@@ -396,6 +400,7 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(2 * LAYOUTS + 8);
         Ok(Store {
             conn,
+            path: path.to_path_buf(),
             price_ids: FxHashMap::default(),
         })
     }
@@ -405,9 +410,16 @@ impl Store {
         &self.conn
     }
 
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Writes a batch in one transaction.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Written> {
-        let Store { conn, price_ids } = self;
+        let Store {
+            conn, price_ids, ..
+        } = self;
         let tx = conn.transaction()?;
         let mut written = Written::default();
         let (assigned, assigned_prices) = {
@@ -674,6 +686,12 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(storage(path, "reading the schema version"))?;
+    if PRE_RELEASE_VERSIONS.contains(&version) {
+        return Err(Error::PreReleaseSchema {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
     if version > SCHEMA_VERSION {
         return Err(Error::SchemaVersion {
             path: path.to_path_buf(),
@@ -696,7 +714,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN; {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(storage(path, "creating the schema"))?;
     }

@@ -255,6 +255,14 @@ fn reopening_keeps_data_and_foreign_files_are_refused() -> TestResult {
         Meter::builder().path(&newer).open(),
         Err(Error::SchemaVersion { found: 99, .. })
     ));
+    let old = dir.path().join("pre-release.db");
+    rusqlite::Connection::open(&old)?
+        .execute_batch("CREATE TABLE calls (call_id TEXT PRIMARY KEY); PRAGMA user_version = 1;")?;
+    let refused = Meter::builder().path(&old).open().err();
+    assert!(
+        matches!(&refused, Some(e @ Error::PreReleaseSchema { found: 1, .. }) if e.to_string().contains("move the file away")),
+        "{refused:?}"
+    );
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, vec![0x42_u8; 8192])?;
     assert!(matches!(
