@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use callmeter::{CallCostTracker, CallInfo, Meter, MeterGuard, TokenUsage};
+use callmeter::{CallCostTracker, CallInfo, Limits, Meter, MeterGuard, TokenUsage, Usd};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 
@@ -108,7 +108,36 @@ fn track_calls(c: &mut Criterion) {
             })
         })
     });
+    // The same TTS call with daily and monthly limits on its user and its tenant: four more counters
+    // per track call (the per-call budget is on in every benchmark: it is on by default).
+    let limits = Limits::none()
+        .daily_cost(Usd::from_nanos(i64::MAX / 4))
+        .monthly_cost(Usd::from_nanos(i64::MAX / 4));
+    let limited_dir = tempfile::tempdir().expect("tempdir");
+    let (limited_meter, limited_guard) = Meter::builder()
+        .path(limited_dir.path().join("limits.db"))
+        .queue_capacity(2 * SEGMENT as usize)
+        .user_limits(limits)
+        .tenant_limits(limits)
+        .open()
+        .expect("open meter");
+    let limited = limited_meter
+        .start_call(CallInfo::new("limited").user("u").tenant("t"))
+        .expect("start");
+    g.bench_function("track_tts_with_user_and_tenant_limits", |b| {
+        b.iter_custom(|iters| {
+            timed(&limited_meter, iters, || {
+                let _ = black_box(limited.track_tts(
+                    black_box("elevenlabs"),
+                    black_box("eleven_turbo_v2_5"),
+                    black_box(412),
+                ));
+            })
+        })
+    });
     g.finish();
+    drop(limited);
+    limited_guard.shutdown().expect("shutdown");
 
     drop((call, agent));
     let stats = guard.shutdown().expect("shutdown");
