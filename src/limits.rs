@@ -513,4 +513,28 @@ mod tests {
             ms(2026, 1, 31, 22, 0, 0)
         );
     }
+
+    #[test]
+    fn a_new_day_starts_from_zero_while_the_month_carries_on() {
+        let config = LimitConfig {
+            user_default: Limits::none()
+                .daily_cost(Usd::from_nanos(1_000))
+                .monthly_cost(Usd::from_nanos(10_000)),
+            ..LimitConfig::default()
+        };
+        let book = LimitBook::new(config, Vec::new());
+        let late = ms(2026, 3, 9, 23, 59, 59) + 999;
+        let early = ms(2026, 3, 10, 0, 0, 0);
+        let monday = book.counters_for(Some("u"), None, late);
+        assert!(!monday[0].add(999, 0), "below the daily limit");
+        assert!(monday[0].add(1, 0), "exactly at the daily limit");
+        monday[1].add(1_000, 0);
+        let tuesday = book.counters_for(Some("u"), None, early);
+        assert_eq!(tuesday[0].status().period, Period::Day);
+        assert_eq!(tuesday[0].status().spent, Usd::ZERO);
+        assert_eq!(tuesday[1].status().spent, Usd::from_nanos(1_000));
+        // A month later, the month starts from zero too.
+        let april = book.counters_for(Some("u"), None, ms(2026, 4, 1, 0, 0, 0));
+        assert_eq!(april[1].status().spent, Usd::ZERO);
+    }
 }
