@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::limits::PeriodCounter;
 use crate::meter::MeterShared;
 use crate::money::Usd;
-use crate::pricing::{Catalog, Lookup, Payment};
+use crate::pricing::{Catalog, Lookup, LookupCache, Payment};
 use crate::stats::Counters;
 use crate::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
@@ -327,6 +327,8 @@ pub(crate) struct CallState {
     crossed: Transitions,
     /// The user's and tenant's limited periods this call counts in (empty without limits).
     limits: Vec<Arc<PeriodCounter>>,
+    /// The catalog series of recently tracked names.
+    lookups: LookupCache,
 }
 
 impl Drop for CallState {
@@ -405,6 +407,7 @@ impl CallState {
             ident.started_at_ms,
         );
         let state = Arc::new(CallState {
+            lookups: LookupCache::default(),
             limits,
             budget,
             crossed: Transitions::default(),
@@ -603,31 +606,32 @@ impl CallState {
         let catalog = &self.ident.catalog;
         let at = self.ident.elapsed_ms();
         let at_ms = self.ident.started_at_ms.saturating_add(i64::from(at));
-        let (category, entry, cost, problem) = match catalog.find_at(provider, model, at_ms) {
-            Lookup::Found(entry) => {
-                let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
-                    Ok(p) => (
-                        p.cost,
-                        p.missing.map_or(Problem::None, Problem::MissingRate),
-                    ),
-                    Err(_) => (0, Problem::Overflow),
-                };
-                if !active.closed {
-                    self.totals.add(catalog, entry, cost);
+        let (category, entry, cost, problem) =
+            match catalog.find_cached(provider, model, at_ms, &self.lookups) {
+                Lookup::Found(entry) => {
+                    let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
+                        Ok(p) => (
+                            p.cost,
+                            p.missing.map_or(Problem::None, Problem::MissingRate),
+                        ),
+                        Err(_) => (0, Problem::Overflow),
+                    };
+                    if !active.closed {
+                        self.totals.add(catalog, entry, cost);
+                    }
+                    (catalog.entry_price(entry).category(), entry, cost, problem)
                 }
-                (catalog.entry_price(entry).category(), entry, cost, problem)
-            }
-            miss => (
-                measure.default_category(),
-                UNKNOWN_BIT | self.meter.unknown_model(catalog, provider, model),
-                0,
-                if miss == Lookup::NotInForce {
-                    Problem::NotInForce(at_ms)
-                } else {
-                    Problem::UnknownModel
-                },
-            ),
-        };
+                miss => (
+                    measure.default_category(),
+                    UNKNOWN_BIT | self.meter.unknown_model(catalog, provider, model),
+                    0,
+                    if miss == Lookup::NotInForce {
+                        Problem::NotInForce(at_ms)
+                    } else {
+                        Problem::UnknownModel
+                    },
+                ),
+            };
         let unpriced = problem != Problem::None;
         let late = active.closed;
         if !late {

@@ -25,7 +25,7 @@ pub use quote::{Quote, QuoteLine, Usage};
 pub use litellm::ImportReport;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -1010,6 +1010,8 @@ pub struct Catalog {
     folded: FxHashMap<Box<str>, FxHashMap<Box<str>, u32>>,
     /// The versions of each provider and model: entry indexes in order of `from`.
     series: Vec<Vec<u32>>,
+    /// The exact provider and model of each series.
+    series_names: Vec<(Box<str>, Box<str>)>,
     /// The same versions as `(from, to, entry)`, so that a lookup reads one small array.
     windows: Vec<Box<[(i64, i64, u32)]>>,
     cumulative_lines: usize,
@@ -1026,6 +1028,14 @@ pub(crate) struct StoredPrice<'a> {
     /// Canonical JSON of everything that makes the price; the same price gives the same text.
     pub(crate) definition: String,
 }
+
+/// Slots of a [`LookupCache`].
+const LOOKUP_SLOTS: usize = 4;
+
+/// A call's memory of the catalog series its last names resolved to (series + 1; 0 is empty). Any
+/// value is safe: a hit is confirmed by comparing the names.
+#[derive(Debug, Default)]
+pub(crate) struct LookupCache([AtomicU32; LOOKUP_SLOTS]);
 
 /// What a lookup at a point in time found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1171,8 +1181,41 @@ impl Catalog {
 
     /// The entry of `provider`/`model` in force at `at_ms` (milliseconds since the Unix epoch).
     pub(crate) fn find_at(&self, provider: &str, model: &str, at_ms: i64) -> Lookup {
-        let Some(series) = self.series_of(provider, model) else {
-            return Lookup::Unknown;
+        self.find_cached(provider, model, at_ms, &LookupCache::default())
+    }
+
+    /// As [`find_at`](Self::find_at), first trying the series `cache` remembers for names of this
+    /// length: a hit costs two short comparisons instead of two string hashes.
+    pub(crate) fn find_cached(
+        &self,
+        provider: &str,
+        model: &str,
+        at_ms: i64,
+        cache: &LookupCache,
+    ) -> Lookup {
+        let slot = &cache.0[(provider.len() ^ model.len().rotate_left(2)) % LOOKUP_SLOTS];
+        let cached = slot.load(Ordering::Relaxed);
+        let series = match cached.checked_sub(1).map(|s| s as usize) {
+            Some(s)
+                if self
+                    .series_names
+                    .get(s)
+                    .is_some_and(|(p, m)| **p == *provider && **m == *model) =>
+            {
+                s as u32
+            }
+            _ => {
+                let Some(series) = self.series_of(provider, model) else {
+                    return Lookup::Unknown;
+                };
+                // Only exact names are remembered (a hit is checked by comparing them).
+                if self.series_names[series as usize].0.as_ref() == provider
+                    && self.series_names[series as usize].1.as_ref() == model
+                {
+                    slot.store(series + 1, Ordering::Relaxed);
+                }
+                series
+            }
         };
         // Few versions per model, newest last: scan back to the latest one started by `at_ms`.
         for &(from, to, entry) in self.windows[series as usize].iter().rev() {
@@ -1358,6 +1401,7 @@ impl CatalogBuilder {
             index: FxHashMap::default(),
             series: Vec::new(),
             windows: Vec::new(),
+            series_names: Vec::new(),
             cumulative_lines: 0,
         };
         for price in self.entries {
@@ -1373,6 +1417,10 @@ impl CatalogBuilder {
                 .or_insert(next_series);
             if series == next_series {
                 catalog.series.push(Vec::new());
+                catalog.series_names.push((
+                    entry.price.provider.as_str().into(),
+                    entry.price.model.as_str().into(),
+                ));
             }
             catalog.series[series as usize].push(id);
             catalog.entries.push(entry);
@@ -1671,6 +1719,35 @@ mod tests {
         let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(usd(dec!(5)));
         assert_eq!(ach.fee(usd(dec!(625)))?, usd(dec!(5)));
         assert_eq!(ach.fee(usd(dec!(624)))?, usd(dec!(4.992)));
+        Ok(())
+    }
+
+    #[test]
+    fn the_lookup_cache_never_answers_for_other_names() -> Result<()> {
+        let rate = Rate::per_character(usd(dec!(1)));
+        let catalog = Catalog::builder()
+            .insert(ModelPrice::new("acme", "aa", Category::Tts).rate(UsageKind::Characters, rate))
+            .insert(ModelPrice::new("acme", "bb", Category::Tts).rate(UsageKind::Characters, rate))
+            .build()?;
+        let cache = LookupCache::default();
+        // Same lengths: the same slot, every time a different answer.
+        for _ in 0..3 {
+            for model in ["aa", "bb"] {
+                let Lookup::Found(i) = catalog.find_cached("acme", model, 0, &cache) else {
+                    panic!("{model}")
+                };
+                assert_eq!(catalog.entry_price(i).model(), model);
+            }
+            assert_eq!(
+                catalog.find_cached("acme", "cc", 0, &cache),
+                Lookup::Unknown
+            );
+            // A folded name resolves, and is not remembered as if it were exact.
+            assert!(matches!(
+                catalog.find_cached("ACME", "AA", 0, &cache),
+                Lookup::Found(_)
+            ));
+        }
         Ok(())
     }
 }
