@@ -87,6 +87,7 @@ mod meter;
 mod money;
 mod pricing;
 mod quota;
+mod rollup;
 mod stats;
 mod store;
 mod totals;

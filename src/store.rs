@@ -11,9 +11,10 @@ use once_cell::sync::Lazy;
 use rusqlite::{
     CachedStatement, Connection, OptionalExtension, Statement, ToSql, Transaction, params,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
+use crate::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
 use crate::tracker::CallIdent;
 use crate::usage::Measure;
 use crate::worker::{Batch, Resolved, UNKNOWN_BIT};
@@ -467,10 +468,19 @@ impl Store {
             let mut groups: Vec<Vec<(usize, i64, Option<i64>)>> = (0..LAYOUTS)
                 .map(|_| Vec::with_capacity(ROWS_PER_INSERT))
                 .collect();
+            let mut rollups = Deltas::default();
             for (i, r) in batch.events.iter().enumerate() {
                 let cr = calls.number(&r.call)?;
                 let price_id = prices.id(price_ids, r)?;
                 add_delta(&r.call, cr, r.event.cost, r.amount());
+                let measure = r.event.measure();
+                rollups.add(
+                    &r.call,
+                    r.at_ms(),
+                    r.event.category(),
+                    r.names().0,
+                    Sums::of(r.event.cost, Some(&measure), 1),
+                );
                 let layout = layout(r);
                 let group = &mut groups[layout];
                 group.push((i, cr, price_id));
@@ -501,6 +511,13 @@ impl Store {
                         written.coalesced_rows += 1;
                     }
                     add_delta(&end_rec.call, cr, c.cost, 0);
+                    rollups.add(
+                        &end_rec.call,
+                        end_rec.ended_at_ms,
+                        c.category,
+                        "callmeter",
+                        Sums::of(c.cost, None, i64::try_from(c.events).unwrap_or(i64::MAX)),
+                    );
                 }
             }
             for (call, cr, d) in deltas.values() {
@@ -524,6 +541,16 @@ impl Store {
                     end.execute(params![cr, status, end_rec.reason, end_rec.ended_at_ms])?;
                 }
             }
+            // Calls whose rows may have collided: their rollups are rebuilt from the rows.
+            let dirty: FxHashSet<*const CallIdent> = batch
+                .events
+                .iter()
+                .map(|r| &r.call)
+                .chain(batch.ends.iter().map(|e| &e.call))
+                .filter(|c| c.conflicted.load(Ordering::Relaxed))
+                .map(Arc::as_ptr)
+                .collect();
+            rollups.write(&tx, &dirty)?;
             let mut insert_alert = tx.prepare_cached(INSERT_ALERT)?;
             for a in &batch.alerts {
                 insert_alert.execute(params![
@@ -714,7 +741,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN; {SCHEMA_V2} {ROLLUPS} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(storage(path, "creating the schema"))?;
     }
