@@ -87,6 +87,7 @@ mod meter;
 mod money;
 mod pricing;
 mod quota;
+mod report;
 mod rollup;
 mod stats;
 mod store;
@@ -111,6 +112,9 @@ pub use crate::pricing::{
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
 };
 pub use crate::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
+pub use crate::report::{
+    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
+};
 pub use crate::stats::Stats;
 pub use crate::tracker::{
     CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, Outcome, Tracked,

@@ -1,0 +1,511 @@
+//! Reports over a callmeter database: a call's breakdown, a user's or tenant's spend, the platform
+//! over a date range, groupings and top lists. Results are typed and serde-serialisable; dashboards'
+//! frequent questions read the rollups, not raw events.
+//!
+//! A [`Reports`] opens the file read-only, beside a running meter or on its own (the CLI).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::money::Usd;
+
+/// Read-only access to a callmeter database.
+#[derive(Debug)]
+pub struct Reports {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Cost of one category or provider (or user, tenant …) in a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Share {
+    /// The category, provider, user … it is the cost of.
+    pub name: String,
+    /// The cost.
+    pub cost: Usd,
+    /// Events (a coalesced row counts the events it stands for).
+    pub events: i64,
+}
+
+/// One event of a call, in order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EventLine {
+    /// Sequence number within the call.
+    pub seq: i64,
+    /// When it was tracked.
+    pub at: DateTime<Utc>,
+    /// Category.
+    pub category: String,
+    /// Provider.
+    pub provider: String,
+    /// Model.
+    pub model: String,
+    /// Agent, for multi-agent sessions.
+    pub agent: Option<String>,
+    /// Headline quantity in `unit`.
+    pub quantity: f64,
+    /// Unit of the quantity.
+    pub unit: String,
+    /// Cost.
+    pub cost: Usd,
+    /// `usage`, `late` or `coalesced`.
+    pub kind: String,
+    /// Whether it had a price.
+    pub priced: bool,
+}
+
+/// A call's breakdown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CallReport {
+    /// The call id.
+    pub call_id: String,
+    /// User, tenant, persona and session kind, as given.
+    pub user_id: Option<String>,
+    /// Tenant.
+    pub tenant_id: Option<String>,
+    /// Persona.
+    pub persona: Option<String>,
+    /// Session kind.
+    pub session_kind: Option<String>,
+    /// `active`, `completed`, `failed` or `abandoned`.
+    pub status: String,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Duration in seconds, once ended.
+    pub duration_seconds: Option<f64>,
+    /// Total cost (the sum of its events).
+    pub total: Usd,
+    /// Revenue charged for it (payments tracked).
+    pub revenue: Usd,
+    /// Revenue minus cost, when there is revenue.
+    pub margin: Option<Usd>,
+    /// Cost by category.
+    pub by_category: Vec<Share>,
+    /// Cost by provider.
+    pub by_provider: Vec<Share>,
+    /// Cost by agent (multi-agent sessions).
+    pub by_agent: Vec<Share>,
+    /// Its events in order.
+    pub events: Vec<EventLine>,
+}
+
+/// The platform over a range of UTC days.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct PlatformReport {
+    /// First day, inclusive.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+    /// Total cost of the events in the range.
+    pub total: Usd,
+    /// Calls started in the range.
+    pub calls: i64,
+    /// Minutes of call time (telephony, audio, participant seconds) in the range.
+    pub minutes: f64,
+    /// Average cost per call started in the range (total ÷ calls).
+    pub cost_per_call: Option<Usd>,
+    /// Average cost per minute.
+    pub cost_per_minute: Option<Usd>,
+    /// By category, dearest first.
+    pub by_category: Vec<Share>,
+    /// By provider, dearest first.
+    pub by_provider: Vec<Share>,
+    /// Cost per day, with the change against the day before.
+    pub daily: Vec<DayCost>,
+}
+
+/// One day of a daily series.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DayCost {
+    /// The day (UTC).
+    pub day: NaiveDate,
+    /// Its cost.
+    pub cost: Usd,
+    /// Change against the previous day of the series.
+    pub change: Option<Usd>,
+}
+
+/// What to group calls by in [`Reports::calls_by`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum GroupBy {
+    /// `calls.user_id`.
+    User,
+    /// `calls.tenant_id`.
+    Tenant,
+    /// `calls.persona`.
+    Persona,
+    /// `calls.session_kind`.
+    SessionKind,
+}
+
+impl GroupBy {
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::User => "user_id",
+            GroupBy::Tenant => "tenant_id",
+            GroupBy::Persona => "persona",
+            GroupBy::SessionKind => "session_kind",
+        }
+    }
+}
+
+/// Calls of one group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct GroupCost {
+    /// The group (`None` for calls without one).
+    pub name: Option<String>,
+    /// Calls started in the range.
+    pub calls: i64,
+    /// Their total cost.
+    pub cost: Usd,
+    /// Their revenue.
+    pub revenue: Usd,
+    /// Average cost per call.
+    pub cost_per_call: Usd,
+}
+
+fn day_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp_millis())
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl Reports {
+    /// Opens a callmeter database read-only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the file is missing or is not a SQLite database,
+    /// [`Error::ForeignDatabase`] when it is not a callmeter database,
+    /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
+        let path = path.as_ref().to_path_buf();
+        let storage = |context| {
+            let path = path.clone();
+            move |source| Error::Storage {
+                path,
+                context,
+                source,
+            }
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(storage("opening for reports"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(storage(
+                "reading the schema version (is this a SQLite database?)",
+            ))?;
+        match version {
+            crate::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
+            0 => Err(Error::ForeignDatabase { path }),
+            1 => Err(Error::PreReleaseSchema {
+                path,
+                found: version,
+            }),
+            found => Err(Error::SchemaVersion {
+                path,
+                found,
+                supported: crate::store::SCHEMA_VERSION,
+            }),
+        }
+    }
+
+    fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Storage {
+            path: self.path.clone(),
+            context,
+            source,
+        }
+    }
+
+    fn shares(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Share>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.err("report"))?;
+        let rows = stmt
+            .query_map(p, |r| {
+                Ok(Share {
+                    name: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    cost: Usd::from_nanos(r.get(1)?),
+                    events: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("report"))?;
+        Ok(rows)
+    }
+
+    /// A call's breakdown, or `None` when the database has no such call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn call(&self, call_id: &str) -> Result<Option<CallReport>> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT call_ref, user_id, tenant_id, persona, session_kind, status, failure_reason,
+                        started_at, ended_at, total_cost_nanos, revenue_nanos
+                 FROM calls WHERE call_id = ?1",
+                [call_id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        (
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get(6)?,
+                        ),
+                        (
+                            r.get::<_, i64>(7)?,
+                            r.get::<_, Option<i64>>(8)?,
+                            r.get::<_, i64>(9)?,
+                            r.get::<_, i64>(10)?,
+                        ),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err("reading a call"))?;
+        let Some((
+            call_ref,
+            (user_id, tenant_id, persona, session_kind, status, failure_reason),
+            (started, ended, total, revenue),
+        )) = head
+        else {
+            return Ok(None);
+        };
+        let by = |col: &str| {
+            self.shares(
+                &format!(
+                    "SELECT {col}, SUM(cost_nanos),
+                        SUM(CASE WHEN kind = 'coalesced' THEN CAST(quantity AS INTEGER) ELSE 1 END)
+                     FROM cost_events WHERE call_ref = ?1 GROUP BY {col} ORDER BY 2 DESC, 1"
+                ),
+                [call_ref],
+            )
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
+                        kind, priced
+                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
+            )
+            .map_err(self.err("reading a call's events"))?;
+        let events = stmt
+            .query_map([call_ref], |r| {
+                Ok(EventLine {
+                    seq: r.get(0)?,
+                    at: at(r.get(1)?),
+                    category: r.get(2)?,
+                    provider: r.get(3)?,
+                    model: r.get(4)?,
+                    agent: r.get(5)?,
+                    quantity: r.get(6)?,
+                    unit: r.get(7)?,
+                    cost: Usd::from_nanos(r.get(8)?),
+                    kind: r.get(9)?,
+                    priced: r.get(10)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("reading a call's events"))?;
+        let by_agent = by("agent")?
+            .into_iter()
+            .filter(|s| !s.name.is_empty())
+            .collect();
+        Ok(Some(CallReport {
+            call_id: call_id.to_owned(),
+            user_id,
+            tenant_id,
+            persona,
+            session_kind,
+            status,
+            failure_reason,
+            started_at: at(started),
+            ended_at: ended.map(at),
+            duration_seconds: ended.map(|e| (e - started) as f64 / 1000.0),
+            total: Usd::from_nanos(total),
+            revenue: Usd::from_nanos(revenue),
+            margin: (revenue > 0).then(|| Usd::from_nanos(revenue.saturating_sub(total))),
+            by_category: by("category")?,
+            by_provider: by("provider")?,
+            by_agent,
+            events,
+        }))
+    }
+
+    /// The platform from `from` to `to` (UTC days, inclusive), from the daily rollups.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn platform(&self, from: NaiveDate, to: NaiveDate) -> Result<PlatformReport> {
+        let (a, b) = (from.to_string(), to.to_string());
+        let by = |col: &str| {
+            self.shares(
+                &format!(
+                    "SELECT {col}, SUM(cost_nanos), SUM(events) FROM rollups
+                     WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
+                     GROUP BY {col} ORDER BY 2 DESC, 1"
+                ),
+                params![a, b],
+            )
+        };
+        let by_category = by("category")?;
+        let by_provider = by("provider")?;
+        let (total, time_ms): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(time_ms), 0) FROM rollups
+                 WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2",
+                params![a, b],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err("reading the platform's totals"))?;
+        let end = to.succ_opt().unwrap_or(to);
+        let calls: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
+                params![day_ms(from), day_ms(end)],
+                |r| r.get(0),
+            )
+            .map_err(self.err("counting calls"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT period, SUM(cost_nanos) FROM rollups
+                 WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
+                 GROUP BY period ORDER BY period",
+            )
+            .map_err(self.err("reading the daily series"))?;
+        let days: Vec<(String, i64)> = stmt
+            .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("reading the daily series"))?;
+        let mut daily = Vec::with_capacity(days.len());
+        let mut previous: Option<i64> = None;
+        for (day, cost) in days {
+            let Ok(day) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
+                continue;
+            };
+            daily.push(DayCost {
+                day,
+                cost: Usd::from_nanos(cost),
+                change: previous.map(|p| Usd::from_nanos(cost.saturating_sub(p))),
+            });
+            previous = Some(cost);
+        }
+        let minutes = time_ms as f64 / 60_000.0;
+        let per = |n: i64, d: i64| (d > 0).then(|| Usd::from_nanos(n / d));
+        Ok(PlatformReport {
+            from,
+            to,
+            total: Usd::from_nanos(total),
+            calls,
+            minutes,
+            cost_per_call: per(total, calls),
+            cost_per_minute: (time_ms > 0).then(|| {
+                Usd::from_nanos((i128::from(total) * 60_000 / i128::from(time_ms)) as i64)
+            }),
+            by_category,
+            by_provider,
+            daily,
+        })
+    }
+
+    /// Calls started from `from` to `to` (UTC days, inclusive), grouped, dearest group first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn calls_by(
+        &self,
+        group: GroupBy,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GroupCost>> {
+        let end = to.succ_opt().unwrap_or(to);
+        let col = group.column();
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {col}, COUNT(*), SUM(total_cost_nanos), SUM(revenue_nanos) FROM calls
+                 WHERE started_at >= ?1 AND started_at < ?2 GROUP BY {col} ORDER BY 3 DESC, 1"
+            ))
+            .map_err(self.err("grouping calls"))?;
+        let rows = stmt
+            .query_map(params![day_ms(from), day_ms(end)], |r| {
+                let calls: i64 = r.get(1)?;
+                let cost: i64 = r.get(2)?;
+                Ok(GroupCost {
+                    name: r.get(0)?,
+                    calls,
+                    cost: Usd::from_nanos(cost),
+                    revenue: Usd::from_nanos(r.get(3)?),
+                    cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("grouping calls"))?;
+        Ok(rows)
+    }
+
+    /// The `n` most expensive calls started from `from` to `to`, as (call id, cost).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn top_calls(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        n: usize,
+    ) -> Result<Vec<(String, Usd)>> {
+        let end = to.succ_opt().unwrap_or(to);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT call_id, total_cost_nanos FROM calls
+                 WHERE started_at >= ?1 AND started_at < ?2
+                 ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
+            )
+            .map_err(self.err("listing calls"))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    day_ms(from),
+                    day_ms(end),
+                    i64::try_from(n).unwrap_or(i64::MAX)
+                ],
+                |r| Ok((r.get(0)?, Usd::from_nanos(r.get(1)?))),
+            )
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("listing calls"))?;
+        Ok(rows)
+    }
+}
