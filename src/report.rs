@@ -112,11 +112,12 @@ pub struct PlatformReport {
     pub total: Usd,
     /// Calls started in the range.
     pub calls: i64,
-    /// Minutes of call time (telephony, audio, participant seconds) in the range.
+    /// Minutes of calls in the range: the call seconds tracked with
+    /// [`track_duration`](crate::CallCostTracker::track_duration), as limits count voice minutes.
     pub minutes: f64,
     /// Average cost per call started in the range (total ÷ calls).
     pub cost_per_call: Option<Usd>,
-    /// Average cost per minute.
+    /// Average cost per call minute (every cost of the range ÷ its call minutes).
     pub cost_per_minute: Option<Usd>,
     /// By category, dearest first.
     pub by_category: Vec<Share>,
@@ -380,8 +381,9 @@ impl Reports {
         let (total, time_ms): (i64, i64) = self
             .conn
             .query_row(
-                "SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(time_ms), 0) FROM rollups
-                 WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2",
+                "SELECT COALESCE(SUM(cost_nanos), 0),
+                        COALESCE(SUM(CASE WHEN category = 'telephony' THEN time_ms END), 0)
+                 FROM rollups WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2",
                 params![a, b],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

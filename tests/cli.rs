@@ -79,3 +79,60 @@ fn an_unknown_model_fails_with_suggestions() {
     assert!(!ok);
     assert!(err.contains("give a usage"), "{err}");
 }
+
+fn database_with_calls(dir: &std::path::Path) -> std::path::PathBuf {
+    use callmeter::{CallInfo, Meter, Outcome};
+    let path = dir.join("calls.db");
+    let (meter, guard) = Meter::builder().path(&path).open().expect("open");
+    let call = meter
+        .start_call(CallInfo::new("CA<script>").user("u1").session_kind("phone"))
+        .expect("start");
+    call.track_duration("twilio", "outbound-us", 300.0)
+        .expect("track");
+    call.finalize(Outcome::Completed).expect("finalize");
+    drop(call);
+    guard.shutdown().expect("shutdown");
+    path
+}
+
+#[test]
+fn report_summarises_a_database_and_breaks_down_a_call() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let db = db.to_str().expect("utf-8 path");
+    let (ok, out, err) = callmeter(&["report", "--db", db]);
+    assert!(ok, "{err}");
+    assert!(out.contains("total         $0.07"), "{out}");
+    assert!(out.contains("calls         1"), "{out}");
+    let (ok, out, err) = callmeter(&["report", "--db", db, "--call", "CA<script>", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["total"], "0.07");
+    assert_eq!(v["events"][0]["provider"], "twilio");
+    let (ok, out, err) = callmeter(&["report", "--db", db, "--by", "user"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("u1"), "{out}");
+}
+
+#[test]
+fn report_on_an_empty_a_missing_and_a_corrupt_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty.db");
+    let (_meter, guard) = callmeter::Meter::builder()
+        .path(&empty)
+        .open()
+        .expect("open");
+    guard.shutdown().expect("shutdown");
+    let (ok, out, err) = callmeter(&["report", "--db", empty.to_str().expect("path")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("total         $0"), "{out}");
+    let missing = dir.path().join("missing.db");
+    let (ok, _, err) = callmeter(&["report", "--db", missing.to_str().expect("path")]);
+    assert!(!ok);
+    assert!(err.contains("missing.db"), "{err}");
+    let corrupt = dir.path().join("corrupt.db");
+    std::fs::write(&corrupt, vec![0x42_u8; 4096]).expect("write");
+    let (ok, _, err) = callmeter(&["report", "--db", corrupt.to_str().expect("path")]);
+    assert!(!ok);
+    assert!(err.contains("corrupt.db"), "{err}");
+}

@@ -81,7 +81,7 @@ fn the_platform_report_sums_the_range() -> TestResult {
     let p = reports.platform(today.pred_opt().expect("yesterday"), today)?;
     assert_eq!(p.total, usd(dec!(0.87416)));
     assert_eq!(p.calls, 2);
-    assert_eq!(p.minutes, 10.0);
+    assert_eq!(p.minutes, 5.0); // the call seconds: 300 of telephony
     assert_eq!(p.cost_per_call, Some(usd(dec!(0.43708))));
     assert_eq!(p.daily.len(), 1);
     assert_eq!(p.daily[0].change, None);

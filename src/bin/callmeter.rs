@@ -4,14 +4,17 @@
 //! callmeter quote openai gpt-4o-mini --input-tokens 9000 --output-tokens 310
 //! callmeter quote twilio outbound-us --seconds 80
 //! callmeter quote stripe card-not-present --payment 4.99 --international
+//! callmeter report --db callmeter.db                      # the platform, last 30 days
+//! callmeter report --db callmeter.db --by user --top 10
+//! callmeter report --db callmeter.db --call CA42 --json
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callmeter::{Catalog, Payment, Quote, TokenUsage, Usage, UsageKind, Usd};
-use chrono::{DateTime, Utc};
+use callmeter::{Catalog, GroupBy, Payment, Quote, Reports, TokenUsage, Usage, UsageKind, Usd};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 
 /// Exact cost tracking for voice-AI calls.
@@ -25,7 +28,203 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// What a usage costs: each part with its rate, billing increment and cost, and the price's source.
-    Quote(QuoteArgs),
+    Quote(Box<QuoteArgs>),
+    /// What the calls in a database cost: the platform over a range, grouped, or one call.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The database file (the one `simulate_calls` and the meter write).
+    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
+    db: PathBuf,
+    /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
+    #[arg(long, value_name = "DAY")]
+    from: Option<NaiveDate>,
+    /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
+    #[arg(long, value_name = "DAY")]
+    to: Option<NaiveDate>,
+    /// One call's breakdown instead.
+    #[arg(long, value_name = "ID")]
+    call: Option<String>,
+    /// Group calls by user, tenant, persona or session-kind.
+    #[arg(long, value_name = "WHAT")]
+    by: Option<Group>,
+    /// How many groups or calls to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Group {
+    User,
+    Tenant,
+    Persona,
+    SessionKind,
+}
+
+fn json(value: &impl serde::Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn report(args: &ReportArgs) -> Result<(), String> {
+    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
+    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    if let Some(id) = &args.call {
+        let call = reports
+            .call(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no call {id:?} in {}", args.db.display()))?;
+        if args.json {
+            return json(&call);
+        }
+        println!(
+            "call {} ({}{})",
+            call.call_id,
+            call.status,
+            call.failure_reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+        let who = [
+            ("user", &call.user_id),
+            ("tenant", &call.tenant_id),
+            ("persona", &call.persona),
+            ("session", &call.session_kind),
+        ];
+        for (what, v) in who {
+            if let Some(v) = v {
+                println!("  {what:<9} {v}");
+            }
+        }
+        println!("  started   {}", call.started_at);
+        if let Some(d) = call.duration_seconds {
+            println!("  duration  {d:.1} s");
+        }
+        println!("  total     {}", call.total);
+        if let Some(m) = call.margin {
+            println!("  revenue   {}   margin {m}", call.revenue);
+        }
+        for (title, shares) in [
+            ("by category", &call.by_category),
+            ("by provider", &call.by_provider),
+            ("by agent", &call.by_agent),
+        ] {
+            if shares.is_empty() {
+                continue;
+            }
+            println!("  {title}");
+            for s in shares {
+                println!(
+                    "    {:<22} {:>16} {:>7} events",
+                    s.name,
+                    s.cost.to_string(),
+                    s.events
+                );
+            }
+        }
+        println!("  events");
+        for e in &call.events {
+            println!(
+                "    #{:<4} {:<10} {:<12} {:<28} {:>12} {:<10} {:>14}{}",
+                e.seq,
+                e.category,
+                e.provider,
+                e.model,
+                e.quantity,
+                e.unit,
+                e.cost.to_string(),
+                if e.kind == "usage" {
+                    String::new()
+                } else {
+                    format!(" ({})", e.kind)
+                }
+            );
+        }
+        return Ok(());
+    }
+    if let Some(group) = args.by {
+        let group = match group {
+            Group::User => GroupBy::User,
+            Group::Tenant => GroupBy::Tenant,
+            Group::Persona => GroupBy::Persona,
+            Group::SessionKind => GroupBy::SessionKind,
+        };
+        let mut rows = reports
+            .calls_by(group, from, to)
+            .map_err(|e| e.to_string())?;
+        rows.truncate(args.top);
+        if args.json {
+            return json(&rows);
+        }
+        println!("calls {from} to {to}, dearest first");
+        println!(
+            "  {:<28} {:>7} {:>16} {:>14} {:>14}",
+            "group", "calls", "cost", "per call", "revenue"
+        );
+        for r in rows {
+            println!(
+                "  {:<28} {:>7} {:>16} {:>14} {:>14}",
+                r.name.unwrap_or_else(|| "(none)".into()),
+                r.calls,
+                r.cost.to_string(),
+                r.cost_per_call.to_string(),
+                r.revenue.to_string()
+            );
+        }
+        return Ok(());
+    }
+    let p = reports.platform(from, to).map_err(|e| e.to_string())?;
+    let top = reports
+        .top_calls(from, to, args.top)
+        .map_err(|e| e.to_string())?;
+    if args.json {
+        return json(&serde_json::json!({ "platform": p, "top_calls": top }));
+    }
+    println!("platform {from} to {to}");
+    println!("  total         {}", p.total);
+    println!("  calls         {}", p.calls);
+    println!("  minutes       {:.1}", p.minutes);
+    if let Some(c) = p.cost_per_call {
+        println!("  per call      {c}");
+    }
+    if let Some(c) = p.cost_per_minute {
+        println!("  per minute    {c}");
+    }
+    for (title, shares) in [
+        ("by category", &p.by_category),
+        ("by provider", &p.by_provider),
+    ] {
+        println!("  {title}");
+        for s in shares {
+            println!(
+                "    {:<14} {:>16} {:>9} events",
+                s.name,
+                s.cost.to_string(),
+                s.events
+            );
+        }
+    }
+    println!("  daily");
+    for d in &p.daily {
+        let change = d
+            .change
+            .map(|c| format!("  ({c} on the day before)"))
+            .unwrap_or_default();
+        println!("    {}  {:>16}{change}", d.day, d.cost.to_string());
+    }
+    println!("  dearest calls");
+    for (id, cost) in top {
+        println!("    {id:<40} {:>14}", cost.to_string());
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -240,6 +439,7 @@ fn print(quote: &Quote) {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Report(args) => report(&args),
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| e.to_string())?;
             let at = args.at.unwrap_or_else(Utc::now);
