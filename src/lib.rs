@@ -81,6 +81,7 @@
 mod alert;
 mod budget;
 mod cumulative;
+mod economics;
 mod error;
 mod limits;
 mod meter;
@@ -99,6 +100,7 @@ mod worker;
 
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
+pub use crate::economics::{BreakEven, Economics, PerCall, break_even};
 pub use crate::error::{Error, Result};
 pub use crate::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use crate::meter::{

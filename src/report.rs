@@ -477,6 +477,21 @@ impl Reports {
         Ok(rows)
     }
 
+    /// Revenue of the calls started from `from` to `to`.
+    pub(crate) fn revenue(&self, from: NaiveDate, to: NaiveDate) -> Result<Usd> {
+        let end = to.succ_opt().unwrap_or(to);
+        let nanos: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(revenue_nanos), 0) FROM calls
+                 WHERE started_at >= ?1 AND started_at < ?2",
+                params![day_ms(from), day_ms(end)],
+                |r| r.get(0),
+            )
+            .map_err(self.err("summing revenue"))?;
+        Ok(Usd::from_nanos(nanos))
+    }
+
     /// The `n` most expensive calls started from `from` to `to`, as (call id, cost).
     ///
     /// # Errors

@@ -136,3 +136,26 @@ fn report_on_an_empty_a_missing_and_a_corrupt_database() {
     assert!(!ok);
     assert!(err.contains("corrupt.db"), "{err}");
 }
+
+#[test]
+fn economics_shows_margin_and_break_even() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let db = db.to_str().expect("utf-8 path");
+    let (ok, out, err) = callmeter(&["economics", "--db", db, "--price", "1.00"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("variable cost   $0.07"), "{out}");
+    // No fixed costs: break-even at zero calls.
+    assert!(out.contains("break-even      0 calls a month"), "{out}");
+    let (ok, out, err) = callmeter(&[
+        "economics",
+        "--db",
+        db,
+        "--price",
+        "0.05",
+        "--catalog",
+        "tests/data/catalog.toml",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("break-even      none"), "{out}");
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use callmeter::{CallInfo, Error, GroupBy, Outcome, Reports, TokenUsage, Usd};
-use chrono::Utc;
+use chrono::{Datelike, Utc};
 use common::{Db, TestResult};
 use rust_decimal::dec;
 
@@ -121,5 +121,42 @@ fn missing_foreign_and_corrupt_files_are_typed_errors() -> TestResult {
         Reports::open(&corrupt),
         Err(Error::Storage { .. })
     ));
+    Ok(())
+}
+
+#[test]
+fn economics_of_a_day_with_fixed_costs_and_break_even() -> TestResult {
+    use callmeter::{Category, FixedCost, break_even};
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    // $31 a month in a 31-day month, $30 in a 30-day month…: $1 a day either way, plus $0.
+    let days = {
+        let first = today.with_day0(0).expect("first");
+        let next = first
+            .checked_add_months(chrono::Months::new(1))
+            .expect("next month");
+        (next - first).num_days()
+    };
+    let fixed = [FixedCost::new(
+        "agent server",
+        Category::Platform,
+        Usd::new(rust_decimal::Decimal::from(days)),
+    )];
+    let e = reports.economics(today, today, &fixed)?;
+    assert_eq!(e.calls, 2);
+    assert_eq!(e.revenue, usd(dec!(4.99)));
+    assert_eq!(e.payment_fees, usd(dec!(0.46966)));
+    assert_eq!(e.variable_cost, usd(dec!(0.4045)));
+    assert_eq!(e.fixed_costs, usd(dec!(1)));
+    // 4.99 − 0.4045 − 0.46966 − 1
+    assert_eq!(e.gross_profit, usd(dec!(3.11584)));
+    assert_eq!(e.margin_percent, Some(dec!(62.44)));
+    let per_call = e.per_call.expect("per call");
+    assert_eq!(per_call.fixed_costs, usd(dec!(0.5)));
+    let b = break_even(usd(dec!(51)), usd(dec!(4.99)), usd(dec!(0.87416)));
+    assert_eq!(b.contribution, usd(dec!(4.11584)));
+    assert_eq!(b.calls_per_month, Some(13));
     Ok(())
 }

@@ -31,6 +31,93 @@ enum Command {
     Quote(Box<QuoteArgs>),
     /// What the calls in a database cost: the platform over a range, grouped, or one call.
     Report(ReportArgs),
+    /// Revenue, costs, margin and break-even of the calls in a database.
+    Economics(EconomicsArgs),
+}
+
+#[derive(Args)]
+struct EconomicsArgs {
+    /// The database file.
+    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
+    db: PathBuf,
+    /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
+    #[arg(long, value_name = "DAY")]
+    from: Option<NaiveDate>,
+    /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
+    #[arg(long, value_name = "DAY")]
+    to: Option<NaiveDate>,
+    /// A catalog file whose fixed monthly costs are spread over the period; may be repeated.
+    #[arg(long, value_name = "FILE")]
+    catalog: Vec<PathBuf>,
+    /// The price of a call for the break-even (default: the period's revenue per call).
+    #[arg(long, value_name = "USD")]
+    price: Option<Usd>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn economics(args: &EconomicsArgs) -> Result<(), String> {
+    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
+    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let mut builder = Catalog::builder();
+    for file in &args.catalog {
+        builder = builder.load_file(file).map_err(|e| e.to_string())?;
+    }
+    let fixed = builder.build().map_err(|e| e.to_string())?.fixed_costs();
+    let e = reports
+        .economics(from, to, &fixed)
+        .map_err(|e| e.to_string())?;
+    let monthly = fixed
+        .iter()
+        .try_fold(Usd::ZERO, |sum, c| sum.checked_add(c.monthly()))
+        .ok_or("fixed costs out of range")?;
+    let per_call = e.per_call;
+    let price = args.price.or(per_call.map(|p| p.revenue));
+    let even = match (price, per_call) {
+        (Some(price), Some(p)) => p
+            .variable_cost
+            .checked_add(p.payment_fees)
+            .map(|cost| callmeter::break_even(monthly, price, cost)),
+        _ => None,
+    };
+    if args.json {
+        return json(&serde_json::json!({ "economics": e, "break_even": even }));
+    }
+    println!("economics {} to {}", e.from, e.to);
+    println!("  calls           {}", e.calls);
+    println!("  revenue         {}", e.revenue);
+    println!("  variable cost   {}", e.variable_cost);
+    println!("  payment fees    {}", e.payment_fees);
+    println!(
+        "  fixed costs     {}  ({} a month, spread by day)",
+        e.fixed_costs, monthly
+    );
+    println!("  gross profit    {}", e.gross_profit);
+    if let Some(m) = e.margin_percent {
+        println!("  margin          {m} %");
+    }
+    if let Some(p) = per_call {
+        println!(
+            "  per call        revenue {}, variable {}, fees {}, fixed {}",
+            p.revenue, p.variable_cost, p.payment_fees, p.fixed_costs
+        );
+    }
+    match even {
+        Some(b) => match b.calls_per_month {
+            Some(n) => println!(
+                "  break-even      {n} calls a month = {} fixed ÷ ({} price − {} cost per call), rounded up",
+                b.fixed_monthly, b.price, b.cost_per_call
+            ),
+            None => println!(
+                "  break-even      none: the price {} does not exceed the cost per call {}",
+                b.price, b.cost_per_call
+            ),
+        },
+        None => println!("  break-even      give --price (no revenue recorded in the period)"),
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -440,6 +527,7 @@ fn print(quote: &Quote) {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Report(args) => report(&args),
+        Command::Economics(args) => economics(&args),
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| e.to_string())?;
             let at = args.at.unwrap_or_else(Utc::now);

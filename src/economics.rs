@@ -1,0 +1,221 @@
+//! Unit economics: revenue against variable cost, payment fees and amortised fixed costs; break-even.
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::money::Usd;
+use crate::pricing::FixedCost;
+use crate::report::Reports;
+
+/// A period's unit economics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Economics {
+    /// First day (UTC), inclusive.
+    pub from: NaiveDate,
+    /// Last day (UTC), inclusive.
+    pub to: NaiveDate,
+    /// Calls started in the period.
+    pub calls: i64,
+    /// Revenue: the payments tracked.
+    pub revenue: Usd,
+    /// Every cost of the period's events except payment fees.
+    pub variable_cost: Usd,
+    /// Payment processing fees (category `payment`).
+    pub payment_fees: Usd,
+    /// The fixed monthly costs spread over the period: each day bears its month's costs divided by the
+    /// month's days.
+    pub fixed_costs: Usd,
+    /// Revenue minus variable cost, fees and fixed costs.
+    pub gross_profit: Usd,
+    /// Gross profit as a percentage of revenue (two decimals), when there is revenue.
+    pub margin_percent: Option<Decimal>,
+    /// Per call started: revenue, variable cost, fees, fixed costs.
+    pub per_call: Option<PerCall>,
+}
+
+/// Averages per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PerCall {
+    /// Revenue per call.
+    pub revenue: Usd,
+    /// Variable cost per call.
+    pub variable_cost: Usd,
+    /// Payment fees per call.
+    pub payment_fees: Usd,
+    /// Fixed costs per call.
+    pub fixed_costs: Usd,
+}
+
+/// How many calls a month pay for the fixed costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BreakEven {
+    /// Fixed costs per month.
+    pub fixed_monthly: Usd,
+    /// What a call is sold for.
+    pub price: Usd,
+    /// What a call costs (variable cost and fees).
+    pub cost_per_call: Usd,
+    /// Price minus cost per call.
+    pub contribution: Usd,
+    /// Calls per month needed: fixed costs ÷ contribution, rounded up to a whole call; `None` ("no
+    /// break-even") when the price does not exceed the cost per call.
+    pub calls_per_month: Option<u64>,
+}
+
+/// Break-even calls per month for `fixed_monthly` costs, calls sold at `price` that cost
+/// `cost_per_call` (variable cost and fees).
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{Usd, break_even};
+/// use rust_decimal::dec;
+///
+/// let b = break_even(Usd::new(dec!(51)), Usd::new(dec!(4.99)), Usd::new(dec!(0.87416)));
+/// assert_eq!(b.calls_per_month, Some(13)); // 51 ÷ 4.11584 = 12.39…
+/// assert_eq!(break_even(Usd::new(dec!(51)), Usd::new(dec!(0.50)), Usd::new(dec!(0.87))).calls_per_month, None);
+/// ```
+pub fn break_even(fixed_monthly: Usd, price: Usd, cost_per_call: Usd) -> BreakEven {
+    let contribution = price.as_decimal() - cost_per_call.as_decimal();
+    let calls_per_month = if contribution <= Decimal::ZERO {
+        None
+    } else {
+        (fixed_monthly.as_decimal() / contribution)
+            .ceil()
+            .to_string()
+            .parse::<u64>()
+            .ok()
+    };
+    BreakEven {
+        fixed_monthly,
+        price,
+        cost_per_call,
+        contribution: Usd::new(contribution),
+        calls_per_month,
+    }
+}
+
+fn days_in_month(d: NaiveDate) -> u32 {
+    let first = d.with_day(1).unwrap_or(d);
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(first);
+    u32::try_from((next - first).num_days())
+        .unwrap_or(30)
+        .max(1)
+}
+
+/// `monthly` spread over the days `from..=to`, exact to the nano-dollar (each day's share rounded half
+/// to even).
+fn amortised(monthly: Decimal, from: NaiveDate, to: NaiveDate) -> Decimal {
+    let mut total = Decimal::ZERO;
+    let mut day = from;
+    while day <= to {
+        let share = (monthly / Decimal::from(days_in_month(day)))
+            .round_dp_with_strategy(9, RoundingStrategy::MidpointNearestEven);
+        total += share;
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    total
+}
+
+impl Reports {
+    /// The unit economics of the calls and events from `from` to `to` (UTC days, inclusive), with
+    /// `fixed` monthly costs spread over the period (e.g. [`Catalog::fixed_costs`](crate::Catalog::fixed_costs)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read; [`Error::AmountOutOfRange`] for sums
+    /// beyond range.
+    pub fn economics(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        fixed: &[FixedCost],
+    ) -> Result<Economics> {
+        let platform = self.platform(from, to)?;
+        let fees = platform
+            .by_category
+            .iter()
+            .find(|s| s.name == "payment")
+            .map_or(Usd::ZERO, |s| s.cost);
+        let revenue = self.revenue(from, to)?;
+        let variable = platform
+            .total
+            .checked_sub(fees)
+            .ok_or(Error::AmountOutOfRange)?;
+        let monthly: Decimal = fixed.iter().map(|c| c.monthly().as_decimal()).sum();
+        let fixed_costs = Usd::new(amortised(monthly, from, to));
+        let gross = revenue.as_decimal()
+            - variable.as_decimal()
+            - fees.as_decimal()
+            - fixed_costs.as_decimal();
+        let margin_percent = (!revenue.as_decimal().is_zero()).then(|| {
+            (gross * Decimal::ONE_HUNDRED / revenue.as_decimal())
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+        });
+        let per_call = (platform.calls > 0).then(|| {
+            let n = Decimal::from(platform.calls);
+            let per = |u: Usd| {
+                Usd::new(
+                    (u.as_decimal() / n)
+                        .round_dp_with_strategy(9, RoundingStrategy::MidpointNearestEven),
+                )
+            };
+            PerCall {
+                revenue: per(revenue),
+                variable_cost: per(variable),
+                payment_fees: per(fees),
+                fixed_costs: per(fixed_costs),
+            }
+        });
+        Ok(Economics {
+            from,
+            to,
+            calls: platform.calls,
+            revenue,
+            variable_cost: variable,
+            payment_fees: fees,
+            fixed_costs,
+            gross_profit: Usd::new(gross),
+            margin_percent,
+            per_call,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::dec;
+
+    #[test]
+    fn fixed_costs_spread_by_the_days_of_each_month() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap_or_default();
+        // A whole 30-day month bears the whole monthly cost.
+        assert_eq!(amortised(dec!(30), d(11, 1), d(11, 30)), dec!(30));
+        // Three days of February (28 days) and two of March (31).
+        assert_eq!(
+            amortised(dec!(28), d(2, 26), d(3, 2)),
+            dec!(3) + dec!(0.903225806) * dec!(2)
+        );
+    }
+
+    #[test]
+    fn break_even_rounds_up_to_a_whole_call() {
+        let b = break_even(Usd::new(dec!(100)), Usd::new(dec!(5)), Usd::new(dec!(3)));
+        assert_eq!(b.calls_per_month, Some(50));
+        let b = break_even(Usd::new(dec!(100.01)), Usd::new(dec!(5)), Usd::new(dec!(3)));
+        assert_eq!(b.calls_per_month, Some(51));
+        let b = break_even(Usd::new(dec!(100)), Usd::new(dec!(3)), Usd::new(dec!(3)));
+        assert_eq!((b.calls_per_month, b.contribution), (None, Usd::ZERO));
+    }
+}
