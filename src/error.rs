@@ -83,6 +83,10 @@ pub enum Error {
     #[error("invalid call info: {0}")]
     InvalidCallInfo(&'static str),
 
+    /// An export could not be written to its destination.
+    #[error("export failed: {0}")]
+    Export(String),
+
     /// A setting (an environment variable, a threshold) that cannot be used.
     #[error("invalid setting {name}: {reason}")]
     InvalidConfig {

@@ -83,6 +83,7 @@ mod budget;
 mod cumulative;
 mod economics;
 mod error;
+mod export;
 mod limits;
 mod meter;
 mod money;

@@ -232,6 +232,17 @@ impl Reports {
         }
     }
 
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn storage(
+        &self,
+        context: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        self.err(context)
+    }
+
     fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
         move |source| Error::Storage {
             path: self.path.clone(),

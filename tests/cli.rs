@@ -159,3 +159,19 @@ fn economics_shows_margin_and_break_even() {
     assert!(ok, "{err}");
     assert!(out.contains("break-even      none"), "{out}");
 }
+
+#[test]
+fn export_writes_jsonl_and_csv_to_stdout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let db = db.to_str().expect("utf-8 path");
+    let (ok, out, err) = callmeter(&["export", "--db", db]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().next().expect("a line")).expect("json");
+    assert_eq!(v["call_id"], "CA<script>");
+    let (ok, out, err) = callmeter(&["export", "--db", db, "--format", "events-csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(err.contains("1 records"), "{err}");
+}

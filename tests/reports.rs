@@ -160,3 +160,64 @@ fn economics_of_a_day_with_fixed_costs_and_break_even() -> TestResult {
     assert_eq!(b.calls_per_month, Some(13));
     Ok(())
 }
+
+#[test]
+fn exports_round_trip_to_the_database_sums() -> TestResult {
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    let (from, to) = (today.pred_opt().expect("yesterday"), today);
+
+    let mut events = Vec::new();
+    assert_eq!(reports.export_events_csv(from, to, &mut events)?, 5);
+    let mut csv = csv::Reader::from_reader(events.as_slice());
+    let cost = csv
+        .headers()?
+        .iter()
+        .position(|h| h == "cost_nanos")
+        .expect("column");
+    let mut sum = 0_i64;
+    for record in csv.records() {
+        sum += record?[cost].parse::<i64>()?;
+    }
+    assert_eq!(Usd::from_nanos(sum), usd(dec!(0.87416)));
+
+    let mut calls = Vec::new();
+    assert_eq!(reports.export_calls_csv(from, to, &mut calls)?, 2);
+    let mut csv = csv::Reader::from_reader(calls.as_slice());
+    let ids: Vec<String> = csv
+        .records()
+        .map(|r| r.map(|r| r[0].to_string()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(ids.len(), 2);
+
+    let mut jsonl = Vec::new();
+    assert_eq!(reports.export_jsonl(from, to, &mut jsonl)?, 2);
+    let mut total = 0_i64;
+    for line in String::from_utf8(jsonl)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let call_total: Usd = v["total"].as_str().expect("total").parse()?;
+        let usages: i64 = v["usages"]
+            .as_array()
+            .expect("usages")
+            .iter()
+            .map(|u| {
+                u["cost"]
+                    .as_str()
+                    .expect("cost")
+                    .parse::<Usd>()
+                    .and_then(|c| c.to_nanos())
+                    .expect("cost")
+            })
+            .sum();
+        assert_eq!(
+            Usd::from_nanos(usages),
+            call_total,
+            "a call is the sum of its usages"
+        );
+        total += usages;
+    }
+    assert_eq!(Usd::from_nanos(total), usd(dec!(0.87416)));
+    Ok(())
+}

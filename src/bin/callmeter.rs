@@ -33,6 +33,46 @@ enum Command {
     Report(ReportArgs),
     /// Revenue, costs, margin and break-even of the calls in a database.
     Economics(EconomicsArgs),
+    /// Calls or events of a date range as CSV, or calls with their usages as JSON Lines, to stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The database file.
+    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
+    db: PathBuf,
+    /// What to write: calls-csv, events-csv or jsonl.
+    #[arg(long, value_name = "WHAT", default_value = "jsonl")]
+    format: ExportFormat,
+    /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
+    #[arg(long, value_name = "DAY")]
+    from: Option<NaiveDate>,
+    /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
+    #[arg(long, value_name = "DAY")]
+    to: Option<NaiveDate>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    CallsCsv,
+    EventsCsv,
+    Jsonl,
+}
+
+fn export(args: &ExportArgs) -> Result<(), String> {
+    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
+    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match args.format {
+        ExportFormat::CallsCsv => reports.export_calls_csv(from, to, out),
+        ExportFormat::EventsCsv => reports.export_events_csv(from, to, out),
+        ExportFormat::Jsonl => reports.export_jsonl(from, to, out),
+    }
+    .map_err(|e| e.to_string())?;
+    eprintln!("callmeter: {written} records, {from} to {to}");
+    Ok(())
 }
 
 #[derive(Args)]
@@ -528,6 +568,7 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Report(args) => report(&args),
         Command::Economics(args) => economics(&args),
+        Command::Export(args) => export(&args),
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| e.to_string())?;
             let at = args.at.unwrap_or_else(Utc::now);

@@ -1,0 +1,220 @@
+//! Exports for a date range, streamed row by row (constant memory whatever the database's size): CSV
+//! of calls, CSV of events, and JSON Lines with one record per call and its usages.
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+use rusqlite::params;
+use rusqlite::types::ValueRef;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::money::Usd;
+use crate::report::Reports;
+
+/// One usage in a JSON Lines call record.
+#[derive(Debug, Serialize)]
+struct Usage {
+    seq: i64,
+    at_ms: i64,
+    category: String,
+    provider: String,
+    model: String,
+    agent: Option<String>,
+    quantity: f64,
+    unit: String,
+    cost: Usd,
+    kind: String,
+}
+
+/// One call as a JSON Lines record.
+#[derive(Debug, Serialize)]
+struct CallRecord {
+    call_id: String,
+    user_id: Option<String>,
+    tenant_id: Option<String>,
+    persona: Option<String>,
+    session_kind: Option<String>,
+    status: String,
+    started_at_ms: i64,
+    ended_at_ms: Option<i64>,
+    total: Usd,
+    revenue: Usd,
+    usages: Vec<Usage>,
+}
+
+fn io(e: impl std::fmt::Display) -> Error {
+    Error::Export(e.to_string())
+}
+
+fn range_ms(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp_millis())
+    };
+    (ms(from), ms(to.succ_opt().unwrap_or(to)))
+}
+
+const CALL_COLUMNS: &str =
+    "call_id, user_id, tenant_id, persona, session_kind, status, failure_reason,
+    started_at, ended_at, total_cost_nanos, revenue_nanos, event_count";
+
+impl Reports {
+    /// Writes the calls started from `from` to `to` (UTC days, inclusive) as CSV, with a header row;
+    /// money in nano-dollars, times in Unix milliseconds. Returns the number of calls written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read, [`Error::Export`] when `out` fails.
+    pub fn export_calls_csv(&self, from: NaiveDate, to: NaiveDate, out: impl Write) -> Result<u64> {
+        let (a, b) = range_ms(from, to);
+        let mut w = csv::Writer::from_writer(out);
+        let columns: Vec<&str> = CALL_COLUMNS.split(',').map(str::trim).collect();
+        w.write_record(&columns).map_err(io)?;
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= ?1 AND started_at < ?2
+             ORDER BY started_at, call_id"
+        );
+        self.csv_rows(&sql, (a, b), columns.len(), &mut w, "exporting calls")
+    }
+
+    /// Writes the events made from `from` to `to` (UTC days, inclusive) as CSV, with a header row.
+    /// Returns the number of events written.
+    ///
+    /// # Errors
+    ///
+    /// As [`export_calls_csv`](Self::export_calls_csv).
+    pub fn export_events_csv(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        out: impl Write,
+    ) -> Result<u64> {
+        let (a, b) = range_ms(from, to);
+        let mut w = csv::Writer::from_writer(out);
+        let columns = [
+            "event_id",
+            "call_id",
+            "seq",
+            "created_at",
+            "category",
+            "provider",
+            "model",
+            "agent",
+            "quantity",
+            "unit",
+            "cost_nanos",
+            "kind",
+            "priced",
+            "price_id",
+        ];
+        w.write_record(columns).map_err(io)?;
+        let sql = format!(
+            "SELECT {} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
+             ORDER BY created_at, call_ref, seq",
+            columns.join(", ")
+        );
+        self.csv_rows(&sql, (a, b), columns.len(), &mut w, "exporting events")
+    }
+
+    /// Streams the rows of `sql` over `[a, b)` into `w` as text fields; flushes; counts them.
+    fn csv_rows<W: Write>(
+        &self,
+        sql: &str,
+        (a, b): (i64, i64),
+        columns: usize,
+        w: &mut csv::Writer<W>,
+        context: &'static str,
+    ) -> Result<u64> {
+        let mut stmt = self
+            .connection()
+            .prepare(sql)
+            .map_err(self.storage(context))?;
+        let mut rows = stmt.query(params![a, b]).map_err(self.storage(context))?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(self.storage(context))? {
+            let record: Vec<String> = (0..columns)
+                .map(|i| match r.get_ref(i) {
+                    Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                    Ok(ValueRef::Integer(v)) => v.to_string(),
+                    Ok(ValueRef::Real(v)) => v.to_string(),
+                    _ => String::new(),
+                })
+                .collect();
+            w.write_record(&record).map_err(io)?;
+            n += 1;
+        }
+        w.flush().map_err(io)?;
+        Ok(n)
+    }
+
+    /// Writes one JSON object per line for each call started from `from` to `to`, with its usages in
+    /// order (the shape agent servers log). Returns the number of calls written.
+    ///
+    /// # Errors
+    ///
+    /// As [`export_calls_csv`](Self::export_calls_csv).
+    pub fn export_jsonl(&self, from: NaiveDate, to: NaiveDate, mut out: impl Write) -> Result<u64> {
+        let (a, b) = range_ms(from, to);
+        let conn = self.connection();
+        let mut calls = conn
+            .prepare(
+                "SELECT call_ref, call_id, user_id, tenant_id, persona, session_kind, status,
+                        started_at, ended_at, total_cost_nanos, revenue_nanos
+                 FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id",
+            )
+            .map_err(self.storage("exporting calls"))?;
+        let mut usages = conn
+            .prepare(
+                "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
+                        kind
+                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
+            )
+            .map_err(self.storage("exporting events"))?;
+        let mut rows = calls
+            .query(params![a, b])
+            .map_err(self.storage("exporting calls"))?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(self.storage("exporting calls"))? {
+            let call_ref: i64 = r.get(0).map_err(self.storage("exporting calls"))?;
+            let usages = usages
+                .query_map([call_ref], |u| {
+                    Ok(Usage {
+                        seq: u.get(0)?,
+                        at_ms: u.get(1)?,
+                        category: u.get(2)?,
+                        provider: u.get(3)?,
+                        model: u.get(4)?,
+                        agent: u.get(5)?,
+                        quantity: u.get(6)?,
+                        unit: u.get(7)?,
+                        cost: Usd::from_nanos(u.get(8)?),
+                        kind: u.get(9)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(self.storage("exporting events"))?;
+            let record = (|| -> rusqlite::Result<CallRecord> {
+                Ok(CallRecord {
+                    call_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    tenant_id: r.get(3)?,
+                    persona: r.get(4)?,
+                    session_kind: r.get(5)?,
+                    status: r.get(6)?,
+                    started_at_ms: r.get(7)?,
+                    ended_at_ms: r.get(8)?,
+                    total: Usd::from_nanos(r.get(9)?),
+                    revenue: Usd::from_nanos(r.get(10)?),
+                    usages,
+                })
+            })()
+            .map_err(self.storage("exporting calls"))?;
+            serde_json::to_writer(&mut out, &record).map_err(io)?;
+            out.write_all(b"\n").map_err(io)?;
+            n += 1;
+        }
+        out.flush().map_err(io)?;
+        Ok(n)
+    }
+}
