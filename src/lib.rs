@@ -117,6 +117,7 @@ pub use crate::pricing::{
 pub use crate::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
 pub use crate::report::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
+    SubjectSpend,
 };
 pub use crate::stats::Stats;
 pub use crate::tracker::{

@@ -139,6 +139,22 @@ pub struct DayCost {
     pub change: Option<Usd>,
 }
 
+/// What a user or tenant spent on a day and in its month, from the rollups.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SubjectSpend {
+    /// User or tenant.
+    pub kind: crate::limits::SubjectKind,
+    /// Its id.
+    pub id: String,
+    /// The day (UTC).
+    pub day: NaiveDate,
+    /// Cost of its events that day.
+    pub day_cost: Usd,
+    /// Cost of its events in that day's month.
+    pub month_cost: Usd,
+}
+
 /// What to group calls by in [`Reports::calls_by`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -486,6 +502,53 @@ impl Reports {
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("grouping calls"))?;
         Ok(rows)
+    }
+
+    /// What a user or tenant spent on `day` and in its month (UTC), from the rollups.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn spend(
+        &self,
+        kind: crate::limits::SubjectKind,
+        id: &str,
+        day: NaiveDate,
+    ) -> Result<SubjectSpend> {
+        let date = day.to_string();
+        let month = date.get(..7).unwrap_or_default().to_owned();
+        let (day_scope, month_sql) = match kind {
+            crate::limits::SubjectKind::User => (
+                "user_day",
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
+                 WHERE scope = 'user_month' AND subject = ?1 AND period = ?2",
+            ),
+            crate::limits::SubjectKind::Tenant => (
+                "tenant_day",
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
+                 WHERE scope = 'tenant_day' AND subject = ?1 AND period BETWEEN ?2 || '-01' AND ?2 || '-31'",
+            ),
+        };
+        let day_cost: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
+                 WHERE scope = ?1 AND subject = ?2 AND period = ?3",
+                params![day_scope, id, date],
+                |r| r.get(0),
+            )
+            .map_err(self.err("reading a day's spend"))?;
+        let month_cost: i64 = self
+            .conn
+            .query_row(month_sql, params![id, month], |r| r.get(0))
+            .map_err(self.err("reading a month's spend"))?;
+        Ok(SubjectSpend {
+            kind,
+            id: id.to_owned(),
+            day,
+            day_cost: Usd::from_nanos(day_cost),
+            month_cost: Usd::from_nanos(month_cost),
+        })
     }
 
     /// Revenue of the calls started from `from` to `to`.

@@ -221,3 +221,22 @@ fn exports_round_trip_to_the_database_sums() -> TestResult {
     assert_eq!(Usd::from_nanos(total), usd(dec!(0.87416)));
     Ok(())
 }
+
+#[test]
+fn a_subject_s_spend_comes_from_the_rollups() -> TestResult {
+    use callmeter::SubjectKind;
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    let u1 = reports.spend(SubjectKind::User, "u1", today)?;
+    assert_eq!(
+        (u1.day_cost, u1.month_cost),
+        (usd(dec!(0.84466)), usd(dec!(0.84466)))
+    );
+    let t1 = reports.spend(SubjectKind::Tenant, "t1", today)?;
+    assert_eq!(t1.month_cost, usd(dec!(0.87416)));
+    let nobody = reports.spend(SubjectKind::User, "nobody", today)?;
+    assert_eq!(nobody.month_cost, Usd::ZERO);
+    Ok(())
+}
