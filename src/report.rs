@@ -4,6 +4,7 @@
 //!
 //! A [`Reports`] opens the file read-only, beside a running meter or on its own (the CLI).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -325,16 +326,6 @@ impl Reports {
         else {
             return Ok(None);
         };
-        let by = |col: &str| {
-            self.shares(
-                &format!(
-                    "SELECT {col}, SUM(cost_nanos),
-                        SUM(CASE WHEN kind = 'coalesced' THEN CAST(quantity AS INTEGER) ELSE 1 END)
-                     FROM cost_events WHERE call_ref = ?1 GROUP BY {col} ORDER BY 2 DESC, 1"
-                ),
-                [call_ref],
-            )
-        };
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -361,10 +352,34 @@ impl Reports {
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("reading a call's events"))?;
-        let by_agent = by("agent")?
-            .into_iter()
-            .filter(|s| !s.name.is_empty())
-            .collect();
+        // One read of the events; the breakdowns are summed from it.
+        let by = |name: &dyn Fn(&EventLine) -> Option<&str>| -> Vec<Share> {
+            let mut sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+            for e in &events {
+                if let Some(n) = name(e) {
+                    let s = sums.entry(n).or_default();
+                    s.0 = s.0.saturating_add(e.cost.to_nanos().unwrap_or(0));
+                    s.1 += if e.kind == "coalesced" {
+                        e.quantity as i64
+                    } else {
+                        1
+                    };
+                }
+            }
+            let mut shares: Vec<Share> = sums
+                .into_iter()
+                .map(|(n, (cost, events))| Share {
+                    name: n.to_owned(),
+                    cost: Usd::from_nanos(cost),
+                    events,
+                })
+                .collect();
+            shares.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| a.name.cmp(&b.name)));
+            shares
+        };
+        let by_category = by(&|e| Some(e.category.as_str()));
+        let by_provider = by(&|e| Some(e.provider.as_str()));
+        let by_agent = by(&|e| e.agent.as_deref());
         Ok(Some(CallReport {
             call_id: call_id.to_owned(),
             user_id,
@@ -379,8 +394,8 @@ impl Reports {
             total: Usd::from_nanos(total),
             revenue: Usd::from_nanos(revenue),
             margin: (revenue > 0).then(|| Usd::from_nanos(revenue.saturating_sub(total))),
-            by_category: by("category")?,
-            by_provider: by("provider")?,
+            by_category,
+            by_provider,
             by_agent,
             events,
         }))
