@@ -84,6 +84,7 @@ mod cumulative;
 mod economics;
 mod error;
 mod export;
+mod html;
 mod limits;
 mod meter;
 mod money;

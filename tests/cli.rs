@@ -175,3 +175,78 @@ fn export_writes_jsonl_and_csv_to_stdout() {
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(err.contains("1 records"), "{err}");
 }
+
+/// Renders `page` in headless Chromium and returns the DOM it built and what it logged.
+fn chromium(page: &std::path::Path, screenshot: Option<&std::path::Path>) -> (String, String) {
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]);
+    match screenshot {
+        Some(png) => {
+            cmd.arg("--window-size=1000,1900")
+                .arg(format!("--screenshot={}", png.display()));
+        }
+        None => {
+            cmd.arg("--dump-dom");
+        }
+    }
+    let out = cmd
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (.ci/run installs Debian's chromium package)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let page = dir.path().join("report.html");
+    let (ok, _, err) = callmeter(&[
+        "report",
+        "--db",
+        db.to_str().expect("path"),
+        "--html",
+        page.to_str().expect("path"),
+    ]);
+    assert!(ok, "{err}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(
+        !html.contains("<script"),
+        "the page has no script, so it cannot have script errors"
+    );
+    assert!(html.contains("CA&lt;script&gt;"), "ids are escaped");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing is fetched"
+    );
+    let (dom, log) = chromium(&page, None);
+    for id in [
+        "daily-by-category",
+        "cost-by-provider",
+        "cost-per-call",
+        "margin-by-kind",
+        "top-users",
+        "dearest-calls",
+    ] {
+        assert!(
+            dom.contains(&format!("id=\"{id}\"")),
+            "chart {id} in the rendered page"
+        );
+    }
+    assert!(dom.contains("<svg"), "charts are drawn");
+    assert!(!dom.contains("<script"), "no script element in the DOM");
+    assert!(!log.contains("Uncaught"), "no script error: {log}");
+    let png = dir.path().join("report.png");
+    chromium(&page, Some(&png));
+    let bytes = std::fs::read(&png).expect("screenshot");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
+}

@@ -183,6 +183,12 @@ struct ReportArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Write a self-contained HTML report of the period to this file instead.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// A catalog file whose fixed monthly costs the HTML report's economics spread; may be repeated.
+    #[arg(long, value_name = "FILE")]
+    catalog: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -203,6 +209,17 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
     let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
     let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    if let Some(file) = &args.html {
+        let mut builder = Catalog::builder();
+        for path in &args.catalog {
+            builder = builder.load_file(path).map_err(|e| e.to_string())?;
+        }
+        let fixed = builder.build().map_err(|e| e.to_string())?.fixed_costs();
+        let page = reports.html(from, to, &fixed).map_err(|e| e.to_string())?;
+        std::fs::write(file, page).map_err(|e| format!("{}: {e}", file.display()))?;
+        eprintln!("callmeter: wrote {}", file.display());
+        return Ok(());
+    }
     if let Some(id) = &args.call {
         let call = reports
             .call(id)
