@@ -98,6 +98,7 @@ mod totals;
 mod tracker;
 mod unknown;
 mod usage;
+mod whatif;
 mod worker;
 
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
@@ -128,6 +129,7 @@ pub use crate::usage::{
     Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
     MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
 };
+pub use crate::whatif::{Substitution, WhatIf, WhatIfLine};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

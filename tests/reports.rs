@@ -240,3 +240,35 @@ fn a_subject_s_spend_comes_from_the_rollups() -> TestResult {
     assert_eq!(nobody.month_cost, Usd::ZERO);
     Ok(())
 }
+
+#[test]
+fn what_if_reprices_recorded_usage_and_leaves_it_untouched() -> TestResult {
+    use callmeter::{Catalog, Substitution};
+    let db = Db::new();
+    fill(&db)?;
+    let before = std::fs::read(&db.path)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    let same = reports.what_if(today, today, &Catalog::builtin(), &[])?;
+    // The same catalog gives the same cost, except what is kept as recorded (the payment).
+    assert_eq!(same.repriced, same.recorded);
+    assert_eq!((same.events, same.kept), (4, 1));
+    // All TTS on the multilingual model instead of turbo: 2 000 characters at $0.30 instead of $0.15.
+    let swap = [Substitution::new(
+        "elevenlabs",
+        "eleven_turbo_v2_5",
+        "elevenlabs",
+        "eleven_multilingual_v2",
+    )];
+    let dearer = reports.what_if(today, today, &Catalog::builtin(), &swap)?;
+    assert_eq!(dearer.difference, usd(dec!(0.30)));
+    let tts = dearer
+        .by_category
+        .iter()
+        .find(|l| l.category == "tts")
+        .expect("tts");
+    assert_eq!((tts.recorded, tts.repriced), (usd(dec!(0.30)), usd(dec!(0.60))));
+    drop(reports);
+    assert_eq!(std::fs::read(&db.path)?, before, "nothing recorded changed");
+    Ok(())
+}

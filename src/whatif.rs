@@ -1,0 +1,223 @@
+//! What-if: the recorded usage of a period priced again under another catalog, or with some models
+//! swapped for others, without touching what was recorded.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::cumulative::Cumulative;
+use crate::error::Result;
+use crate::money::Usd;
+use crate::pricing::{Catalog, Lookup};
+use crate::report::Reports;
+use crate::usage::{Measure, TokenUsage, UsageKind};
+
+/// A model to price recorded usage as, instead of the one recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Substitution {
+    /// Provider recorded.
+    pub from_provider: String,
+    /// Model recorded.
+    pub from_model: String,
+    /// Provider to price as.
+    pub to_provider: String,
+    /// Model to price as.
+    pub to_model: String,
+}
+
+impl Substitution {
+    /// Prices `from_provider`/`from_model` usage as `to_provider`/`to_model`.
+    pub fn new(
+        from_provider: impl Into<String>,
+        from_model: impl Into<String>,
+        to_provider: impl Into<String>,
+        to_model: impl Into<String>,
+    ) -> Self {
+        Substitution {
+            from_provider: from_provider.into(),
+            from_model: from_model.into(),
+            to_provider: to_provider.into(),
+            to_model: to_model.into(),
+        }
+    }
+}
+
+/// Recorded and re-priced cost of one category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WhatIfLine {
+    /// The category.
+    pub category: String,
+    /// What was recorded.
+    pub recorded: Usd,
+    /// What the same usage costs under the other catalog or models.
+    pub repriced: Usd,
+}
+
+/// The result of [`Reports::what_if`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct WhatIf {
+    /// Events priced again.
+    pub events: u64,
+    /// Events kept at their recorded cost: coalesced rows (their detail was dropped), usage the other
+    /// catalog has no price for, payments (a fee is priced on the amount only; surcharges were not
+    /// recorded).
+    pub kept: u64,
+    /// Total recorded.
+    pub recorded: Usd,
+    /// Total re-priced.
+    pub repriced: Usd,
+    /// Re-priced minus recorded.
+    pub difference: Usd,
+    /// By category.
+    pub by_category: Vec<WhatIfLine>,
+}
+
+/// Rebuilds the measure of a stored event from its columns.
+fn measure_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Measure>> {
+    let category: String = row.get("category")?;
+    let unit: String = row.get("unit")?;
+    let quantity: f64 = row.get("quantity")?;
+    let n = |name: &str| -> rusqlite::Result<u64> {
+        Ok(row
+            .get::<_, Option<i64>>(name)?
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    };
+    let ms = (quantity * 1000.0).round().max(0.0) as u64;
+    Ok(match unit.as_str() {
+        "token" => Some(Measure::Tokens(
+            TokenUsage::new(n("input_tokens")?, n("output_tokens")?)
+                .with_cached_input(n("cached_input_tokens")?)
+                .with_cache_write(n("cache_write_tokens")?)
+                .with_cache_write_1h(n("cache_write_1h_tokens")?)
+                .with_reasoning(n("reasoning_tokens")?)
+                .with_audio(n("audio_input_tokens")?, n("audio_output_tokens")?)
+                .with_cached_audio_input(n("cached_audio_input_tokens")?),
+        )),
+        "character" => Some(Measure::One(UsageKind::Characters, quantity as u64)),
+        "request" => Some(Measure::One(UsageKind::Requests, quantity as u64)),
+        "second" => match category.as_str() {
+            "telephony" => Some(Measure::One(UsageKind::CallSeconds, ms)),
+            "stt" => Some(Measure::One(UsageKind::AudioSeconds, ms)),
+            "transport" => Some(Measure::One(UsageKind::ParticipantSeconds, ms)),
+            _ => match (
+                row.get::<_, Option<i64>>("audio_input_ms")?,
+                row.get::<_, Option<i64>>("audio_output_ms")?,
+            ) {
+                (Some(i), Some(o)) => Some(Measure::Two([
+                    (UsageKind::AudioInputSeconds, u64::try_from(i).unwrap_or(0)),
+                    (UsageKind::AudioOutputSeconds, u64::try_from(o).unwrap_or(0)),
+                ])),
+                _ => None,
+            },
+        },
+        _ => None,
+    })
+}
+
+impl Reports {
+    /// Prices the usage recorded from `from` to `to` (UTC days, by event time) again under `catalog`,
+    /// with `substitutions` applied, as it would have been billed: events in order within each call,
+    /// billing increments on each call's cumulative quantities. Nothing recorded is changed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn what_if(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        catalog: &Catalog,
+        substitutions: &[Substitution],
+    ) -> Result<WhatIf> {
+        let ms = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map_or(0, |t| t.and_utc().timestamp_millis())
+        };
+        let end = to.succ_opt().unwrap_or(to);
+        let mut stmt = self
+            .connection()
+            .prepare(
+                "SELECT call_ref, created_at, category, provider, model, quantity, unit, cost_nanos,
+                        kind, input_tokens, cached_input_tokens, cache_write_tokens,
+                        cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens,
+                        cached_audio_input_tokens, audio_output_tokens, audio_input_ms, audio_output_ms
+                 FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
+                 ORDER BY call_ref, seq",
+            )
+            .map_err(self.storage("reading events to re-price"))?;
+        let mut rows = stmt
+            .query(params![ms(from), ms(end)])
+            .map_err(self.storage("reading events to re-price"))?;
+        let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let (mut events, mut kept) = (0_u64, 0_u64);
+        let mut call: Option<i64> = None;
+        let mut cumulative = Cumulative::default();
+        let read = |e| self.storage("reading events to re-price")(e);
+        while let Some(row) = rows.next().map_err(read)? {
+            let call_ref: i64 = row.get(0).map_err(read)?;
+            if call != Some(call_ref) {
+                call = Some(call_ref);
+                cumulative = Cumulative::default();
+            }
+            let at: i64 = row.get(1).map_err(read)?;
+            let category: String = row.get(2).map_err(read)?;
+            let provider: String = row.get(3).map_err(read)?;
+            let model: String = row.get(4).map_err(read)?;
+            let recorded: i64 = row.get(7).map_err(read)?;
+            let kind: String = row.get(8).map_err(read)?;
+            let (p, m) = substitutions
+                .iter()
+                .find(|s| s.from_provider == provider && s.from_model == model)
+                .map_or((provider.as_str(), model.as_str()), |s| {
+                    (s.to_provider.as_str(), s.to_model.as_str())
+                });
+            let measure = if kind == "coalesced" {
+                None
+            } else {
+                measure_of(row).map_err(read)?
+            };
+            let repriced = match (measure, catalog.find_at(p, m, at)) {
+                (Some(measure), Lookup::Found(entry)) => catalog
+                    .price(entry, &measure, &cumulative)
+                    .ok()
+                    .filter(|priced| priced.missing.is_none())
+                    .map(|priced| priced.cost),
+                _ => None,
+            };
+            let s = sums.entry(category).or_default();
+            s.0 = s.0.saturating_add(recorded);
+            match repriced {
+                Some(cost) => {
+                    events += 1;
+                    s.1 = s.1.saturating_add(cost);
+                }
+                None => {
+                    kept += 1;
+                    s.1 = s.1.saturating_add(recorded);
+                }
+            }
+        }
+        let (recorded, repriced) = sums.values().fold((0_i64, 0_i64), |(a, b), (r, p)| {
+            (a.saturating_add(*r), b.saturating_add(*p))
+        });
+        Ok(WhatIf {
+            events,
+            kept,
+            recorded: Usd::from_nanos(recorded),
+            repriced: Usd::from_nanos(repriced),
+            difference: Usd::from_nanos(repriced.saturating_sub(recorded)),
+            by_category: sums
+                .into_iter()
+                .map(|(category, (r, p))| WhatIfLine {
+                    category,
+                    recorded: Usd::from_nanos(r),
+                    repriced: Usd::from_nanos(p),
+                })
+                .collect(),
+        })
+    }
+}
