@@ -267,7 +267,10 @@ fn what_if_reprices_recorded_usage_and_leaves_it_untouched() -> TestResult {
         .iter()
         .find(|l| l.category == "tts")
         .expect("tts");
-    assert_eq!((tts.recorded, tts.repriced), (usd(dec!(0.30)), usd(dec!(0.60))));
+    assert_eq!(
+        (tts.recorded, tts.repriced),
+        (usd(dec!(0.30)), usd(dec!(0.60)))
+    );
     drop(reports);
     assert_eq!(std::fs::read(&db.path)?, before, "nothing recorded changed");
     Ok(())
