@@ -10,22 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::money::Usd;
-use crate::report::Reports;
-
-/// One usage in a JSON Lines call record.
-#[derive(Debug, Serialize)]
-struct Usage {
-    seq: i64,
-    at_ms: i64,
-    category: String,
-    provider: String,
-    model: String,
-    agent: Option<String>,
-    quantity: f64,
-    unit: String,
-    cost: Usd,
-    kind: String,
-}
+use crate::report::{EventLine, Reports};
 
 /// One call as a JSON Lines record.
 #[derive(Debug, Serialize)]
@@ -40,7 +25,7 @@ struct CallRecord {
     ended_at_ms: Option<i64>,
     total: Usd,
     revenue: Usd,
-    usages: Vec<Usage>,
+    usages: Vec<EventLine>,
 }
 
 fn io(e: impl std::fmt::Display) -> Error {
@@ -164,36 +149,14 @@ impl Reports {
                  FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id",
             )
             .map_err(self.storage("exporting calls"))?;
-        let mut usages = conn
-            .prepare(
-                "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
-                        kind
-                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
-            )
-            .map_err(self.storage("exporting events"))?;
+
         let mut rows = calls
             .query(params![a, b])
             .map_err(self.storage("exporting calls"))?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(self.storage("exporting calls"))? {
             let call_ref: i64 = r.get(0).map_err(self.storage("exporting calls"))?;
-            let usages = usages
-                .query_map([call_ref], |u| {
-                    Ok(Usage {
-                        seq: u.get(0)?,
-                        at_ms: u.get(1)?,
-                        category: u.get(2)?,
-                        provider: u.get(3)?,
-                        model: u.get(4)?,
-                        agent: u.get(5)?,
-                        quantity: u.get(6)?,
-                        unit: u.get(7)?,
-                        cost: Usd::from_nanos(u.get(8)?),
-                        kind: u.get(9)?,
-                    })
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(self.storage("exporting events"))?;
+            let usages = self.events_of(call_ref)?;
             let record = (|| -> rusqlite::Result<CallRecord> {
                 Ok(CallRecord {
                     call_id: r.get(1)?,

@@ -326,32 +326,7 @@ impl Reports {
         else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
-                        kind, priced
-                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
-            )
-            .map_err(self.err("reading a call's events"))?;
-        let events = stmt
-            .query_map([call_ref], |r| {
-                Ok(EventLine {
-                    seq: r.get(0)?,
-                    at: at(r.get(1)?),
-                    category: r.get(2)?,
-                    provider: r.get(3)?,
-                    model: r.get(4)?,
-                    agent: r.get(5)?,
-                    quantity: r.get(6)?,
-                    unit: r.get(7)?,
-                    cost: Usd::from_nanos(r.get(8)?),
-                    kind: r.get(9)?,
-                    priced: r.get(10)?,
-                })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("reading a call's events"))?;
+        let events = self.events_of(call_ref)?;
         // One read of the events; the breakdowns are summed from it.
         let by = |name: &dyn Fn(&EventLine) -> Option<&str>| -> Vec<Share> {
             let mut sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -399,6 +374,35 @@ impl Reports {
             by_agent,
             events,
         }))
+    }
+
+    /// The events of the call numbered `call_ref`, in order.
+    pub(crate) fn events_of(&self, call_ref: i64) -> Result<Vec<EventLine>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
+                        kind, priced
+                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
+            )
+            .map_err(self.err("reading a call's events"))?;
+        stmt.query_map([call_ref], |r| {
+            Ok(EventLine {
+                seq: r.get(0)?,
+                at: at(r.get(1)?),
+                category: r.get(2)?,
+                provider: r.get(3)?,
+                model: r.get(4)?,
+                agent: r.get(5)?,
+                quantity: r.get(6)?,
+                unit: r.get(7)?,
+                cost: Usd::from_nanos(r.get(8)?),
+                kind: r.get(9)?,
+                priced: r.get(10)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(self.err("reading a call's events"))
     }
 
     /// The platform from `from` to `to` (UTC days, inclusive), from the daily rollups.

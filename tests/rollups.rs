@@ -109,15 +109,18 @@ proptest! {
             let b = if tiny_queue { b.queue_capacity(1) } else { b };
             b.open().expect("open")
         };
-        let (meter, guard) = open();
-        for (i, (user, tenant, steps)) in calls.iter().enumerate() {
-            let call = meter
+        let start = |meter: &callmeter::Meter, i: usize, user: u8, tenant: u8| {
+            meter
                 .start_call(
                     CallInfo::new(format!("c{i}"))
                         .user(format!("u{user}"))
                         .tenant(format!("t{tenant}")),
                 )
-                .expect("start");
+                .expect("start")
+        };
+        let (meter, guard) = open();
+        for (i, (user, tenant, steps)) in calls.iter().enumerate() {
+            let call = start(&meter, i, *user, *tenant);
             for s in steps {
                 run(&call, s);
             }
@@ -131,13 +134,7 @@ proptest! {
             // The same ids again: their events collide with the rows already there.
             let (meter, guard) = open();
             for (i, (user, tenant, steps)) in calls.iter().enumerate() {
-                let call = meter
-                    .start_call(
-                        CallInfo::new(format!("c{i}"))
-                            .user(format!("u{user}"))
-                            .tenant(format!("t{tenant}")),
-                    )
-                    .expect("start");
+                let call = start(&meter, i, *user, *tenant);
                 for s in steps.iter().rev() {
                     run(&call, s);
                 }

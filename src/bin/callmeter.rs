@@ -205,6 +205,21 @@ fn json(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
+fn print_shares(title: &str, shares: &[callmeter::Share]) {
+    if shares.is_empty() {
+        return;
+    }
+    println!("  {title}");
+    for s in shares {
+        println!(
+            "    {:<22} {:>16} {:>9} events",
+            s.name,
+            s.cost.to_string(),
+            s.events
+        );
+    }
+}
+
 fn report(args: &ReportArgs) -> Result<(), String> {
     let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
     let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
@@ -256,24 +271,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         if let Some(m) = call.margin {
             println!("  revenue   {}   margin {m}", call.revenue);
         }
-        for (title, shares) in [
-            ("by category", &call.by_category),
-            ("by provider", &call.by_provider),
-            ("by agent", &call.by_agent),
-        ] {
-            if shares.is_empty() {
-                continue;
-            }
-            println!("  {title}");
-            for s in shares {
-                println!(
-                    "    {:<22} {:>16} {:>7} events",
-                    s.name,
-                    s.cost.to_string(),
-                    s.events
-                );
-            }
-        }
+        print_shares("by category", &call.by_category);
+        print_shares("by provider", &call.by_provider);
+        print_shares("by agent", &call.by_agent);
         println!("  events");
         for e in &call.events {
             println!(
@@ -342,20 +342,8 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     if let Some(c) = p.cost_per_minute {
         println!("  per minute    {c}");
     }
-    for (title, shares) in [
-        ("by category", &p.by_category),
-        ("by provider", &p.by_provider),
-    ] {
-        println!("  {title}");
-        for s in shares {
-            println!(
-                "    {:<14} {:>16} {:>9} events",
-                s.name,
-                s.cost.to_string(),
-                s.events
-            );
-        }
-    }
+    print_shares("by category", &p.by_category);
+    print_shares("by provider", &p.by_provider);
     println!("  daily");
     for d in &p.daily {
         let change = d
