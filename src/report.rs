@@ -126,6 +126,10 @@ pub struct PlatformReport {
     pub by_provider: Vec<Share>,
     /// Cost per day, with the change against the day before.
     pub daily: Vec<DayCost>,
+    /// Conversation turns in the range, counted as language-model requests (category `llm` events).
+    pub turns: i64,
+    /// Average cost per turn (every cost of the range ÷ its turns).
+    pub cost_per_turn: Option<Usd>,
 }
 
 /// One day of a daily series.
@@ -157,7 +161,7 @@ pub struct SubjectSpend {
 }
 
 /// What to group calls by in [`Reports::calls_by`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum GroupBy {
     /// `calls.user_id`.
@@ -168,15 +172,20 @@ pub enum GroupBy {
     Persona,
     /// `calls.session_kind`.
     SessionKind,
+    /// A metadata entry of the calls ([`CallInfo::metadata`](crate::CallInfo::metadata)), such as the
+    /// pricing tier or plan a call was sold under.
+    Metadata(String),
 }
 
 impl GroupBy {
-    fn column(self) -> &'static str {
+    /// The SQL expression of the group, and its parameter.
+    fn column(&self) -> (&'static str, Option<String>) {
         match self {
-            GroupBy::User => "user_id",
-            GroupBy::Tenant => "tenant_id",
-            GroupBy::Persona => "persona",
-            GroupBy::SessionKind => "session_kind",
+            GroupBy::User => ("user_id", None),
+            GroupBy::Tenant => ("tenant_id", None),
+            GroupBy::Persona => ("persona", None),
+            GroupBy::SessionKind => ("session_kind", None),
+            GroupBy::Metadata(key) => ("json_extract(metadata, ?3)", Some(format!("$.\"{key}\""))),
         }
     }
 }
@@ -424,14 +433,15 @@ impl Reports {
         };
         let by_category = by("category")?;
         let by_provider = by("provider")?;
-        let (total, time_ms): (i64, i64) = self
+        let (total, time_ms, turns): (i64, i64, i64) = self
             .conn
             .query_row(
                 "SELECT COALESCE(SUM(cost_nanos), 0),
-                        COALESCE(SUM(CASE WHEN category = 'telephony' THEN time_ms END), 0)
+                        COALESCE(SUM(CASE WHEN category = 'telephony' THEN time_ms END), 0),
+                        COALESCE(SUM(CASE WHEN category = 'llm' THEN events END), 0)
                  FROM rollups WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2",
                 params![a, b],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(self.err("reading the platform's totals"))?;
         let end = to.succ_opt().unwrap_or(to);
@@ -483,6 +493,8 @@ impl Reports {
             by_category,
             by_provider,
             daily,
+            turns,
+            cost_per_turn: per(total, turns),
         })
     }
 
@@ -498,26 +510,30 @@ impl Reports {
         to: NaiveDate,
     ) -> Result<Vec<GroupCost>> {
         let end = to.succ_opt().unwrap_or(to);
-        let col = group.column();
+        let (col, key) = group.column();
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {col}, COUNT(*), SUM(total_cost_nanos), SUM(revenue_nanos) FROM calls
-                 WHERE started_at >= ?1 AND started_at < ?2 GROUP BY {col} ORDER BY 3 DESC, 1"
+                 WHERE started_at >= ?1 AND started_at < ?2 AND ?3 IS NOT NULL
+                 GROUP BY {col} ORDER BY 3 DESC, 1"
             ))
             .map_err(self.err("grouping calls"))?;
         let rows = stmt
-            .query_map(params![day_ms(from), day_ms(end)], |r| {
-                let calls: i64 = r.get(1)?;
-                let cost: i64 = r.get(2)?;
-                Ok(GroupCost {
-                    name: r.get(0)?,
-                    calls,
-                    cost: Usd::from_nanos(cost),
-                    revenue: Usd::from_nanos(r.get(3)?),
-                    cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
-                })
-            })
+            .query_map(
+                params![day_ms(from), day_ms(end), key.unwrap_or_default()],
+                |r| {
+                    let calls: i64 = r.get(1)?;
+                    let cost: i64 = r.get(2)?;
+                    Ok(GroupCost {
+                        name: r.get(0)?,
+                        calls,
+                        cost: Usd::from_nanos(cost),
+                        revenue: Usd::from_nanos(r.get(3)?),
+                        cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
+                    })
+                },
+            )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("grouping calls"))?;
         Ok(rows)
@@ -583,6 +599,36 @@ impl Reports {
             )
             .map_err(self.err("summing revenue"))?;
         Ok(Usd::from_nanos(nanos))
+    }
+
+    /// Cost of the calls started from `from` to `to`, by the UTC hour of the day they started in
+    /// (index 0 is 00:00–00:59): when the platform is busiest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn cost_by_hour(&self, from: NaiveDate, to: NaiveDate) -> Result<[Usd; 24]> {
+        let end = to.succ_opt().unwrap_or(to);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT (started_at / 3600000) % 24, SUM(total_cost_nanos) FROM calls
+                 WHERE started_at >= ?1 AND started_at < ?2 GROUP BY 1",
+            )
+            .map_err(self.err("reading cost by hour"))?;
+        let rows: Vec<(i64, i64)> = stmt
+            .query_map(params![day_ms(from), day_ms(end)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("reading cost by hour"))?;
+        let mut hours = [Usd::ZERO; 24];
+        for (hour, cost) in rows {
+            if let Some(slot) = usize::try_from(hour).ok().and_then(|h| hours.get_mut(h)) {
+                *slot = Usd::from_nanos(cost);
+            }
+        }
+        Ok(hours)
     }
 
     /// The `n` most expensive calls started from `from` to `to`, as (call id, cost).

@@ -19,7 +19,8 @@ fn fill(db: &Db) -> TestResult {
             .user("u1")
             .tenant("t1")
             .persona("coach")
-            .session_kind("phone"),
+            .session_kind("phone")
+            .metadata("plan", "pro"),
     )?;
     a.track_duration("twilio", "outbound-us", 300.0)?; // $0.070
     a.track_tts("elevenlabs", "eleven_turbo_v2_5", 2_000)?; // $0.30
@@ -273,5 +274,25 @@ fn what_if_reprices_recorded_usage_and_leaves_it_untouched() -> TestResult {
     );
     drop(reports);
     assert_eq!(std::fs::read(&db.path)?, before, "nothing recorded changed");
+    Ok(())
+}
+
+#[test]
+fn groups_by_plan_hours_and_turns() -> TestResult {
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    let plans = reports.calls_by(GroupBy::Metadata("plan".into()), today, today)?;
+    let names: Vec<Option<&str>> = plans.iter().map(|g| g.name.as_deref()).collect();
+    assert_eq!(names, [Some("pro"), None]);
+    assert_eq!(plans[0].revenue, usd(dec!(4.99)));
+    let hours = reports.cost_by_hour(today, today)?;
+    let sum: i64 = hours.iter().map(|h| h.to_nanos().expect("nanos")).sum();
+    assert_eq!(Usd::from_nanos(sum), usd(dec!(0.87416)));
+    assert_eq!(hours.iter().filter(|h| **h != Usd::ZERO).count(), 1);
+    let p = reports.platform(today, today)?;
+    assert_eq!(p.turns, 1);
+    assert_eq!(p.cost_per_turn, Some(usd(dec!(0.87416))));
     Ok(())
 }

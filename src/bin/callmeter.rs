@@ -174,7 +174,7 @@ struct ReportArgs {
     /// One call's breakdown instead.
     #[arg(long, value_name = "ID")]
     call: Option<String>,
-    /// Group calls by user, tenant, persona or session-kind.
+    /// Group calls by plan (the `plan` metadata entry), user, tenant, persona or session-kind.
     #[arg(long, value_name = "WHAT")]
     by: Option<Group>,
     /// How many groups or calls to list.
@@ -193,6 +193,8 @@ struct ReportArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Group {
+    /// The `plan` metadata entry of the calls (their pricing tier).
+    Plan,
     User,
     Tenant,
     Persona,
@@ -296,6 +298,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     }
     if let Some(group) = args.by {
         let group = match group {
+            Group::Plan => GroupBy::Metadata("plan".into()),
             Group::User => GroupBy::User,
             Group::Tenant => GroupBy::Tenant,
             Group::Persona => GroupBy::Persona,
@@ -341,6 +344,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     }
     if let Some(c) = p.cost_per_minute {
         println!("  per minute    {c}");
+    }
+    if let Some(c) = p.cost_per_turn {
+        println!("  per turn      {c}  ({} language-model requests)", p.turns);
     }
     print_shares("by category", &p.by_category);
     print_shares("by provider", &p.by_provider);
