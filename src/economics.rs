@@ -50,6 +50,150 @@ pub struct PerCall {
     pub fixed_costs: Usd,
 }
 
+/// How a call is sold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum Plan {
+    /// Each call paid on its own.
+    PayPerCall {
+        /// The price of a call.
+        price: Usd,
+    },
+    /// A pack of calls paid at once.
+    Pack {
+        /// The price of the pack.
+        price: Usd,
+        /// Calls in it.
+        calls: u32,
+    },
+    /// A monthly subscription with included calls, and a price for each call beyond them.
+    Subscription {
+        /// The monthly fee.
+        monthly: Usd,
+        /// Calls included each month.
+        included_calls: u32,
+        /// The price of each call beyond them.
+        overage_per_call: Usd,
+    },
+    /// Calls priced by the minute.
+    PerMinute {
+        /// The price of a minute.
+        price_per_minute: Usd,
+    },
+}
+
+/// What a call costs to serve, for [`plan_margin`]: recorded averages ([`Reports::call_costs`]) or
+/// assumptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CallCosts {
+    /// The usage cost of a call (every cost but payment fees).
+    pub cost_per_call: Usd,
+    /// The minutes of a call.
+    pub minutes_per_call: Decimal,
+}
+
+impl CallCosts {
+    /// Costs assumed rather than recorded.
+    pub fn new(cost_per_call: Usd, minutes_per_call: Decimal) -> Self {
+        CallCosts {
+            cost_per_call,
+            minutes_per_call,
+        }
+    }
+}
+
+/// A plan's margin when its customer uses it to its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PlanMargin {
+    /// Calls the plan pays for at its limit (one for per-call and per-minute plans).
+    pub calls: u32,
+    /// What the customer pays for them.
+    pub revenue: Usd,
+    /// The usage cost of the calls.
+    pub usage_cost: Usd,
+    /// The processor's fee on the payment.
+    pub payment_fee: Usd,
+    /// Revenue minus usage cost and fee.
+    pub margin: Usd,
+    /// Margin as a percentage of revenue (two decimals), when there is revenue.
+    pub margin_percent: Option<Decimal>,
+    /// For subscriptions: the margin of each call beyond the included ones (overage price minus usage
+    /// cost; its fee is part of the next invoice's).
+    pub overage_margin_per_call: Option<Usd>,
+}
+
+/// The margin of `plan` at its usage limit, with `costs` per call and, when given, the payment
+/// processor's `fee` on each payment.
+///
+/// # Errors
+///
+/// [`Error::AmountOutOfRange`] for amounts beyond nano-dollar range.
+///
+/// # Examples
+///
+/// ```
+/// use callmeter::{CallCosts, FeeRule, Plan, Usd, plan_margin};
+/// use rust_decimal::dec;
+///
+/// let costs = CallCosts::new(Usd::new(dec!(0.40)), dec!(5));
+/// let card = FeeRule::new(dec!(2.9), Usd::new(dec!(0.30)));
+/// let pro = Plan::Subscription {
+///     monthly: Usd::new(dec!(29)),
+///     included_calls: 50,
+///     overage_per_call: Usd::new(dec!(0.75)),
+/// };
+/// let m = plan_margin(&pro, &costs, Some(&card))?;
+/// // 29 − 50 × 0.40 − (2.9 % of 29 + 0.30)
+/// assert_eq!(m.margin, Usd::new(dec!(7.859)));
+/// # Ok::<(), callmeter::Error>(())
+/// ```
+pub fn plan_margin(
+    plan: &Plan,
+    costs: &CallCosts,
+    fee: Option<&crate::FeeRule>,
+) -> Result<PlanMargin> {
+    let cost = costs.cost_per_call.as_decimal();
+    let (calls, revenue, overage) = match *plan {
+        Plan::PayPerCall { price } => (1, price.as_decimal(), None),
+        Plan::Pack { price, calls } => (calls, price.as_decimal(), None),
+        Plan::Subscription {
+            monthly,
+            included_calls,
+            overage_per_call,
+        } => (
+            included_calls,
+            monthly.as_decimal(),
+            Some(Usd::new(overage_per_call.as_decimal() - cost)),
+        ),
+        Plan::PerMinute { price_per_minute } => (
+            1,
+            (price_per_minute.as_decimal() * costs.minutes_per_call)
+                .round_dp_with_strategy(9, RoundingStrategy::MidpointNearestEven),
+            None,
+        ),
+    };
+    let usage_cost = cost * Decimal::from(calls);
+    let payment_fee = match fee {
+        Some(rule) if revenue > Decimal::ZERO => rule.fee(Usd::new(revenue))?.as_decimal(),
+        _ => Decimal::ZERO,
+    };
+    let margin = revenue - usage_cost - payment_fee;
+    Ok(PlanMargin {
+        calls,
+        revenue: Usd::new(revenue),
+        usage_cost: Usd::new(usage_cost),
+        payment_fee: Usd::new(payment_fee),
+        margin: Usd::new(margin),
+        margin_percent: (!revenue.is_zero()).then(|| {
+            (margin * Decimal::ONE_HUNDRED / revenue)
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+        }),
+        overage_margin_per_call: overage,
+    })
+}
+
 /// How many calls a month pay for the fixed costs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -128,6 +272,23 @@ fn amortised(monthly: Decimal, from: NaiveDate, to: NaiveDate) -> Decimal {
 }
 
 impl Reports {
+    /// The recorded averages of the calls started from `from` to `to`: usage cost per call (every
+    /// cost but payment fees) and call minutes per call; `None` without calls.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn call_costs(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<CallCosts>> {
+        let e = self.economics(from, to, &[])?;
+        let p = self.platform(from, to)?;
+        Ok(e.per_call.map(|per| CallCosts {
+            cost_per_call: per.variable_cost,
+            minutes_per_call: Decimal::from_f64_retain(p.minutes / e.calls as f64)
+                .unwrap_or_default()
+                .round_dp(3),
+        }))
+    }
+
     /// The unit economics of the calls and events from `from` to `to` (UTC days, inclusive), with
     /// `fixed` monthly costs spread over the period (e.g. [`Catalog::fixed_costs`](crate::Catalog::fixed_costs)).
     ///

@@ -239,8 +239,14 @@ td,th{{border-bottom:1px solid #eee;padding:.2em .8em;text-align:left}} td.n{{te
             .collect();
         page.push_str(&bars("cost-per-call", "Cost per call", &histogram));
 
-        // Margin by session kind (the plan or mode a call was sold under).
-        let kinds = self.calls_by(GroupBy::SessionKind, from, to)?;
+        // Margin by pricing tier: the calls' `plan` metadata when they have one, else their session kind.
+        let plans = self.calls_by(GroupBy::Metadata("plan".into()), from, to)?;
+        let by_plan = plans.iter().any(|g| g.name.is_some());
+        let kinds = if by_plan {
+            plans
+        } else {
+            self.calls_by(GroupBy::SessionKind, from, to)?
+        };
         let margins: Vec<(String, f64, String)> = kinds
             .iter()
             .map(|k| {
@@ -257,7 +263,12 @@ td,th{{border-bottom:1px solid #eee;padding:.2em .8em;text-align:left}} td.n{{te
                 )
             })
             .collect();
-        page.push_str(&bars("margin-by-kind", "Margin by session kind", &margins));
+        let title = if by_plan {
+            "Margin by plan"
+        } else {
+            "Margin by session kind"
+        };
+        page.push_str(&bars("margin-by-kind", title, &margins));
 
         // Top users.
         let users = self.calls_by(GroupBy::User, from, to)?;

@@ -103,7 +103,9 @@ mod worker;
 
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
-pub use crate::economics::{BreakEven, Economics, PerCall, break_even};
+pub use crate::economics::{
+    BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
+};
 pub use crate::error::{Error, Result};
 pub use crate::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use crate::meter::{

@@ -160,6 +160,22 @@ pub struct SubjectSpend {
     pub month_cost: Usd,
 }
 
+/// One call in a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CallLine {
+    /// The call id.
+    pub call_id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its status.
+    pub status: String,
+    /// Its cost.
+    pub total: Usd,
+    /// Its revenue.
+    pub revenue: Usd,
+}
+
 /// What to group calls by in [`Reports::calls_by`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -584,6 +600,46 @@ impl Reports {
             day_cost: Usd::from_nanos(day_cost),
             month_cost: Usd::from_nanos(month_cost),
         })
+    }
+
+    /// The calls of a user or tenant started from `from` to `to` (UTC days, inclusive), newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database cannot be read.
+    pub fn calls_of(
+        &self,
+        kind: crate::limits::SubjectKind,
+        id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<CallLine>> {
+        let end = to.succ_opt().unwrap_or(to);
+        let column = match kind {
+            crate::limits::SubjectKind::User => "user_id",
+            crate::limits::SubjectKind::Tenant => "tenant_id",
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT call_id, started_at, status, total_cost_nanos, revenue_nanos FROM calls
+                 WHERE {column} = ?1 AND started_at >= ?2 AND started_at < ?3
+                 ORDER BY started_at DESC, call_id"
+            ))
+            .map_err(self.err("listing calls"))?;
+        let rows = stmt
+            .query_map(params![id, day_ms(from), day_ms(end)], |r| {
+                Ok(CallLine {
+                    call_id: r.get(0)?,
+                    started_at: at(r.get(1)?),
+                    status: r.get(2)?,
+                    total: Usd::from_nanos(r.get(3)?),
+                    revenue: Usd::from_nanos(r.get(4)?),
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.err("listing calls"))?;
+        Ok(rows)
     }
 
     /// Revenue of the calls started from `from` to `to`.

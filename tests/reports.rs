@@ -296,3 +296,84 @@ fn groups_by_plan_hours_and_turns() -> TestResult {
     assert_eq!(p.cost_per_turn, Some(usd(dec!(0.87416))));
     Ok(())
 }
+
+#[test]
+fn plan_margins_at_their_usage_limits() -> TestResult {
+    use callmeter::{CallCosts, FeeRule, Plan, plan_margin};
+    let costs = CallCosts::new(usd(dec!(0.60)), dec!(5));
+    let card = FeeRule::new(dec!(2.9), usd(dec!(0.30)));
+    let per_call = plan_margin(
+        &Plan::PayPerCall {
+            price: usd(dec!(4.99)),
+        },
+        &costs,
+        Some(&card),
+    )?;
+    // 4.99 − 0.60 − (0.14471 + 0.30)
+    assert_eq!(per_call.margin, usd(dec!(3.94529)));
+    assert_eq!(per_call.margin_percent, Some(dec!(79.06)));
+    let pack = plan_margin(
+        &Plan::Pack {
+            price: usd(dec!(20)),
+            calls: 10,
+        },
+        &costs,
+        Some(&card),
+    )?;
+    // 20 − 10 × 0.60 − (0.58 + 0.30)
+    assert_eq!((pack.calls, pack.margin), (10, usd(dec!(13.12))));
+    let sub = plan_margin(
+        &Plan::Subscription {
+            monthly: usd(dec!(10)),
+            included_calls: 20,
+            overage_per_call: usd(dec!(0.50)),
+        },
+        &costs,
+        None,
+    )?;
+    // At its limit the subscription loses money, and so does each call beyond it.
+    assert_eq!(sub.margin, usd(dec!(-2)));
+    assert_eq!(sub.overage_margin_per_call, Some(usd(dec!(-0.10))));
+    let minutes = plan_margin(
+        &Plan::PerMinute {
+            price_per_minute: usd(dec!(0.25)),
+        },
+        &costs,
+        None,
+    )?;
+    assert_eq!(
+        (minutes.revenue, minutes.margin),
+        (usd(dec!(1.25)), usd(dec!(0.65)))
+    );
+
+    // The same from recorded averages.
+    let db = Db::new();
+    fill(&db)?;
+    let today = Utc::now().date_naive();
+    let recorded = Reports::open(&db.path)?
+        .call_costs(today, today)?
+        .expect("calls");
+    // (0.87416 − 0.46966 fees) ÷ 2 calls; 5 call minutes ÷ 2 calls.
+    assert_eq!(recorded.cost_per_call, usd(dec!(0.20225)));
+    assert_eq!(recorded.minutes_per_call, dec!(2.5));
+    Ok(())
+}
+
+#[test]
+fn a_subject_s_calls_over_a_range() -> TestResult {
+    use callmeter::SubjectKind;
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let today = Utc::now().date_naive();
+    let calls = reports.calls_of(SubjectKind::Tenant, "t1", today, today)?;
+    let ids: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"a") && ids.contains(&"b"));
+    let u2 = reports.calls_of(SubjectKind::User, "u2", today, today)?;
+    assert_eq!(
+        (u2[0].status.as_str(), u2[0].total),
+        ("failed", usd(dec!(0.0295)))
+    );
+    Ok(())
+}
