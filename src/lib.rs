@@ -78,6 +78,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod adapters;
 mod alert;
 mod budget;
 mod cumulative;
@@ -101,6 +102,11 @@ mod usage;
 mod whatif;
 mod worker;
 
+pub use crate::adapters::{
+    AnthropicCacheCreation, AnthropicUsage, DeepgramMetadata, DeepgramResponse, OpenAiInputDetails,
+    OpenAiOutputDetails, OpenAiUsage, RealtimeCachedDetails, RealtimeInputDetails,
+    RealtimeOutputDetails, RealtimeUsage, TwilioStatusCallback,
+};
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
 pub use crate::economics::{

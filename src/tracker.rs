@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
 use crate::alert::AlertMsg;
 use crate::budget::{
     Budget, CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, Limits, Transitions, Verdict,
@@ -994,6 +995,42 @@ impl CallCostTracker {
             .to_nanos()
             .and_then(|nanos| Measure::payment(nanos, payment.flags()));
         self.record(provider, model, measure)
+    }
+
+    /// An OpenAI Chat Completions or Responses `usage` object for `model` (provider `openai`), each token
+    /// billed once (see [`OpenAiUsage::to_token_usage`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_inference`](Self::track_inference); [`Error::InvalidQuantity`] for an inconsistent
+    /// usage object (nothing recorded).
+    pub fn track_openai_usage(&self, model: &str, usage: &OpenAiUsage) -> Result<Tracked> {
+        let measure = usage.to_token_usage().and_then(Measure::tokens);
+        self.record("openai", model, measure)
+    }
+
+    /// An Anthropic Messages `usage` object for `model` (provider `anthropic`).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_openai_usage`](Self::track_openai_usage).
+    pub fn track_anthropic_usage(&self, model: &str, usage: &AnthropicUsage) -> Result<Tracked> {
+        let measure = usage.to_token_usage().and_then(Measure::tokens);
+        self.record("anthropic", model, measure)
+    }
+
+    /// An OpenAI Realtime `response.done` usage for `model` (provider `openai`).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_openai_usage`](Self::track_openai_usage).
+    pub fn track_openai_realtime_usage(
+        &self,
+        model: &str,
+        usage: &RealtimeUsage,
+    ) -> Result<Tracked> {
+        let measure = usage.to_token_usage().and_then(Measure::tokens);
+        self.record("openai", model, measure)
     }
 
     /// `requests` API requests priced per request.

@@ -1,0 +1,291 @@
+//! Provider usage objects, deserialised from the providers' own JSON and turned into [`TokenUsage`]
+//! with each provider's cache semantics:
+//!
+//! - **OpenAI** (Chat Completions, Responses) reports input tokens **gross**: `prompt_tokens` /
+//!   `input_tokens` include the cached tokens and the audio tokens, and `completion_tokens` /
+//!   `output_tokens` include reasoning and audio. callmeter subtracts the details, so each token is
+//!   billed once at its own rate.
+//! - **Anthropic** (Messages) reports input tokens **net**: `input_tokens` excludes
+//!   `cache_read_input_tokens` and `cache_creation_input_tokens`. The 5-minute and 1-hour cache writes
+//!   come from `cache_creation` when present; without it every write is a 5-minute write.
+//! - **OpenAI Realtime** (`response.done`) reports text and audio apart, with the cached part of each.
+//!
+//! Missing fields count as zero; a detail larger than the total it is part of is a typed error
+//! ([`Error::InvalidQuantity`]), never a negative count.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::usage::TokenUsage;
+
+fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {
+    total.checked_sub(part).ok_or(Error::InvalidQuantity {
+        what,
+        reason: "a detail of the usage is larger than the total it is part of",
+    })
+}
+
+/// `prompt_tokens_details` / `input_tokens_details` of an OpenAI usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiInputDetails {
+    /// Tokens read from the prompt cache.
+    pub cached_tokens: u64,
+    /// Audio tokens in the prompt.
+    pub audio_tokens: u64,
+}
+
+/// `completion_tokens_details` / `output_tokens_details` of an OpenAI usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiOutputDetails {
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Audio tokens produced.
+    pub audio_tokens: u64,
+}
+
+/// The `usage` object of an OpenAI Chat Completions or Responses API response (both spellings are
+/// read: `prompt_tokens` / `input_tokens`, `completion_tokens` / `output_tokens`, and their details).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiUsage {
+    /// Input tokens, gross: cached and audio tokens included.
+    #[serde(alias = "input_tokens")]
+    pub prompt_tokens: u64,
+    /// Output tokens, gross: reasoning and audio tokens included.
+    #[serde(alias = "output_tokens")]
+    pub completion_tokens: u64,
+    /// Details of the input.
+    #[serde(alias = "input_tokens_details")]
+    pub prompt_tokens_details: OpenAiInputDetails,
+    /// Details of the output.
+    #[serde(alias = "output_tokens_details")]
+    pub completion_tokens_details: OpenAiOutputDetails,
+}
+
+impl OpenAiUsage {
+    /// The usage in callmeter's terms, each token once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when a detail exceeds its total.
+    pub fn to_token_usage(&self) -> Result<TokenUsage> {
+        let i = &self.prompt_tokens_details;
+        let o = &self.completion_tokens_details;
+        let uncached = part_of(self.prompt_tokens, i.cached_tokens, "prompt tokens")?;
+        let text_in = part_of(uncached, i.audio_tokens, "prompt tokens")?;
+        let after_reasoning = part_of(
+            self.completion_tokens,
+            o.reasoning_tokens,
+            "completion tokens",
+        )?;
+        let text_out = part_of(after_reasoning, o.audio_tokens, "completion tokens")?;
+        Ok(TokenUsage::new(text_in, text_out)
+            .with_cached_input(i.cached_tokens)
+            .with_reasoning(o.reasoning_tokens)
+            .with_audio(i.audio_tokens, o.audio_tokens))
+    }
+}
+
+/// `cache_creation` of an Anthropic usage: cache writes by lifetime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicCacheCreation {
+    /// Tokens written with a 5-minute lifetime.
+    pub ephemeral_5m_input_tokens: u64,
+    /// Tokens written with a 1-hour lifetime.
+    pub ephemeral_1h_input_tokens: u64,
+}
+
+/// The `usage` object of an Anthropic Messages API response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicUsage {
+    /// Input tokens, net: neither read from nor written to the cache.
+    pub input_tokens: u64,
+    /// Output tokens (extended thinking included, billed as output).
+    pub output_tokens: u64,
+    /// Tokens written to the cache.
+    pub cache_creation_input_tokens: u64,
+    /// Tokens read from the cache.
+    pub cache_read_input_tokens: u64,
+    /// The cache writes by lifetime, when the API gives them.
+    pub cache_creation: Option<AnthropicCacheCreation>,
+}
+
+impl AnthropicUsage {
+    /// The usage in callmeter's terms.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when the writes by lifetime exceed the writes.
+    pub fn to_token_usage(&self) -> Result<TokenUsage> {
+        let (five, hour) = match self.cache_creation {
+            Some(c) => {
+                let listed = c
+                    .ephemeral_5m_input_tokens
+                    .checked_add(c.ephemeral_1h_input_tokens)
+                    .ok_or(Error::InvalidQuantity {
+                        what: "cache creation tokens",
+                        reason: "out of range",
+                    })?;
+                // Writes the breakdown does not list are 5-minute writes, the default lifetime.
+                let rest = part_of(
+                    self.cache_creation_input_tokens.max(listed),
+                    listed,
+                    "cache creation tokens",
+                )?;
+                (
+                    c.ephemeral_5m_input_tokens + rest,
+                    c.ephemeral_1h_input_tokens,
+                )
+            }
+            None => (self.cache_creation_input_tokens, 0),
+        };
+        Ok(TokenUsage::new(self.input_tokens, self.output_tokens)
+            .with_cached_input(self.cache_read_input_tokens)
+            .with_cache_write(five)
+            .with_cache_write_1h(hour))
+    }
+}
+
+/// The cached part of a realtime response's input, by modality.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeCachedDetails {
+    /// Cached text tokens.
+    pub text_tokens: u64,
+    /// Cached audio tokens.
+    pub audio_tokens: u64,
+}
+
+/// `input_token_details` of a realtime response's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeInputDetails {
+    /// Cached tokens, text and audio.
+    pub cached_tokens: u64,
+    /// Text tokens, cached ones included.
+    pub text_tokens: u64,
+    /// Audio tokens, cached ones included.
+    pub audio_tokens: u64,
+    /// The cached tokens by modality.
+    pub cached_tokens_details: Option<RealtimeCachedDetails>,
+}
+
+/// `output_token_details` of a realtime response's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeOutputDetails {
+    /// Text tokens.
+    pub text_tokens: u64,
+    /// Audio tokens.
+    pub audio_tokens: u64,
+}
+
+/// The `response.usage` of an OpenAI Realtime `response.done` event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealtimeUsage {
+    /// All input tokens.
+    pub input_tokens: u64,
+    /// All output tokens.
+    pub output_tokens: u64,
+    /// Input by modality, with the cached part.
+    pub input_token_details: RealtimeInputDetails,
+    /// Output by modality.
+    pub output_token_details: RealtimeOutputDetails,
+}
+
+impl RealtimeUsage {
+    /// The usage in callmeter's terms: uncached and cached text and audio input, text and audio output.
+    /// Without a modality breakdown of the cached tokens, they are taken as text.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when a cached part exceeds its modality's tokens.
+    pub fn to_token_usage(&self) -> Result<TokenUsage> {
+        let i = &self.input_token_details;
+        let o = &self.output_token_details;
+        let cached = i.cached_tokens_details.unwrap_or(RealtimeCachedDetails {
+            text_tokens: i.cached_tokens,
+            audio_tokens: 0,
+        });
+        let text_in = part_of(
+            i.text_tokens,
+            cached.text_tokens,
+            "realtime text input tokens",
+        )?;
+        let audio_in = part_of(
+            i.audio_tokens,
+            cached.audio_tokens,
+            "realtime audio input tokens",
+        )?;
+        Ok(TokenUsage::new(text_in, o.text_tokens)
+            .with_cached_input(cached.text_tokens)
+            .with_audio(audio_in, o.audio_tokens)
+            .with_cached_audio_input(cached.audio_tokens))
+    }
+}
+
+/// The part of a Deepgram transcription response that is billed: `metadata.duration`, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeepgramResponse {
+    /// The response's metadata.
+    pub metadata: DeepgramMetadata,
+}
+
+/// `metadata` of a Deepgram response.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeepgramMetadata {
+    /// Seconds of audio transcribed.
+    pub duration: f64,
+}
+
+/// The billed part of a Twilio call status callback: `CallDuration`, whole seconds, sent as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwilioStatusCallback {
+    /// Seconds the call lasted, as Twilio sends it (`"80"`).
+    #[serde(rename = "CallDuration")]
+    pub call_duration: String,
+}
+
+impl TwilioStatusCallback {
+    /// The call's duration in seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when `CallDuration` is not a whole number of seconds.
+    pub fn seconds(&self) -> Result<f64> {
+        self.call_duration
+            .trim()
+            .parse::<u32>()
+            .map(f64::from)
+            .map_err(|_| Error::InvalidQuantity {
+                what: "CallDuration",
+                reason: "not a whole number of seconds",
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_larger_than_its_total_is_an_error_not_a_negative_count() {
+        let bad = OpenAiUsage {
+            prompt_tokens: 10,
+            prompt_tokens_details: OpenAiInputDetails {
+                cached_tokens: 11,
+                audio_tokens: 0,
+            },
+            ..OpenAiUsage::default()
+        };
+        assert!(matches!(
+            bad.to_token_usage(),
+            Err(Error::InvalidQuantity { .. })
+        ));
+    }
+}
