@@ -483,6 +483,7 @@ impl CallState {
                 reason,
                 ended_at_ms,
                 coalesced,
+                total: summary.total.to_nanos().unwrap_or(0),
             },
         );
         Ok(summary)

@@ -263,6 +263,9 @@ pub(crate) struct CallEnd {
     pub(crate) reason: Option<String>,
     pub(crate) ended_at_ms: i64,
     pub(crate) coalesced: Vec<Coalesced>,
+    /// The call's total, in nano-dollars (for the log line).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) total: i64,
 }
 
 /// Messages that must never be refused; the queue carrying them is unbounded.
@@ -375,6 +378,8 @@ impl Writer {
                         self.counters
                             .persisted
                             .fetch_add(st.batch.events.len() as u64, Ordering::Release);
+                        #[cfg(feature = "tracing")]
+                        log_batch(&st.batch);
                         for alert in self.watch.observe(&st.batch.events) {
                             if self
                                 .alerts
@@ -492,6 +497,35 @@ impl Writer {
                 true
             }
         });
+    }
+}
+
+/// One `debug` event per priced event and one `info` event per ended call, from the writer thread
+/// (target `callmeter::event`, `callmeter::call`).
+#[cfg(feature = "tracing")]
+fn log_batch(batch: &Batch) {
+    for r in &batch.events {
+        let (provider, model) = r.names();
+        let (quantity, unit) = r.event.measure().headline();
+        tracing::debug!(
+            target: "callmeter::event",
+            call = %r.call.call_id,
+            seq = r.event.seq,
+            "{} {quantity} {unit}s = {} ({provider} {model})",
+            r.event.category(),
+            crate::money::Usd::from_nanos(r.event.cost),
+        );
+    }
+    for end in &batch.ends {
+        tracing::info!(
+            target: "callmeter::call",
+            call = %end.call.call_id,
+            status = end.status.as_str(),
+            "call {} {}: {}",
+            end.call.call_id,
+            end.status.as_str(),
+            crate::money::Usd::from_nanos(end.total),
+        );
     }
 }
 
