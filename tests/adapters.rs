@@ -183,3 +183,26 @@ fn missing_fields_are_zero_and_wrong_ones_are_typed_errors() -> TestResult {
     assert_eq!(call.total(), Usd::ZERO);
     Ok(())
 }
+
+#[test]
+fn responses_recorded_by_the_official_sdks_deserialise_and_price() -> TestResult {
+    let chat: OpenAiUsage = usage("sdk_openai_chat_completion.json", "/usage");
+    assert_eq!(chat.to_token_usage()?, TokenUsage::new(14, 37));
+    let response: OpenAiUsage = usage("sdk_openai_response.json", "/usage");
+    assert_eq!(response.to_token_usage()?, TokenUsage::new(14, 50));
+    let message: AnthropicUsage = usage("sdk_anthropic_message.json", "/usage");
+    assert_eq!(message.to_token_usage()?, TokenUsage::new(518, 114));
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    let call = meter.start_call(CallInfo::new("sdk"))?;
+    let model = fixture("sdk_openai_chat_completion.json")["model"]
+        .as_str()
+        .expect("model")
+        .to_string();
+    // gpt-4o-2024-08-06 matches gpt-4o: 14 × $2.50 + 37 × $10, per million.
+    assert_eq!(
+        call.track_openai_usage(&model, &chat)?.cost,
+        Usd::new(dec!(0.000405))
+    );
+    Ok(())
+}
