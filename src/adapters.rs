@@ -229,6 +229,72 @@ impl RealtimeUsage {
     }
 }
 
+/// LiveKit Agents' `LLMMetrics` (its `metrics_collected` events), as `model_dump()` writes it:
+/// `prompt_tokens` is gross of `prompt_cached_tokens`, as LiveKit's OpenAI plugin fills it from
+/// OpenAI's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveKitLlmMetrics {
+    /// Input tokens, cached ones included.
+    pub prompt_tokens: u64,
+    /// Input tokens read from the cache.
+    pub prompt_cached_tokens: u64,
+    /// Output tokens.
+    pub completion_tokens: u64,
+}
+
+impl LiveKitLlmMetrics {
+    /// The usage in callmeter's terms.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when the cached tokens exceed the prompt tokens.
+    pub fn to_token_usage(&self) -> Result<TokenUsage> {
+        let uncached = part_of(
+            self.prompt_tokens,
+            self.prompt_cached_tokens,
+            "prompt tokens",
+        )?;
+        Ok(TokenUsage::new(uncached, self.completion_tokens)
+            .with_cached_input(self.prompt_cached_tokens))
+    }
+}
+
+/// Pipecat's `LLMTokenUsage`, as `model_dump()` writes it. Its cache fields are net, as Pipecat's
+/// Anthropic service fills them (`prompt_tokens` excludes cache reads and writes); its OpenAI service
+/// leaves them empty, so a cache hit reported that way is priced as uncached input — track OpenAI's
+/// own usage object ([`OpenAiUsage`]) to price it right.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PipecatTokenUsage {
+    /// Input tokens not read from or written to the cache.
+    pub prompt_tokens: u64,
+    /// Output tokens, reasoning included.
+    pub completion_tokens: u64,
+    /// Tokens read from the cache.
+    pub cache_read_input_tokens: Option<u64>,
+    /// Tokens written to the cache.
+    pub cache_creation_input_tokens: Option<u64>,
+    /// Reasoning tokens (part of `completion_tokens`).
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl PipecatTokenUsage {
+    /// The usage in callmeter's terms.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when the reasoning tokens exceed the completion tokens.
+    pub fn to_token_usage(&self) -> Result<TokenUsage> {
+        let reasoning = self.reasoning_tokens.unwrap_or(0);
+        let output = part_of(self.completion_tokens, reasoning, "completion tokens")?;
+        Ok(TokenUsage::new(self.prompt_tokens, output)
+            .with_reasoning(reasoning)
+            .with_cached_input(self.cache_read_input_tokens.unwrap_or(0))
+            .with_cache_write(self.cache_creation_input_tokens.unwrap_or(0)))
+    }
+}
+
 /// The part of a Deepgram transcription response that is billed: `metadata.duration`, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeepgramResponse {

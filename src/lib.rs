@@ -103,9 +103,9 @@ mod whatif;
 mod worker;
 
 pub use crate::adapters::{
-    AnthropicCacheCreation, AnthropicUsage, DeepgramMetadata, DeepgramResponse, OpenAiInputDetails,
-    OpenAiOutputDetails, OpenAiUsage, RealtimeCachedDetails, RealtimeInputDetails,
-    RealtimeOutputDetails, RealtimeUsage, TwilioStatusCallback,
+    AnthropicCacheCreation, AnthropicUsage, DeepgramMetadata, DeepgramResponse, LiveKitLlmMetrics,
+    OpenAiInputDetails, OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage, RealtimeCachedDetails,
+    RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioStatusCallback,
 };
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};

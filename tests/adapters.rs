@@ -206,3 +206,25 @@ fn responses_recorded_by_the_official_sdks_deserialise_and_price() -> TestResult
     );
     Ok(())
 }
+
+#[test]
+fn framework_metrics_use_their_own_cache_semantics() -> TestResult {
+    use callmeter::{LiveKitLlmMetrics, PipecatTokenUsage};
+    // LiveKit Agents' LLMMetrics.model_dump(): prompt_tokens includes prompt_cached_tokens.
+    let livekit: LiveKitLlmMetrics = serde_json::from_str(
+        r#"{"type": "llm_metrics", "label": "livekit.plugins.openai.llm.LLM", "request_id": "r1",
+            "timestamp": 1763726400.0, "duration": 0.8, "ttft": 0.3, "cancelled": false,
+            "completion_tokens": 100, "prompt_tokens": 1000, "prompt_cached_tokens": 800,
+            "total_tokens": 1100, "tokens_per_second": 125.0}"#,
+    )?;
+    // Pipecat's LLMTokenUsage.model_dump() from its Anthropic service: net of the cache.
+    let pipecat: PipecatTokenUsage = serde_json::from_str(
+        r#"{"prompt_tokens": 200, "completion_tokens": 100, "total_tokens": 300,
+            "cache_read_input_tokens": 800, "cache_creation_input_tokens": null,
+            "reasoning_tokens": null}"#,
+    )?;
+    let expected = TokenUsage::new(200, 100).with_cached_input(800);
+    assert_eq!(livekit.to_token_usage()?, expected);
+    assert_eq!(pipecat.to_token_usage()?, expected);
+    Ok(())
+}
