@@ -170,6 +170,8 @@ pub struct RealtimeInputDetails {
     pub text_tokens: u64,
     /// Audio tokens, cached ones included.
     pub audio_tokens: u64,
+    /// Image tokens, cached ones included (billed as text input).
+    pub image_tokens: u64,
     /// The cached tokens by modality.
     pub cached_tokens_details: Option<RealtimeCachedDetails>,
 }
@@ -200,7 +202,10 @@ pub struct RealtimeUsage {
 
 impl RealtimeUsage {
     /// The usage in callmeter's terms: uncached and cached text and audio input, text and audio output.
-    /// Without a modality breakdown of the cached tokens, they are taken as text.
+    /// Without a modality breakdown of the cached tokens, they are taken as text. Image tokens are
+    /// billed as text input. Tokens the details do not account for (some `response.done` events carry
+    /// only `input_tokens` and `output_tokens`) are billed as audio, the dearer modality, so that a
+    /// missing breakdown never shows a speech-to-speech turn as cheaper than it was.
     ///
     /// # Errors
     ///
@@ -213,7 +218,7 @@ impl RealtimeUsage {
             audio_tokens: 0,
         });
         let text_in = part_of(
-            i.text_tokens,
+            i.text_tokens.saturating_add(i.image_tokens),
             cached.text_tokens,
             "realtime text input tokens",
         )?;
@@ -222,9 +227,20 @@ impl RealtimeUsage {
             cached.audio_tokens,
             "realtime audio input tokens",
         )?;
+        let listed_in = i
+            .text_tokens
+            .saturating_add(i.image_tokens)
+            .saturating_add(i.audio_tokens);
+        let unlisted_in = self.input_tokens.saturating_sub(listed_in);
+        let unlisted_out = self
+            .output_tokens
+            .saturating_sub(o.text_tokens.saturating_add(o.audio_tokens));
         Ok(TokenUsage::new(text_in, o.text_tokens)
             .with_cached_input(cached.text_tokens)
-            .with_audio(audio_in, o.audio_tokens)
+            .with_audio(
+                audio_in.saturating_add(unlisted_in),
+                o.audio_tokens.saturating_add(unlisted_out),
+            )
             .with_cached_audio_input(cached.audio_tokens))
     }
 }

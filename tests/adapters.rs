@@ -228,3 +228,23 @@ fn framework_metrics_use_their_own_cache_semantics() -> TestResult {
     assert_eq!(pipecat.to_token_usage()?, expected);
     Ok(())
 }
+
+#[test]
+fn the_realtime_reference_usage_and_a_totals_only_usage() -> TestResult {
+    let reference: RealtimeUsage =
+        serde_json::from_value(fixture("openai_realtime_reference_usage.json"))?;
+    assert_eq!(
+        reference.to_token_usage()?,
+        TokenUsage::new(55, 30)
+            .with_cached_input(64)
+            .with_audio(13, 91)
+    );
+    // Only totals: nothing is lost, the tokens are billed at the audio rates.
+    let totals: RealtimeUsage =
+        serde_json::from_str(r#"{"input_tokens": 132, "output_tokens": 121}"#)?;
+    assert_eq!(
+        totals.to_token_usage()?,
+        TokenUsage::new(0, 0).with_audio(132, 121)
+    );
+    Ok(())
+}
