@@ -1,6 +1,7 @@
 //! Unit economics: revenue against variable cost, payment fees and amortised fixed costs; break-even.
 
 use chrono::{Datelike, NaiveDate};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
@@ -229,11 +230,7 @@ pub fn break_even(fixed_monthly: Usd, price: Usd, cost_per_call: Usd) -> BreakEv
     let calls_per_month = if contribution <= Decimal::ZERO {
         None
     } else {
-        (fixed_monthly.as_decimal() / contribution)
-            .ceil()
-            .to_string()
-            .parse::<u64>()
-            .ok()
+        (fixed_monthly.as_decimal() / contribution).ceil().to_u64()
     };
     BreakEven {
         fixed_monthly,

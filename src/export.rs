@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::money::Usd;
-use crate::report::{EventLine, Reports};
+use crate::report::{EventLine, Reports, range_ms};
 
 /// One call as a JSON Lines record.
 #[derive(Debug, Serialize)]
@@ -30,14 +30,6 @@ struct CallRecord {
 
 fn io(e: impl std::fmt::Display) -> Error {
     Error::Export(e.to_string())
-}
-
-fn range_ms(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
-    let ms = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .map_or(0, |t| t.and_utc().timestamp_millis())
-    };
-    (ms(from), ms(to.succ_opt().unwrap_or(to)))
 }
 
 const CALL_COLUMNS: &str =
@@ -111,13 +103,10 @@ impl Reports {
         w: &mut csv::Writer<W>,
         context: &'static str,
     ) -> Result<u64> {
-        let mut stmt = self
-            .connection()
-            .prepare(sql)
-            .map_err(self.storage(context))?;
-        let mut rows = stmt.query(params![a, b]).map_err(self.storage(context))?;
+        let mut stmt = self.connection().prepare(sql).map_err(self.err(context))?;
+        let mut rows = stmt.query(params![a, b]).map_err(self.err(context))?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(self.storage(context))? {
+        while let Some(r) = rows.next().map_err(self.err(context))? {
             let record: Vec<String> = (0..columns)
                 .map(|i| match r.get_ref(i) {
                     Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
@@ -148,14 +137,14 @@ impl Reports {
                         started_at, ended_at, total_cost_nanos, revenue_nanos
                  FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id",
             )
-            .map_err(self.storage("exporting calls"))?;
+            .map_err(self.err("exporting calls"))?;
 
         let mut rows = calls
             .query(params![a, b])
-            .map_err(self.storage("exporting calls"))?;
+            .map_err(self.err("exporting calls"))?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(self.storage("exporting calls"))? {
-            let call_ref: i64 = r.get(0).map_err(self.storage("exporting calls"))?;
+        while let Some(r) = rows.next().map_err(self.err("exporting calls"))? {
+            let call_ref: i64 = r.get(0).map_err(self.err("exporting calls"))?;
             let usages = self.events_of(call_ref)?;
             let record = (|| -> rusqlite::Result<CallRecord> {
                 Ok(CallRecord {
@@ -172,7 +161,7 @@ impl Reports {
                     usages,
                 })
             })()
-            .map_err(self.storage("exporting calls"))?;
+            .map_err(self.err("exporting calls"))?;
             serde_json::to_writer(&mut out, &record).map_err(io)?;
             out.write_all(b"\n").map_err(io)?;
             n += 1;

@@ -9,7 +9,7 @@ use rusqlite::params;
 use crate::error::Result;
 use crate::money::Usd;
 use crate::pricing::FixedCost;
-use crate::report::{GroupBy, Reports};
+use crate::report::{GroupBy, Reports, range_ms};
 
 /// `s` with `& < > " '` escaped for HTML text and attributes.
 pub(crate) fn escape(s: &str) -> String {
@@ -128,13 +128,13 @@ td,th{{border-bottom:1px solid #eee;padding:.2em .8em;text-align:left}} td.n{{te
                  WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
                  GROUP BY period, category ORDER BY period, category",
             )
-            .map_err(self.storage("reading daily costs"))?;
+            .map_err(self.err("reading daily costs"))?;
         let rows: Vec<(String, String, i64)> = stmt
             .query_map(params![from.to_string(), to.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.storage("reading daily costs"))?;
+            .map_err(self.err("reading daily costs"))?;
         let mut days: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         days.dedup();
         let mut categories: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
@@ -199,21 +199,17 @@ td,th{{border-bottom:1px solid #eee;padding:.2em .8em;text-align:left}} td.n{{te
         ));
 
         // Distribution of cost per call.
-        let end = to.succ_opt().unwrap_or(to);
-        let ms = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .map_or(0, |t| t.and_utc().timestamp_millis())
-        };
+        let (start, end) = range_ms(from, to);
         let mut stmt = self
             .connection()
             .prepare(
                 "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2",
             )
-            .map_err(self.storage("reading call costs"))?;
+            .map_err(self.err("reading call costs"))?;
         let costs: Vec<i64> = stmt
-            .query_map(params![ms(from), ms(end)], |r| r.get(0))
+            .query_map(params![start, end], |r| r.get(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.storage("reading call costs"))?;
+            .map_err(self.err("reading call costs"))?;
         let top = costs.iter().copied().max().unwrap_or(0).max(1);
         let buckets = 10_i64;
         let mut counts = vec![0_u64; buckets as usize];

@@ -10,9 +10,10 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, AlertKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::{Period, UTC, period_of};
 use crate::money::Usd;
+use crate::store::storage;
 use crate::worker::Resolved;
 
 /// The default quota warning threshold: 80 % of the quota.
@@ -109,10 +110,62 @@ impl Quota {
     }
 }
 
+/// The current period of a watched figure, with its bounds kept so that an event inside it costs two
+/// comparisons rather than a calendar computation.
+struct Window {
+    period: Period,
+    key: i64,
+    /// UTC milliseconds `[start, end)`.
+    start: i64,
+    end: i64,
+}
+
+/// Where an event falls against a [`Window`].
+enum Place {
+    /// In a period that has ended (a late event): not counted.
+    Before,
+    /// In the current period.
+    Current,
+    /// In a later period: the window has moved to it, and the counts start again.
+    Later,
+}
+
+impl Window {
+    /// The period of `period` kind containing `ms`.
+    fn containing(period: Period, ms: i64) -> Window {
+        let (key, start) = period_of(UTC, ms, period);
+        let start = start.timestamp_millis();
+        let end = match period {
+            Period::Day => start + 86_400_000,
+            // A month is at most 31 days: 32 days on is always the next one.
+            Period::Month => period_of(UTC, start + 32 * 86_400_000, Period::Month)
+                .1
+                .timestamp_millis(),
+        };
+        Window {
+            period,
+            key,
+            start,
+            end,
+        }
+    }
+
+    fn place(&mut self, ms: i64) -> Place {
+        if ms < self.start {
+            Place::Before
+        } else if ms < self.end {
+            Place::Current
+        } else {
+            *self = Window::containing(self.period, ms);
+            Place::Later
+        }
+    }
+}
+
 /// A quota and what its current period has used.
 struct Watched {
     quota: Quota,
-    period_key: i64,
+    window: Window,
     units: f64,
     cost: i64,
 }
@@ -120,9 +173,8 @@ struct Watched {
 /// A platform cost threshold and its current period.
 struct Total {
     kind: AlertKind,
-    period: Period,
     threshold: i64,
-    period_key: i64,
+    window: Window,
     cost: i64,
 }
 
@@ -132,19 +184,6 @@ pub(crate) struct Watch {
     totals: Vec<Total>,
     /// (kind, subject, period key) of alerts fired in the current periods.
     fired: FxHashSet<(AlertKind, String, i64)>,
-}
-
-fn utc() -> chrono::FixedOffset {
-    UTC
-}
-
-fn storage(path: &std::path::Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
-    let path = path.to_path_buf();
-    move |source| Error::Storage {
-        path,
-        context,
-        source,
-    }
 }
 
 impl Watch {
@@ -158,7 +197,6 @@ impl Watch {
         monthly: Usd,
         now_ms: i64,
     ) -> Result<Watch> {
-        let since = |period| period_of(utc(), now_ms, period);
         let mut watch = Watch {
             quotas: Vec::with_capacity(quotas.len()),
             totals: Vec::new(),
@@ -168,40 +206,39 @@ impl Watch {
             (AlertKind::DailyCost, Period::Day, daily),
             (AlertKind::MonthlyCost, Period::Month, monthly),
         ] {
-            let (key, start) = since(period);
+            let window = Window::containing(period, now_ms);
             let cost: i64 = conn
                 .query_row(
                     "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE created_at >= ?1",
-                    [start.timestamp_millis()],
+                    [window.start],
                     |r| r.get(0),
                 )
                 .map_err(storage(path, "reading the platform's spend"))?;
             watch.totals.push(Total {
                 kind,
-                period,
                 threshold: threshold.to_nanos().unwrap_or(i64::MAX),
-                period_key: key,
+                window,
                 cost,
             });
         }
         for quota in quotas {
-            let (key, start) = since(quota.period);
+            let window = Window::containing(quota.period, now_ms);
             let (units, cost): (f64, i64) = conn
                 .query_row(
                     "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(cost_nanos), 0) FROM cost_events
                      WHERE created_at >= ?1 AND provider = ?2 AND (?3 IS NULL OR model = ?3)",
-                    rusqlite::params![start.timestamp_millis(), quota.provider, quota.model],
+                    rusqlite::params![window.start, quota.provider, quota.model],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(storage(path, "reading quota usage"))?;
             watch.quotas.push(Watched {
                 quota,
-                period_key: key,
+                window,
                 units,
                 cost,
             });
         }
-        let month_start = since(Period::Month).1.timestamp_millis();
+        let month_start = Window::containing(Period::Month, now_ms).start;
         let mut stmt = conn
             .prepare("SELECT kind, subject, raised_at FROM alerts WHERE raised_at >= ?1")
             .map_err(storage(path, "reading this month's alerts"))?;
@@ -222,7 +259,7 @@ impl Watch {
             for period in [Period::Day, Period::Month] {
                 watch
                     .fired
-                    .insert((kind, subject.clone(), period_of(utc(), at, period).0));
+                    .insert((kind, subject.clone(), period_of(UTC, at, period).0));
             }
         }
         Ok(watch)
@@ -235,14 +272,12 @@ impl Watch {
             let at = r.at_ms();
             let cost = r.event.cost;
             for t in &mut self.totals {
-                let key = period_of(utc(), at, t.period).0;
-                if key != t.period_key {
-                    if key < t.period_key {
-                        continue; // a late event of a period that has ended
-                    }
-                    t.period_key = key;
-                    t.cost = 0;
+                match t.window.place(at) {
+                    Place::Before => continue,
+                    Place::Current => {}
+                    Place::Later => t.cost = 0,
                 }
+                let key = t.window.key;
                 let before = t.cost;
                 t.cost = t.cost.saturating_add(cost);
                 if before < t.threshold && t.cost >= t.threshold {
@@ -265,15 +300,15 @@ impl Watch {
                 if !w.quota.matches(provider, model) {
                     continue;
                 }
-                let key = period_of(utc(), at, w.quota.period).0;
-                if key != w.period_key {
-                    if key < w.period_key {
-                        continue;
+                match w.window.place(at) {
+                    Place::Before => continue,
+                    Place::Current => {}
+                    Place::Later => {
+                        w.units = 0.0;
+                        w.cost = 0;
                     }
-                    w.period_key = key;
-                    w.units = 0.0;
-                    w.cost = 0;
                 }
+                let key = w.window.key;
                 w.units += units;
                 w.cost = w.cost.saturating_add(cost);
                 let used = quota_percent(&w.quota, w.units, w.cost);

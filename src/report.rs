@@ -222,9 +222,13 @@ pub struct GroupCost {
     pub cost_per_call: Usd,
 }
 
-fn day_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .map_or(0, |t| t.and_utc().timestamp_millis())
+/// The UTC milliseconds `[start, end)` of the days `from` to `to`, inclusive.
+pub(crate) fn range_ms(from: NaiveDate, to: NaiveDate) -> (i64, i64) {
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp_millis())
+    };
+    (ms(from), ms(to.succ_opt().unwrap_or(to)))
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
@@ -278,14 +282,7 @@ impl Reports {
         &self.conn
     }
 
-    pub(crate) fn storage(
-        &self,
-        context: &'static str,
-    ) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        self.err(context)
-    }
-
-    fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+    pub(crate) fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
         move |source| Error::Storage {
             path: self.path.clone(),
             context,
@@ -460,12 +457,12 @@ impl Reports {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(self.err("reading the platform's totals"))?;
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let calls: i64 = self
             .conn
             .query_row(
                 "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-                params![day_ms(from), day_ms(end)],
+                params![start, end],
                 |r| r.get(0),
             )
             .map_err(self.err("counting calls"))?;
@@ -525,7 +522,7 @@ impl Reports {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<GroupCost>> {
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let (col, key) = group.column();
         let mut stmt = self
             .conn
@@ -536,20 +533,17 @@ impl Reports {
             ))
             .map_err(self.err("grouping calls"))?;
         let rows = stmt
-            .query_map(
-                params![day_ms(from), day_ms(end), key.unwrap_or_default()],
-                |r| {
-                    let calls: i64 = r.get(1)?;
-                    let cost: i64 = r.get(2)?;
-                    Ok(GroupCost {
-                        name: r.get(0)?,
-                        calls,
-                        cost: Usd::from_nanos(cost),
-                        revenue: Usd::from_nanos(r.get(3)?),
-                        cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
-                    })
-                },
-            )
+            .query_map(params![start, end, key.unwrap_or_default()], |r| {
+                let calls: i64 = r.get(1)?;
+                let cost: i64 = r.get(2)?;
+                Ok(GroupCost {
+                    name: r.get(0)?,
+                    calls,
+                    cost: Usd::from_nanos(cost),
+                    revenue: Usd::from_nanos(r.get(3)?),
+                    cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
+                })
+            })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("grouping calls"))?;
         Ok(rows)
@@ -614,7 +608,7 @@ impl Reports {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<CallLine>> {
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let column = match kind {
             crate::limits::SubjectKind::User => "user_id",
             crate::limits::SubjectKind::Tenant => "tenant_id",
@@ -628,7 +622,7 @@ impl Reports {
             ))
             .map_err(self.err("listing calls"))?;
         let rows = stmt
-            .query_map(params![id, day_ms(from), day_ms(end)], |r| {
+            .query_map(params![id, start, end], |r| {
                 Ok(CallLine {
                     call_id: r.get(0)?,
                     started_at: at(r.get(1)?),
@@ -644,13 +638,13 @@ impl Reports {
 
     /// Revenue of the calls started from `from` to `to`.
     pub(crate) fn revenue(&self, from: NaiveDate, to: NaiveDate) -> Result<Usd> {
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let nanos: i64 = self
             .conn
             .query_row(
                 "SELECT COALESCE(SUM(revenue_nanos), 0) FROM calls
                  WHERE started_at >= ?1 AND started_at < ?2",
-                params![day_ms(from), day_ms(end)],
+                params![start, end],
                 |r| r.get(0),
             )
             .map_err(self.err("summing revenue"))?;
@@ -664,7 +658,7 @@ impl Reports {
     ///
     /// [`Error::Storage`] when the database cannot be read.
     pub fn cost_by_hour(&self, from: NaiveDate, to: NaiveDate) -> Result<[Usd; 24]> {
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -673,9 +667,7 @@ impl Reports {
             )
             .map_err(self.err("reading cost by hour"))?;
         let rows: Vec<(i64, i64)> = stmt
-            .query_map(params![day_ms(from), day_ms(end)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_map(params![start, end], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(self.err("reading cost by hour"))?;
         let mut hours = [Usd::ZERO; 24];
@@ -698,7 +690,7 @@ impl Reports {
         to: NaiveDate,
         n: usize,
     ) -> Result<Vec<(String, Usd)>> {
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -709,11 +701,7 @@ impl Reports {
             .map_err(self.err("listing calls"))?;
         let rows = stmt
             .query_map(
-                params![
-                    day_ms(from),
-                    day_ms(end),
-                    i64::try_from(n).unwrap_or(i64::MAX)
-                ],
+                params![start, end, i64::try_from(n).unwrap_or(i64::MAX)],
                 |r| Ok((r.get(0)?, Usd::from_nanos(r.get(1)?))),
             )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())

@@ -255,7 +255,11 @@ pub(crate) struct Store {
     price_ids: FxHashMap<(u64, u32), i64>,
 }
 
-fn storage(path: &Path, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+/// Turns a SQLite error on `path` into [`Error::Storage`] saying what was being done.
+pub(crate) fn storage(
+    path: &Path,
+    context: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
     let path = path.to_path_buf();
     move |source| Error::Storage {
         path,

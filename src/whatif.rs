@@ -11,7 +11,7 @@ use crate::cumulative::Cumulative;
 use crate::error::Result;
 use crate::money::Usd;
 use crate::pricing::{Catalog, Lookup};
-use crate::report::Reports;
+use crate::report::{Reports, range_ms};
 use crate::usage::{Measure, TokenUsage, UsageKind};
 
 /// A model to price recorded usage as, instead of the one recorded.
@@ -133,11 +133,7 @@ impl Reports {
         catalog: &Catalog,
         substitutions: &[Substitution],
     ) -> Result<WhatIf> {
-        let ms = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .map_or(0, |t| t.and_utc().timestamp_millis())
-        };
-        let end = to.succ_opt().unwrap_or(to);
+        let (start, end) = range_ms(from, to);
         let mut stmt = self
             .connection()
             .prepare(
@@ -148,15 +144,15 @@ impl Reports {
                  FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
                  ORDER BY call_ref, seq",
             )
-            .map_err(self.storage("reading events to re-price"))?;
+            .map_err(self.err("reading events to re-price"))?;
         let mut rows = stmt
-            .query(params![ms(from), ms(end)])
-            .map_err(self.storage("reading events to re-price"))?;
+            .query(params![start, end])
+            .map_err(self.err("reading events to re-price"))?;
         let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let (mut events, mut kept) = (0_u64, 0_u64);
         let mut call: Option<i64> = None;
         let mut cumulative = Cumulative::default();
-        let read = |e| self.storage("reading events to re-price")(e);
+        let read = |e| self.err("reading events to re-price")(e);
         while let Some(row) = rows.next().map_err(read)? {
             let call_ref: i64 = row.get(0).map_err(read)?;
             if call != Some(call_ref) {

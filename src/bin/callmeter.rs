@@ -37,20 +37,37 @@ enum Command {
     Export(ExportArgs),
 }
 
+/// The database and the days a command reads.
 #[derive(Args)]
-struct ExportArgs {
-    /// The database file.
+struct Source {
+    /// The database file (the one `simulate_calls` and the meter write).
     #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
     db: PathBuf,
-    /// What to write: calls-csv, events-csv or jsonl.
-    #[arg(long, value_name = "WHAT", default_value = "jsonl")]
-    format: ExportFormat,
     /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
     #[arg(long, value_name = "DAY")]
     from: Option<NaiveDate>,
     /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
     #[arg(long, value_name = "DAY")]
     to: Option<NaiveDate>,
+}
+
+impl Source {
+    /// The opened database, and the first and last day.
+    fn open(&self) -> Result<(Reports, NaiveDate, NaiveDate), String> {
+        let reports = Reports::open(&self.db).map_err(|e| e.to_string())?;
+        let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
+        let from = self.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+        Ok((reports, from, to))
+    }
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    source: Source,
+    /// What to write: calls-csv, events-csv or jsonl.
+    #[arg(long, value_name = "WHAT", default_value = "jsonl")]
+    format: ExportFormat,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -61,9 +78,7 @@ enum ExportFormat {
 }
 
 fn export(args: &ExportArgs) -> Result<(), String> {
-    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
-    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let (reports, from, to) = args.source.open()?;
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = match args.format {
         ExportFormat::CallsCsv => reports.export_calls_csv(from, to, out),
@@ -77,15 +92,8 @@ fn export(args: &ExportArgs) -> Result<(), String> {
 
 #[derive(Args)]
 struct EconomicsArgs {
-    /// The database file.
-    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
-    db: PathBuf,
-    /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
-    #[arg(long, value_name = "DAY")]
-    from: Option<NaiveDate>,
-    /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
-    #[arg(long, value_name = "DAY")]
-    to: Option<NaiveDate>,
+    #[command(flatten)]
+    source: Source,
     /// A catalog file whose fixed monthly costs are spread over the period; may be repeated.
     #[arg(long, value_name = "FILE")]
     catalog: Vec<PathBuf>,
@@ -98,9 +106,7 @@ struct EconomicsArgs {
 }
 
 fn economics(args: &EconomicsArgs) -> Result<(), String> {
-    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
-    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let (reports, from, to) = args.source.open()?;
     let mut builder = Catalog::builder();
     for file in &args.catalog {
         builder = builder.load_file(file).map_err(|e| e.to_string())?;
@@ -162,15 +168,8 @@ fn economics(args: &EconomicsArgs) -> Result<(), String> {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// The database file (the one `simulate_calls` and the meter write).
-    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
-    db: PathBuf,
-    /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
-    #[arg(long, value_name = "DAY")]
-    from: Option<NaiveDate>,
-    /// Last day (UTC, YYYY-MM-DD), inclusive; default today.
-    #[arg(long, value_name = "DAY")]
-    to: Option<NaiveDate>,
+    #[command(flatten)]
+    source: Source,
     /// One call's breakdown instead.
     #[arg(long, value_name = "ID")]
     call: Option<String>,
@@ -223,9 +222,7 @@ fn print_shares(title: &str, shares: &[callmeter::Share]) {
 }
 
 fn report(args: &ReportArgs) -> Result<(), String> {
-    let reports = Reports::open(&args.db).map_err(|e| e.to_string())?;
-    let to = args.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = args.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+    let (reports, from, to) = args.source.open()?;
     if let Some(file) = &args.html {
         let mut builder = Catalog::builder();
         for path in &args.catalog {
@@ -241,7 +238,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         let call = reports
             .call(id)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no call {id:?} in {}", args.db.display()))?;
+            .ok_or_else(|| format!("no call {id:?} in {}", args.source.db.display()))?;
         if args.json {
             return json(&call);
         }

@@ -1181,7 +1181,10 @@ impl Catalog {
 
     /// The entry of `provider`/`model` in force at `at_ms` (milliseconds since the Unix epoch).
     pub(crate) fn find_at(&self, provider: &str, model: &str, at_ms: i64) -> Lookup {
-        self.find_cached(provider, model, at_ms, &LookupCache::default())
+        match self.series_of(provider, model) {
+            Some(series) => self.in_force(series, at_ms),
+            None => Lookup::Unknown,
+        }
     }
 
     /// As [`find_at`](Self::find_at), first trying the series `cache` remembers for names of this
@@ -1217,6 +1220,11 @@ impl Catalog {
                 series
             }
         };
+        self.in_force(series, at_ms)
+    }
+
+    /// The version of `series` in force at `at_ms`.
+    fn in_force(&self, series: u32, at_ms: i64) -> Lookup {
         // Few versions per model, newest last: scan back to the latest one started by `at_ms`.
         for &(from, to, entry) in self.windows[series as usize].iter().rev() {
             if from <= at_ms {
