@@ -1,5 +1,7 @@
 //! A voice pipeline wired to callmeter from provider responses: each stage hands its response's usage
-//! over in one line. The responses are the payloads in `tests/fixtures/` (see the note there).
+//! over in one line. The responses are kept in `tests/fixtures/`: bodies recorded by the providers'
+//! official SDKs' test suites where those keep one, else an API reference's example or a body written
+//! to the documented shape (the note there gives each one's origin).
 //!
 //! ```text
 //! cargo run --example openai_pipeline
@@ -7,8 +9,8 @@
 #![allow(clippy::print_stdout)]
 
 use callmeter::{
-    AnthropicUsage, CallInfo, DeepgramResponse, Meter, OpenAiUsage, Outcome, RealtimeUsage,
-    TwilioStatusCallback,
+    AnthropicUsage, CallInfo, DeepgramLiveMessage, DeepgramResponse, DeepgramStream, Meter,
+    OpenAiUsage, Outcome, RealtimeUsage, TwilioCall,
 };
 use serde_json::Value;
 
@@ -36,23 +38,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .session_kind("phone"),
     )?;
 
-    // Speech to text: Deepgram's response says how much audio it transcribed.
-    let stt: DeepgramResponse = serde_json::from_value(response("deepgram_prerecorded.json")?)?;
-    call.track_stt("deepgram", "nova-3", stt.metadata.duration)?;
+    // Speech to text: Deepgram's response says how much audio it transcribed (recorded: nova-3).
+    let stt: DeepgramResponse = serde_json::from_value(response("sdk_deepgram_prerecorded.json")?)?;
+    call.track_stt("deepgram", "nova-3", stt.billed_seconds()?)?;
+
+    // A live Deepgram stream: each final result says how far the audio has gone; the stream is
+    // billed once, however many results and the closing Metadata arrive.
+    let mut stream = DeepgramStream::new();
+    for name in [
+        "sdk_deepgram_live_results.json",
+        "deepgram_close_stream_metadata.json",
+    ] {
+        let message: DeepgramLiveMessage = serde_json::from_value(response(name)?)?;
+        if let Some(seconds) = stream.advance(&message)? {
+            call.track_stt("deepgram", "nova-3-streaming", seconds)?;
+        }
+    }
 
     // The language model: OpenAI's usage counts cached tokens inside prompt_tokens…
-    let chat = response("openai_chat_cached.json")?;
+    let chat = response("sdk_openai_chat_completion.json")?;
     let usage: OpenAiUsage = part(&chat, "/usage")?;
-    call.track_openai_usage("gpt-4o-mini", &usage)?;
+    call.track_openai_usage(part::<String>(&chat, "/model")?.as_str(), &usage)?;
 
-    // …and Anthropic's beside input_tokens; callmeter bills each token once either way.
+    // …and Anthropic's beside input_tokens; callmeter bills each token once either way. (The
+    // Anthropic SDK's recording is for a retired model; this body is written to the documented
+    // shape, with a cache hit.)
     let message = response("anthropic_messages_cache.json")?;
     let usage: AnthropicUsage = part(&message, "/usage")?;
     call.track_anthropic_usage("claude-sonnet-4-5", &usage)?;
 
-    // A realtime turn: text and audio tokens, with their cached parts.
-    let done = response("openai_realtime_response_done.json")?;
-    let usage: RealtimeUsage = part(&done, "/response/usage")?;
+    // A realtime turn: text and audio tokens, with their cached parts (the API reference's example).
+    let usage: RealtimeUsage =
+        serde_json::from_value(response("openai_realtime_reference_usage.json")?)?;
     call.track_openai_realtime_usage("gpt-realtime", &usage)?;
 
     // Text to speech: the characters sent.
@@ -63,10 +80,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reply.chars().count() as u64,
     )?;
 
-    // Telephony: Twilio's status callback gives the call's duration when it ends.
-    let status: TwilioStatusCallback =
-        serde_json::from_value(response("twilio_status_callback.json")?)?;
-    call.track_duration("twilio", "outbound-us", status.seconds()?)?;
+    // Telephony: once the call has ended, Twilio's Call resource (or the `completed` status
+    // callback, `TwilioStatusCallback`) gives its duration; Twilio's own price comes later, to
+    // reconcile with.
+    let twilio: TwilioCall = serde_json::from_value(response("sdk_twilio_call.json")?)?;
+    call.track_duration("twilio", "inbound-us", twilio.seconds()?)?;
+    if let Some(price) = twilio.billed()? {
+        println!("Twilio's own price for {}: {price}", twilio.sid);
+    }
 
     let summary = call.finalize(Outcome::Completed)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -103,9 +103,11 @@ mod whatif;
 mod worker;
 
 pub use crate::adapters::{
-    AnthropicCacheCreation, AnthropicUsage, DeepgramMetadata, DeepgramResponse, LiveKitLlmMetrics,
-    OpenAiInputDetails, OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage, RealtimeCachedDetails,
-    RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioStatusCallback,
+    AnthropicCacheCreation, AnthropicUsage, DeepgramLiveMessage, DeepgramMetadata,
+    DeepgramResponse, DeepgramStream, LiveKitLlmMetrics, LiveKitMetadata, LiveKitSttMetrics,
+    LiveKitTtsMetrics, OpenAiInputDetails, OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage,
+    RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
+    TwilioStatusCallback,
 };
 pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};

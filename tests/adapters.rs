@@ -138,20 +138,6 @@ fn built_in_prices_take_provider_objects_directly() -> TestResult {
             .cost,
         Usd::new(dec!(0.0370512))
     );
-    let stt: DeepgramResponse = serde_json::from_value(fixture("deepgram_prerecorded.json"))?;
-    // nova-3 pre-recorded, billed per second: 26 s of $0.0043 a minute.
-    assert_eq!(
-        call.track_stt("deepgram", "nova-3", stt.metadata.duration)?
-            .cost,
-        Usd::from_nanos(1_863_333)
-    );
-    let twilio: TwilioStatusCallback =
-        serde_json::from_value(fixture("twilio_status_callback.json"))?;
-    assert_eq!(
-        call.track_duration("twilio", "outbound-us", twilio.seconds()?)?
-            .cost,
-        Usd::new(dec!(0.028))
-    );
     Ok(())
 }
 
@@ -246,5 +232,140 @@ fn the_realtime_reference_usage_and_a_totals_only_usage() -> TestResult {
         totals.to_token_usage()?,
         TokenUsage::new(0, 0).with_audio(132, 121)
     );
+    Ok(())
+}
+
+#[test]
+fn deepgram_responses_recorded_by_the_sdk_price_per_second() -> TestResult {
+    use callmeter::{DeepgramLiveMessage, DeepgramStream};
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    let call = meter.start_call(CallInfo::new("deepgram"))?;
+
+    // Pre-recorded, nova-3, one channel: 19.097937 s, billed as 20 s at $0.0043 a minute.
+    let file: DeepgramResponse = serde_json::from_value(fixture("sdk_deepgram_prerecorded.json"))?;
+    assert_eq!(file.billed_seconds()?, 19.098);
+    assert_eq!(
+        call.track_stt("deepgram", "nova-3", file.billed_seconds()?)?
+            .cost,
+        Usd::from_nanos(1_433_333)
+    );
+
+    // Live: a final result for 5.9 s + 1.73 s shows 7.63 s of audio streamed (billed as 8 s at
+    // $0.0077 a minute); the docs' closing Metadata of an empty stream adds nothing.
+    let mut stream = DeepgramStream::new();
+    let result: DeepgramLiveMessage =
+        serde_json::from_value(fixture("sdk_deepgram_live_results.json"))?;
+    let seconds = stream.advance(&result)?.expect("a final result adds audio");
+    assert_eq!(seconds, 7.63);
+    assert_eq!(
+        call.track_stt("deepgram", "nova-3-streaming", seconds)?
+            .cost,
+        Usd::from_nanos(1_026_667)
+    );
+    let closed: DeepgramLiveMessage =
+        serde_json::from_value(fixture("deepgram_close_stream_metadata.json"))?;
+    assert_eq!(stream.advance(&closed)?, None);
+    assert_eq!(call.total(), Usd::from_nanos(1_433_333 + 1_026_667));
+    Ok(())
+}
+
+#[test]
+fn twilio_call_resources_from_the_sdk_give_duration_and_twilios_price() -> TestResult {
+    use callmeter::TwilioCall;
+    // A completed inbound call of 15 s: one started minute at $0.0085; Twilio's own price is there
+    // to reconcile with (this example's $0.03 is from 2010's rates).
+    let completed: TwilioCall = serde_json::from_value(fixture("sdk_twilio_call.json"))?;
+    assert_eq!(completed.seconds()?, 15.0);
+    assert_eq!(completed.billed()?, Some(Usd::new(dec!(0.03))));
+    // A failed call: zero seconds and not priced.
+    let page = fixture("sdk_twilio_calls_page.json");
+    let failed: TwilioCall = serde_json::from_value(page["calls"][0].clone())?;
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.seconds()?, 0.0);
+    assert_eq!(failed.billed()?, None);
+
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    let call = meter.start_call(CallInfo::new(completed.sid.clone()))?;
+    assert_eq!(
+        call.track_duration("twilio", "inbound-us", completed.seconds()?)?
+            .cost,
+        Usd::new(dec!(0.0085))
+    );
+    let failed_call = meter.start_call(CallInfo::new("failed"))?;
+    assert_eq!(
+        failed_call
+            .track_duration("twilio", "outbound-us", failed.seconds()?)?
+            .cost,
+        Usd::ZERO
+    );
+    Ok(())
+}
+
+#[test]
+fn a_twilio_status_callback_reads_from_its_form_body() -> TestResult {
+    // Twilio posts status callbacks form-encoded; the parameter names are Twilio's.
+    let body = "AccountSid=ACexample&ApiVersion=2010-04-01&CallSid=CAexample&CallStatus=completed\
+                &CallDuration=80&Direction=outbound-api&From=%2B14155550100&To=%2B14155550199\
+                &Timestamp=Fri%2C+21+Nov+2025+10%3A00%3A00+%2B0000&SequenceNumber=3";
+    let callback: TwilioStatusCallback = serde_urlencoded::from_str(body)?;
+    assert_eq!(callback.seconds()?, 80.0);
+    // An earlier callback (ringing) has no CallDuration: a deserialisation error, not a zero.
+    let ringing: Result<TwilioStatusCallback, _> =
+        serde_urlencoded::from_str("CallSid=CAexample&CallStatus=ringing");
+    assert!(ringing.is_err());
+    Ok(())
+}
+
+#[test]
+fn livekit_speech_metrics_give_audio_seconds_and_characters() -> TestResult {
+    use callmeter::{LiveKitSttMetrics, LiveKitTtsMetrics};
+    // STTMetrics.model_dump() of a streaming Deepgram STT (livekit-agents 1.2.14 field names).
+    let stt: LiveKitSttMetrics = serde_json::from_str(
+        r#"{"type": "stt_metrics", "label": "livekit.plugins.deepgram.stt.STT", "request_id": "r2",
+            "timestamp": 1763726400.0, "duration": 0.0, "audio_duration": 5.05, "streamed": true,
+            "metadata": {"model_name": "nova-3", "model_provider": "Deepgram"}}"#,
+    )?;
+    assert_eq!(stt.audio_seconds()?, 5.05);
+    let meta = stt.metadata.clone().expect("metadata");
+    assert_eq!(meta.model_provider.as_deref(), Some("Deepgram"));
+    // TTSMetrics.model_dump() of an ElevenLabs synthesis.
+    let tts: LiveKitTtsMetrics = serde_json::from_str(
+        r#"{"type": "tts_metrics", "label": "livekit.plugins.elevenlabs.tts.TTS", "request_id": "r3",
+            "timestamp": 1763726401.0, "ttfb": 0.2, "duration": 1.1, "audio_duration": 2.4,
+            "cancelled": false, "characters_count": 47, "streamed": true, "segment_id": "s1",
+            "speech_id": "sp1",
+            "metadata": {"model_name": "eleven_turbo_v2_5", "model_provider": "ElevenLabs"}}"#,
+    )?;
+    assert_eq!(tts.characters_count, 47);
+
+    let db = Db::new();
+    let (meter, _guard) = db.open();
+    let call = meter.start_call(CallInfo::new("livekit"))?;
+    // The plugin's provider name matches the catalog's regardless of case.
+    assert_eq!(
+        call.track_stt("Deepgram", "nova-3-streaming", stt.audio_seconds()?)?
+            .cost,
+        // 6 s (per second, rounded up) at $0.0077 a minute.
+        Usd::from_nanos(770_000)
+    );
+    let tts_meta = tts.metadata.expect("metadata");
+    let (provider, model) = (
+        tts_meta.model_provider.expect("provider"),
+        tts_meta.model_name.expect("model"),
+    );
+    // 47 characters at $0.15 per thousand.
+    assert_eq!(
+        call.track_tts(&provider, &model, tts.characters_count)?
+            .cost,
+        Usd::new(dec!(0.00705))
+    );
+    // A negative duration is a typed error.
+    let bad: LiveKitSttMetrics = serde_json::from_str(r#"{"audio_duration": -1.0}"#)?;
+    assert!(matches!(
+        bad.audio_seconds(),
+        Err(Error::InvalidQuantity { .. })
+    ));
     Ok(())
 }

@@ -1,29 +1,11 @@
-//! Provider usage objects, deserialised from the providers' own JSON and turned into [`TokenUsage`]
-//! with each provider's cache semantics:
-//!
-//! - **OpenAI** (Chat Completions, Responses) reports input tokens **gross**: `prompt_tokens` /
-//!   `input_tokens` include the cached tokens and the audio tokens, and `completion_tokens` /
-//!   `output_tokens` include reasoning and audio. callmeter subtracts the details, so each token is
-//!   billed once at its own rate.
-//! - **Anthropic** (Messages) reports input tokens **net**: `input_tokens` excludes
-//!   `cache_read_input_tokens` and `cache_creation_input_tokens`. The 5-minute and 1-hour cache writes
-//!   come from `cache_creation` when present; without it every write is a 5-minute write.
-//! - **OpenAI Realtime** (`response.done`) reports text and audio apart, with the cached part of each.
-//!
-//! Missing fields count as zero; a detail larger than the total it is part of is a typed error
-//! ([`Error::InvalidQuantity`]), never a negative count.
+//! Language-model usage objects: OpenAI Chat Completions / Responses, Anthropic Messages, the OpenAI
+//! Realtime `response.done` usage, and the same counts as LiveKit Agents and Pipecat report them.
 
 use serde::{Deserialize, Serialize};
 
+use super::part_of;
 use crate::error::{Error, Result};
 use crate::usage::TokenUsage;
-
-fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {
-    total.checked_sub(part).ok_or(Error::InvalidQuantity {
-        what,
-        reason: "a detail of the usage is larger than the total it is part of",
-    })
-}
 
 /// `prompt_tokens_details` / `input_tokens_details` of an OpenAI usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,46 +290,6 @@ impl PipecatTokenUsage {
             .with_reasoning(reasoning)
             .with_cached_input(self.cache_read_input_tokens.unwrap_or(0))
             .with_cache_write(self.cache_creation_input_tokens.unwrap_or(0)))
-    }
-}
-
-/// The part of a Deepgram transcription response that is billed: `metadata.duration`, in seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeepgramResponse {
-    /// The response's metadata.
-    pub metadata: DeepgramMetadata,
-}
-
-/// `metadata` of a Deepgram response.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeepgramMetadata {
-    /// Seconds of audio transcribed.
-    pub duration: f64,
-}
-
-/// The billed part of a Twilio call status callback: `CallDuration`, whole seconds, sent as text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwilioStatusCallback {
-    /// Seconds the call lasted, as Twilio sends it (`"80"`).
-    #[serde(rename = "CallDuration")]
-    pub call_duration: String,
-}
-
-impl TwilioStatusCallback {
-    /// The call's duration in seconds.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidQuantity`] when `CallDuration` is not a whole number of seconds.
-    pub fn seconds(&self) -> Result<f64> {
-        self.call_duration
-            .trim()
-            .parse::<u32>()
-            .map(f64::from)
-            .map_err(|_| Error::InvalidQuantity {
-                what: "CallDuration",
-                reason: "not a whole number of seconds",
-            })
     }
 }
 

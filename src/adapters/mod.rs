@@ -1,0 +1,43 @@
+//! Provider objects, deserialised from the providers' own JSON and turned into what callmeter bills.
+//!
+//! Language models (`llm`) each count cached tokens their own way:
+//!
+//! - **OpenAI** (Chat Completions, Responses) reports input tokens **gross**: `prompt_tokens` /
+//!   `input_tokens` include the cached tokens and the audio tokens, and `completion_tokens` /
+//!   `output_tokens` include reasoning and audio. callmeter subtracts the details, so each token is
+//!   billed once at its own rate.
+//! - **Anthropic** (Messages) reports input tokens **net**: `input_tokens` excludes
+//!   `cache_read_input_tokens` and `cache_creation_input_tokens`. The 5-minute and 1-hour cache writes
+//!   come from `cache_creation` when present; without it every write is a 5-minute write.
+//! - **OpenAI Realtime** (`response.done`) reports text and audio apart, with the cached part of each.
+//!
+//! Speech (`speech`): Deepgram's pre-recorded response and live-stream messages, LiveKit Agents'
+//! STT and TTS metrics. Telephony (`telephony`): Twilio's status callback and Call resource.
+//!
+//! Missing counts are zero; a detail larger than the total it is part of, or a duration that is not a
+//! number of seconds, is a typed error ([`Error::InvalidQuantity`]), never a negative or made-up count.
+
+mod llm;
+mod speech;
+mod telephony;
+
+pub use llm::{
+    AnthropicCacheCreation, AnthropicUsage, LiveKitLlmMetrics, OpenAiInputDetails,
+    OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage, RealtimeCachedDetails,
+    RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage,
+};
+pub use speech::{
+    DeepgramLiveMessage, DeepgramMetadata, DeepgramResponse, DeepgramStream, LiveKitMetadata,
+    LiveKitSttMetrics, LiveKitTtsMetrics,
+};
+pub use telephony::{TwilioCall, TwilioStatusCallback};
+
+use crate::error::{Error, Result};
+
+/// `total - part`, or a typed error when a detail is larger than the total it is part of.
+fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {
+    total.checked_sub(part).ok_or(Error::InvalidQuantity {
+        what,
+        reason: "a detail of the usage is larger than the total it is part of",
+    })
+}

@@ -1,0 +1,286 @@
+//! Speech objects: Deepgram's pre-recorded response and live-stream messages, LiveKit Agents' STT and
+//! TTS metrics. Each gives the seconds of audio or the characters the provider bills.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::usage::{UsageKind, millis};
+
+fn one() -> u32 {
+    1
+}
+
+/// The billed part of a Deepgram pre-recorded transcription response (`POST /v1/listen`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeepgramResponse {
+    /// The response's metadata.
+    pub metadata: DeepgramMetadata,
+}
+
+/// `metadata` of a Deepgram response.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeepgramMetadata {
+    /// Seconds of audio transcribed, per channel.
+    pub duration: f64,
+    /// Channels transcribed; 1 when absent. With `multichannel=true` Deepgram bills every channel.
+    #[serde(default = "one")]
+    pub channels: u32,
+}
+
+impl DeepgramResponse {
+    /// Seconds Deepgram bills for this response: `duration` times the channels transcribed (at least
+    /// one), for [`CallCostTracker::track_stt`](crate::CallCostTracker::track_stt).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when `duration` is negative, not finite, or absurdly large.
+    pub fn billed_seconds(&self) -> Result<f64> {
+        let ms = millis(UsageKind::AudioSeconds, self.metadata.duration)?;
+        Ok(seconds_of(
+            ms.saturating_mul(u64::from(self.metadata.channels.max(1))),
+        ))
+    }
+}
+
+/// One message of Deepgram's live transcription WebSocket (`wss://…/v1/listen`), as far as billing
+/// goes. `Results` messages carry the `start` and `duration` of the audio they transcribe; the
+/// `Metadata` message sent when the stream closes carries the whole stream's `duration`. Other
+/// messages (`SpeechStarted`, `UtteranceEnd`) cover no audio. Feed them to a [`DeepgramStream`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeepgramLiveMessage {
+    /// `Results`, `Metadata`, `SpeechStarted`, `UtteranceEnd`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Seconds from the start of the stream to the start of this result (0 when absent).
+    #[serde(default)]
+    pub start: f64,
+    /// Seconds of audio this result covers, or, in `Metadata`, the stream's whole duration (0 when
+    /// absent).
+    #[serde(default)]
+    pub duration: f64,
+    /// Whether this result is final. Interim results are superseded by a final one over the same
+    /// audio, so only final ones count.
+    #[serde(default)]
+    pub is_final: bool,
+    /// `[channel, channels]` of a `Results` message; absent for a single channel.
+    #[serde(default)]
+    pub channel_index: Vec<u32>,
+    /// Channels of the stream, in `Metadata`.
+    #[serde(default)]
+    pub channels: Option<u32>,
+}
+
+impl DeepgramLiveMessage {
+    /// Channel-seconds of audio this message shows to have been streamed so far, in milliseconds, or
+    /// `None` when it shows nothing (an interim result, or a message without audio).
+    fn billed_position_ms(&self) -> Result<Option<u64>> {
+        let (end, channels) = match self.kind.as_str() {
+            "Results" if self.is_final => {
+                let start = millis(UsageKind::AudioSeconds, self.start)?;
+                let duration = millis(UsageKind::AudioSeconds, self.duration)?;
+                let channels = self.channel_index.get(1).copied().unwrap_or(1);
+                (start.saturating_add(duration), channels)
+            }
+            "Metadata" => (
+                millis(UsageKind::AudioSeconds, self.duration)?,
+                self.channels.unwrap_or(1),
+            ),
+            _ => return Ok(None),
+        };
+        Ok(Some(end.saturating_mul(u64::from(channels.max(1)))))
+    }
+}
+
+/// How much of one live Deepgram stream has been tracked. Deepgram bills a stream by the audio sent,
+/// per channel; the stream's final results say how far the audio has gone, and its closing
+/// `Metadata` says where it ended. [`advance`](Self::advance) turns each message into the seconds
+/// not yet tracked, so the call's cost follows the stream while it runs and the stream is billed
+/// once, in full, when it closes — whether interim results, overlapping finals or only the closing
+/// message arrive.
+///
+/// ```
+/// # use callmeter::{DeepgramLiveMessage, DeepgramStream};
+/// let mut stream = DeepgramStream::new();
+/// let result: DeepgramLiveMessage = serde_json::from_str(
+///     r#"{"type": "Results", "start": 5.9, "duration": 1.73, "is_final": true}"#,
+/// )?;
+/// assert_eq!(stream.advance(&result)?, Some(7.63));
+/// let closed: DeepgramLiveMessage =
+///     serde_json::from_str(r#"{"type": "Metadata", "duration": 9.5, "channels": 1}"#)?;
+/// assert_eq!(stream.advance(&closed)?, Some(1.87));
+/// assert_eq!(stream.tracked_seconds(), 9.5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeepgramStream {
+    tracked_ms: u64,
+}
+
+impl DeepgramStream {
+    /// A stream with nothing tracked yet.
+    pub const fn new() -> Self {
+        Self { tracked_ms: 0 }
+    }
+
+    /// The seconds `message` adds to what this stream has tracked, to pass to
+    /// [`CallCostTracker::track_stt`](crate::CallCostTracker::track_stt); `None` when it adds
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when `start` or `duration` is negative, not finite, or absurdly
+    /// large; the stream is left as it was.
+    pub fn advance(&mut self, message: &DeepgramLiveMessage) -> Result<Option<f64>> {
+        let Some(position) = message.billed_position_ms()? else {
+            return Ok(None);
+        };
+        if position <= self.tracked_ms {
+            return Ok(None);
+        }
+        let added = position - self.tracked_ms;
+        self.tracked_ms = position;
+        Ok(Some(seconds_of(added)))
+    }
+
+    /// Channel-seconds tracked so far.
+    pub fn tracked_seconds(&self) -> f64 {
+        seconds_of(self.tracked_ms)
+    }
+}
+
+/// Whole milliseconds as seconds; `millis` reads them back exactly.
+fn seconds_of(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// `metadata` of a LiveKit Agents metrics event: the plugin's model and provider (`"Deepgram"`,
+/// `"ElevenLabs"`, …; callmeter matches provider names without regard to case).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LiveKitMetadata {
+    /// The model, as the plugin names it.
+    pub model_name: Option<String>,
+    /// The provider, as the plugin names it.
+    pub model_provider: Option<String>,
+}
+
+/// LiveKit Agents' `STTMetrics`, as `model_dump()` writes it. Streaming STT emits one per usage
+/// report, each for the audio pushed since the last, so they add up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveKitSttMetrics {
+    /// Seconds of audio pushed to the STT.
+    pub audio_duration: f64,
+    /// Whether the STT streams (a WebSocket) rather than answering requests.
+    #[serde(default)]
+    pub streamed: bool,
+    /// The plugin's model and provider; absent from older versions.
+    #[serde(default)]
+    pub metadata: Option<LiveKitMetadata>,
+}
+
+impl LiveKitSttMetrics {
+    /// Seconds of audio, checked, for
+    /// [`CallCostTracker::track_stt`](crate::CallCostTracker::track_stt).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidQuantity`] when `audio_duration` is negative, not finite, or absurdly large.
+    pub fn audio_seconds(&self) -> Result<f64> {
+        millis(UsageKind::AudioSeconds, self.audio_duration).map(seconds_of)
+    }
+}
+
+/// LiveKit Agents' `TTSMetrics`, as `model_dump()` writes it: one per synthesis, with the characters
+/// sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveKitTtsMetrics {
+    /// Characters sent to the TTS.
+    pub characters_count: u64,
+    /// Seconds of audio produced.
+    #[serde(default)]
+    pub audio_duration: f64,
+    /// Whether the synthesis was cancelled (its characters are billed all the same).
+    #[serde(default)]
+    pub cancelled: bool,
+    /// The plugin's model and provider; absent from older versions.
+    #[serde(default)]
+    pub metadata: Option<LiveKitMetadata>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn live(json: &str) -> DeepgramLiveMessage {
+        serde_json::from_str(json).expect(json)
+    }
+
+    #[test]
+    fn interim_results_and_messages_without_audio_add_nothing() -> Result<()> {
+        let mut stream = DeepgramStream::new();
+        let interim = live(r#"{"type": "Results", "start": 0.0, "duration": 2.0}"#);
+        assert_eq!(stream.advance(&interim)?, None);
+        let utterance = live(r#"{"type": "UtteranceEnd", "last_word_end": 2.4}"#);
+        assert_eq!(stream.advance(&utterance)?, None);
+        assert_eq!(stream.tracked_seconds(), 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn overlapping_finals_and_the_closing_metadata_bill_the_stream_once() -> Result<()> {
+        let mut stream = DeepgramStream::new();
+        let first =
+            live(r#"{"type": "Results", "start": 0.0, "duration": 3.25, "is_final": true}"#);
+        let again = live(r#"{"type": "Results", "start": 1.0, "duration": 2.0, "is_final": true}"#);
+        let close = live(r#"{"type": "Metadata", "duration": 4.0, "channels": 1}"#);
+        assert_eq!(stream.advance(&first)?, Some(3.25));
+        assert_eq!(stream.advance(&again)?, None);
+        assert_eq!(stream.advance(&close)?, Some(0.75));
+        assert_eq!(stream.advance(&close)?, None);
+        assert_eq!(stream.tracked_seconds(), 4.0);
+        Ok(())
+    }
+
+    #[test]
+    fn every_channel_of_a_multichannel_stream_is_billed() -> Result<()> {
+        let mut stream = DeepgramStream::new();
+        let left = live(
+            r#"{"type": "Results", "start": 0.0, "duration": 1.5, "is_final": true,
+                "channel_index": [0, 2]}"#,
+        );
+        let right = live(
+            r#"{"type": "Results", "start": 0.0, "duration": 1.5, "is_final": true,
+                "channel_index": [1, 2]}"#,
+        );
+        assert_eq!(stream.advance(&left)?, Some(3.0));
+        assert_eq!(stream.advance(&right)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_duration_is_an_error_and_leaves_the_stream_as_it_was() -> Result<()> {
+        let mut stream = DeepgramStream::new();
+        let ok = live(r#"{"type": "Results", "start": 0.0, "duration": 1.0, "is_final": true}"#);
+        stream.advance(&ok)?;
+        let bad = live(r#"{"type": "Results", "start": 1.0, "duration": -2.0, "is_final": true}"#);
+        assert!(matches!(
+            stream.advance(&bad),
+            Err(Error::InvalidQuantity { .. })
+        ));
+        assert_eq!(stream.tracked_seconds(), 1.0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pre_recorded_response_bills_each_channel() -> Result<()> {
+        let response: DeepgramResponse =
+            serde_json::from_str(r#"{"metadata": {"duration": 10.25, "channels": 2}}"#)
+                .expect("stereo");
+        assert_eq!(response.billed_seconds()?, 20.5);
+        let mono: DeepgramResponse =
+            serde_json::from_str(r#"{"metadata": {"duration": 10.25}}"#).expect("mono");
+        assert_eq!(mono.billed_seconds()?, 10.25);
+        Ok(())
+    }
+}
