@@ -33,7 +33,7 @@ impl DeepgramResponse {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when `duration` is negative, not finite, or absurdly large.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when `duration` is negative, not finite, or absurdly large.
     pub fn billed_seconds(&self) -> Result<f64> {
         let ms = millis(UsageKind::AudioSeconds, self.metadata.duration)?;
         Ok(seconds_of(
@@ -128,7 +128,7 @@ impl DeepgramStream {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when `start` or `duration` is negative, not finite, or absurdly
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when `start` or `duration` is negative, not finite, or absurdly
     /// large; the stream is left as it was.
     pub fn advance(&mut self, message: &DeepgramLiveMessage) -> Result<Option<f64>> {
         let Some(position) = message.billed_position_ms()? else {
@@ -184,7 +184,7 @@ impl LiveKitSttMetrics {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when `audio_duration` is negative, not finite, or absurdly large.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when `audio_duration` is negative, not finite, or absurdly large.
     pub fn audio_seconds(&self) -> Result<f64> {
         millis(UsageKind::AudioSeconds, self.audio_duration).map(seconds_of)
     }
