@@ -243,13 +243,7 @@ impl Watch {
             .prepare("SELECT kind, subject, raised_at FROM alerts WHERE raised_at >= ?1")
             .map_err(storage(path, "reading this month's alerts"))?;
         let rows = stmt
-            .query_map([month_start], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
+            .query_map([month_start], |r| <(String, String, i64)>::try_from(r))
             .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
             .map_err(storage(path, "reading this month's alerts"))?;
         for (kind, subject, at) in rows {

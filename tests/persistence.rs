@@ -87,17 +87,7 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
         "SELECT user_id, tenant_id, status, metadata, event_count, started_at, ended_at
          FROM calls WHERE call_id = 'CA1'",
         [],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        },
+        |r| r.try_into(),
     )?;
     assert_eq!((user.as_str(), tenant.as_str()), ("u1", "acme"));
     assert_eq!(status, "completed");
@@ -116,16 +106,7 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
         "SELECT event_id, agent, category, quantity, unit, output_tokens
          FROM cost_events WHERE call_id = 'CA1' AND seq = 0",
         [],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
+        |r| r.try_into(),
     )?;
     assert_eq!(event_id, "CA1#0");
     assert_eq!(agent, "critic");
@@ -419,18 +400,7 @@ fn each_kind_of_event_fills_its_own_columns() -> TestResult {
                     audio_output_ms, amount_nanos
              FROM cost_events WHERE call_id = 'kinds' AND seq = ?1",
             [seq],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            },
+            |r| r.try_into(),
         )
     };
     let usage = || "usage".to_string();
