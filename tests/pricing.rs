@@ -501,3 +501,74 @@ fn a_sub_second_transcription_bills_one_second_and_later_seconds_whole() -> Test
     assert_eq!(call.total(), Usd::from_nanos(196_667));
     Ok(())
 }
+
+/// The names the README's built-in catalog table lists: (provider, name), every model and every
+/// `alias …` in its parentheses.
+fn readme_catalog_names() -> Vec<(String, String)> {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("### Built-in catalog")
+        .nth(1)
+        .expect("the README has a built-in catalog section");
+    let mut names = Vec::new();
+    for line in table
+        .lines()
+        .skip_while(|l| !l.starts_with("| provider"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (provider, models) = (cells[1], cells[2]);
+        // Outside parentheses: models separated by commas; inside: notes, some of them `alias NAME`.
+        let (mut outside, mut depth) = (String::new(), 0);
+        let mut inside = String::new();
+        for c in models.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    inside.push(';');
+                }
+                _ if depth > 0 => inside.push(c),
+                _ => outside.push(c),
+            }
+        }
+        for model in outside.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            names.push((provider.to_owned(), model.to_owned()));
+        }
+        for note in inside.split(';').map(str::trim) {
+            if let Some(alias) = note.strip_prefix("alias ") {
+                names.push((provider.to_owned(), alias.trim().to_owned()));
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_model_and_alias_in_the_readme_catalog_table_resolves() -> TestResult {
+    let names = readme_catalog_names();
+    assert!(names.len() > 40, "the table was read: {names:?}");
+    for alias in ["nova-2-streaming", "claude-sonnet-4", "claude-haiku-4"] {
+        assert!(names.iter().any(|(_, m)| m == alias), "{alias} is listed");
+    }
+    let catalog = Catalog::builtin();
+    let unresolved: Vec<_> = names
+        .iter()
+        .filter(|(p, m)| catalog.get(p, m).is_none())
+        .collect();
+    assert!(unresolved.is_empty(), "not in the catalog: {unresolved:?}");
+
+    // Tracking by an alias prices exactly as the model it names.
+    let db = Db::new();
+    let (meter, guard) = open(&db, Catalog::builtin());
+    let call = meter.start_call(CallInfo::new("aliases"))?;
+    let by_alias = call.track_stt("deepgram", "nova-2-streaming", 60.0)?;
+    let by_name = call.track_stt("deepgram", "nova-2", 60.0)?;
+    assert_eq!(by_alias.cost, by_name.cost);
+    let sonnet = call.track_inference("anthropic", "claude-sonnet-4", TokenUsage::new(1_000, 0))?;
+    assert_eq!(sonnet.cost, usd(dec!(0.003)));
+    call.finalize(callmeter::Outcome::Completed)?;
+    guard.shutdown()?;
+    Ok(())
+}

@@ -306,9 +306,21 @@ pub(super) fn entries() -> Vec<ModelPrice> {
     ]
 }
 
+/// Other names of built-in models, as the README's catalog table lists them: (provider, alias, model).
+pub(super) const ALIASES: [(&str, &str, &str); 5] = [
+    ("deepgram", "nova-2-streaming", "nova-2"),
+    ("deepgram", "nova-3-prerecorded", "nova-3"),
+    ("anthropic", "claude-sonnet-4", "claude-sonnet-4-20250514"),
+    ("anthropic", "claude-opus-4", "claude-opus-4-20250514"),
+    ("anthropic", "claude-haiku-4", "claude-haiku-4-20250514"),
+];
+
 pub(super) fn catalog() -> Catalog {
     let builder = entries().into_iter().fold(Catalog::builder(), |b, entry| {
         b.insert(entry.origin(PriceOrigin::Builtin))
+    });
+    let builder = ALIASES.iter().fold(builder, |b, (provider, alias, model)| {
+        b.alias(*alias, *provider, *model)
     });
     // The entries above are constants checked by the unit test below; building them cannot fail.
     match builder.build() {
