@@ -5,6 +5,11 @@
 //! builds the [`Alert`], gives it to every [`AlertSink`] in turn — a sink that fails or panics is
 //! counted and skipped, a slow one only delays the next alert — and passes it to the writer, which
 //! stores it in the `alerts` table.
+//!
+//! **The rule of every threshold:** an alert (and a verdict) fires when the figure *reaches* its
+//! threshold — at or above it, `>=` — and not one nano-dollar, unit or millisecond before. Budgets,
+//! user and tenant limits, quotas, the session alert and the platform's daily and monthly alerts all
+//! follow it.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -15,6 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Verdict;
@@ -33,20 +39,23 @@ pub enum AlertKind {
     CallWarning,
     /// A call reached its maximum cost or duration.
     CallCutoff,
-    /// A call cost more than the session alert threshold.
+    /// A call's cost reached the session alert threshold.
     SessionCost,
     /// A user reached a daily or monthly limit.
     UserLimit,
     /// A tenant reached a daily or monthly limit.
     TenantLimit,
-    /// A provider quota passed its warning threshold.
+    /// A provider quota reached its warning threshold.
     QuotaWarning,
-    /// A provider quota passed its critical threshold.
+    /// A provider quota reached its critical threshold.
     QuotaCritical,
-    /// The platform's cost today passed the daily alert threshold.
+    /// The platform's cost today reached the daily alert threshold.
     DailyCost,
-    /// The platform's cost this month passed the monthly alert threshold.
+    /// The platform's cost this month reached the monthly alert threshold.
     MonthlyCost,
+    /// A record the database refused for good (a constraint, an overflow) was set aside in the
+    /// `quarantine` table instead of stopping the writer; the figure is the money it carries.
+    Quarantined,
 }
 
 impl AlertKind {
@@ -62,11 +71,12 @@ impl AlertKind {
             AlertKind::QuotaCritical => "quota_critical",
             AlertKind::DailyCost => "daily_cost",
             AlertKind::MonthlyCost => "monthly_cost",
+            AlertKind::Quarantined => "quarantined",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::CallWarning,
         AlertKind::CallCutoff,
         AlertKind::SessionCost,
@@ -76,6 +86,7 @@ impl AlertKind {
         AlertKind::QuotaCritical,
         AlertKind::DailyCost,
         AlertKind::MonthlyCost,
+        AlertKind::Quarantined,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<AlertKind> {
@@ -104,14 +115,40 @@ pub struct Alert {
     pub user_id: Option<String>,
     /// The tenant of the call, if known.
     pub tenant_id: Option<String>,
-    /// The figure that crossed the threshold.
+    /// The money figure when the alert fired: the call's cost, the subject's or provider's spend in
+    /// the period, the platform's cost, or the money a quarantined record carries.
     pub value: Usd,
-    /// The threshold.
-    pub threshold: Usd,
+    /// The dollar threshold that was reached, or `None` when the rule that fired counts usage (a
+    /// quota in units, a limit in minutes: see [`usage`](Self::usage)) or has no threshold.
+    pub threshold: Option<Usd>,
+    /// For a rule that counts usage: what was used and the threshold that was reached.
+    pub usage: Option<AlertUsage>,
     /// When it was crossed.
     pub at: DateTime<Utc>,
     /// A sentence for people.
     pub message: String,
+}
+
+/// The usage figures of an alert whose rule counts units or minutes rather than dollars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AlertUsage {
+    /// What was used in the period.
+    pub used: Decimal,
+    /// The threshold that was reached.
+    pub threshold: Decimal,
+    /// The unit of both (`character`, `token`, `second`, `minute` …).
+    pub unit: String,
+}
+
+impl AlertUsage {
+    pub(crate) fn new(used: Decimal, threshold: Decimal, unit: &str) -> Self {
+        AlertUsage {
+            used: used.normalize(),
+            threshold: threshold.normalize(),
+            unit: unit.to_owned(),
+        }
+    }
 }
 
 /// Where alerts go besides the `alerts` table: email, chat, a pager…
@@ -150,7 +187,8 @@ impl AlertSink for LogSink {
             kind = alert.kind.as_str(),
             subject = %alert.subject,
             value = %alert.value,
-            threshold = %alert.threshold,
+            threshold = ?alert.threshold,
+            usage = ?alert.usage,
             "{}",
             alert.message
         );
@@ -160,11 +198,15 @@ impl AlertSink for LogSink {
 
 /// What the hot path hands to the alert thread.
 pub(crate) enum AlertMsg {
+    /// A call reached its budget's warning threshold or its maximum: `threshold` is the cost reached,
+    /// `None` when the call's duration reached the budget's maximum duration (`max_ms`).
     Budget {
         call: Arc<CallIdent>,
         verdict: Verdict,
         total: i64,
-        max: i64,
+        threshold: Option<i64>,
+        elapsed_ms: u32,
+        max_ms: u32,
         at_ms: i64,
     },
     Session {
@@ -203,7 +245,8 @@ fn call_alert(
         user_id: call.user_id.as_deref().map(str::to_owned),
         tenant_id: call.tenant_id.as_deref().map(str::to_owned),
         value,
-        threshold,
+        threshold: Some(threshold),
+        usage: None,
         at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
         message: format!(
             "call {} {what}: {value} (threshold {threshold})",
@@ -219,27 +262,38 @@ impl AlertMsg {
                 call,
                 verdict,
                 total,
-                max,
+                threshold,
+                elapsed_ms,
+                max_ms,
                 at_ms,
             } => {
-                if verdict == Verdict::Cutoff {
-                    call_alert(
-                        AlertKind::CallCutoff,
-                        &call,
-                        total,
-                        max,
-                        at_ms,
-                        "reached its budget and should end",
-                    )
+                let (kind, what) = if verdict == Verdict::Cutoff {
+                    (AlertKind::CallCutoff, "reached its budget's maximum")
                 } else {
-                    call_alert(
+                    (
                         AlertKind::CallWarning,
-                        &call,
-                        total,
-                        max,
-                        at_ms,
-                        "is near its budget",
+                        "reached its budget's warning threshold",
                     )
+                };
+                match threshold {
+                    Some(t) => call_alert(kind, &call, total, t, at_ms, &format!("{what} cost")),
+                    None => {
+                        let seconds = |ms: u32| Decimal::new(i64::from(ms), 3).normalize();
+                        let mut alert = call_alert(kind, &call, total, 0, at_ms, "");
+                        alert.threshold = None;
+                        alert.usage = Some(AlertUsage::new(
+                            seconds(elapsed_ms),
+                            seconds(max_ms),
+                            "second",
+                        ));
+                        alert.message = format!(
+                            "call {} {what} duration: {} s (threshold {} s)",
+                            call.call_id,
+                            seconds(elapsed_ms),
+                            seconds(max_ms)
+                        );
+                        alert
+                    }
                 }
             }
             AlertMsg::Session {
@@ -253,42 +307,63 @@ impl AlertMsg {
                 total,
                 threshold,
                 at_ms,
-                "passed the session cost alert",
+                "reached the session cost alert",
             ),
             AlertMsg::Ready(alert) => *alert,
             AlertMsg::Limit {
                 call,
                 counter,
                 at_ms,
-            } => {
-                let status = counter.status();
-                let (kind, who) = match counter.kind {
-                    SubjectKind::User => (AlertKind::UserLimit, "user"),
-                    SubjectKind::Tenant => (AlertKind::TenantLimit, "tenant"),
-                };
-                let period = match counter.period {
-                    Period::Day => "daily",
-                    Period::Month => "monthly",
-                };
-                let (value, threshold) = counter.figures();
-                let mut alert = call_alert(kind, &call, value, threshold, at_ms, "");
-                alert.subject = format!("{who}:{}", counter.id);
-                alert.threshold = status.cost_limit.unwrap_or(Usd::ZERO);
-                alert.message = format!(
-                    "{who} {} reached a {period} limit: spent {} of {}{}",
-                    counter.id,
-                    status.spent,
-                    status
-                        .cost_limit
-                        .map_or_else(|| "no cost limit".to_owned(), |l| l.to_string()),
-                    status
-                        .minutes_limit
-                        .map(|m| format!(", {} of {m} minutes", status.minutes.round_dp(2)))
-                        .unwrap_or_default()
-                );
-                alert
-            }
+            } => limit_alert(&call, &counter, at_ms),
         }
+    }
+}
+
+/// The alert of a user's or tenant's limit: names the limit that was reached (cost, minutes, or both)
+/// with its own threshold.
+fn limit_alert(call: &CallIdent, counter: &PeriodCounter, at_ms: i64) -> Alert {
+    let status = counter.status();
+    let (kind, who) = match counter.kind {
+        SubjectKind::User => (AlertKind::UserLimit, "user"),
+        SubjectKind::Tenant => (AlertKind::TenantLimit, "tenant"),
+    };
+    let period = match counter.period {
+        Period::Day => "daily",
+        Period::Month => "monthly",
+    };
+    let cost_reached = status.cost_limit.filter(|limit| status.spent >= *limit);
+    let minutes_reached = status
+        .minutes_limit
+        .map(Decimal::from)
+        .filter(|limit| status.minutes >= *limit);
+    let mut rules = Vec::new();
+    if let Some(limit) = cost_reached {
+        rules.push(format!(
+            "{period} cost limit: spent {} of {limit}",
+            status.spent
+        ));
+    }
+    if let Some(limit) = minutes_reached {
+        rules.push(format!(
+            "{period} minutes limit: {} of {limit} minutes",
+            status.minutes.round_dp(2).normalize()
+        ));
+    }
+    Alert {
+        kind,
+        subject: format!("{who}:{}", counter.id),
+        call_id: Some(call.call_id.to_string()),
+        user_id: call.user_id.as_deref().map(str::to_owned),
+        tenant_id: call.tenant_id.as_deref().map(str::to_owned),
+        value: status.spent,
+        threshold: cost_reached,
+        usage: minutes_reached.map(|limit| AlertUsage::new(status.minutes, limit, "minute")),
+        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        message: format!(
+            "{who} {} reached its {}",
+            counter.id,
+            rules.join(" and its ")
+        ),
     }
 }
 
@@ -316,11 +391,17 @@ impl Dispatcher {
         })
     }
 
-    /// Delivers what is queued and stops the thread.
-    pub(crate) fn stop(&mut self) {
+    /// Delivers what is queued and stops the thread, waiting for it until `deadline` at most (a sink
+    /// still busy then is left to finish on its own; later alerts are not delivered).
+    pub(crate) fn stop(&mut self, deadline: std::time::Instant) {
         self.stop.store(true, Ordering::Release);
         if let Some(join) = self.join.take() {
-            let _ = join.join();
+            while !join.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if join.is_finished() {
+                let _ = join.join();
+            }
         }
     }
 }

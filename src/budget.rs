@@ -150,9 +150,10 @@ impl Budget {
 pub enum Verdict {
     /// Below the warning threshold.
     Fine,
-    /// At or above the warning threshold (or past the maximum without auto-cutoff).
+    /// The warning threshold is reached (or the maximum, without auto-cutoff).
     Warning,
-    /// At or above the maximum cost, or past the maximum duration: end the call.
+    /// The maximum cost or the maximum duration is reached, or a user's or tenant's limit: end the
+    /// call.
     Cutoff,
 }
 
@@ -181,6 +182,21 @@ impl Limits {
         } else {
             Verdict::Fine
         }
+    }
+
+    /// The cost threshold behind a verdict of `verdict` for a call at `total`: the warning cost or the
+    /// maximum when the cost reached it, `None` when the call's duration did instead.
+    pub(crate) fn cost_threshold(&self, verdict: Verdict, total: i64) -> Option<i64> {
+        let threshold = match verdict {
+            Verdict::Cutoff => self.max,
+            _ => self.warn,
+        };
+        (total >= threshold).then_some(threshold)
+    }
+
+    /// The longest the call may run, in milliseconds (`u32::MAX` without a maximum duration).
+    pub(crate) fn max_ms(&self) -> u32 {
+        self.max_ms
     }
 
     /// What is left of the maximum cost (zero once it is reached).

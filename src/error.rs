@@ -61,6 +61,29 @@ pub enum Error {
         model: String,
     },
 
+    /// The call's total cost (or revenue) would pass [`MAX_CALL_COST`](crate::MAX_CALL_COST) with this
+    /// usage. The usage was recorded as unpriced; the call's total stays where it was (a
+    /// [`Verdict::Cutoff`](crate::Verdict::Cutoff) stays a cutoff).
+    #[error(
+        "call total would pass the largest amount a call may record, {max} (usage recorded as unpriced)"
+    )]
+    CallCostOutOfRange {
+        /// The largest total a call may record.
+        max: crate::Usd,
+    },
+
+    /// A provider, model or agent name longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes. For a
+    /// track call, the usage was recorded as unpriced under the name cut to that length.
+    #[error("{what} name of {len} bytes is longer than the {max} allowed")]
+    NameTooLong {
+        /// Which name (`"provider"`, `"model"`, `"agent"`).
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The longest allowed.
+        max: usize,
+    },
+
     /// The call was already finalized. The usage was still recorded against the call in the database (it
     /// was spent), but it is not part of the summary that `finalize` returned.
     #[error("call already finalized (late usage recorded)")]
@@ -179,6 +202,16 @@ pub enum Error {
         found: i64,
     },
 
+    /// The database cannot be written (a read-only file, folder or file system, no permission): found
+    /// when the meter opens, by a real write, rather than by every event failing later.
+    #[error("database {} cannot be written: {reason}", path.display())]
+    NotWritable {
+        /// The database file.
+        path: PathBuf,
+        /// The cause, as the operating system or SQLite gave it.
+        reason: String,
+    },
+
     /// The database file was written by a newer callmeter, or is not a callmeter database.
     #[error(
         "database {path}: schema version {found} is not supported (this build knows {supported})"
@@ -213,16 +246,64 @@ pub enum Error {
     #[error("the meter has been shut down")]
     ShutDown,
 
-    /// Shutdown finished but some events could not be written; they are counted here.
+    /// Shutdown ended (at its timeout) with records still unwritten: the database kept failing. Each
+    /// call with something unwritten is listed with its events and their cost.
     #[error(
-        "{unpersisted} events could not be written before shutdown ({write_errors} write errors)"
+        "{unpersisted} events could not be written before shutdown ({write_errors} write errors){}",
+        list_calls(calls)
     )]
     Unpersisted {
         /// Events accepted but not in the database.
         unpersisted: u64,
         /// Failed write attempts during the meter's life.
         write_errors: u64,
+        /// What each call could not write.
+        calls: Vec<UnpersistedCall>,
     },
+}
+
+/// What one call could not write before shutdown (see [`Error::Unpersisted`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnpersistedCall {
+    /// The call.
+    pub call_id: String,
+    /// Its events not written (coalesced rows count the events they stand for).
+    pub events: u64,
+    /// Their cost.
+    pub cost: crate::Usd,
+    /// Whether its start or final record (status, end time) was not written either.
+    pub call_record: bool,
+}
+
+impl UnpersistedCall {
+    pub(crate) fn new(call_id: String, events: u64, cost: crate::Usd, call_record: bool) -> Self {
+        UnpersistedCall {
+            call_id,
+            events,
+            cost,
+            call_record,
+        }
+    }
+}
+
+fn list_calls(calls: &[UnpersistedCall]) -> String {
+    calls
+        .iter()
+        .map(|c| {
+            format!(
+                "; call {}: {} events, {}{}",
+                c.call_id,
+                c.events,
+                c.cost,
+                if c.call_record {
+                    ", and its call record"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect()
 }
 
 impl Error {
@@ -234,6 +315,8 @@ impl Error {
                 | Error::NoPriceInForce { .. }
                 | Error::MissingRate { .. }
                 | Error::CostOverflow { .. }
+                | Error::CallCostOutOfRange { .. }
+                | Error::NameTooLong { .. }
                 | Error::CallFinalized
         )
     }

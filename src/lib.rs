@@ -89,7 +89,9 @@ mod html;
 mod limits;
 mod meter;
 mod money;
+mod owner;
 mod pricing;
+mod quarantine;
 mod quota;
 mod report;
 mod rollup;
@@ -109,12 +111,14 @@ pub use crate::adapters::{
     RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
     TwilioStatusCallback,
 };
-pub use crate::alert::{ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, LogSink};
+pub use crate::alert::{
+    ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink,
+};
 pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
 pub use crate::economics::{
     BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
 };
-pub use crate::error::{Error, Result};
+pub use crate::error::{Error, Result, UnpersistedCall};
 pub use crate::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use crate::meter::{
     DEFAULT_BATCH_SIZE, DEFAULT_CALL_ESTIMATE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT,

@@ -195,12 +195,6 @@ impl PeriodCounter {
         spent >= self.cost_limit || ms >= self.ms_limit
     }
 
-    /// The limit reached, as (spent, limit) in nano-dollars (minutes are reported as their cost limit
-    /// when only minutes are limited).
-    pub(crate) fn figures(&self) -> (i64, i64) {
-        (self.cost.load(Ordering::Acquire), self.cost_limit)
-    }
-
     pub(crate) fn status(&self) -> SpendStatus {
         let spent = Usd::from_nanos(self.cost.load(Ordering::Acquire));
         let minutes = Decimal::from(self.call_ms.load(Ordering::Acquire)) / Decimal::from(60_000);

@@ -7,7 +7,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use chrono::FixedOffset;
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
+use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
 use crate::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
@@ -23,7 +23,7 @@ use crate::stats::{Counters, Stats};
 use crate::store::Store;
 use crate::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
 use crate::unknown::UnknownModels;
-use crate::worker::{CallEnd, Control, Event, Writer};
+use crate::worker::{CallEnd, Control, Event, Writer, WriterConfig, WriterQueues};
 
 /// Default database file, relative to the working directory.
 pub const DEFAULT_DB_PATH: &str = "callmeter.db";
@@ -250,16 +250,23 @@ impl MeterBuilder {
         let unknown = Arc::new(UnknownModels::new());
         let (events_tx, events_rx) = bounded(self.queue_capacity);
         let (control_tx, control_rx) = unbounded();
+        counters
+            .calls_interrupted
+            .store(store.recovered.calls, Ordering::Relaxed);
         let writer = Writer::new(
             store,
             watch,
-            alerts_tx.clone(),
-            events_rx,
-            control_rx,
+            WriterQueues {
+                events: events_rx,
+                control: control_rx,
+                alerts: alerts_tx.clone(),
+            },
             Arc::clone(&counters),
             Arc::clone(&unknown),
-            self.batch_size,
-            self.poll_interval,
+            WriterConfig {
+                batch_size: self.batch_size,
+                poll: self.poll_interval,
+            },
         );
         let join = std::thread::Builder::new()
             .name("callmeter-writer".into())
@@ -282,6 +289,7 @@ impl MeterBuilder {
             writer: join.thread().clone(),
             flush_timeout: self.flush_timeout,
             next_key: AtomicU64::new(0),
+            seed: uuid::Uuid::new_v4().as_u64_pair().0,
             budget: self.budget,
             alerts: alerts_tx,
             session_alert: thresholds.session.to_nanos().unwrap_or(i64::MAX),
@@ -329,6 +337,8 @@ pub(crate) struct MeterShared {
     writer: Thread,
     flush_timeout: Duration,
     next_key: AtomicU64,
+    /// Random bits of this meter, mixed into its calls' segment ids.
+    seed: u64,
 }
 
 impl MeterShared {
@@ -352,6 +362,17 @@ impl MeterShared {
 
     pub(crate) fn next_call_key(&self) -> u64 {
         self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The segment id of the call with `key`: the meter's random seed and the key, mixed by a
+    /// bijection (SplitMix64's finaliser), so no two calls of this meter share one, and calls of
+    /// different meters share one with probability 2^-63.
+    pub(crate) fn segment_of(&self, key: u64) -> i64 {
+        let mut z = self.seed ^ key;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z & (i64::MAX as u64)) as i64
     }
 
     /// Hands an alert to the alert thread without waiting (counted as dropped if its queue is full).
@@ -427,13 +448,15 @@ impl MeterShared {
         false
     }
 
-    fn request(&self, make: impl FnOnce(Sender<()>) -> Control, timeout: Duration) -> Result<()> {
-        let (tx, rx): (Sender<()>, Receiver<()>) = bounded(1);
+    fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Control, deadline: Instant) -> Result<T> {
+        let (tx, rx) = bounded(1);
         self.control.send(make(tx)).map_err(|_| Error::ShutDown)?;
         self.writer.unpark();
-        match rx.recv_timeout(timeout) {
-            Ok(()) => Ok(()),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+        match rx.recv_deadline(deadline) {
+            Ok(answer) => Ok(answer),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(
+                deadline.saturating_duration_since(Instant::now()),
+            )),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::ShutDown),
         }
     }
@@ -537,8 +560,13 @@ impl Meter {
     /// [`Error::Timeout`] when the writer does not answer within the flush timeout (the database is
     /// failing: see [`Stats::last_write_error`]); [`Error::ShutDown`] after shutdown.
     pub fn flush(&self) -> Result<()> {
+        let timeout = self.shared.flush_timeout;
         self.shared
-            .request(Control::Flush, self.shared.flush_timeout)
+            .request(Control::Flush, Instant::now() + timeout)
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout),
+                other => other,
+            })
     }
 }
 
@@ -578,28 +606,38 @@ impl MeterGuard {
         let Some(join) = self.join.take() else {
             return Ok(self.shared.stats());
         };
-        // Commit what is queued (the writer raises quota and platform alerts as it commits), then
-        // deliver every alert (the alert thread passes each to the writer), then drain the writer.
-        let _ = self.shared.request(Control::Flush, self.timeout);
-        self.dispatcher.stop();
+        // One deadline for the whole shutdown. Commit what is queued (the writer raises quota and
+        // platform alerts as it commits), then deliver every alert (the alert thread passes each to
+        // the writer), then drain the writer, which gives up writing a little before the deadline so
+        // that its answer (what it could not write) arrives in time.
         let deadline = Instant::now() + self.timeout;
-        let answered = self
+        let _ = self.shared.request(Control::Flush, deadline);
+        self.dispatcher.stop(deadline);
+        let writer_deadline = deadline - (self.timeout / 4).min(WRITER_MARGIN);
+        let unwritten = match self
             .shared
-            .request(|ack| Control::Shutdown(ack, deadline), self.timeout);
-        if let Err(Error::Timeout(t)) = answered {
-            return Err(Error::Timeout(t));
-        }
+            .request(|ack| Control::Shutdown(ack, writer_deadline), deadline)
+        {
+            Ok(unwritten) => unwritten,
+            Err(Error::Timeout(_)) => return Err(Error::Timeout(self.timeout)),
+            Err(_) => Vec::new(),
+        };
         let _ = join.join();
         let stats = self.shared.stats();
-        if stats.pending > 0 {
+        if stats.pending > 0 || !unwritten.is_empty() {
             return Err(Error::Unpersisted {
                 unpersisted: stats.pending,
                 write_errors: stats.write_errors,
+                calls: unwritten,
             });
         }
         Ok(stats)
     }
 }
+
+/// How long before the shutdown deadline the writer stops retrying, at most: one write attempt can
+/// wait up to SQLite's busy timeout (1 s).
+const WRITER_MARGIN: Duration = Duration::from_secs(1);
 
 impl Drop for MeterGuard {
     fn drop(&mut self) {

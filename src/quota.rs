@@ -9,7 +9,9 @@ use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Alert, AlertKind};
+use rust_decimal::Decimal;
+
+use crate::alert::{Alert, AlertKind, AlertUsage};
 use crate::error::Result;
 use crate::limits::{Period, UTC, period_of};
 use crate::money::Usd;
@@ -305,30 +307,19 @@ impl Watch {
                 let key = w.window.key;
                 w.units += units;
                 w.cost = w.cost.saturating_add(cost);
-                let used = quota_percent(&w.quota, w.units, w.cost);
                 for (kind, percent) in [
                     (AlertKind::QuotaCritical, w.quota.critical_percent),
                     (AlertKind::QuotaWarning, w.quota.warn_percent),
                 ] {
-                    if used >= f64::from(percent) {
-                        let subject = w.quota.subject();
-                        if self.fired.insert((kind, subject.clone(), key)) {
-                            let limit = w.quota.cost.and_then(|c| c.to_nanos().ok()).unwrap_or(0);
-                            let detail = format!(
-                                " ({used:.1} % of the {} quota{})",
-                                match w.quota.period {
-                                    Period::Day => "daily",
-                                    Period::Month => "monthly",
-                                },
-                                w.quota
-                                    .units
-                                    .map(|u| format!(", {} of {u} units", w.units))
-                                    .unwrap_or_default()
-                            );
-                            alerts.push(platform_alert(kind, &subject, w.cost, limit, at, &detail));
-                        }
-                        break;
+                    let reached = w.quota.reached(percent, w.units, w.cost);
+                    if reached.is_none() {
+                        continue;
                     }
+                    let subject = w.quota.subject();
+                    if self.fired.insert((kind, subject.clone(), key)) {
+                        alerts.push(w.quota.alert(kind, percent, reached, w.units, w.cost, at));
+                    }
+                    break;
                 }
             }
         }
@@ -336,23 +327,76 @@ impl Watch {
     }
 }
 
-/// The larger share of a quota used, in percent: of its units, or of its cost.
-fn quota_percent(q: &Quota, units: f64, cost: i64) -> f64 {
-    let by_units = q.units.map_or(0.0, |u| {
-        if u == 0 {
-            f64::INFINITY
-        } else {
-            units * 100.0 / u as f64
+/// Which of a quota's thresholds at `percent` a usage reaches: (its cost threshold, if reached; its
+/// units threshold, if reached); `None` when neither is.
+type Reached = Option<(Option<i64>, Option<Decimal>)>;
+
+impl Quota {
+    /// Whether `units` and `cost` reach `percent` of the quota, by cost, by units, or both. Exact: the
+    /// cost is compared in integers, the units as decimals.
+    fn reached(&self, percent: u8, units: f64, cost: i64) -> Reached {
+        let by_cost = self.cost.and_then(|c| c.to_nanos().ok()).and_then(|limit| {
+            let threshold = i128::from(limit) * i128::from(percent) / 100;
+            (i128::from(cost) * 100 >= i128::from(limit) * i128::from(percent))
+                .then(|| i64::try_from(threshold).unwrap_or(i64::MAX))
+        });
+        let by_units = self.units.and_then(|limit| {
+            let threshold = Decimal::from(limit) * Decimal::from(percent) / Decimal::from(100);
+            let used = Decimal::from_f64_retain(units).unwrap_or(Decimal::MAX);
+            (used >= threshold).then_some(threshold)
+        });
+        (by_cost.is_some() || by_units.is_some()).then_some((by_cost, by_units))
+    }
+
+    /// The alert of a threshold reached: names the figure (cost, units or both) that reached it.
+    fn alert(
+        &self,
+        kind: AlertKind,
+        percent: u8,
+        reached: Reached,
+        units: f64,
+        cost: i64,
+        at: i64,
+    ) -> Alert {
+        let (by_cost, by_units) = reached.unwrap_or_default();
+        let period = match self.period {
+            Period::Day => "daily",
+            Period::Month => "monthly",
+        };
+        let used = Decimal::from_f64_retain(units)
+            .unwrap_or(Decimal::MAX)
+            .normalize();
+        let mut figures = Vec::new();
+        if let (Some(t), Some(limit)) = (by_cost, self.cost) {
+            figures.push(format!(
+                "{} of {limit} (threshold {})",
+                Usd::from_nanos(cost),
+                Usd::from_nanos(t)
+            ));
         }
-    });
-    let by_cost = q.cost.and_then(|c| c.to_nanos().ok()).map_or(0.0, |c| {
-        if c == 0 {
-            f64::INFINITY
-        } else {
-            cost as f64 * 100.0 / c as f64
+        if let (Some(t), Some(limit)) = (by_units, self.units) {
+            figures.push(format!(
+                "{used} of {limit} units (threshold {})",
+                t.normalize()
+            ));
         }
-    });
-    by_units.max(by_cost)
+        let subject = self.subject();
+        Alert {
+            kind,
+            message: format!(
+                "{kind} for {subject}: reached {percent} % of its {period} quota: {}",
+                figures.join(" and ")
+            ),
+            subject,
+            call_id: None,
+            user_id: None,
+            tenant_id: None,
+            value: Usd::from_nanos(cost),
+            threshold: by_cost.map(Usd::from_nanos),
+            usage: by_units.map(|t| AlertUsage::new(used, t, "unit")),
+            at: DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        }
+    }
 }
 
 fn platform_alert(
@@ -371,8 +415,9 @@ fn platform_alert(
         user_id: None,
         tenant_id: None,
         value,
-        threshold,
+        threshold: Some(threshold),
+        usage: None,
         at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
-        message: format!("{kind} for {subject}: {value} (threshold {threshold}){detail}"),
+        message: format!("{kind} for {subject}: reached {value} (threshold {threshold}){detail}"),
     }
 }

@@ -266,7 +266,7 @@ impl Reports {
         match version {
             crate::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
             0 => Err(Error::ForeignDatabase { path }),
-            1 => Err(Error::PreReleaseSchema {
+            v if crate::store::PRE_RELEASE_VERSIONS.contains(&v) => Err(Error::PreReleaseSchema {
                 path,
                 found: version,
             }),

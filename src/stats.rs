@@ -7,8 +7,8 @@ use serde::Serialize;
 
 /// A snapshot of a meter's counters.
 ///
-/// Event counters obey `enqueued = persisted + dropped + pending`, where `pending` is what is queued or
-/// being written. After [`Meter::flush`](crate::Meter::flush) returns, `pending` is zero for everything
+/// Event counters obey `enqueued = persisted + quarantined + dropped + pending`, where `pending` is what
+/// is queued or being written. After [`Meter::flush`](crate::Meter::flush) returns, `pending` is zero for everything
 /// enqueued before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -17,6 +17,12 @@ pub struct Stats {
     pub enqueued: u64,
     /// Events committed to the database.
     pub persisted: u64,
+    /// Events the database refused for good (a constraint, an overflow), set aside in table
+    /// `quarantine` with the reason, each raising an [`AlertKind::Quarantined`](crate::AlertKind)
+    /// alert. Their money is in that table, not in `cost_events`.
+    pub quarantined: u64,
+    /// Records of every kind (events, call starts and ends, alerts) set aside in `quarantine`.
+    pub quarantined_records: u64,
     /// Events that did not fit in the queue. Their cost stays in the call's totals and is written with the
     /// call's final record as one coalesced row per category, so no money is lost; only the detail is.
     pub dropped: u64,
@@ -30,12 +36,16 @@ pub struct Stats {
     pub late: u64,
     /// Coalesced rows written for dropped events.
     pub coalesced_rows: u64,
-    /// Events the database already held under the same call id and sequence (a reused call id).
+    /// Events the database already held under the same identity (`cost_events.event_id`): a replay of
+    /// an event already written, ignored. A call id used again is not one: it continues its call.
     pub conflicts: u64,
     /// Failed write attempts (each is retried).
     pub write_errors: u64,
-    /// The most recent write error, if any.
+    /// The error of the latest write attempt if it failed; `None` once a write succeeds again.
     pub last_write_error: Option<String>,
+    /// Calls of meters that were gone (a crashed process) closed as `interrupted` when this meter
+    /// opened.
+    pub calls_interrupted: u64,
     /// Calls started.
     pub calls_started: u64,
     /// Calls ended by `finalize`.
@@ -56,6 +66,9 @@ pub struct Stats {
 /// updates on every track call, and the meter adds those up when asked (see `MeterShared::enqueued`).
 pub(crate) struct Counters {
     pub(crate) persisted: AtomicU64,
+    pub(crate) quarantined: AtomicU64,
+    pub(crate) quarantined_records: AtomicU64,
+    pub(crate) calls_interrupted: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) unpriced: AtomicU64,
     pub(crate) rejected: AtomicU64,
@@ -76,6 +89,9 @@ impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
             persisted: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
+            quarantined_records: AtomicU64::new(0),
+            calls_interrupted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             unpriced: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -101,6 +117,7 @@ impl Counters {
     /// writer persisted was enqueued earlier, so `pending` never comes out negative.
     pub(crate) fn snapshot(&self, enqueued: impl FnOnce() -> u64) -> Stats {
         let persisted = self.persisted.load(Ordering::Acquire);
+        let quarantined = self.quarantined.load(Ordering::Acquire);
         let dropped = self.dropped.load(Ordering::Acquire);
         let enqueued = enqueued() + self.late.load(Ordering::Acquire);
         let last_write_error = match self.last_write_error.lock() {
@@ -110,8 +127,13 @@ impl Counters {
         Stats {
             enqueued,
             persisted,
+            quarantined,
+            quarantined_records: self.quarantined_records.load(Ordering::Relaxed),
             dropped,
-            pending: enqueued.saturating_sub(persisted).saturating_sub(dropped),
+            pending: enqueued
+                .saturating_sub(persisted)
+                .saturating_sub(quarantined)
+                .saturating_sub(dropped),
             unpriced: self.unpriced.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
@@ -119,6 +141,7 @@ impl Counters {
             conflicts: self.conflicts.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
             last_write_error,
+            calls_interrupted: self.calls_interrupted.load(Ordering::Relaxed),
             calls_started: self.calls_started.load(Ordering::Relaxed),
             calls_finalized: self.calls_finalized.load(Ordering::Relaxed),
             calls_abandoned: self.calls_abandoned.load(Ordering::Relaxed),

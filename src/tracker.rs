@@ -149,6 +149,10 @@ pub(crate) struct CallIdent {
     pub(crate) session_kind: Option<Box<str>>,
     pub(crate) metadata: Option<String>,
     pub(crate) started_at_ms: i64,
+    /// This start of the call (a *segment*), unique among the starts of the same call id in every
+    /// process with overwhelming probability: 63 random bits. An event's identity is (call id, segment,
+    /// sequence number), so a call id started again never collides with what an earlier start wrote.
+    pub(crate) segment: i64,
     /// The coarse monotonic clock at `started_at_ms`: events are stamped from it (see [`CallIdent::now_ms`]).
     started: coarsetime::Instant,
     pub(crate) catalog: Arc<Catalog>,
@@ -387,6 +391,7 @@ impl CallState {
         } else {
             serde_json::to_string(&info.metadata).ok()
         };
+        let key = meter.next_call_key();
         let ident = Arc::new(CallIdent {
             call_id: info.call_id.into_boxed_str(),
             user_id: info.user_id.map(String::into_boxed_str),
@@ -400,7 +405,8 @@ impl CallState {
             agents: Mutex::new(Vec::new()),
             call_ref: AtomicI64::new(0),
             conflicted: AtomicBool::new(false),
-            key: meter.next_call_key(),
+            segment: meter.segment_of(key),
+            key,
         });
         let limits = meter.limits.counters_for(
             ident.user_id.as_deref(),
@@ -570,7 +576,9 @@ impl CallState {
             call: Arc::clone(&self.ident),
             verdict,
             total,
-            max: self.budget.max,
+            threshold: self.budget.cost_threshold(verdict, total),
+            elapsed_ms: u32::try_from(at_ms - self.ident.started_at_ms).unwrap_or(u32::MAX),
+            max_ms: self.budget.max_ms(),
             at_ms,
         };
         if verdict != Verdict::Fine && self.crossed.cross(CROSSED_WARNING) {
@@ -681,13 +689,17 @@ impl CallState {
             return Err(Error::CallFinalized);
         }
         let total = self.totals.total();
-        let mut verdict = self.budget.verdict(total, at);
-        if limit_reached {
-            verdict = Verdict::Cutoff;
+        // The budget's own verdict raises the budget's alerts; a limit reached raises its own alert
+        // (in `count_in_limits`) and only turns the answer into a cutoff.
+        let budget_verdict = self.budget.verdict(total, at);
+        if budget_verdict != Verdict::Fine || total >= self.meter.session_alert {
+            self.crossed(budget_verdict, total, at_ms);
         }
-        if verdict != Verdict::Fine || total >= self.meter.session_alert {
-            self.crossed(verdict, total, at_ms);
-        }
+        let verdict = if limit_reached {
+            Verdict::Cutoff
+        } else {
+            budget_verdict
+        };
         let names = || (provider.to_owned(), model.to_owned());
         match problem {
             Problem::None => Ok(Tracked {

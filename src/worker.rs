@@ -4,6 +4,7 @@
 //! the hot path): it drains what is there, writes it, and sleeps for the poll interval when it found
 //! nothing. Flush and shutdown requests unpark it.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,9 +13,12 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
 use crate::alert::{Alert, AlertMsg};
+use crate::error::UnpersistedCall;
+use crate::money::Usd;
+use crate::quarantine::Quarantined;
 use crate::quota::Watch;
 use crate::stats::Counters;
-use crate::store::Store;
+use crate::store::{Store, Written};
 use crate::tracker::{CallIdent, CallStatus};
 use crate::unknown::UnknownModels;
 use crate::usage::{Category, Measure, TokenUsage, UsageKind};
@@ -212,7 +216,7 @@ impl Event {
 }
 
 /// An event with its call, agent and names looked up, ready to be written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub(crate) call: Arc<CallIdent>,
     pub(crate) agent: Option<Arc<str>>,
@@ -256,7 +260,7 @@ pub(crate) struct Coalesced {
 }
 
 /// A call's final record.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct CallEnd {
     pub(crate) call: Arc<CallIdent>,
     pub(crate) status: CallStatus,
@@ -276,7 +280,8 @@ pub(crate) enum Control {
     /// Every handle of the call is gone: no event of it is sent after this one.
     Forget(u64),
     Flush(Sender<()>),
-    Shutdown(Sender<()>, Instant),
+    /// Drain and stop; give up writing at the deadline and answer what could not be written.
+    Shutdown(Sender<Vec<UnpersistedCall>>, Instant),
     /// An alert to store.
     Alert(Box<Alert>),
 }
@@ -308,6 +313,85 @@ impl Batch {
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The writer truncates the write-ahead log when it has been idle this long since its last commit.
+const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
+
+/// What a failed write means for the records in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The database could not take the batch now (busy, locked, disk full, I/O, read-only): retry the
+    /// same records later, with backoff.
+    Transient,
+    /// The database refuses something in the batch for good (a constraint, an overflow, a value too
+    /// big): retrying the same records cannot help; find the records and set them aside.
+    Permanent,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        use rusqlite::ErrorCode::{
+            ConstraintViolation, ParameterOutOfRange, TooBig, TypeMismatch, Unknown,
+        };
+        match e.sqlite_error_code() {
+            // `Unknown` is SQLITE_ERROR: an SQL error, or an integer overflow in SUM().
+            Some(ConstraintViolation | TooBig | TypeMismatch | ParameterOutOfRange | Unknown) => {
+                Failure::Permanent
+            }
+            Some(_) => Failure::Transient,
+            // An error of rusqlite's own (a value it cannot convert): the same records fail again.
+            None => Failure::Permanent,
+        }
+    }
+}
+
+/// One record of a batch, for isolating the ones the database refuses.
+#[derive(Clone)]
+pub(crate) enum Record {
+    Start(Arc<CallIdent>),
+    Event(Resolved),
+    End(CallEnd),
+    Alert(Alert),
+}
+
+impl Batch {
+    /// The records in the order a transaction writes them.
+    fn into_records(self) -> Vec<Record> {
+        let mut records = Vec::with_capacity(
+            self.starts.len() + self.events.len() + self.ends.len() + self.alerts.len(),
+        );
+        records.extend(self.starts.into_iter().map(Record::Start));
+        records.extend(self.events.into_iter().map(Record::Event));
+        records.extend(self.ends.into_iter().map(Record::End));
+        records.extend(self.alerts.into_iter().map(Record::Alert));
+        records
+    }
+
+    fn of(records: &[Record]) -> Batch {
+        let mut batch = Batch::default();
+        for r in records {
+            match r {
+                Record::Start(c) => batch.starts.push(Arc::clone(c)),
+                Record::Event(e) => batch.events.push(e.clone()),
+                Record::End(e) => batch.ends.push(e.clone()),
+                Record::Alert(a) => batch.alerts.push(a.clone()),
+            }
+        }
+        batch
+    }
+}
+
+/// The writer's settings.
+pub(crate) struct WriterConfig {
+    pub(crate) batch_size: usize,
+    pub(crate) poll: Duration,
+}
+
+/// The writer's inputs: the queues it drains and where it reports.
+pub(crate) struct WriterQueues {
+    pub(crate) events: Receiver<Event>,
+    pub(crate) control: Receiver<Control>,
+    pub(crate) alerts: Sender<AlertMsg>,
+}
 
 pub(crate) struct Writer {
     store: Store,
@@ -320,34 +404,28 @@ pub(crate) struct Writer {
     events: Receiver<Event>,
     control: Receiver<Control>,
     counters: Arc<Counters>,
-    batch_size: usize,
-    poll: Duration,
+    config: WriterConfig,
 }
 
 impl Writer {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Store,
         watch: Watch,
-        alerts: Sender<AlertMsg>,
-        events: Receiver<Event>,
-        control: Receiver<Control>,
+        queues: WriterQueues,
         counters: Arc<Counters>,
         unknown: Arc<UnknownModels>,
-        batch_size: usize,
-        poll: Duration,
+        config: WriterConfig,
     ) -> Self {
         Writer {
             store,
             watch,
-            alerts,
+            alerts: queues.alerts,
             unknown,
             calls: FxHashMap::default(),
-            events,
-            control,
+            events: queues.events,
+            control: queues.control,
             counters,
-            batch_size,
-            poll,
+            config,
         }
     }
 
@@ -355,7 +433,7 @@ impl Writer {
         let mut st = LoopState::default();
         loop {
             self.take_control(&mut st);
-            while st.batch.events.len() < self.batch_size {
+            while st.batch.events.len() < self.config.batch_size {
                 match self.events.try_recv() {
                     Ok(event) => {
                         st.taken += 1;
@@ -367,47 +445,14 @@ impl Writer {
             self.forget_done(&mut st);
             let worked = !st.batch.is_empty();
             if worked {
-                match self.store.write(&st.batch) {
-                    Ok(written) => {
-                        self.counters
-                            .conflicts
-                            .fetch_add(written.conflicts, Ordering::Relaxed);
-                        self.counters
-                            .coalesced_rows
-                            .fetch_add(written.coalesced_rows, Ordering::Relaxed);
-                        self.counters
-                            .persisted
-                            .fetch_add(st.batch.events.len() as u64, Ordering::Release);
-                        #[cfg(feature = "tracing")]
-                        log_batch(&st.batch);
-                        for alert in self.watch.observe(&st.batch.events) {
-                            if self
-                                .alerts
-                                .try_send(AlertMsg::Ready(Box::new(alert)))
-                                .is_err()
-                            {
-                                Counters::bump(&self.counters.alerts_dropped);
-                            }
-                        }
-                        st.batch.clear();
-                        st.backoff = Duration::ZERO;
+                if let Err(e) = self.commit(&mut st) {
+                    if self.back_off(&mut st, &e).is_break() {
+                        return;
                     }
-                    Err(e) => {
-                        Counters::bump(&self.counters.write_errors);
-                        if let Ok(mut last) = self.counters.last_write_error.lock() {
-                            *last = Some(e.to_string());
-                        }
-                        st.backoff = (st.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
-                        if let Some((_, deadline)) = &st.shutdown
-                            && Instant::now() + st.backoff >= *deadline
-                        {
-                            // Give up: what is left stays counted as pending, and shutdown says so.
-                            return;
-                        }
-                        std::thread::sleep(st.backoff);
-                        continue;
-                    }
+                    continue;
                 }
+                st.backoff = Duration::ZERO;
+                st.since_checkpoint = Some(Instant::now());
             }
             if st.taken >= st.owed {
                 for ack in st.flushes.drain(..) {
@@ -417,16 +462,194 @@ impl Writer {
             if st.shutdown.is_some() || st.control_gone {
                 if self.events.is_empty() && self.control.is_empty() && st.batch.is_empty() {
                     if let Some((ack, _)) = st.shutdown.take() {
-                        let _ = ack.send(());
+                        let _ = ack.send(Vec::new());
                     }
                     return;
                 }
                 continue;
             }
             if !worked {
-                std::thread::park_timeout(self.poll);
+                if st
+                    .since_checkpoint
+                    .is_some_and(|t| t.elapsed() >= IDLE_CHECKPOINT)
+                    && self.store.checkpoint().is_ok()
+                {
+                    st.since_checkpoint = None;
+                }
+                std::thread::park_timeout(self.config.poll);
             }
         }
+    }
+
+    /// Writes the batch: whole in one transaction, or, when the database refuses something in it for
+    /// good, record by record ranges until the refused records are found and set aside (see
+    /// [`isolate`](Self::isolate)). An error left is transient: the batch (what is left of it) is kept
+    /// for the next attempt.
+    fn commit(&mut self, st: &mut LoopState) -> rusqlite::Result<()> {
+        match self.store.write(&st.batch) {
+            Ok(written) => {
+                self.committed(&st.batch, written);
+                st.batch.clear();
+                Ok(())
+            }
+            Err(e) if Failure::of(&e) == Failure::Permanent => self.isolate(st),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Splits the batch in halves until each record the database refuses is alone, commits the rest,
+    /// and quarantines the refused records (table `quarantine`, [`Stats::quarantined`](crate::Stats),
+    /// an alert). At most about 2 k log2(n) transactions for k refused records among n.
+    fn isolate(&mut self, st: &mut LoopState) -> rusqlite::Result<()> {
+        let records = std::mem::take(&mut st.batch).into_records();
+        // Ranges still to write, the next on top.
+        let mut todo = vec![(0, records.len())];
+        while let Some((lo, hi)) = todo.pop() {
+            let part = Batch::of(&records[lo..hi]);
+            let failure = match self.store.write(&part) {
+                Ok(written) => {
+                    self.committed(&part, written);
+                    continue;
+                }
+                Err(e) => (Failure::of(&e), e),
+            };
+            let outcome = match failure {
+                (Failure::Permanent, e) if hi - lo == 1 => self.quarantine(&records[lo], &e),
+                (Failure::Permanent, _) => {
+                    let mid = lo + (hi - lo) / 2;
+                    todo.push((mid, hi));
+                    todo.push((lo, mid));
+                    Ok(())
+                }
+                (Failure::Transient, e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                // Keep what is not written yet, in order, for the next attempt.
+                todo.push((lo, hi));
+                let left: Vec<Record> = todo
+                    .iter()
+                    .rev()
+                    .flat_map(|&(lo, hi)| records[lo..hi].iter().cloned())
+                    .collect();
+                st.batch = Batch::of(&left);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one refused record aside in the `quarantine` table, counts it and raises an alert.
+    fn quarantine(&mut self, record: &Record, reason: &rusqlite::Error) -> rusqlite::Result<()> {
+        let q = Quarantined::of(record, &reason.to_string());
+        self.store.quarantine(&q)?;
+        if let Record::Event(_) = record {
+            self.counters.quarantined.fetch_add(1, Ordering::Release);
+        }
+        Counters::bump(&self.counters.quarantined_records);
+        if !matches!(record, Record::Alert(_)) {
+            let alert = q.alert();
+            if self
+                .alerts
+                .try_send(AlertMsg::Ready(Box::new(alert)))
+                .is_err()
+            {
+                Counters::bump(&self.counters.alerts_dropped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a committed batch, and raises the quota and platform alerts its events cross.
+    fn committed(&mut self, batch: &Batch, written: Written) {
+        self.counters
+            .conflicts
+            .fetch_add(written.conflicts, Ordering::Relaxed);
+        self.counters
+            .coalesced_rows
+            .fetch_add(written.coalesced_rows, Ordering::Relaxed);
+        self.counters
+            .persisted
+            .fetch_add(batch.events.len() as u64, Ordering::Release);
+        // The database takes writes again: the error is history (`write_errors` keeps the count).
+        if let Ok(mut last) = self.counters.last_write_error.lock() {
+            *last = None;
+        }
+        #[cfg(feature = "tracing")]
+        log_batch(batch);
+        for alert in self.watch.observe(&batch.events) {
+            if self
+                .alerts
+                .try_send(AlertMsg::Ready(Box::new(alert)))
+                .is_err()
+            {
+                Counters::bump(&self.counters.alerts_dropped);
+            }
+        }
+    }
+
+    /// After a transient failure: counts it, frees the log's space after a "disk full", and waits
+    /// before the next attempt, or gives up at the shutdown deadline (answering what is unwritten).
+    fn back_off(&mut self, st: &mut LoopState, e: &rusqlite::Error) -> ControlFlow<()> {
+        Counters::bump(&self.counters.write_errors);
+        if let Ok(mut last) = self.counters.last_write_error.lock() {
+            *last = Some(e.to_string());
+        }
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            // The write-ahead log may hold most of the disk: move it into the database and truncate it.
+            let _ = self.store.checkpoint();
+        }
+        st.backoff = (st.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+        let mut wait = st.backoff;
+        if let Some((_, deadline)) = &st.shutdown {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left <= st.backoff {
+                // Give up: answer what could not be written; it stays counted as pending.
+                if let Some((ack, _)) = st.shutdown.take() {
+                    let _ = ack.send(self.unwritten(st));
+                }
+                return ControlFlow::Break(());
+            }
+            wait = wait.min(left);
+        }
+        std::thread::sleep(wait);
+        ControlFlow::Continue(())
+    }
+
+    /// What is not written, per call: the batch in hand and everything still queued.
+    fn unwritten(&mut self, st: &mut LoopState) -> Vec<UnpersistedCall> {
+        self.take_control(st);
+        while let Ok(event) = self.events.try_recv() {
+            self.resolve(st, event);
+        }
+        type Tally = std::collections::BTreeMap<String, (u64, i64, bool)>;
+        fn entry<'t>(by_call: &'t mut Tally, call: &CallIdent) -> &'t mut (u64, i64, bool) {
+            by_call
+                .entry(call.call_id.to_string())
+                .or_insert((0, 0, false))
+        }
+        let mut by_call = Tally::new();
+        for c in &st.batch.starts {
+            entry(&mut by_call, c).2 = true;
+        }
+        for r in &st.batch.events {
+            let e = entry(&mut by_call, &r.call);
+            e.0 += 1;
+            e.1 = e.1.saturating_add(r.event.cost);
+        }
+        for end in &st.batch.ends {
+            let e = entry(&mut by_call, &end.call);
+            e.2 = true;
+            for c in &end.coalesced {
+                e.0 += c.events;
+                e.1 = e.1.saturating_add(c.cost);
+            }
+        }
+        by_call
+            .into_iter()
+            .map(|(call_id, (events, cost, call_record))| {
+                UnpersistedCall::new(call_id, events, Usd::from_nanos(cost), call_record)
+            })
+            .collect()
     }
 
     /// Takes every control message waiting.
@@ -540,9 +763,11 @@ struct LoopState {
     flushes: Vec<Sender<()>>,
     /// Calls to forget once `taken` reaches the number beside them.
     forgets: Vec<(u64, u64)>,
-    shutdown: Option<(Sender<()>, Instant)>,
+    shutdown: Option<(Sender<Vec<UnpersistedCall>>, Instant)>,
     control_gone: bool,
     backoff: Duration,
+    /// When the writer last committed, if it has not truncated the write-ahead log since.
+    since_checkpoint: Option<Instant>,
 }
 
 #[cfg(test)]

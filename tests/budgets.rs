@@ -174,7 +174,12 @@ fn each_threshold_alerts_once_off_the_hot_path_and_is_stored() -> TestResult {
         assert_eq!(thread.as_deref(), Some("callmeter-alerts"));
         assert_eq!(alert.call_id.as_deref(), Some("once"));
         assert_eq!(alert.user_id.as_deref(), Some("u1"));
-        assert_eq!(alert.threshold, dollars(dec!(1)));
+        // Each names its own rule: the warning at 75 % of the $1 maximum, the cutoff at the maximum.
+        let threshold = match alert.kind {
+            AlertKind::CallWarning => dollars(dec!(0.75)),
+            _ => dollars(dec!(1)),
+        };
+        assert_eq!(alert.threshold, Some(threshold));
     }
     let conn = db.read();
     assert_eq!(

@@ -108,7 +108,14 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
         [],
         |r| r.try_into(),
     )?;
-    assert_eq!(event_id, "CA1#0");
+    // `call_id#segment#seq`: the segment (this start of the call) in 16 hexadecimal digits.
+    let parts: Vec<&str> = event_id.split('#').collect();
+    assert_eq!(parts.len(), 3, "{event_id}");
+    assert_eq!((parts[0], parts[2]), ("CA1", "0"));
+    assert!(
+        parts[1].len() == 16 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{event_id}"
+    );
     assert_eq!(agent, "critic");
     assert_eq!(category, "llm");
     assert_eq!(quantity, 1_700.0);
@@ -254,34 +261,49 @@ fn reopening_keeps_data_and_foreign_files_are_refused() -> TestResult {
 }
 
 #[test]
-fn a_reused_call_id_never_breaks_the_sum() -> TestResult {
+fn a_call_id_seen_again_continues_its_call() -> TestResult {
     let db = Db::new();
-    for _ in 0..2 {
+    let mut summaries = Vec::new();
+    // Run 1 tracks the call and shuts down; run 2 (a restarted process) starts the same id again.
+    for characters in [2_000, 1_000] {
         let (meter, guard) = db.open();
-        let call = meter.start_call(CallInfo::new("reused"))?;
-        for _ in 0..40 {
-            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 10)?;
+        let call = meter.start_call(CallInfo::new("r-1").user("u"))?;
+        for _ in 0..4 {
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", characters / 4)?;
         }
-        call.finalize(Outcome::Completed)?;
+        summaries.push(call.finalize(Outcome::Completed)?);
         drop(call);
         let stats = guard.shutdown()?;
-        assert_eq!(stats.pending, 0);
+        assert_eq!((stats.pending, stats.conflicts), (0, 0));
     }
     let conn = db.read();
-    // The second run's events collide with the first run's (same id, same sequence numbers) and are
-    // counted as conflicts; whatever is stored, the call's total is the sum of its rows.
-    assert_eq!(call_total(&conn, "reused"), events_sum(&conn, "reused"));
+    // Nothing dropped, nothing counted twice: $0.30 + $0.15.
+    let expected = summaries
+        .iter()
+        .map(|s| s.total.to_nanos())
+        .sum::<Result<i64, _>>()?;
+    assert_eq!(expected, 450_000_000);
+    assert_eq!(call_total(&conn, "r-1"), expected);
+    assert_eq!(events_sum(&conn, "r-1"), expected);
+    let (count, segments, status, distinct): (i64, i64, String, i64) = conn.query_row(
+        "SELECT event_count, segments, status,
+                (SELECT COUNT(DISTINCT event_id) FROM cost_events WHERE call_id = 'r-1')
+         FROM calls WHERE call_id = 'r-1'",
+        [],
+        |r| r.try_into(),
+    )?;
+    assert_eq!(
+        (count, segments, status.as_str(), distinct),
+        (8, 2, "completed", 8)
+    );
+    // The rollups saw both runs once.
     assert_eq!(
         scalar_i64(
             &conn,
-            "SELECT event_count FROM calls WHERE call_id = 'reused'",
+            "SELECT SUM(cost_nanos) FROM rollups WHERE scope = 'user_month' AND subject = 'u'",
             []
         ),
-        scalar_i64(
-            &conn,
-            "SELECT COUNT(*) FROM cost_events WHERE call_id = 'reused'",
-            []
-        )
+        expected
     );
     Ok(())
 }
