@@ -50,7 +50,7 @@ fn track_calls(c: &mut Criterion) {
     let call: CallCostTracker = meter
         .start_call(CallInfo::new("bench-call").user("u").tenant("t"))
         .expect("start");
-    let agent = call.agent("critic");
+    let agent = call.agent("critic").expect("agent");
 
     let mut g = c.benchmark_group("track");
     g.bench_function("track_tts", |b| {

@@ -117,7 +117,7 @@ fn converse(
     let council: Vec<CallCostTracker> = (0..agents)
         .map(|i| call.agent(&format!("agent-{}", i + 1)))
         .chain([call.agent("synthesis")])
-        .collect();
+        .collect::<Result<_, _>>()?;
     for turn in 0..turns {
         let listen = per_turn * rng.around(0.45, 0.1, 0.05);
         let chars = (400.0 * per_turn / 60.0 * rng.around(1.0, 0.2, 0.1)) as u64;

@@ -125,7 +125,7 @@ pub use crate::meter::{
     DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder,
     MeterGuard,
 };
-pub use crate::money::{NANOS_PER_USD, Usd};
+pub use crate::money::{MAX_CALL_COST, MAX_EVENT_COST, NANOS_PER_USD, Usd};
 pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
@@ -137,7 +137,8 @@ pub use crate::report::{
 };
 pub use crate::stats::Stats;
 pub use crate::tracker::{
-    CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, Outcome, Tracked,
+    CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN,
+    Outcome, Tracked,
 };
 pub use crate::usage::{
     Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,

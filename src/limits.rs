@@ -181,14 +181,22 @@ pub(crate) struct PeriodCounter {
 impl PeriodCounter {
     /// Adds one track call's cost and call milliseconds; true when a limit is reached.
     pub(crate) fn add(&self, cost: i64, call_ms: u64) -> bool {
-        let spent = self
+        // Saturating: a period's spend past i64::MAX nano-dollars stays at the top, never wraps.
+        let spent = match self
             .cost
-            .fetch_add(cost, Ordering::AcqRel)
-            .saturating_add(cost);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_add(cost))
+            }) {
+            Ok(before) | Err(before) => before.saturating_add(cost),
+        };
         let ms = if call_ms > 0 {
-            self.call_ms
-                .fetch_add(call_ms, Ordering::AcqRel)
-                .saturating_add(call_ms)
+            match self
+                .call_ms
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
+                    Some(m.saturating_add(call_ms))
+                }) {
+                Ok(before) | Err(before) => before.saturating_add(call_ms),
+            }
         } else {
             self.call_ms.load(Ordering::Acquire)
         };

@@ -349,10 +349,22 @@ impl MeterShared {
         }
     }
 
-    /// The index of an unknown provider/model pair (a rare path that locks and may allocate).
-    pub(crate) fn unknown_model(&self, catalog: &Catalog, provider: &str, model: &str) -> u32 {
-        self.unknown
-            .intern(provider, model, || catalog.suggest(provider, model))
+    /// The index of an unknown provider/model pair (a rare path that locks briefly and may allocate).
+    /// The first time a pair is seen, the catalog's nearest names are computed for its error, after
+    /// the lock is released (`suggest`, false for names that are no catalog name anyway).
+    pub(crate) fn unknown_model(
+        &self,
+        catalog: &Catalog,
+        provider: &str,
+        model: &str,
+        suggest: bool,
+    ) -> u32 {
+        let (index, new) = self.unknown.intern(provider, model);
+        if new && suggest {
+            self.unknown
+                .set_suggestions(index, catalog.suggest(provider, model));
+        }
+        index
     }
 
     /// The catalog names suggested for an unknown provider/model index.

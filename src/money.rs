@@ -16,6 +16,33 @@ use crate::error::{Error, Result};
 /// Nano-dollars in one US dollar: the resolution of every stored amount.
 pub const NANOS_PER_USD: i64 = 1_000_000_000;
 
+/// The largest cost one event may carry, and the largest payment one track call may record:
+/// $1,000,000. A usage priced above it is recorded unpriced ([`Error::CostOverflow`]); a payment above
+/// it is refused ([`Error::InvalidQuantity`]).
+pub const MAX_EVENT_COST: Usd = Usd(Decimal::from_parts(1_000_000, 0, 0, false, 0));
+/// [`MAX_EVENT_COST`] in nano-dollars.
+pub(crate) const MAX_EVENT_NANOS: i64 = 1_000_000 * NANOS_PER_USD;
+
+/// The largest total cost, and the largest revenue, one call may record in one process: $10,000,000.
+/// Usage that would take the call past it is recorded unpriced ([`Error::CallCostOutOfRange`]), so a
+/// call's running total never wraps and a cutoff stays a cutoff. With it, `SUM()` over one call's rows
+/// stays exact for 900 starts of the same call id, and a sum over many calls (a user's month, the
+/// platform) stays exact up to `i64::MAX` nano-dollars, $9,223,372,036.85 (922 calls at the maximum).
+pub const MAX_CALL_COST: Usd = Usd(Decimal::from_parts(10_000_000, 0, 0, false, 0));
+/// [`MAX_CALL_COST`] in nano-dollars.
+pub(crate) const MAX_CALL_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
+
+/// Adds `n` to `total` unless the sum would pass `max`; true when added. Concurrent callers never
+/// take `total` past `max` together (compare-and-swap).
+pub(crate) fn add_within(total: &std::sync::atomic::AtomicI64, n: i64, max: i64) -> bool {
+    use std::sync::atomic::Ordering;
+    total
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+            t.checked_add(n).filter(|sum| *sum <= max)
+        })
+        .is_ok()
+}
+
 /// Decimal places of a nano-dollar.
 pub(crate) const NANO_SCALE: u32 = 9;
 

@@ -18,15 +18,28 @@ use crate::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::limits::PeriodCounter;
 use crate::meter::MeterShared;
-use crate::money::Usd;
+use crate::money::{MAX_CALL_COST, MAX_CALL_NANOS, MAX_EVENT_NANOS, Usd, add_within};
 use crate::pricing::{Catalog, Lookup, LookupCache, Payment};
 use crate::stats::Counters;
 use crate::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
 use crate::worker::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 
-/// The longest id (call, user, tenant …) accepted, in bytes.
+/// The longest id accepted (call, user, tenant, persona, session kind, a metadata key), in bytes.
 pub const MAX_ID_LEN: usize = 256;
+/// The longest provider, model or agent name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// The most a call's metadata may hold, in bytes of JSON.
+pub const MAX_METADATA_LEN: usize = 4_096;
+
+/// `name` cut to at most [`MAX_NAME_LEN`] bytes, at a character boundary.
+fn cut(name: &str) -> &str {
+    let mut end = name.len().min(MAX_NAME_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
 
 /// Who and what a call is: given to [`Meter::start_call`](crate::Meter::start_call).
 ///
@@ -123,6 +136,14 @@ impl CallInfo {
         check_id(Some(&self.call_id), "call id must not be empty")?;
         check_id(self.user_id.as_deref(), "user id must not be empty")?;
         check_id(self.tenant_id.as_deref(), "tenant id must not be empty")?;
+        check_id(self.persona.as_deref(), "persona must not be empty")?;
+        check_id(
+            self.session_kind.as_deref(),
+            "session kind must not be empty",
+        )?;
+        for key in self.metadata.keys() {
+            check_id(Some(key), "metadata keys must not be empty")?;
+        }
         Ok(())
     }
 }
@@ -220,6 +241,9 @@ pub enum CallStatus {
     Failed,
     /// Its tracker was dropped without `finalize`.
     Abandoned,
+    /// The process tracking it ended without finalizing it (a crash): closed by the next meter that
+    /// opened the database, with the costs that were written.
+    Interrupted,
 }
 
 impl CallStatus {
@@ -230,6 +254,7 @@ impl CallStatus {
             CallStatus::Completed => "completed",
             CallStatus::Failed => "failed",
             CallStatus::Abandoned => "abandoned",
+            CallStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -322,6 +347,10 @@ pub(crate) struct CallState {
     meter: Arc<MeterShared>,
     /// See [`CLOSED`].
     gate: AtomicU64,
+    /// Cost and revenue of every event of the call, late ones included: what the database will sum,
+    /// kept within [`MAX_CALL_COST`](crate::MAX_CALL_COST).
+    booked_cost: AtomicI64,
+    booked_revenue: AtomicI64,
     totals: Totals,
     cumulative: Cumulative,
     unpriced: AtomicU64,
@@ -391,6 +420,14 @@ impl CallState {
         } else {
             serde_json::to_string(&info.metadata).ok()
         };
+        if metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
+        {
+            return Err(Error::InvalidCallInfo(
+                "metadata must be at most MAX_METADATA_LEN bytes of JSON",
+            ));
+        }
         let key = meter.next_call_key();
         let ident = Arc::new(CallIdent {
             call_id: info.call_id.into_boxed_str(),
@@ -423,6 +460,8 @@ impl CallState {
             ident,
             meter,
             gate: AtomicU64::new(0),
+            booked_cost: AtomicI64::new(0),
+            booked_revenue: AtomicI64::new(0),
             unpriced: AtomicU64::new(0),
             dropped_cost: Default::default(),
             dropped_count: Default::default(),
@@ -545,6 +584,23 @@ impl CallState {
         }
     }
 
+    /// Books a payment's amount against the call's revenue bound (every payment, late ones included,
+    /// as the database sums them); a payment that would take the revenue past
+    /// [`MAX_CALL_COST`](crate::MAX_CALL_COST) is refused.
+    fn book_revenue(&self, measure: Measure) -> Result<Measure> {
+        match measure {
+            Measure::Payment(amount, _)
+                if !add_within(&self.booked_revenue, amount, MAX_CALL_NANOS) =>
+            {
+                Err(Error::InvalidQuantity {
+                    what: "payment amount",
+                    reason: "the call's revenue would pass MAX_CALL_COST",
+                })
+            }
+            m => Ok(m),
+        }
+    }
+
     /// Prices one usage, updates the totals and offers the event to the writer.
     /// Adds the usage to the user's and tenant's limited periods; true when one of them is reached (its
     /// alert raised once, by the track call that reached it).
@@ -605,7 +661,7 @@ impl CallState {
         model: &str,
         measure: Result<Measure>,
     ) -> Result<Tracked> {
-        let measure = match measure {
+        let measure = match measure.and_then(|m| self.book_revenue(m)) {
             Ok(m) => m,
             Err(e) => {
                 Counters::bump(&self.counters().rejected);
@@ -616,32 +672,51 @@ impl CallState {
         let catalog = &self.ident.catalog;
         let at = self.ident.elapsed_ms();
         let at_ms = self.ident.started_at_ms.saturating_add(i64::from(at));
-        let (category, entry, cost, problem) =
-            match catalog.find_cached(provider, model, at_ms, &self.lookups) {
-                Lookup::Found(entry) => {
-                    let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
-                        Ok(p) => (
-                            p.cost,
-                            p.missing.map_or(Problem::None, Problem::MissingRate),
-                        ),
-                        Err(_) => (0, Problem::Overflow),
-                    };
-                    if !active.closed {
-                        self.totals.add(catalog, entry, cost);
-                    }
-                    (catalog.entry_price(entry).category(), entry, cost, problem)
-                }
-                miss => (
-                    measure.default_category(),
-                    UNKNOWN_BIT | self.meter.unknown_model(catalog, provider, model),
-                    0,
-                    if miss == Lookup::NotInForce {
-                        Problem::NotInForce(at_ms)
+        // An over-long name is no catalog name: the usage is recorded unpriced under the name cut short.
+        let too_long = [("provider", provider), ("model", model)]
+            .into_iter()
+            .find(|(_, n)| n.len() > MAX_NAME_LEN);
+        let (provider, model) = (cut(provider), cut(model));
+        let found = match too_long {
+            Some(_) => Lookup::Unknown,
+            None => catalog.find_cached(provider, model, at_ms, &self.lookups),
+        };
+        let (category, entry, cost, problem) = match found {
+            Lookup::Found(entry) => {
+                let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
+                    Ok(p) if p.cost <= MAX_EVENT_NANOS => (
+                        p.cost,
+                        p.missing.map_or(Problem::None, Problem::MissingRate),
+                    ),
+                    _ => (0, Problem::Overflow),
+                };
+                // Booked against the call's bound first: its totals (late usage included, as
+                // stored) never pass MAX_CALL_COST, so none of them can wrap.
+                let (cost, problem) =
+                    if cost == 0 || add_within(&self.booked_cost, cost, MAX_CALL_NANOS) {
+                        (cost, problem)
                     } else {
-                        Problem::UnknownModel
-                    },
-                ),
-            };
+                        (0, Problem::CallTotal)
+                    };
+                if !active.closed {
+                    self.totals.add(catalog, entry, cost);
+                }
+                (catalog.entry_price(entry).category(), entry, cost, problem)
+            }
+            miss => (
+                measure.default_category(),
+                UNKNOWN_BIT
+                    | self
+                        .meter
+                        .unknown_model(catalog, provider, model, too_long.is_none()),
+                0,
+                match (too_long, miss) {
+                    (Some((what, name)), _) => Problem::NameTooLong(what, name.len()),
+                    (None, Lookup::NotInForce) => Problem::NotInForce(at_ms),
+                    (None, _) => Problem::UnknownModel,
+                },
+            ),
+        };
         let unpriced = problem != Problem::None;
         let late = active.closed;
         if !late {
@@ -736,6 +811,12 @@ impl CallState {
                 let (provider, model) = names();
                 Err(Error::CostOverflow { provider, model })
             }
+            Problem::CallTotal => Err(Error::CallCostOutOfRange { max: MAX_CALL_COST }),
+            Problem::NameTooLong(what, len) => Err(Error::NameTooLong {
+                what,
+                len,
+                max: MAX_NAME_LEN,
+            }),
         }
     }
 }
@@ -748,6 +829,8 @@ enum Problem {
     UnknownModel,
     NotInForce(i64),
     Overflow,
+    CallTotal,
+    NameTooLong(&'static str, usize),
 }
 
 /// Ends the call as abandoned when the last handle goes without `finalize`.
@@ -839,7 +922,19 @@ impl CallCostTracker {
     /// A handle for one agent of a multi-agent session: usage tracked through it is attributed to `name`
     /// in the events and in [`CallSummary::by_agent`]. Call it once per agent (it allocates), then track
     /// through the handle.
-    pub fn agent(&self, name: &str) -> CallCostTracker {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NameTooLong`] for a name of more than [`MAX_NAME_LEN`] bytes (nothing is recorded: track
+    /// through the call's own handle, or give a shorter name).
+    pub fn agent(&self, name: &str) -> Result<CallCostTracker> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(Error::NameTooLong {
+                what: "agent",
+                len: name.len(),
+                max: MAX_NAME_LEN,
+            });
+        }
         let mut agents = lock(&self.state().ident.agents);
         let agent = match agents.iter().find(|a| &*a.name == name) {
             Some(a) => Arc::clone(a),
@@ -853,10 +948,10 @@ impl CallCostTracker {
                 a
             }
         };
-        CallCostTracker {
+        Ok(CallCostTracker {
             handle: Arc::clone(&self.handle),
             agent: Some(agent),
-        }
+        })
     }
 
     /// Text-to-speech: `characters` synthesised by `provider`'s `model`.

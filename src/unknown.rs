@@ -41,29 +41,33 @@ impl UnknownModels {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The index of `provider`/`model`, added if new with the names `suggest` gives for it.
-    pub(crate) fn intern(
-        &self,
-        provider: &str,
-        model: &str,
-        suggest: impl FnOnce() -> Vec<String>,
-    ) -> u32 {
+    /// The index of `provider`/`model`, and whether it was added now (then without suggestions: see
+    /// [`set_suggestions`](Self::set_suggestions)). Holds the lock for a hash lookup, and on first sight
+    /// for copying the names; never for computing suggestions.
+    pub(crate) fn intern(&self, provider: &str, model: &str) -> (u32, bool) {
         let mut inner = self.lock();
         if let Some(i) = inner.index.get(provider).and_then(|m| m.get(model)) {
-            return *i;
+            return (*i, false);
         }
         if inner.names.len() > MAX_UNKNOWN_MODELS {
-            return 0;
+            return (0, false);
         }
         let i = inner.names.len() as u32;
         inner.names.push((provider.into(), model.into()));
-        inner.suggestions.push(suggest().into());
+        inner.suggestions.push(Arc::from([]));
         inner
             .index
             .entry(provider.into())
             .or_default()
             .insert(model.into(), i);
-        i
+        (i, true)
+    }
+
+    /// Stores the catalog names suggested for an index.
+    pub(crate) fn set_suggestions(&self, index: u32, names: Vec<String>) {
+        if let Some(slot) = self.lock().suggestions.get_mut(index as usize) {
+            *slot = names.into();
+        }
     }
 
     /// The suggestions stored with an index.
@@ -90,14 +94,17 @@ mod tests {
     #[test]
     fn interning_is_stable_and_bounded() {
         let u = UnknownModels::new();
-        let a = u.intern("acme", "x", Vec::new);
-        assert_eq!(u.intern("acme", "x", Vec::new), a);
-        assert_ne!(u.intern("acme", "y", Vec::new), a);
+        let (a, new) = u.intern("acme", "x");
+        assert!(new);
+        assert_eq!(u.intern("acme", "x"), (a, false));
+        assert_ne!(u.intern("acme", "y").0, a);
         assert_eq!(&*u.get(a).1, "x");
+        u.set_suggestions(a, vec!["acme/z".into()]);
+        assert_eq!(&*u.suggestions(a), ["acme/z".to_string()]);
         for i in 0..MAX_UNKNOWN_MODELS + 5 {
-            u.intern("p", &i.to_string(), Vec::new);
+            u.intern("p", &i.to_string());
         }
-        let over = u.intern("p", "one-too-many", Vec::new);
+        let (over, _) = u.intern("p", "one-too-many");
         assert_eq!(over, 0);
         assert_eq!(&*u.get(over).1, OVERFLOW_NAMES.1);
     }

@@ -468,6 +468,12 @@ impl Measure {
                 reason: "must be above zero",
             });
         }
+        if nanos > crate::money::MAX_EVENT_NANOS {
+            return Err(Error::InvalidQuantity {
+                what: "payment amount",
+                reason: "more than MAX_EVENT_COST in one track call",
+            });
+        }
         Ok(Measure::Payment(nanos, flags))
     }
 

@@ -47,7 +47,7 @@ fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let (meter, guard) = Meter::builder().path(dir.path().join("a.db")).open()?;
     let call = meter.start_call(CallInfo::new("alloc"))?;
-    let agent = call.agent("critic");
+    let agent = call.agent("critic")?;
     let run = || -> Result<(), callmeter::Error> {
         for _ in 0..1_000 {
             call.track_tts("elevenlabs", "eleven_turbo_v2_5", 412)?;

@@ -69,7 +69,7 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
             .session_kind("phone")
             .metadata("campaign", "spring"),
     )?;
-    call.agent("critic")
+    call.agent("critic")?
         .track_inference("openai", "gpt-4o-mini", TokenUsage::new(1_000, 700))?;
     call.track_tts("elevenlabs", "eleven_turbo_v2_5", 412)?;
     let summary = call.finalize(Outcome::Completed)?;
@@ -408,7 +408,7 @@ fn each_kind_of_event_fills_its_own_columns() -> TestResult {
         "card-not-present",
         callmeter::Usd::from_nanos(4_990_000_000),
     )?;
-    call.agent("critic").track_tts("cartesia", "sonic-3", 10)?;
+    call.agent("critic")?.track_tts("cartesia", "sonic-3", 10)?;
     assert!(call.track_tts("nobody", "nothing", 10).is_err());
     call.finalize(Outcome::Completed)?;
     assert!(call.track_tts("cartesia", "sonic-3", 10).is_err());

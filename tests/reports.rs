@@ -24,7 +24,7 @@ fn fill(db: &Db) -> TestResult {
     )?;
     a.track_duration("twilio", "outbound-us", 300.0)?; // $0.070
     a.track_tts("elevenlabs", "eleven_turbo_v2_5", 2_000)?; // $0.30
-    a.agent("critic").track_inference(
+    a.agent("critic")?.track_inference(
         "cerebras",
         "llama3.1-8b",
         TokenUsage::new(40_000, 10_000),

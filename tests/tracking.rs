@@ -279,7 +279,10 @@ fn council_costs_break_down_per_agent() -> TestResult {
         .map(|i| format!("member-{i}"))
         .chain(["synthesis".to_owned()])
         .collect();
-    let agents: Vec<_> = names.iter().map(|n| call.agent(n)).collect();
+    let agents = names
+        .iter()
+        .map(|n| call.agent(n))
+        .collect::<Result<Vec<_>, _>>()?;
     for (i, agent) in agents.iter().enumerate() {
         let tokens = TokenUsage::new(1_000 * (i as u64 + 1), 100);
         agent.track_inference("anthropic", "claude-sonnet-4-20250514", tokens)?;
