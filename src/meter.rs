@@ -622,8 +622,13 @@ impl MeterGuard {
         // platform alerts as it commits), then deliver every alert (the alert thread passes each to
         // the writer), then drain the writer, which gives up writing a little before the deadline so
         // that its answer (what it could not write) arrives in time.
-        let deadline = Instant::now() + self.timeout;
-        let _ = self.shared.request(Control::Flush, deadline);
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        // Half the time at most for the flush: a database that keeps failing must leave the writer
+        // time to answer what it could not write.
+        let _ = self
+            .shared
+            .request(Control::Flush, start + self.timeout / 2);
         self.dispatcher.stop(deadline);
         let writer_deadline = deadline - (self.timeout / 4).min(WRITER_MARGIN);
         let unwritten = match self
@@ -648,8 +653,8 @@ impl MeterGuard {
 }
 
 /// How long before the shutdown deadline the writer stops retrying, at most: one write attempt can
-/// wait up to SQLite's busy timeout (1 s).
-const WRITER_MARGIN: Duration = Duration::from_secs(1);
+/// wait for a lock up to the store's busy timeout (250 ms).
+const WRITER_MARGIN: Duration = Duration::from_millis(500);
 
 impl Drop for MeterGuard {
     fn drop(&mut self) {

@@ -812,9 +812,13 @@ pub(crate) const WAL_CHECKPOINT_PAGES: u32 = 1_000;
 /// The size the write-ahead log is cut back to after a checkpoint (bytes).
 pub(crate) const WAL_SIZE_LIMIT: u64 = 8 << 20;
 
+/// How long a write waits for another connection's lock before it fails as busy (and the writer
+/// retries it with its own backoff, seeing shutdown requests in between).
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// WAL, `synchronous = NORMAL`, the page cache and the log's bounds.
 fn configure(conn: &Connection, path: &Path) -> Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(1))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(storage(path, "setting the busy timeout"))?;
     // journal_mode answers with a row; an in-memory database stays in "memory" mode.
     let _mode: String = conn

@@ -590,6 +590,8 @@ impl Writer {
     /// After a transient failure: counts it, frees the log's space after a "disk full", and waits
     /// before the next attempt, or gives up at the shutdown deadline (answering what is unwritten).
     fn back_off(&mut self, st: &mut LoopState, e: &rusqlite::Error) -> ControlFlow<()> {
+        // A shutdown request may have come while the write was failing.
+        self.take_control(st);
         Counters::bump(&self.counters.write_errors);
         if let Ok(mut last) = self.counters.last_write_error.lock() {
             *last = Some(e.to_string());

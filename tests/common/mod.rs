@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fs;
+
 use std::path::PathBuf;
 
 use callmeter::{Meter, MeterBuilder, MeterGuard};
@@ -19,6 +21,18 @@ impl Db {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("costs.db");
         Db { _dir: dir, path }
+    }
+
+    /// A database at `path` (the caller owns its directory).
+    pub fn at(path: &std::path::Path) -> Self {
+        Db {
+            _dir: tempfile::tempdir().expect("temp dir"),
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub fn open_result(&self) -> callmeter::Result<(Meter, MeterGuard)> {
+        self.builder().open()
     }
 
     pub fn builder(&self) -> MeterBuilder {
