@@ -460,7 +460,11 @@ impl Writer {
                 }
             }
             if st.shutdown.is_some() || st.control_gone {
-                if self.events.is_empty() && self.control.is_empty() && st.batch.is_empty() {
+                if self.events.is_empty()
+                    && self.control.is_empty()
+                    && st.batch.is_empty()
+                    && st.ends.is_empty()
+                {
                     if let Some((ack, _)) = st.shutdown.take() {
                         let _ = ack.send(Vec::new());
                     }
@@ -630,6 +634,7 @@ impl Writer {
                 .or_insert((0, 0, false))
         }
         let mut by_call = Tally::new();
+        st.batch.ends.extend(st.ends.drain(..).map(|(_, end)| end));
         for c in &st.batch.starts {
             entry(&mut by_call, c).2 = true;
         }
@@ -662,7 +667,12 @@ impl Writer {
                     self.calls.insert(call.key, Arc::clone(&call));
                     st.batch.starts.push(call);
                 }
-                Ok(Control::End(end)) => st.batch.ends.push(*end),
+                Ok(Control::End(end)) => {
+                    // Every event of the call was offered before its final record: the record is
+                    // written with or after the last of them, never before, so a crash cannot leave a
+                    // call `completed` without its events.
+                    st.ends.push((st.taken + self.events.len() as u64, *end));
+                }
                 Ok(Control::Late(event)) => self.resolve(st, *event),
                 Ok(Control::Forget(key)) => {
                     // Events of the call sent before this message are in the queue now; forget the call
@@ -713,6 +723,14 @@ impl Writer {
 
     fn forget_done(&mut self, st: &mut LoopState) {
         let taken = st.taken;
+        let mut i = 0;
+        while i < st.ends.len() {
+            if st.ends[i].0 <= taken {
+                st.batch.ends.push(st.ends.remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
         let calls = &mut self.calls;
         st.forgets.retain(|&(key, after)| {
             if taken >= after {
@@ -765,6 +783,8 @@ struct LoopState {
     flushes: Vec<Sender<()>>,
     /// Calls to forget once `taken` reaches the number beside them.
     forgets: Vec<(u64, u64)>,
+    /// Final records to write once `taken` reaches the number beside them.
+    ends: Vec<(u64, CallEnd)>,
     shutdown: Option<(Sender<Vec<UnpersistedCall>>, Instant)>,
     control_gone: bool,
     backoff: Duration,
