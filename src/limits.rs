@@ -162,6 +162,9 @@ pub struct Admission {
     pub status: Vec<SpendStatus>,
 }
 
+/// Where a period's spend stops growing: $4.6 billion, half the range of the counter.
+const SPEND_CEILING: i64 = i64::MAX / 2;
+
 /// The live counters of one subject in one period.
 #[derive(Debug)]
 pub(crate) struct PeriodCounter {
@@ -181,22 +184,18 @@ pub(crate) struct PeriodCounter {
 impl PeriodCounter {
     /// Adds one track call's cost and call milliseconds; true when a limit is reached.
     pub(crate) fn add(&self, cost: i64, call_ms: u64) -> bool {
-        // Saturating: a period's spend past i64::MAX nano-dollars stays at the top, never wraps.
-        let spent = match self
-            .cost
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                Some(c.saturating_add(cost))
-            }) {
-            Ok(before) | Err(before) => before.saturating_add(cost),
-        };
+        // One atomic add, kept from wrapping: an event costs at most MAX_EVENT_COST (10^15
+        // nano-dollars), so a spend brought back to SPEND_CEILING whenever it passes it stays more
+        // than 4 000 events' worth below i64::MAX, far above any limit.
+        let before = self.cost.fetch_add(cost, Ordering::AcqRel);
+        if before > SPEND_CEILING {
+            self.cost.store(SPEND_CEILING, Ordering::Release);
+        }
+        let spent = before.saturating_add(cost);
         let ms = if call_ms > 0 {
-            match self
-                .call_ms
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| {
-                    Some(m.saturating_add(call_ms))
-                }) {
-                Ok(before) | Err(before) => before.saturating_add(call_ms),
-            }
+            self.call_ms
+                .fetch_add(call_ms, Ordering::AcqRel)
+                .saturating_add(call_ms)
         } else {
             self.call_ms.load(Ordering::Acquire)
         };

@@ -102,8 +102,7 @@ CREATE TABLE cost_events (
     call_ref            INTEGER NOT NULL,
     seq                 INTEGER NOT NULL,
     segment             INTEGER NOT NULL,
-    event_id            TEXT GENERATED ALWAYS AS
-                        (call_id || '#' || printf('%016x', segment) || '#' || seq) VIRTUAL,
+    event_id            TEXT GENERATED ALWAYS AS (call_id || '#' || segment || '#' || seq) VIRTUAL,
     created_at          INTEGER NOT NULL,
     category            TEXT NOT NULL,
     provider            TEXT NOT NULL,
@@ -228,7 +227,7 @@ fn insert_events_sql(layout: usize, rows: usize) -> String {
     let columns = layout_columns(layout);
     let row = format!("({})", vec!["?"; columns.len()].join(", "));
     format!(
-        "INSERT INTO cost_events ({}) VALUES {} ON CONFLICT (call_ref, segment, seq) DO NOTHING",
+        "INSERT OR IGNORE INTO cost_events ({}) VALUES {}",
         columns.join(", "),
         vec![row; rows].join(", ")
     )
@@ -248,11 +247,10 @@ static INSERT_EVENTS: Lazy<Vec<(String, String, usize)>> = Lazy::new(|| {
 });
 
 /// The coalesced row of a call's final record.
-const INSERT_COALESCED: &str = "INSERT INTO cost_events
+const INSERT_COALESCED: &str = "INSERT OR IGNORE INTO cost_events
     (call_id, call_ref, seq, segment, created_at, category, provider, model, quantity, unit,
      cost_nanos, kind)
-    VALUES (?1, ?2, ?3, ?8, ?4, ?5, 'callmeter', 'coalesced', ?6, 'event', ?7, 'coalesced')
-    ON CONFLICT (call_ref, segment, seq) DO NOTHING";
+    VALUES (?1, ?2, ?3, ?8, ?4, ?5, 'callmeter', 'coalesced', ?6, 'event', ?7, 'coalesced')";
 
 const ADD_TO_CALL: &str = "UPDATE calls SET
     total_cost_nanos = total_cost_nanos + ?2,

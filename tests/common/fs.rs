@@ -13,6 +13,10 @@ fn is_root() -> bool {
 }
 
 /// Says loudly that a test could not run; under CI that is a failure.
+#[allow(
+    clippy::print_stderr,
+    reason = "a test that cannot run must say so in the output"
+)]
 pub fn cannot_run(test: &str, why: &str) {
     let line = format!("!!! NOT RUN: {test}: {why}");
     if std::env::var_os("CI").is_some() {
