@@ -42,10 +42,9 @@ pub(crate) struct Quarantined {
     pub(crate) at_ms: i64,
 }
 
-/// An event's identity as `cost_events.event_id` spells it: `call_id#segment#seq`, the segment in 16
-/// hexadecimal digits.
+/// An event's identity as `cost_events.event_id` spells it: `call_id#segment#seq`.
 pub(crate) fn event_id(call: &CallIdent, seq: u64) -> String {
-    format!("{}#{:016x}#{seq}", call.call_id, call.segment)
+    format!("{}#{}#{seq}", call.call_id, call.segment)
 }
 
 fn event_detail(r: &Resolved) -> serde_json::Value {

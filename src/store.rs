@@ -132,6 +132,15 @@ CREATE TABLE cost_events (
 CREATE INDEX cost_events_by_time ON cost_events (created_at);
 ";
 
+// `cost_events.event_id` is `call_id#segment#seq`: read from the right, the last two fields are digits,
+// so no two identities spell the same text. It is unique because (call_ref, segment, seq) is. It is
+// built with `||` only: a function such as printf() in a generated column, like an `ON CONFLICT (…)`
+// target on the multi-row insert, makes SQLite keep a statement journal for every insert (measured
+// with `benches/writer.rs` and strace: 250 000 writes to a temporary file in two seconds, half the
+// writer's throughput). `INSERT OR IGNORE` is safe here: the table has no constraint a written event
+// can break but its identity (every NOT NULL column is always bound, `kind` is always one of its
+// three values), so an ignored row is a replay, counted in `Stats::conflicts`.
+
 // `cost_events.price_id` names a row of `prices` but declares no REFERENCES clause: a table with a
 // foreign key makes SQLite keep a statement journal for every multi-row insert (measured: 40 % of the
 // writer's time), even with foreign-key enforcement off.
