@@ -38,6 +38,10 @@
 //!   behind, or the database stalls) is counted in [`Stats::dropped`], and its cost, which is already in
 //!   the call's totals, is written with the call's final record as one *coalesced* row per category. No
 //!   money is lost; only the per-event detail of what did not fit.
+//! - **Faults.** A write that fails for now (busy, disk full, read-only) is retried with backoff; a
+//!   record SQLite refuses for good is isolated and set aside in table `quarantine`
+//!   ([`Stats::quarantined`]); a crashed process's calls are closed as `interrupted` by the next meter
+//!   to open the file. Totals are bounded ([`MAX_EVENT_COST`], [`MAX_CALL_COST`]) and never wrap.
 //! - **Writer.** A thread named `callmeter-writer` owns the SQLite connection. It drains the queue in
 //!   batches, writes each batch and the affected calls' totals in one transaction (WAL), and answers
 //!   [`Meter::flush`]. It sleeps for the poll interval when idle; producers never wake it. Failed writes
@@ -63,11 +67,16 @@
 //!
 //! Table `calls` (`call_id`, `call_ref`, `user_id`, `tenant_id`, `persona`, `session_kind`, `status`,
 //! `failure_reason`, `started_at`, `ended_at`, `total_cost_nanos`, `revenue_nanos`, `event_count`,
-//! `metadata`) and table `cost_events` (`event_id`, `call_id`, `call_ref`, `seq`, `created_at`, `category`,
-//! `provider`, `model`, `agent`, `quantity`, `unit`, `cost_nanos`, `kind`, `priced`, and token, audio and
-//! payment detail columns). Events point to their call by `call_ref`, an integer given in start order,
-//! which is what the event index is built on: look a call's events up through it. Money is INTEGER nano-USD; times are INTEGER milliseconds since the Unix
-//! epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in SQL).
+//! `segments`, `owner`, `metadata`) and table `cost_events` (`event_id`, `call_id`, `call_ref`, `seq`,
+//! `segment`, `created_at`, `category`, `provider`, `model`, `agent`, `quantity`, `unit`, `cost_nanos`,
+//! `kind`, `priced`, and token, audio and payment detail columns). Events point to their call by
+//! `call_ref`, an integer given in start order, which is what the event index is built on: look a call's
+//! events up through it. An event's identity, `event_id` = `call_id#segment#seq`, is unique across
+//! processes and machines: a call id started again continues its call. Money is INTEGER nano-USD; times
+//! are INTEGER milliseconds since the Unix epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in
+//! SQL). Tables `meters` (which meter owns which call) and `quarantine` (records SQLite refused for good)
+//! are described in the README's "Reliability" section, with what is and is not guaranteed under
+//! faults.
 //!
 //! ## Supported Rust versions
 //!

@@ -27,7 +27,7 @@ CREATE TABLE rollups (
     period      TEXT NOT NULL,
     category    TEXT NOT NULL,
     provider    TEXT NOT NULL,
-    cost_nanos  INTEGER NOT NULL,
+    cost_nanos  INTEGER NOT NULL CHECK (typeof(cost_nanos) = 'integer'),
     events      INTEGER NOT NULL,
     tokens      INTEGER NOT NULL,
     characters  INTEGER NOT NULL,
