@@ -84,15 +84,22 @@ impl MeterLock {
         .map_err(|e| not_writable_or(db, "registering the meter", e))
     }
 
-    /// Marks the meter closed and removes its lock file (a clean shutdown).
+    /// Marks the meter closed (a clean shutdown); dropping it then removes the lock file.
     pub(crate) fn release(self, conn: &Connection, now_ms: i64) {
         let _ = conn.execute(
             "UPDATE meters SET closed_at = ?2, closed_how = 'shutdown' WHERE meter_id = ?1",
             params![self.id, now_ms],
         );
-        if let Some((file, path)) = self.file {
+    }
+}
+
+impl Drop for MeterLock {
+    /// Removes the lock file (a meter that failed to open leaves none behind). The folder stays: another
+    /// meter may be creating its own lock in it.
+    fn drop(&mut self) {
+        if let Some((file, path)) = self.file.take() {
             drop(file);
-            let _ = std::fs::remove_file(path);
+            let _ = std::fs::remove_file(&path);
         }
     }
 }
@@ -158,24 +165,7 @@ pub(crate) fn recover(conn: &Connection, db: &Path, me: i64, now_ms: i64) -> Res
         recovered.meters += 1;
         recovered.calls += calls as u64;
     }
-    sweep(db);
     Ok(recovered)
-}
-
-/// Removes the lock files nobody holds (a meter that died before it registered leaves one).
-fn sweep(db: &Path) {
-    let Ok(entries) = std::fs::read_dir(lock_dir(db)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "lock")
-            && let Some(lock) = gone(&path)
-        {
-            drop(lock);
-            let _ = std::fs::remove_file(&path);
-        }
-    }
 }
 
 /// The lock of a meter that is gone, taken; `None` while its process holds it.
