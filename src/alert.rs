@@ -349,22 +349,17 @@ fn limit_alert(call: &CallIdent, counter: &PeriodCounter, at_ms: i64) -> Alert {
             status.minutes.round_dp(2).normalize()
         ));
     }
-    Alert {
-        kind,
-        subject: format!("{who}:{}", counter.id),
-        call_id: Some(call.call_id.to_string()),
-        user_id: call.user_id.as_deref().map(str::to_owned),
-        tenant_id: call.tenant_id.as_deref().map(str::to_owned),
-        value: status.spent,
-        threshold: cost_reached,
-        usage: minutes_reached.map(|limit| AlertUsage::new(status.minutes, limit, "minute")),
-        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
-        message: format!(
-            "{who} {} reached its {}",
-            counter.id,
-            rules.join(" and its ")
-        ),
-    }
+    let spent = status.spent.to_nanos().unwrap_or(i64::MAX);
+    let mut alert = call_alert(kind, call, spent, 0, at_ms, "");
+    alert.subject = format!("{who}:{}", counter.id);
+    alert.threshold = cost_reached;
+    alert.usage = minutes_reached.map(|limit| AlertUsage::new(status.minutes, limit, "minute"));
+    alert.message = format!(
+        "{who} {} reached its {}",
+        counter.id,
+        rules.join(" and its ")
+    );
+    alert
 }
 
 /// The alert thread and what stops it.

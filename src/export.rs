@@ -88,7 +88,7 @@ impl Reports {
         w.write_record(columns).map_err(io)?;
         let sql = format!(
             "SELECT {} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
-             ORDER BY created_at, call_ref, seq",
+             ORDER BY created_at, call_ref, segment, seq",
             columns.join(", ")
         );
         self.csv_rows(&sql, (a, b), columns.len(), &mut w, "exporting events")

@@ -376,15 +376,9 @@ impl MeterShared {
         self.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The segment id of the call with `key`: the meter's random seed and the key, mixed by a
-    /// bijection (SplitMix64's finaliser), so no two calls of this meter share one, and calls of
-    /// different meters share one with probability 2^-63.
-    pub(crate) fn segment_of(&self, key: u64) -> i64 {
-        let mut z = self.seed ^ key;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z & (i64::MAX as u64)) as i64
+    /// The segment id of this meter's call with `key` started at `started_at_ms` (see [`segment_id`]).
+    pub(crate) fn segment_of(&self, key: u64, started_at_ms: i64) -> i64 {
+        segment_id(self.seed, key, started_at_ms)
     }
 
     /// Hands an alert to the alert thread without waiting (counted as dropped if its queue is full).
@@ -471,6 +465,41 @@ impl MeterShared {
             )),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::ShutDown),
         }
+    }
+}
+
+/// The segment id of a call started at `started_at_ms` by the meter with random `seed`, as its `key`-th
+/// call: the second it started (since 2020, 33 bits) above 30 bits that are the seed plus the key. Two
+/// starts of one call id by one meter never share one (in one second they have different keys, fewer
+/// than 2^30 apart); starts by two meters share one only in the same second, and then with probability
+/// 2^-30. A later start has a larger id, so events sort by (segment, seq) in the order they happened.
+fn segment_id(seed: u64, key: u64, started_at_ms: i64) -> i64 {
+    const EPOCH_2020_S: i64 = 1_577_836_800;
+    const LOW: u64 = (1 << 30) - 1;
+    let second = (started_at_ms.div_euclid(1_000) - EPOCH_2020_S).clamp(0, (1 << 33) - 1);
+    (second << 30) | (seed.wrapping_add(key) & LOW) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment_id;
+
+    #[test]
+    fn segments_are_distinct_in_one_meter_and_ordered_in_time() {
+        let seed = u64::MAX - 3; // wraps within the keys below
+        let now = 1_795_000_000_000;
+        let same_second: Vec<i64> = (0..10).map(|k| segment_id(seed, k, now)).collect();
+        let mut sorted = same_second.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            10,
+            "no two starts in one second share a segment"
+        );
+        assert!(same_second.iter().all(|s| *s > 0));
+        assert!(segment_id(seed, 99, now + 1_000) > *sorted.last().unwrap_or(&0));
+        assert!(segment_id(0, 0, i64::MAX) > 0, "far future stays positive");
     }
 }
 

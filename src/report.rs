@@ -37,7 +37,9 @@ pub struct Share {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct EventLine {
-    /// Sequence number within the call.
+    /// The start of the call it belongs to (see `cost_events.segment`: later starts sort later).
+    pub segment: i64,
+    /// Sequence number within that start of the call.
     pub seq: i64,
     /// When it was tracked.
     pub at: DateTime<Utc>,
@@ -404,12 +406,13 @@ impl Reports {
             .conn
             .prepare_cached(
                 "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
-                        kind, priced
-                 FROM cost_events WHERE call_ref = ?1 ORDER BY seq",
+                        kind, priced, segment
+                 FROM cost_events WHERE call_ref = ?1 ORDER BY segment, seq",
             )
             .map_err(self.err("reading a call's events"))?;
         stmt.query_map([call_ref], |r| {
             Ok(EventLine {
+                segment: r.get(11)?,
                 seq: r.get(0)?,
                 at: at(r.get(1)?),
                 category: r.get(2)?,

@@ -171,8 +171,8 @@ pub(crate) struct CallIdent {
     pub(crate) metadata: Option<String>,
     pub(crate) started_at_ms: i64,
     /// This start of the call (a *segment*), unique among the starts of the same call id in every
-    /// process with overwhelming probability: 63 random bits. An event's identity is (call id, segment,
-    /// sequence number), so a call id started again never collides with what an earlier start wrote.
+    /// process (see `MeterShared::segment_of`). An event's identity is (call id, segment, sequence
+    /// number), so a call id started again never collides with what an earlier start wrote.
     pub(crate) segment: i64,
     /// The coarse monotonic clock at `started_at_ms`: events are stamped from it (see [`CallIdent::now_ms`]).
     started: coarsetime::Instant,
@@ -429,6 +429,7 @@ impl CallState {
             ));
         }
         let key = meter.next_call_key();
+        let started_at_ms = now_ms();
         let ident = Arc::new(CallIdent {
             call_id: info.call_id.into_boxed_str(),
             user_id: info.user_id.map(String::into_boxed_str),
@@ -436,13 +437,13 @@ impl CallState {
             persona: info.persona.map(String::into_boxed_str),
             session_kind: info.session_kind.map(String::into_boxed_str),
             metadata,
-            started_at_ms: now_ms(),
+            started_at_ms,
             started: coarsetime::Instant::now(),
             catalog: Arc::clone(&catalog),
             agents: Mutex::new(Vec::new()),
             call_ref: AtomicI64::new(0),
             conflicted: AtomicBool::new(false),
-            segment: meter.segment_of(key),
+            segment: meter.segment_of(key, started_at_ms),
             key,
         });
         let limits = meter.limits.counters_for(

@@ -108,7 +108,7 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
         [],
         |r| r.try_into(),
     )?;
-    // `call_id#segment#seq`: the segment (this start of the call) is 63 random bits, in decimal.
+    // `call_id#segment#seq`: the segment (this start of the call) is a positive integer, in decimal.
     let parts: Vec<&str> = event_id.split('#').collect();
     assert_eq!(parts.len(), 3, "{event_id}");
     assert_eq!((parts[0], parts[2]), ("CA1", "0"));
