@@ -11,9 +11,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use callmeter::{CallCostTracker, CallInfo, Limits, Meter, MeterGuard, TokenUsage, Usd};
+use callmeter::{CallCostTracker, CallInfo, Limits, Meter, MeterGuard, Outcome, TokenUsage, Usd};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 
@@ -27,35 +28,50 @@ fn meter(dir: &tempfile::TempDir) -> (Meter, MeterGuard) {
         .expect("open meter")
 }
 
-/// Times `iters` calls of `f`, flushing (untimed) every `SEGMENT` calls.
-fn timed(meter: &Meter, iters: u64, mut f: impl FnMut()) -> Duration {
+/// Times `iters` calls of `f` on a call of its own, started and finalized outside the timing (so that no
+/// call grows past `MAX_CALL_COST`, where track calls would take the unpriced path), flushing (untimed)
+/// every `SEGMENT` calls.
+fn timed(
+    meter: &Meter,
+    handle: impl Fn(&CallCostTracker) -> CallCostTracker,
+    iters: u64,
+    mut f: impl FnMut(&CallCostTracker),
+) -> Duration {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let id = format!("bench-{}", CALLS.fetch_add(1, Ordering::Relaxed));
+    let whole = meter
+        .start_call(CallInfo::new(id).user("u").tenant("t"))
+        .expect("start");
+    let call = handle(&whole);
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
         let n = left.min(SEGMENT);
         let start = Instant::now();
         for _ in 0..n {
-            f();
+            f(&call);
         }
         total += start.elapsed();
         left -= n;
         meter.flush().expect("flush");
     }
+    whole.finalize(Outcome::Completed).expect("finalize");
     total
+}
+
+/// The call's own handle.
+fn whole(call: &CallCostTracker) -> CallCostTracker {
+    call.clone()
 }
 
 fn track_calls(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (meter, guard) = meter(&dir);
-    let call: CallCostTracker = meter
-        .start_call(CallInfo::new("bench-call").user("u").tenant("t"))
-        .expect("start");
-    let agent = call.agent("critic").expect("agent");
 
     let mut g = c.benchmark_group("track");
     g.bench_function("track_tts", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, iters, || {
+            timed(&meter, whole, iters, |call| {
                 let _ = black_box(call.track_tts(
                     black_box("elevenlabs"),
                     black_box("eleven_turbo_v2_5"),
@@ -66,7 +82,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_stt", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, iters, || {
+            timed(&meter, whole, iters, |call| {
                 let _ = black_box(call.track_stt(
                     black_box("deepgram"),
                     black_box("nova-2"),
@@ -77,7 +93,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_inference", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, iters, || {
+            timed(&meter, whole, iters, |call| {
                 let _ = black_box(call.track_inference(
                     black_box("cerebras"),
                     black_box("llama3.1-8b"),
@@ -88,7 +104,8 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_inference_agent", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, iters, || {
+            let agent = |call: &CallCostTracker| call.agent("critic").expect("agent");
+            timed(&meter, agent, iters, |agent| {
                 let _ = black_box(agent.track_inference(
                     black_box("anthropic"),
                     black_box("claude-sonnet-4-20250514"),
@@ -99,7 +116,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_duration", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, iters, || {
+            timed(&meter, whole, iters, |call| {
                 let _ = black_box(call.track_duration(
                     black_box("twilio"),
                     black_box("outbound-us"),
@@ -121,12 +138,9 @@ fn track_calls(c: &mut Criterion) {
         .tenant_limits(limits)
         .open()
         .expect("open meter");
-    let limited = limited_meter
-        .start_call(CallInfo::new("limited").user("u").tenant("t"))
-        .expect("start");
     g.bench_function("track_tts_with_user_and_tenant_limits", |b| {
         b.iter_custom(|iters| {
-            timed(&limited_meter, iters, || {
+            timed(&limited_meter, whole, iters, |limited| {
                 let _ = black_box(limited.track_tts(
                     black_box("elevenlabs"),
                     black_box("eleven_turbo_v2_5"),
@@ -136,10 +150,8 @@ fn track_calls(c: &mut Criterion) {
         })
     });
     g.finish();
-    drop(limited);
     limited_guard.shutdown().expect("shutdown");
 
-    drop((call, agent));
     let stats = guard.shutdown().expect("shutdown");
     assert_eq!(
         stats.dropped, 0,
@@ -162,9 +174,9 @@ fn synchronous_insert(c: &mut Criterion) {
         .expect("pragmas");
     let mut insert = conn
         .prepare(
-            "INSERT INTO cost_events (call_id, call_ref, seq, created_at, category, provider, model,
-             quantity, unit, cost_nanos, kind, priced) VALUES (?1, 1, ?2, ?3, 'tts', ?4, ?5, 412.0,
-             'character', 61800000, 'usage', 1)",
+            "INSERT INTO cost_events (call_id, call_ref, seq, segment, created_at, category, provider,
+             model, quantity, unit, cost_nanos, kind, priced) VALUES (?1, 1, ?2, 1, ?3, 'tts', ?4, ?5,
+             412.0, 'character', 61800000, 'usage', 1)",
         )
         .expect("prepare");
     let mut seq = 0_i64;

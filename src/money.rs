@@ -32,15 +32,19 @@ pub const MAX_CALL_COST: Usd = Usd(Decimal::from_parts(10_000_000, 0, 0, false, 
 /// [`MAX_CALL_COST`] in nano-dollars.
 pub(crate) const MAX_CALL_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
 
-/// Adds `n` to `total` unless the sum would pass `max`; true when added. Concurrent callers never
-/// take `total` past `max` together (compare-and-swap).
+/// Adds `n` (at most [`MAX_EVENT_NANOS`], at least zero) to `total` unless the sum would pass `max`
+/// (at most [`MAX_CALL_NANOS`]); true when added. One atomic add, taken back when the sum passes `max`:
+/// concurrent callers may see `total` above `max` for that moment (and be refused), but it stays below
+/// `max` plus one event per thread, far from `i64::MAX`, and settles at or below `max`.
 pub(crate) fn add_within(total: &std::sync::atomic::AtomicI64, n: i64, max: i64) -> bool {
     use std::sync::atomic::Ordering;
-    total
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-            t.checked_add(n).filter(|sum| *sum <= max)
-        })
-        .is_ok()
+    let before = total.fetch_add(n, Ordering::AcqRel);
+    if before.saturating_add(n) <= max {
+        true
+    } else {
+        total.fetch_sub(n, Ordering::AcqRel);
+        false
+    }
 }
 
 /// Decimal places of a nano-dollar.
