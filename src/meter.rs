@@ -212,7 +212,8 @@ impl MeterBuilder {
         self
     }
 
-    /// The longest shutdown waits for the writer to drain.
+    /// The longest [`MeterGuard::shutdown`] (or the guard's drop) takes, in total: at most half of it
+    /// waiting for a flush, the rest for the writer to drain.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -223,6 +224,7 @@ impl MeterBuilder {
     ///
     /// # Errors
     ///
+    /// [`Error::NotWritable`] when the file (or its folder, or its file system) cannot be written,
     /// [`Error::Storage`] when the file cannot be opened or is not a SQLite database,
     /// [`Error::SchemaVersion`] when it was written by a newer callmeter, [`Error::Spawn`] when the writer
     /// thread cannot start.
@@ -637,8 +639,9 @@ impl MeterGuard {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`] when the writer did not finish in time, [`Error::Unpersisted`] when some events
-    /// could not be written (the database kept failing).
+    /// [`Error::Timeout`] when the writer did not answer within the shutdown timeout,
+    /// [`Error::Unpersisted`] when some records could not be written (the database kept failing), with
+    /// each call's unwritten events and their dollars.
     pub fn shutdown(mut self) -> Result<Stats> {
         self.stop()
     }
