@@ -58,7 +58,10 @@ impl MeterLock {
             path: db.to_path_buf(),
             reason: format!("cannot create the meter's lock file: {e}"),
         };
-        std::fs::create_dir_all(lock_dir(db)).map_err(not_writable)?;
+        match std::fs::create_dir(lock_dir(db)) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(not_writable(e)),
+            _ => {}
+        }
         let path = lock_path(db, &id);
         let file = OpenOptions::new()
             .create(true)

@@ -441,8 +441,8 @@ impl Store {
     /// Opens or creates the database, brings its schema to [`SCHEMA_VERSION`], registers this meter
     /// (the write that proves the file can be written) and closes the calls of meters that are gone.
     pub(crate) fn open(path: &Path) -> Result<Store> {
-        let lock = MeterLock::claim(path)?;
         let conn = Connection::open(path).map_err(|e| not_writable_or(path, "opening", e))?;
+        let lock = MeterLock::claim(path)?;
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(Error::NotWritable {
                 path: path.to_path_buf(),

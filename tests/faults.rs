@@ -283,6 +283,23 @@ fn a_database_that_cannot_be_written_is_refused_at_open() -> TestResult {
     Ok(())
 }
 
+/// Opening a database in a folder that does not exist is an error naming the file; callmeter creates
+/// no folders (its lock folder goes beside the file only once SQLite could open it).
+#[test]
+fn a_database_in_a_missing_folder_is_an_error_and_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("missing").join("costs.db");
+    let err = callmeter::Meter::builder().path(&path).open().err();
+    match &err {
+        Some(e @ (Error::Storage { .. } | Error::NotWritable { .. })) => {
+            assert!(e.to_string().contains("costs.db"), "{e}");
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert!(!dir.path().join("missing").exists());
+    Ok(())
+}
+
 /// Point 7: shutdown used to wait its timeout twice (a flush, then the drain) and said only how many
 /// events were lost.
 #[test]
