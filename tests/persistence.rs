@@ -527,3 +527,20 @@ fn a_call_row_removed_from_outside_is_put_back_with_its_total() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn an_in_memory_meter_tracks_and_leaves_no_file_behind() -> TestResult {
+    let (meter, guard) = Meter::builder().path(":memory:").open()?;
+    let call = meter.start_call(CallInfo::new("mem"))?;
+    call.track_tts("elevenlabs", "eleven_turbo_v2_5", 1_000)?;
+    assert_eq!(
+        call.finalize(Outcome::Completed)?.total.to_string(),
+        "$0.15"
+    );
+    drop(call);
+    let stats = guard.shutdown()?;
+    assert_eq!((stats.persisted, stats.pending), (1, 0));
+    assert!(!std::path::Path::new(":memory:-meters").exists());
+    assert!(!std::path::Path::new(":memory:").exists());
+    Ok(())
+}
