@@ -456,15 +456,20 @@ impl MeterShared {
         false
     }
 
-    fn request<T>(&self, make: impl FnOnce(Sender<T>) -> Control, deadline: Instant) -> Result<T> {
+    /// Sends a request to the writer and waits for its answer until `deadline`; a late answer is
+    /// [`Error::Timeout`] with `timeout`, the wait the caller promised.
+    fn request<T>(
+        &self,
+        make: impl FnOnce(Sender<T>) -> Control,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<T> {
         let (tx, rx) = bounded(1);
         self.control.send(make(tx)).map_err(|_| Error::ShutDown)?;
         self.writer.unpark();
         match rx.recv_deadline(deadline) {
             Ok(answer) => Ok(answer),
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(
-                deadline.saturating_duration_since(Instant::now()),
-            )),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::ShutDown),
         }
     }
@@ -605,11 +610,7 @@ impl Meter {
     pub fn flush(&self) -> Result<()> {
         let timeout = self.shared.flush_timeout;
         self.shared
-            .request(Control::Flush, Instant::now() + timeout)
-            .map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(timeout),
-                other => other,
-            })
+            .request(Control::Flush, Instant::now() + timeout, timeout)
     }
 }
 
@@ -660,15 +661,16 @@ impl MeterGuard {
         // time to answer what it could not write.
         let _ = self
             .shared
-            .request(Control::Flush, start + self.timeout / 2);
+            .request(Control::Flush, start + self.timeout / 2, self.timeout);
         self.dispatcher.stop(deadline);
         let writer_deadline = deadline - (self.timeout / 4).min(WRITER_MARGIN);
-        let unwritten = match self
-            .shared
-            .request(|ack| Control::Shutdown(ack, writer_deadline), deadline)
-        {
+        let unwritten = match self.shared.request(
+            |ack| Control::Shutdown(ack, writer_deadline),
+            deadline,
+            self.timeout,
+        ) {
             Ok(unwritten) => unwritten,
-            Err(Error::Timeout(_)) => return Err(Error::Timeout(self.timeout)),
+            Err(e @ Error::Timeout(_)) => return Err(e),
             Err(_) => Vec::new(),
         };
         let _ = join.join();

@@ -47,6 +47,16 @@ pub(crate) fn add_within(total: &std::sync::atomic::AtomicI64, n: i64, max: i64)
     }
 }
 
+/// The shortest decimal that reads back as `f` (`0.1`, not 0.1000000000000000055…): what a
+/// quantity or a price written as a float was meant to be. `None` for NaN and infinities.
+pub(crate) fn shortest_decimal(f: f64) -> Option<Decimal> {
+    if !f.is_finite() {
+        return None;
+    }
+    // `{}` prints the shortest decimal that parses back to the same f64, without exponent.
+    Decimal::from_str_exact(&format!("{f}")).ok()
+}
+
 /// Decimal places of a nano-dollar.
 pub(crate) const NANO_SCALE: u32 = 9;
 

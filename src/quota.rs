@@ -168,7 +168,8 @@ impl Window {
 struct Watched {
     quota: Quota,
     window: Window,
-    units: f64,
+    /// Exact: each event's headline quantity as the decimal it stands for.
+    units: Decimal,
     cost: i64,
 }
 
@@ -236,7 +237,7 @@ impl Watch {
             watch.quotas.push(Watched {
                 quota,
                 window,
-                units,
+                units: units_of(units),
                 cost,
             });
         }
@@ -291,7 +292,7 @@ impl Watch {
                 }
             }
             let (provider, model) = r.names();
-            let units = r.event.measure().headline().0;
+            let units = units_of(r.event.measure().headline().0);
             for w in &mut self.quotas {
                 if !w.quota.matches(provider, model) {
                     continue;
@@ -300,7 +301,7 @@ impl Watch {
                     Place::Before => continue,
                     Place::Current => {}
                     Place::Later => {
-                        w.units = 0.0;
+                        w.units = Decimal::ZERO;
                         w.cost = 0;
                     }
                 }
@@ -327,6 +328,12 @@ impl Watch {
     }
 }
 
+/// A quantity as the exact decimal it stands for (quantities are whole units, or milliseconds shown
+/// as seconds); past the decimal range it counts as the most there is.
+fn units_of(quantity: f64) -> Decimal {
+    crate::money::shortest_decimal(quantity).unwrap_or(Decimal::MAX)
+}
+
 /// Which of a quota's thresholds at `percent` a usage reaches: (its cost threshold, if reached; its
 /// units threshold, if reached); `None` when neither is.
 type Reached = Option<(Option<i64>, Option<Decimal>)>;
@@ -334,7 +341,7 @@ type Reached = Option<(Option<i64>, Option<Decimal>)>;
 impl Quota {
     /// Whether `units` and `cost` reach `percent` of the quota, by cost, by units, or both. Exact: the
     /// cost is compared in integers, the units as decimals.
-    fn reached(&self, percent: u8, units: f64, cost: i64) -> Reached {
+    fn reached(&self, percent: u8, units: Decimal, cost: i64) -> Reached {
         let by_cost = self.cost.and_then(|c| c.to_nanos().ok()).and_then(|limit| {
             let threshold = i128::from(limit) * i128::from(percent) / 100;
             (i128::from(cost) * 100 >= i128::from(limit) * i128::from(percent))
@@ -342,8 +349,7 @@ impl Quota {
         });
         let by_units = self.units.and_then(|limit| {
             let threshold = Decimal::from(limit) * Decimal::from(percent) / Decimal::from(100);
-            let used = Decimal::from_f64_retain(units).unwrap_or(Decimal::MAX);
-            (used >= threshold).then_some(threshold)
+            (units >= threshold).then_some(threshold)
         });
         (by_cost.is_some() || by_units.is_some()).then_some((by_cost, by_units))
     }
@@ -354,7 +360,7 @@ impl Quota {
         kind: AlertKind,
         percent: u8,
         reached: Reached,
-        units: f64,
+        units: Decimal,
         cost: i64,
         at: i64,
     ) -> Alert {
@@ -363,9 +369,7 @@ impl Quota {
             Period::Day => "daily",
             Period::Month => "monthly",
         };
-        let used = Decimal::from_f64_retain(units)
-            .unwrap_or(Decimal::MAX)
-            .normalize();
+        let used = units.normalize();
         let mut figures = Vec::new();
         if let (Some(t), Some(limit)) = (by_cost, self.cost) {
             figures.push(format!(

@@ -259,3 +259,30 @@ fn user_and_tenant_limits_cut_off_when_reached_in_dollars_and_minutes() -> TestR
     );
     Ok(())
 }
+
+#[test]
+fn a_quota_in_seconds_is_reached_exactly_where_floats_fall_short() -> TestResult {
+    // 0.7 s + 0.1 s is 0.7999999999999999 in floating point: the 80 % threshold of one second must
+    // still be reached by the second event, and not by the first.
+    let db = Db::new();
+    let seen = Collected::default();
+    let (m, guard) = meter(&db, &seen, |b| b.quota(Quota::daily("acme").units(1)));
+    let call = m.start_call(CallInfo::new("secs"))?;
+    call.track_duration("acme", "line", 0.7)?;
+    m.flush()?;
+    guard.shutdown()?;
+    assert!(seen.of(AlertKind::QuotaWarning).is_empty());
+    let (m, guard) = meter(&db, &seen, |b| b.quota(Quota::daily("acme").units(1)));
+    let call2 = m.start_call(CallInfo::new("secs-2"))?;
+    call2.track_duration("acme", "line", 0.1)?;
+    drop((call, call2));
+    guard.shutdown()?;
+    let warning = seen.of(AlertKind::QuotaWarning);
+    assert_eq!(warning.len(), 1);
+    let usage = warning[0].usage.as_ref().expect("units");
+    assert_eq!(
+        (usage.used, usage.threshold),
+        (Decimal::new(8, 1), Decimal::new(8, 1))
+    );
+    Ok(())
+}

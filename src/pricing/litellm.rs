@@ -81,11 +81,10 @@ fn exact(v: &Value) -> Option<Decimal> {
                 return Some(Decimal::from(i));
             }
             let f = n.as_f64()?;
-            if !f.is_finite() || f < 0.0 {
+            if f < 0.0 {
                 return None;
             }
-            // `{}` prints the shortest decimal that parses back to the same f64, without exponent.
-            Decimal::from_str_exact(&format!("{f}")).ok()
+            crate::money::shortest_decimal(f)
         }
         _ => None,
     }
