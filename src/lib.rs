@@ -88,30 +88,15 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod adapters;
-mod alert;
-mod budget;
-mod cumulative;
-mod economics;
+mod call;
+mod control;
 mod error;
-mod export;
-mod html;
-mod limits;
-mod meter;
 mod money;
-mod owner;
+mod persist;
 mod pricing;
-mod quarantine;
-mod quota;
 mod report;
-mod rollup;
 mod stats;
-mod store;
-mod totals;
-mod tracker;
-mod unknown;
 mod usage;
-mod whatif;
-mod worker;
 
 pub use crate::adapters::{
     AnthropicCacheCreation, AnthropicUsage, DeepgramLiveMessage, DeepgramMetadata,
@@ -120,16 +105,16 @@ pub use crate::adapters::{
     RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
     TwilioStatusCallback,
 };
-pub use crate::alert::{
+pub use crate::control::alert::{
     ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink,
 };
-pub use crate::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
-pub use crate::economics::{
+pub use crate::control::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
+pub use crate::report::economics::{
     BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
 };
 pub use crate::error::{Error, Result, UnpersistedCall};
-pub use crate::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
-pub use crate::meter::{
+pub use crate::control::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
+pub use crate::call::meter::{
     DEFAULT_BATCH_SIZE, DEFAULT_CALL_ESTIMATE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder,
     MeterGuard,
@@ -139,13 +124,13 @@ pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
 };
-pub use crate::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
-pub use crate::report::{
+pub use crate::control::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
+pub use crate::report::reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,
 };
 pub use crate::stats::Stats;
-pub use crate::tracker::{
+pub use crate::call::tracker::{
     CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN,
     Outcome, Tracked,
 };
@@ -153,7 +138,7 @@ pub use crate::usage::{
     Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
     MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
 };
-pub use crate::whatif::{Substitution, WhatIf, WhatIfLine};
+pub use crate::report::whatif::{Substitution, WhatIf, WhatIfLine};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

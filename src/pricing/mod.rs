@@ -32,7 +32,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::cumulative::Cumulative;
+use crate::call::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::money::{NANO_SCALE, Usd, div_round_half_even};
 use crate::usage::{Category, Unit, UsageKind};

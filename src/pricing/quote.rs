@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Catalog, Lookup, PriceOrigin, fallback};
-use crate::cumulative::Cumulative;
+use crate::call::cumulative::Cumulative;
 use crate::error::{Error, Result};
 use crate::money::Usd;
 use crate::pricing::Payment;

@@ -10,20 +10,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
-use crate::alert::AlertMsg;
-use crate::budget::{
+use crate::control::alert::AlertMsg;
+use crate::control::budget::{
     Budget, CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, Limits, Transitions, Verdict,
 };
-use crate::cumulative::Cumulative;
+use crate::call::cumulative::Cumulative;
 use crate::error::{Error, Result};
-use crate::limits::PeriodCounter;
-use crate::meter::MeterShared;
+use crate::control::limits::PeriodCounter;
+use crate::call::meter::MeterShared;
 use crate::money::{MAX_CALL_COST, MAX_CALL_NANOS, MAX_EVENT_NANOS, Usd, add_within};
 use crate::pricing::{Catalog, Lookup, LookupCache, Payment};
 use crate::stats::Counters;
-use crate::totals::Totals;
+use crate::call::totals::Totals;
 use crate::usage::{Category, MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
-use crate::worker::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
+use crate::persist::writer::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 
 /// The longest id accepted (call, user, tenant, persona, session kind, a metadata key), in bytes.
 pub const MAX_ID_LEN: usize = 256;

@@ -9,7 +9,7 @@ use rusqlite::params;
 use crate::error::Result;
 use crate::money::Usd;
 use crate::pricing::FixedCost;
-use crate::report::{GroupBy, Reports, range_ms};
+use crate::report::reports::{GroupBy, Reports, range_ms};
 
 /// `s` with `& < > " '` escaped for HTML text and attributes.
 pub(crate) fn escape(s: &str) -> String {

@@ -7,11 +7,11 @@ use chrono::NaiveDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::cumulative::Cumulative;
+use crate::call::cumulative::Cumulative;
 use crate::error::Result;
 use crate::money::Usd;
 use crate::pricing::{Catalog, Lookup};
-use crate::report::{Reports, range_ms};
+use crate::report::reports::{Reports, range_ms};
 use crate::usage::{Measure, TokenUsage, UsageKind};
 
 /// A model to price recorded usage as, instead of the one recorded.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::money::Usd;
 use crate::pricing::FixedCost;
-use crate::report::Reports;
+use crate::report::reports::Reports;
 
 /// A period's unit economics.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 
 use crate::error::{Error, Result};
-use crate::store::storage;
+use crate::persist::store::storage;
 
 /// The lock a running meter holds, and its row in `meters`.
 #[derive(Debug)]

@@ -10,10 +10,10 @@
 use chrono::DateTime;
 use serde_json::json;
 
-use crate::alert::{Alert, AlertKind};
+use crate::control::alert::{Alert, AlertKind};
 use crate::money::Usd;
-use crate::tracker::{CallIdent, now_ms};
-use crate::worker::{Record, Resolved};
+use crate::call::tracker::{CallIdent, now_ms};
+use crate::persist::writer::{Record, Resolved};
 
 /// The table.
 pub(crate) const SCHEMA: &str = "

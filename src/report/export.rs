@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::money::Usd;
-use crate::report::{EventLine, Reports, range_ms};
+use crate::report::reports::{EventLine, Reports, range_ms};
 
 /// One call as a JSON Lines record.
 #[derive(Debug, Serialize)]

@@ -10,20 +10,20 @@ use chrono::FixedOffset;
 use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
-use crate::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
-use crate::budget::Budget;
+use crate::control::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
+use crate::control::budget::Budget;
 use crate::error::{Error, Result};
-use crate::limits::{
+use crate::control::limits::{
     Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
 };
 use crate::money::Usd;
 use crate::pricing::Catalog;
-use crate::quota::{Quota, Watch};
+use crate::control::quota::{Quota, Watch};
 use crate::stats::{Counters, Stats};
-use crate::store::Store;
-use crate::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
-use crate::unknown::UnknownModels;
-use crate::worker::{CallEnd, Control, Event, Writer, WriterConfig, WriterQueues};
+use crate::persist::store::Store;
+use crate::call::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
+use crate::persist::unknown::UnknownModels;
+use crate::persist::writer::{CallEnd, Control, Event, Writer, WriterConfig, WriterQueues};
 
 /// Default database file, relative to the working directory.
 pub const DEFAULT_DB_PATH: &str = "callmeter.db";

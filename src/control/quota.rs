@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use rust_decimal::Decimal;
 
-use crate::alert::{Alert, AlertKind, AlertUsage};
+use crate::control::alert::{Alert, AlertKind, AlertUsage};
 use crate::error::Result;
-use crate::limits::{Period, UTC, period_of};
+use crate::control::limits::{Period, UTC, period_of};
 use crate::money::Usd;
-use crate::store::storage;
-use crate::worker::Resolved;
+use crate::persist::store::storage;
+use crate::persist::writer::Resolved;
 
 /// The default quota warning threshold: 80 % of the quota.
 pub const DEFAULT_QUOTA_WARNING_PERCENT: u8 = 80;

@@ -14,12 +14,12 @@ use rusqlite::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
-use crate::owner::{self, MeterLock, Recovered, not_writable_or};
-use crate::quarantine::{Quarantined, SCHEMA as QUARANTINE};
-use crate::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
-use crate::tracker::CallIdent;
+use crate::persist::owner::{self, MeterLock, Recovered, not_writable_or};
+use crate::persist::quarantine::{Quarantined, SCHEMA as QUARANTINE};
+use crate::persist::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
+use crate::call::tracker::CallIdent;
 use crate::usage::Measure;
-use crate::worker::{Batch, Resolved, UNKNOWN_BIT};
+use crate::persist::writer::{Batch, Resolved, UNKNOWN_BIT};
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = 3;
@@ -302,7 +302,7 @@ pub(crate) struct Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if let Some(lock) = self.lock.take() {
-            lock.release(&self.conn, crate::tracker::now_ms());
+            lock.release(&self.conn, crate::call::tracker::now_ms());
         }
     }
 }
@@ -451,7 +451,7 @@ impl Store {
         }
         configure(&conn, path)?;
         migrate(&conn, path)?;
-        let now = crate::tracker::now_ms();
+        let now = crate::call::tracker::now_ms();
         let meter_ref = lock.register(&conn, path, now)?;
         let recovered = owner::recover(&conn, path, meter_ref, now)?;
         // Two INSERT statements per column layout in use, plus the call statements.

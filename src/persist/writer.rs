@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
-use crate::alert::{Alert, AlertMsg};
+use crate::control::alert::{Alert, AlertMsg};
 use crate::error::UnpersistedCall;
 use crate::money::Usd;
-use crate::quarantine::Quarantined;
-use crate::quota::Watch;
+use crate::persist::quarantine::Quarantined;
+use crate::control::quota::Watch;
 use crate::stats::Counters;
-use crate::store::{Store, Written};
-use crate::tracker::{CallIdent, CallStatus};
-use crate::unknown::UnknownModels;
+use crate::persist::store::{Store, Written};
+use crate::call::tracker::{CallIdent, CallStatus};
+use crate::persist::unknown::UnknownModels;
 use crate::usage::{Category, Measure, TokenUsage, UsageKind};
 
 /// `Event::entry` with this bit set indexes the meter's unknown models instead of the catalog.

@@ -151,7 +151,7 @@ pub struct DayCost {
 #[non_exhaustive]
 pub struct SubjectSpend {
     /// User or tenant.
-    pub kind: crate::limits::SubjectKind,
+    pub kind: crate::control::limits::SubjectKind,
     /// Its id.
     pub id: String,
     /// The day (UTC).
@@ -266,16 +266,16 @@ impl Reports {
                 "reading the schema version (is this a SQLite database?)",
             ))?;
         match version {
-            crate::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
+            crate::persist::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
             0 => Err(Error::ForeignDatabase { path }),
-            v if crate::store::PRE_RELEASE_VERSIONS.contains(&v) => Err(Error::PreReleaseSchema {
+            v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => Err(Error::PreReleaseSchema {
                 path,
                 found: version,
             }),
             found => Err(Error::SchemaVersion {
                 path,
                 found,
-                supported: crate::store::SCHEMA_VERSION,
+                supported: crate::persist::store::SCHEMA_VERSION,
             }),
         }
     }
@@ -559,19 +559,19 @@ impl Reports {
     /// [`Error::Storage`] when the database cannot be read.
     pub fn spend(
         &self,
-        kind: crate::limits::SubjectKind,
+        kind: crate::control::limits::SubjectKind,
         id: &str,
         day: NaiveDate,
     ) -> Result<SubjectSpend> {
         let date = day.to_string();
         let month = date.get(..7).unwrap_or_default().to_owned();
         let (day_scope, month_sql) = match kind {
-            crate::limits::SubjectKind::User => (
+            crate::control::limits::SubjectKind::User => (
                 "user_day",
                 "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
                  WHERE scope = 'user_month' AND subject = ?1 AND period = ?2",
             ),
-            crate::limits::SubjectKind::Tenant => (
+            crate::control::limits::SubjectKind::Tenant => (
                 "tenant_day",
                 "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
                  WHERE scope = 'tenant_day' AND subject = ?1 AND period BETWEEN ?2 || '-01' AND ?2 || '-31'",
@@ -606,15 +606,15 @@ impl Reports {
     /// [`Error::Storage`] when the database cannot be read.
     pub fn calls_of(
         &self,
-        kind: crate::limits::SubjectKind,
+        kind: crate::control::limits::SubjectKind,
         id: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<CallLine>> {
         let (start, end) = range_ms(from, to);
         let column = match kind {
-            crate::limits::SubjectKind::User => "user_id",
-            crate::limits::SubjectKind::Tenant => "tenant_id",
+            crate::control::limits::SubjectKind::User => "user_id",
+            crate::control::limits::SubjectKind::Tenant => "tenant_id",
         };
         let mut stmt = self
             .conn

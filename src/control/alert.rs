@@ -23,12 +23,12 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Verdict;
-use crate::limits::{Period, PeriodCounter, SubjectKind};
+use crate::control::budget::Verdict;
+use crate::control::limits::{Period, PeriodCounter, SubjectKind};
 use crate::money::Usd;
 use crate::stats::Counters;
-use crate::tracker::CallIdent;
-use crate::worker::Control;
+use crate::call::tracker::CallIdent;
+use crate::persist::writer::Control;
 
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,5 @@
+//! Capture: the meter, call trackers and their running totals.
+pub(crate) mod cumulative;
+pub(crate) mod meter;
+pub(crate) mod totals;
+pub(crate) mod tracker;
