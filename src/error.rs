@@ -183,9 +183,10 @@ pub enum Error {
         path: PathBuf,
         /// What callmeter was doing.
         context: &'static str,
-        /// The underlying SQLite error.
+        /// The underlying SQLite error, opaque so that the database library's version is not part of
+        /// this crate's API: its message is in the error's `Display`.
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
     /// The database was written by a development build of callmeter from before the first release,
@@ -330,5 +331,18 @@ fn did_you_mean(suggestions: &[String]) -> String {
         String::new()
     } else {
         format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+/// Turns a SQLite error on `path` into [`Error::Storage`] saying what was being done.
+pub(crate) fn storage(
+    path: &std::path::Path,
+    context: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Storage {
+        path,
+        context,
+        source: Box::new(source),
     }
 }

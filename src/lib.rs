@@ -91,6 +91,7 @@ mod adapters;
 mod call;
 mod control;
 mod error;
+mod ident;
 mod money;
 mod persist;
 mod pricing;
@@ -105,40 +106,43 @@ pub use crate::adapters::{
     RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
     TwilioStatusCallback,
 };
-pub use crate::control::alert::{
-    ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink,
+pub use crate::call::info::{
+    CallInfo, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, Outcome, Tracked,
 };
-pub use crate::control::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
-pub use crate::report::economics::{
-    BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
-};
-pub use crate::error::{Error, Result, UnpersistedCall};
-pub use crate::control::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use crate::call::meter::{
     DEFAULT_BATCH_SIZE, DEFAULT_CALL_ESTIMATE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder,
     MeterGuard,
 };
+pub use crate::call::tracker::CallCostTracker;
+pub use crate::control::alert::{
+    ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink,
+};
+pub use crate::control::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
+pub use crate::control::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
+pub use crate::control::quota::{
+    DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota,
+};
+pub use crate::error::{Error, Result, UnpersistedCall};
+pub use crate::ident::CallStatus;
 pub use crate::money::{MAX_CALL_COST, MAX_EVENT_COST, NANOS_PER_USD, Usd};
 pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
 };
-pub use crate::control::quota::{DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota};
+pub use crate::report::economics::{
+    BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
+};
 pub use crate::report::reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,
 };
+pub use crate::report::whatif::{Substitution, WhatIf, WhatIfLine};
 pub use crate::stats::Stats;
-pub use crate::call::tracker::{
-    CallCostTracker, CallInfo, CallStatus, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN,
-    Outcome, Tracked,
-};
 pub use crate::usage::{
     Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
     MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
 };
-pub use crate::report::whatif::{Substitution, WhatIf, WhatIfLine};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -10,20 +10,23 @@ use chrono::FixedOffset;
 use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
+use crate::call::info::CallInfo;
+use crate::call::state::CallState;
+use crate::call::tracker::CallCostTracker;
 use crate::control::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
 use crate::control::budget::Budget;
-use crate::error::{Error, Result};
 use crate::control::limits::{
     Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
 };
-use crate::money::Usd;
-use crate::pricing::Catalog;
 use crate::control::quota::{Quota, Watch};
-use crate::stats::{Counters, Stats};
+use crate::error::{Error, Result};
+use crate::ident::now_ms;
+use crate::money::Usd;
 use crate::persist::store::Store;
-use crate::call::tracker::{CallCostTracker, CallInfo, CallState, now_ms};
 use crate::persist::unknown::UnknownModels;
 use crate::persist::writer::{CallEnd, Control, Event, Writer, WriterConfig, WriterQueues};
+use crate::pricing::Catalog;
+use crate::stats::{Counters, Stats};
 
 /// Default database file, relative to the working directory.
 pub const DEFAULT_DB_PATH: &str = "callmeter.db";

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::budget::Verdict;
 use crate::control::limits::{Period, PeriodCounter, SubjectKind};
+use crate::ident::CallIdent;
 use crate::money::Usd;
-use crate::stats::Counters;
-use crate::call::tracker::CallIdent;
 use crate::persist::writer::Control;
+use crate::stats::Counters;
 
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -448,7 +448,7 @@ pub(crate) fn load_past(
                      WHERE e.call_ref = c.call_ref AND e.unit = 'second' AND e.category = 'telephony')
              FROM calls c WHERE c.started_at >= ?1",
         )
-        .map_err(crate::persist::store::storage(path, "reading this month's spend"))?;
+        .map_err(crate::error::storage(path, "reading this month's spend"))?;
     let rows = stmt
         .query_map([since], |r| {
             let seconds: f64 = r.get(4)?;
@@ -461,7 +461,7 @@ pub(crate) fn load_past(
             })
         })
         .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(crate::persist::store::storage(path, "reading this month's spend"))?;
+        .map_err(crate::error::storage(path, "reading this month's spend"))?;
     Ok(rows)
 }
 

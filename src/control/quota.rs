@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use rust_decimal::Decimal;
 
 use crate::control::alert::{Alert, AlertKind, AlertUsage};
-use crate::error::Result;
 use crate::control::limits::{Period, UTC, period_of};
+use crate::error::Result;
+use crate::error::storage;
 use crate::money::Usd;
-use crate::persist::store::storage;
 use crate::persist::writer::Resolved;
 
 /// The default quota warning threshold: 80 % of the quota.

@@ -11,8 +11,8 @@ use chrono::DateTime;
 use serde_json::json;
 
 use crate::control::alert::{Alert, AlertKind};
+use crate::ident::{CallIdent, now_ms};
 use crate::money::Usd;
-use crate::call::tracker::{CallIdent, now_ms};
 use crate::persist::writer::{Record, Resolved};
 
 /// The table.

@@ -15,7 +15,7 @@
 use rusqlite::{Transaction, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::call::tracker::CallIdent;
+use crate::ident::CallIdent;
 use crate::usage::{Category, Measure, Unit};
 
 /// The rollups table.

@@ -13,13 +13,13 @@ use rusqlite::{
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, storage};
+use crate::ident::CallIdent;
 use crate::persist::owner::{self, MeterLock, Recovered, not_writable_or};
 use crate::persist::quarantine::{Quarantined, SCHEMA as QUARANTINE};
 use crate::persist::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
-use crate::call::tracker::CallIdent;
-use crate::usage::Measure;
 use crate::persist::writer::{Batch, Resolved, UNKNOWN_BIT};
+use crate::usage::Measure;
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = 3;
@@ -302,21 +302,8 @@ pub(crate) struct Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if let Some(lock) = self.lock.take() {
-            lock.release(&self.conn, crate::call::tracker::now_ms());
+            lock.release(&self.conn, crate::ident::now_ms());
         }
-    }
-}
-
-/// Turns a SQLite error on `path` into [`Error::Storage`] saying what was being done.
-pub(crate) fn storage(
-    path: &Path,
-    context: &'static str,
-) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
-    let path = path.to_path_buf();
-    move |source| Error::Storage {
-        path,
-        context,
-        source,
     }
 }
 
@@ -451,7 +438,7 @@ impl Store {
         }
         configure(&conn, path)?;
         migrate(&conn, path)?;
-        let now = crate::call::tracker::now_ms();
+        let now = crate::ident::now_ms();
         let meter_ref = lock.register(&conn, path, now)?;
         let recovered = owner::recover(&conn, path, meter_ref, now)?;
         // Two INSERT statements per column layout in use, plus the call statements.

@@ -13,14 +13,14 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
 use crate::control::alert::{Alert, AlertMsg};
+use crate::control::quota::Watch;
 use crate::error::UnpersistedCall;
+use crate::ident::{CallIdent, CallStatus};
 use crate::money::Usd;
 use crate::persist::quarantine::Quarantined;
-use crate::control::quota::Watch;
-use crate::stats::Counters;
 use crate::persist::store::{Store, Written};
-use crate::call::tracker::{CallIdent, CallStatus};
 use crate::persist::unknown::UnknownModels;
+use crate::stats::Counters;
 use crate::usage::{Category, Measure, TokenUsage, UsageKind};
 
 /// `Event::entry` with this bit set indexes the meter's unknown models instead of the catalog.

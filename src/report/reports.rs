@@ -247,14 +247,7 @@ impl Reports {
     /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
         let path = path.as_ref().to_path_buf();
-        let storage = |context| {
-            let path = path.clone();
-            move |source| Error::Storage {
-                path,
-                context,
-                source,
-            }
-        };
+        let storage = |context| crate::error::storage(&path, context);
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -268,10 +261,12 @@ impl Reports {
         match version {
             crate::persist::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
             0 => Err(Error::ForeignDatabase { path }),
-            v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => Err(Error::PreReleaseSchema {
-                path,
-                found: version,
-            }),
+            v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => {
+                Err(Error::PreReleaseSchema {
+                    path,
+                    found: version,
+                })
+            }
             found => Err(Error::SchemaVersion {
                 path,
                 found,
@@ -285,11 +280,7 @@ impl Reports {
     }
 
     pub(crate) fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |source| Error::Storage {
-            path: self.path.clone(),
-            context,
-            source,
-        }
+        crate::error::storage(&self.path, context)
     }
 
     fn shares(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Share>> {
