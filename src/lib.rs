@@ -88,16 +88,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod adapters;
+mod base;
 mod call;
 mod control;
-mod error;
 mod ident;
-mod money;
 mod persist;
 mod pricing;
 mod report;
-mod stats;
-mod usage;
 
 pub use crate::adapters::{
     AnthropicCacheCreation, AnthropicUsage, DeepgramLiveMessage, DeepgramMetadata,
@@ -105,6 +102,13 @@ pub use crate::adapters::{
     LiveKitTtsMetrics, OpenAiInputDetails, OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage,
     RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
     TwilioStatusCallback,
+};
+pub use crate::base::error::{Error, Result, UnpersistedCall};
+pub use crate::base::money::{MAX_CALL_COST, MAX_EVENT_COST, NANOS_PER_USD, Usd};
+pub use crate::base::stats::Stats;
+pub use crate::base::usage::{
+    Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
+    MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
 };
 pub use crate::call::info::{
     CallInfo, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, Outcome, Tracked,
@@ -123,9 +127,7 @@ pub use crate::control::limits::{Admission, Limits, Period, SpendStatus, Subject
 pub use crate::control::quota::{
     DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota,
 };
-pub use crate::error::{Error, Result, UnpersistedCall};
 pub use crate::ident::CallStatus;
-pub use crate::money::{MAX_CALL_COST, MAX_EVENT_COST, NANOS_PER_USD, Usd};
 pub use crate::pricing::{
     Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
     Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
@@ -138,11 +140,6 @@ pub use crate::report::reports::{
     SubjectSpend,
 };
 pub use crate::report::whatif::{Substitution, WhatIf, WhatIfLine};
-pub use crate::stats::Stats;
-pub use crate::usage::{
-    Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
-    MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
-};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

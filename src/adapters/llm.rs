@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::part_of;
-use crate::error::{Error, Result};
-use crate::usage::TokenUsage;
+use crate::base::error::{Error, Result};
+use crate::base::usage::TokenUsage;
 
 /// `prompt_tokens_details` / `input_tokens_details` of an OpenAI usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,7 +32,7 @@ pub use speech::{
 };
 pub use telephony::{TwilioCall, TwilioStatusCallback};
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// `total - part`, or a typed error when a detail is larger than the total it is part of.
 fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {

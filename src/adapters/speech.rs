@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::usage::{UsageKind, millis};
+use crate::base::error::Result;
+use crate::base::usage::{UsageKind, millis};
 
 fn one() -> u32 {
     1
@@ -210,7 +210,7 @@ pub struct LiveKitTtsMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use crate::base::error::Error;
 
     fn live(json: &str) -> DeepgramLiveMessage {
         serde_json::from_str(json).expect(json)

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
 
 fn whole_seconds(text: &str, what: &'static str) -> Result<f64> {
     text.trim()

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 
+use crate::pricing::Running;
+
 /// Lines a call keeps without locking.
 pub(crate) const FAST_LINES: usize = 32;
 
@@ -32,10 +34,8 @@ impl Default for Cumulative {
     }
 }
 
-impl Cumulative {
-    /// Adds `qty` to `line`'s quantity and returns the quantity before. Concurrent callers get disjoint
-    /// intervals `[before, before + qty)`.
-    pub(crate) fn fetch_add(&self, line: u32, qty: u64) -> u64 {
+impl Running for Cumulative {
+    fn fetch_add(&self, line: u32, qty: u64) -> u64 {
         let key = line.wrapping_add(1);
         let start = (line as usize).wrapping_mul(0x9E37_79B9) % FAST_LINES;
         for probe in 0..FAST_LINES {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::usage::Category;
 use crate::control::budget::{Budget, Verdict};
-use crate::error::{Error, Result};
 use crate::ident::CallStatus;
-use crate::money::Usd;
-use crate::usage::Category;
 
 /// The longest id accepted (call, user, tenant, persona, session kind, a metadata key), in bytes.
 pub const MAX_ID_LEN: usize = 256;

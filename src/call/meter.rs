@@ -10,6 +10,9 @@ use chrono::FixedOffset;
 use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::stats::{Counters, Stats};
 use crate::call::info::CallInfo;
 use crate::call::state::CallState;
 use crate::call::tracker::CallCostTracker;
@@ -19,14 +22,13 @@ use crate::control::limits::{
     Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
 };
 use crate::control::quota::{Quota, Watch};
-use crate::error::{Error, Result};
 use crate::ident::now_ms;
-use crate::money::Usd;
+use crate::persist::message::{CallEnd, Control, Event};
+use crate::persist::sink;
 use crate::persist::store::Store;
 use crate::persist::unknown::UnknownModels;
-use crate::persist::writer::{CallEnd, Control, Event, Writer, WriterConfig, WriterQueues};
+use crate::persist::writer::{Writer, WriterConfig, WriterQueues};
 use crate::pricing::Catalog;
-use crate::stats::{Counters, Stats};
 
 /// Default database file, relative to the working directory.
 pub const DEFAULT_DB_PATH: &str = "callmeter.db";
@@ -260,7 +262,7 @@ impl MeterBuilder {
             .store(store.recovered.calls, Ordering::Relaxed);
         let writer = Writer::new(
             store,
-            watch,
+            sink::standard(watch, alerts_tx.clone(), Arc::clone(&counters)),
             WriterQueues {
                 events: events_rx,
                 control: control_rx,
@@ -277,10 +279,13 @@ impl MeterBuilder {
             .name("callmeter-writer".into())
             .spawn(move || writer.run())
             .map_err(Error::Spawn)?;
+        let to_writer = control_tx.clone();
         let dispatcher = Dispatcher::spawn(
             alerts_rx,
             self.sinks,
-            control_tx.clone(),
+            Box::new(move |alert| {
+                let _ = to_writer.send(Control::Alert(Box::new(alert)));
+            }),
             Arc::clone(&counters),
         )
         .map_err(Error::Spawn)?;

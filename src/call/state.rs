@@ -5,6 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::base::error::{Error, Result};
+use crate::base::money::{MAX_CALL_COST, MAX_CALL_NANOS, MAX_EVENT_NANOS, Usd, add_within};
+use crate::base::stats::Counters;
+use crate::base::usage::{Category, Measure, UsageKind};
 use crate::call::cumulative::Cumulative;
 use crate::call::info::MAX_NAME_LEN;
 use crate::call::info::{CallInfo, CallSummary, MAX_METADATA_LEN, Tracked, cut};
@@ -15,13 +19,9 @@ use crate::control::budget::{
     CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, Limits, Transitions, Verdict,
 };
 use crate::control::limits::PeriodCounter;
-use crate::error::{Error, Result};
 use crate::ident::{Agent, CallIdent, CallStatus, lock, now_ms};
-use crate::money::{MAX_CALL_COST, MAX_CALL_NANOS, MAX_EVENT_NANOS, Usd, add_within};
-use crate::persist::writer::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
+use crate::persist::message::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 use crate::pricing::{Lookup, LookupCache};
-use crate::stats::Counters;
-use crate::usage::{Category, Measure, UsageKind};
 
 /// The gate word: bit 63 is set once the call is finalized; bits 24 to 62 count the call's events (its
 /// next sequence number); bits 0 to 23 count track calls in progress. One atomic add on entry both

@@ -7,8 +7,8 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
+use crate::base::usage::Category;
 use crate::pricing::Catalog;
-use crate::usage::Category;
 
 /// Distinct catalog entries a call keeps in slots.
 pub(crate) const SLOTS: usize = 32;

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::stats::Counters;
+use crate::base::usage::{MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
 use crate::call::info::MAX_NAME_LEN;
 use crate::call::info::{CallSummary, Outcome, Tracked};
 use crate::call::state::CallState;
 use crate::control::budget::Verdict;
-use crate::error::{Error, Result};
 use crate::ident::CallStatus;
 use crate::ident::{Agent, lock};
-use crate::money::Usd;
-use crate::persist::writer::NO_AGENT;
+use crate::persist::message::NO_AGENT;
 use crate::pricing::Payment;
-use crate::stats::Counters;
-use crate::usage::{MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
 
 /// Ends the call as abandoned when the last handle goes without `finalize`.
 struct Handle {

@@ -19,16 +19,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::base::money::Usd;
+use crate::base::stats::Counters;
 use crate::control::budget::Verdict;
 use crate::control::limits::{Period, PeriodCounter, SubjectKind};
 use crate::ident::CallIdent;
-use crate::money::Usd;
-use crate::persist::writer::Control;
-use crate::stats::Counters;
 
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -362,6 +361,10 @@ fn limit_alert(call: &CallIdent, counter: &PeriodCounter, at_ms: i64) -> Alert {
     alert
 }
 
+/// Hands a delivered alert on to be stored (the meter passes one that queues it for the writer: this
+/// stage does not know the writer).
+pub(crate) type StoreAlert = Box<dyn Fn(Alert) + Send>;
+
 /// The alert thread and what stops it.
 pub(crate) struct Dispatcher {
     stop: Arc<AtomicBool>,
@@ -372,14 +375,14 @@ impl Dispatcher {
     pub(crate) fn spawn(
         queue: Receiver<AlertMsg>,
         sinks: Vec<Arc<dyn AlertSink>>,
-        writer: Sender<Control>,
+        store: StoreAlert,
         counters: Arc<Counters>,
     ) -> std::io::Result<Dispatcher> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let join = std::thread::Builder::new()
             .name("callmeter-alerts".into())
-            .spawn(move || run(&queue, &sinks, &writer, &counters, &stopping))?;
+            .spawn(move || run(&queue, &sinks, &store, &counters, &stopping))?;
         Ok(Dispatcher {
             stop,
             join: Some(join),
@@ -404,7 +407,7 @@ impl Dispatcher {
 fn run(
     queue: &Receiver<AlertMsg>,
     sinks: &[Arc<dyn AlertSink>],
-    writer: &Sender<Control>,
+    store: &StoreAlert,
     counters: &Counters,
     stop: &AtomicBool,
 ) {
@@ -419,7 +422,7 @@ fn run(
                     }
                 }
                 Counters::bump(&counters.alerts_raised);
-                let _ = writer.send(Control::Alert(Box::new(alert)));
+                store(alert);
             }
             Err(TryRecvError::Empty) => {
                 if stop.load(Ordering::Acquire) {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
 
 /// What a call may cost and how long it may run.
 ///

@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::money::Usd;
+use crate::base::error::Result;
+use crate::base::money::Usd;
 
 /// Daily and monthly limits of one user or tenant: cost in dollars and voice minutes (the call
 /// seconds tracked with [`track_duration`](crate::CallCostTracker::track_duration)). `None` is no
@@ -448,7 +448,7 @@ pub(crate) fn load_past(
                      WHERE e.call_ref = c.call_ref AND e.unit = 'second' AND e.category = 'telephony')
              FROM calls c WHERE c.started_at >= ?1",
         )
-        .map_err(crate::error::storage(path, "reading this month's spend"))?;
+        .map_err(crate::base::error::storage(path, "reading this month's spend"))?;
     let rows = stmt
         .query_map([since], |r| {
             let seconds: f64 = r.get(4)?;
@@ -461,7 +461,10 @@ pub(crate) fn load_past(
             })
         })
         .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(crate::error::storage(path, "reading this month's spend"))?;
+        .map_err(crate::base::error::storage(
+            path,
+            "reading this month's spend",
+        ))?;
     Ok(rows)
 }
 

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use rust_decimal::Decimal;
 
+use crate::base::error::Result;
+use crate::base::error::storage;
+use crate::base::money::Usd;
+use crate::base::usage::Measure;
 use crate::control::alert::{Alert, AlertKind, AlertUsage};
 use crate::control::limits::{Period, UTC, period_of};
-use crate::error::Result;
-use crate::error::storage;
-use crate::money::Usd;
-use crate::persist::writer::Resolved;
 
 /// The default quota warning threshold: 80 % of the quota.
 pub const DEFAULT_QUOTA_WARNING_PERCENT: u8 = 80;
@@ -263,11 +263,19 @@ impl Watch {
     }
 
     /// Counts a committed batch's events; returns the alerts they raised.
-    pub(crate) fn observe(&mut self, events: &[Resolved]) -> Vec<Alert> {
+    pub(crate) fn observe<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = Spent<'a>>,
+    ) -> Vec<Alert> {
         let mut alerts = Vec::new();
-        for r in events {
-            let at = r.at_ms();
-            let cost = r.event.cost;
+        for spent in events {
+            let Spent {
+                at_ms: at,
+                cost,
+                provider,
+                model,
+                measure,
+            } = spent;
             for t in &mut self.totals {
                 match t.window.place(at) {
                     Place::Before => continue,
@@ -291,8 +299,7 @@ impl Watch {
                     }
                 }
             }
-            let (provider, model) = r.names();
-            let units = units_of(r.event.measure().headline().0);
+            let units = units_of(measure.headline().0);
             for w in &mut self.quotas {
                 if !w.quota.matches(provider, model) {
                     continue;
@@ -328,10 +335,21 @@ impl Watch {
     }
 }
 
+/// One committed event, as quotas and platform thresholds count it.
+pub(crate) struct Spent<'a> {
+    /// When it was tracked, in milliseconds since the Unix epoch.
+    pub(crate) at_ms: i64,
+    /// Its cost in nano-dollars.
+    pub(crate) cost: i64,
+    pub(crate) provider: &'a str,
+    pub(crate) model: &'a str,
+    pub(crate) measure: Measure,
+}
+
 /// A quantity as the exact decimal it stands for (quantities are whole units, or milliseconds shown
 /// as seconds); past the decimal range it counts as the most there is.
 fn units_of(quantity: f64) -> Decimal {
-    crate::money::shortest_decimal(quantity).unwrap_or(Decimal::MAX)
+    crate::base::money::shortest_decimal(quantity).unwrap_or(Decimal::MAX)
 }
 
 /// Which of a quota's thresholds at `percent` a usage reaches: (its cost threshold, if reached; its

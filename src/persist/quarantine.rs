@@ -10,10 +10,10 @@
 use chrono::DateTime;
 use serde_json::json;
 
+use crate::base::money::Usd;
 use crate::control::alert::{Alert, AlertKind};
 use crate::ident::{CallIdent, now_ms};
-use crate::money::Usd;
-use crate::persist::writer::{Record, Resolved};
+use crate::persist::message::{Record, Resolved};
 
 /// The table.
 pub(crate) const SCHEMA: &str = "

@@ -15,8 +15,8 @@
 use rusqlite::{Transaction, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::base::usage::{Category, Measure, Unit};
 use crate::ident::CallIdent;
-use crate::usage::{Category, Measure, Unit};
 
 /// The rollups table.
 pub(crate) const SCHEMA: &str = "

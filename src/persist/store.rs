@@ -13,13 +13,13 @@ use rusqlite::{
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::error::{Error, Result, storage};
+use crate::base::error::{Error, Result, storage};
+use crate::base::usage::Measure;
 use crate::ident::CallIdent;
+use crate::persist::message::{Batch, Resolved, UNKNOWN_BIT};
 use crate::persist::owner::{self, MeterLock, Recovered, not_writable_or};
 use crate::persist::quarantine::{Quarantined, SCHEMA as QUARANTINE};
 use crate::persist::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
-use crate::persist::writer::{Batch, Resolved, UNKNOWN_BIT};
-use crate::usage::Measure;
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = 3;

@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use rust_decimal::{Decimal, dec};
 
 use super::{Catalog, FeeRule, Increment, ModelPrice, PriceOrigin, Rate};
-use crate::money::Usd;
-use crate::usage::{Category, UsageKind};
+use crate::base::money::Usd;
+use crate::base::usage::{Category, UsageKind};
 
 const fn usd(d: Decimal) -> Usd {
     Usd::new(d)

@@ -17,9 +17,9 @@ use serde::de::{self, Deserializer, Visitor};
 use super::{
     CatalogBuilder, FeeRule, FixedCost, Increment, ModelPrice, PriceOrigin, Rate, SubscriptionTier,
 };
-use crate::error::{Error, Result};
-use crate::money::Usd;
-use crate::usage::{Category, Unit, UsageKind};
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::usage::{Category, Unit, UsageKind};
 
 /// A number written exactly: a string (`"0.0059"`, `"$0.30"`) or an integer, never a float.
 #[derive(Debug, Clone)]

@@ -16,9 +16,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{CatalogBuilder, ModelPrice, PriceOrigin, Rate};
-use crate::error::{Error, Result};
-use crate::money::Usd;
-use crate::usage::{Category, UsageKind};
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::usage::{Category, UsageKind};
 
 /// What an import did: how many entries it added, and everything it left out, with the reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,7 +84,7 @@ fn exact(v: &Value) -> Option<Decimal> {
             if f < 0.0 {
                 return None;
             }
-            crate::money::shortest_decimal(f)
+            crate::base::money::shortest_decimal(f)
         }
         _ => None,
     }

@@ -32,10 +32,9 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::call::cumulative::Cumulative;
-use crate::error::{Error, Result};
-use crate::money::{NANO_SCALE, Usd, div_round_half_even};
-use crate::usage::{Category, Unit, UsageKind};
+use crate::base::error::{Error, Result};
+use crate::base::money::{NANO_SCALE, Usd, div_round_half_even};
+use crate::base::usage::{Category, Unit, UsageKind};
 
 /// A price for a stated number of units.
 ///
@@ -869,7 +868,7 @@ impl Line {
         }
     }
 
-    fn cost(&self, qty: u64, cumulative: &Cumulative) -> Result<i64> {
+    fn cost(&self, qty: u64, cumulative: &impl Running) -> Result<i64> {
         let nanos = match self.slot {
             Some(line) => {
                 // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
@@ -880,6 +879,29 @@ impl Line {
             None => self.billed(qty),
         };
         i64::try_from(nanos).map_err(|_| Error::AmountOutOfRange)
+    }
+}
+
+/// A call's cumulative quantity per line priced on the whole (billing increments, prices that are not
+/// a whole number of nano-dollars per unit). A live call keeps it in atomics (`call::cumulative`); a
+/// quote or a what-if keeps it in a [`Tally`].
+pub(crate) trait Running {
+    /// Adds `qty` to `line`'s quantity and returns the quantity before. Concurrent callers get
+    /// disjoint intervals `[before, before + qty)`, so their costs telescope to the price of the whole.
+    fn fetch_add(&self, line: u32, qty: u64) -> u64;
+}
+
+/// Cumulative quantities for pricing outside a live call, on one thread.
+#[derive(Debug, Default)]
+pub(crate) struct Tally(std::cell::RefCell<rustc_hash::FxHashMap<u32, u64>>);
+
+impl Running for Tally {
+    fn fetch_add(&self, line: u32, qty: u64) -> u64 {
+        let mut lines = self.0.borrow_mut();
+        let quantity = lines.entry(line).or_insert(0);
+        let before = *quantity;
+        *quantity = quantity.saturating_add(qty);
+        before
     }
 }
 
@@ -1283,11 +1305,11 @@ impl Catalog {
     pub(crate) fn price(
         &self,
         entry: u32,
-        measure: &crate::usage::Measure,
-        cumulative: &Cumulative,
+        measure: &crate::base::usage::Measure,
+        cumulative: &impl Running,
     ) -> Result<Priced> {
         let entry = &self.entries[entry as usize];
-        if let crate::usage::Measure::Payment(amount, flags) = measure {
+        if let crate::base::usage::Measure::Payment(amount, flags) = measure {
             return match entry.fee {
                 Some(fee) => Ok(Priced {
                     cost: fee.fee_nanos(*amount, *flags)?,
@@ -1300,7 +1322,7 @@ impl Catalog {
             };
         }
         let tier = match measure {
-            crate::usage::Measure::Tokens(t) if !entry.tiers.is_empty() => {
+            crate::base::usage::Measure::Tokens(t) if !entry.tiers.is_empty() => {
                 let prompt = t.prompt();
                 entry
                     .tiers
@@ -1634,7 +1656,7 @@ fn compile(price: ModelPrice, catalog: &mut Catalog) -> Result<Entry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::{Measure, TokenUsage};
+    use crate::base::usage::{Measure, TokenUsage};
     use rust_decimal::dec;
 
     fn usd(d: Decimal) -> Usd {
@@ -1713,7 +1735,7 @@ mod tests {
         let priced = catalog.price(
             id,
             &Measure::tokens(TokenUsage::new(1_000, 10))?,
-            &Cumulative::default(),
+            &Tally::default(),
         )?;
         assert_eq!(priced.cost, 1_000_000);
         assert_eq!(priced.missing, Some(UsageKind::OutputTokens));

@@ -5,12 +5,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Catalog, Lookup, PriceOrigin, fallback};
-use crate::call::cumulative::Cumulative;
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use super::{Catalog, Lookup, PriceOrigin, Tally, fallback};
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
+use crate::base::usage::{Category, Measure, TokenUsage, Unit, UsageKind, millis};
 use crate::pricing::Payment;
-use crate::usage::{Category, Measure, TokenUsage, Unit, UsageKind, millis};
 
 /// A usage to price, shaped like the track calls' arguments.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,7 +69,7 @@ impl Usage {
                 participants,
                 seconds,
             } => {
-                if participants > crate::usage::MAX_PARTICIPANTS {
+                if participants > crate::base::usage::MAX_PARTICIPANTS {
                     return Err(Error::InvalidQuantity {
                         what: "participants",
                         reason: "more than MAX_PARTICIPANTS",
@@ -238,7 +237,7 @@ impl Catalog {
                 .find(|(above, _)| t.prompt() > *above),
             _ => None,
         };
-        let cumulative = Cumulative::default();
+        let cumulative = Tally::default();
         let mut parts = Vec::new();
         measure.for_each(|kind, qty| parts.push((kind, qty)));
         for (kind, qty) in parts {

@@ -5,8 +5,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
 use crate::pricing::FixedCost;
 use crate::report::reports::Reports;
 

@@ -8,8 +8,8 @@ use rusqlite::params;
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
 use crate::report::reports::{EventLine, Reports, range_ms};
 
 /// One call as a JSON Lines record.

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 use rusqlite::params;
 
-use crate::error::Result;
-use crate::money::Usd;
+use crate::base::error::Result;
+use crate::base::money::Usd;
 use crate::pricing::FixedCost;
 use crate::report::reports::{GroupBy, Reports, range_ms};
 

@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::money::Usd;
+use crate::base::error::{Error, Result};
+use crate::base::money::Usd;
 
 /// Read-only access to a callmeter database.
 #[derive(Debug)]
@@ -247,7 +247,7 @@ impl Reports {
     /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
         let path = path.as_ref().to_path_buf();
-        let storage = |context| crate::error::storage(&path, context);
+        let storage = |context| crate::base::error::storage(&path, context);
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -280,7 +280,7 @@ impl Reports {
     }
 
     pub(crate) fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        crate::error::storage(&self.path, context)
+        crate::base::error::storage(&self.path, context)
     }
 
     fn shares(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Share>> {

@@ -7,12 +7,11 @@ use chrono::NaiveDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::call::cumulative::Cumulative;
-use crate::error::Result;
-use crate::money::Usd;
-use crate::pricing::{Catalog, Lookup};
+use crate::base::error::Result;
+use crate::base::money::Usd;
+use crate::base::usage::{Measure, TokenUsage, UsageKind};
+use crate::pricing::{Catalog, Lookup, Tally};
 use crate::report::reports::{Reports, range_ms};
-use crate::usage::{Measure, TokenUsage, UsageKind};
 
 /// A model to price recorded usage as, instead of the one recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -151,13 +150,13 @@ impl Reports {
         let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let (mut events, mut kept) = (0_u64, 0_u64);
         let mut call: Option<i64> = None;
-        let mut cumulative = Cumulative::default();
+        let mut cumulative = Tally::default();
         let read = |e| self.err("reading events to re-price")(e);
         while let Some(row) = rows.next().map_err(read)? {
             let call_ref: i64 = row.get(0).map_err(read)?;
             if call != Some(call_ref) {
                 call = Some(call_ref);
-                cumulative = Cumulative::default();
+                cumulative = Tally::default();
             }
             let at: i64 = row.get(1).map_err(read)?;
             let category: String = row.get(2).map_err(read)?;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// The stage of a voice pipeline a cost belongs to; stored as the `category` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -468,7 +468,7 @@ impl Measure {
                 reason: "must be above zero",
             });
         }
-        if nanos > crate::money::MAX_EVENT_NANOS {
+        if nanos > crate::base::money::MAX_EVENT_NANOS {
             return Err(Error::InvalidQuantity {
                 what: "payment amount",
                 reason: "more than MAX_EVENT_COST in one track call",

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::usage::UsageKind;
+use crate::base::usage::UsageKind;
 
 /// Everything that can go wrong in callmeter.
 ///

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// Nano-dollars in one US dollar: the resolution of every stored amount.
 pub const NANOS_PER_USD: i64 = 1_000_000_000;
