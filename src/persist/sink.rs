@@ -107,9 +107,9 @@ pub(crate) fn standard(
     alerts: Sender<AlertMsg>,
     counters: Arc<Counters>,
 ) -> Vec<Box<dyn Sink>> {
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::with_capacity(2);
-    #[cfg(feature = "tracing")]
-    sinks.push(Box::new(TraceSink));
-    sinks.push(Box::new(QuotaSink::new(watch, alerts, counters)));
-    sinks
+    vec![
+        #[cfg(feature = "tracing")]
+        Box::new(TraceSink),
+        Box::new(QuotaSink::new(watch, alerts, counters)),
+    ]
 }
