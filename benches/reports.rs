@@ -13,7 +13,8 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use callmeter::{Budget, CallInfo, Meter, Reports, SubjectKind, TokenUsage};
+use callmeter::control::SubjectKind;
+use callmeter::{Budget, CallInfo, Meter, Reports, TokenUsage};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 

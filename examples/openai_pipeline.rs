@@ -8,10 +8,11 @@
 //! ```
 #![allow(clippy::print_stdout)]
 
-use callmeter::{
-    AnthropicUsage, CallInfo, DeepgramLiveMessage, DeepgramResponse, DeepgramStream, Meter,
-    OpenAiUsage, Outcome, RealtimeUsage, TwilioCall,
+use callmeter::adapters::{
+    AnthropicUsage, DeepgramLiveMessage, DeepgramResponse, DeepgramStream, OpenAiUsage,
+    RealtimeUsage, TwilioCall,
 };
+use callmeter::{CallInfo, Meter, Outcome};
 use serde_json::Value;
 
 /// A recorded response body.

@@ -74,7 +74,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         calls: 1_000,
-        db: PathBuf::from(callmeter::DEFAULT_DB_PATH),
+        db: PathBuf::from(callmeter::MeterBuilder::DEFAULT_DB_PATH),
         seed: 42,
         threads: 4,
     };

@@ -41,7 +41,7 @@
 //! - **Faults.** A write that fails for now (busy, disk full, read-only) is retried with backoff; a
 //!   record SQLite refuses for good is isolated and set aside in table `quarantine`
 //!   ([`Stats::quarantined`]); a crashed process's calls are closed as `interrupted` by the next meter
-//!   to open the file. Totals are bounded ([`MAX_EVENT_COST`], [`MAX_CALL_COST`]) and never wrap.
+//!   to open the file. Totals are bounded ([`CallCostTracker::MAX_EVENT_COST`](crate::CallCostTracker::MAX_EVENT_COST), [`CallCostTracker::MAX_CALL_COST`](crate::CallCostTracker::MAX_CALL_COST)) and never wrap.
 //! - **Writer.** A thread named `callmeter-writer` owns the SQLite connection. It drains the queue in
 //!   batches, writes each batch and the affected calls' totals in one transaction (WAL), and answers
 //!   [`Meter::flush`]. It sleeps for the poll interval when idle; producers never wake it. Failed writes
@@ -54,9 +54,9 @@
 //! ## Prices
 //!
 //! A [`Catalog`] holds [`ModelPrice`]s: [`Rate`]s per [`UsageKind`] (tokens of every kind, characters,
-//! seconds, participant-seconds, requests), billing [`Increment`]s applied to the call's cumulative
-//! quantity, context-length tiers, subscriptions priced at the active [`SubscriptionTier`]'s marginal
-//! rate, and payment [`FeeRule`]s with caps and surcharges. Prices are versioned
+//! seconds, participant-seconds, requests), billing [`Increment`](crate::pricing::Increment)s applied to the call's cumulative
+//! quantity, context-length tiers, subscriptions priced at the active [`SubscriptionTier`](crate::pricing::SubscriptionTier)'s marginal
+//! rate, and payment [`FeeRule`](crate::pricing::FeeRule)s with caps and surcharges. Prices are versioned
 //! ([`ModelPrice::effective_from`]): each event is priced by the version in force when it is tracked, and
 //! the database keeps every price it used. Start from [`Catalog::builtin`], override it in code, with a
 //! catalog file ([`CatalogBuilder::load_file`]) or from LiteLLM's price database
@@ -87,59 +87,35 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-mod adapters;
+pub mod adapters;
 mod base;
 mod call;
-mod control;
+pub mod control;
 mod ident;
 mod persist;
-mod pricing;
-mod report;
+pub mod pricing;
+pub mod report;
 
-pub use crate::adapters::{
-    AnthropicCacheCreation, AnthropicUsage, DeepgramLiveMessage, DeepgramMetadata,
-    DeepgramResponse, DeepgramStream, LiveKitLlmMetrics, LiveKitMetadata, LiveKitSttMetrics,
-    LiveKitTtsMetrics, OpenAiInputDetails, OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage,
-    RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage, TwilioCall,
-    TwilioStatusCallback,
-};
-pub use crate::base::error::{Error, Result, UnpersistedCall};
-pub use crate::base::money::{MAX_CALL_COST, MAX_EVENT_COST, NANOS_PER_USD, Usd};
+// The meter and its calls.
 pub use crate::base::stats::Stats;
-pub use crate::base::usage::{
-    Category, MAX_CHARACTERS_PER_TRACK, MAX_PARTICIPANTS, MAX_SECONDS_PER_TRACK,
-    MAX_TOKENS_PER_TRACK, TokenUsage, Unit, UsageKind,
-};
-pub use crate::call::info::{
-    CallInfo, CallSummary, MAX_ID_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, Outcome, Tracked,
-};
-pub use crate::call::meter::{
-    DEFAULT_BATCH_SIZE, DEFAULT_CALL_ESTIMATE, DEFAULT_DB_PATH, DEFAULT_FLUSH_TIMEOUT,
-    DEFAULT_POLL_INTERVAL, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, Meter, MeterBuilder,
-    MeterGuard,
-};
+pub use crate::call::info::{CallInfo, CallSummary, Outcome, Tracked};
+pub use crate::call::meter::{Meter, MeterBuilder, MeterGuard};
 pub use crate::call::tracker::CallCostTracker;
-pub use crate::control::alert::{
-    ALERT_ENV_VARS, Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink,
-};
-pub use crate::control::budget::{Budget, DEFAULT_MAX_CALL_COST, DEFAULT_WARN_PERCENT, Verdict};
-pub use crate::control::limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
-pub use crate::control::quota::{
-    DEFAULT_QUOTA_CRITICAL_PERCENT, DEFAULT_QUOTA_WARNING_PERCENT, Quota,
-};
 pub use crate::ident::CallStatus;
-pub use crate::pricing::{
-    Catalog, CatalogBuilder, ContextTier, FeeRule, FixedCost, ImportReport, Increment, ModelPrice,
-    Payment, PriceOrigin, Quote, QuoteLine, Rate, Subscription, SubscriptionTier, Usage,
-};
-pub use crate::report::economics::{
-    BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
-};
-pub use crate::report::reports::{
-    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
-    SubjectSpend,
-};
-pub use crate::report::whatif::{Substitution, WhatIf, WhatIfLine};
+
+// Money and usage.
+pub use crate::base::money::Usd;
+pub use crate::base::usage::{Category, TokenUsage, Unit, UsageKind};
+pub use chrono;
+pub use rust_decimal::Decimal;
+
+// Prices, control and reports: the types most users name; the rest is in the modules.
+pub use crate::control::{Alert, AlertKind, AlertSink, Budget, Limits, Quota, Verdict};
+pub use crate::pricing::{Catalog, CatalogBuilder, ModelPrice, Rate};
+pub use crate::report::Reports;
+
+// Errors.
+pub use crate::base::error::{Error, Result, UnpersistedCall};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -3,10 +3,10 @@
 
 mod common;
 
-use callmeter::{
-    AnthropicUsage, CallInfo, Catalog, Category, DeepgramResponse, Error, ModelPrice, OpenAiUsage,
-    Rate, RealtimeUsage, TokenUsage, TwilioStatusCallback, UsageKind, Usd,
+use callmeter::adapters::{
+    AnthropicUsage, DeepgramResponse, OpenAiUsage, RealtimeUsage, TwilioStatusCallback,
 };
+use callmeter::{CallInfo, Catalog, Category, Error, ModelPrice, Rate, TokenUsage, UsageKind, Usd};
 use common::{Db, TestResult};
 use rust_decimal::dec;
 use serde_json::Value;
@@ -195,7 +195,7 @@ fn responses_recorded_by_the_official_sdks_deserialise_and_price() -> TestResult
 
 #[test]
 fn framework_metrics_use_their_own_cache_semantics() -> TestResult {
-    use callmeter::{LiveKitLlmMetrics, PipecatTokenUsage};
+    use callmeter::adapters::{LiveKitLlmMetrics, PipecatTokenUsage};
     // LiveKit Agents' LLMMetrics.model_dump(): prompt_tokens includes prompt_cached_tokens.
     let livekit: LiveKitLlmMetrics = serde_json::from_str(
         r#"{"type": "llm_metrics", "label": "livekit.plugins.openai.llm.LLM", "request_id": "r1",
@@ -237,7 +237,7 @@ fn the_realtime_reference_usage_and_a_totals_only_usage() -> TestResult {
 
 #[test]
 fn deepgram_responses_recorded_by_the_sdk_price_per_second() -> TestResult {
-    use callmeter::{DeepgramLiveMessage, DeepgramStream};
+    use callmeter::adapters::{DeepgramLiveMessage, DeepgramStream};
     let db = Db::new();
     let (meter, _guard) = db.open();
     let call = meter.start_call(CallInfo::new("deepgram"))?;
@@ -272,7 +272,7 @@ fn deepgram_responses_recorded_by_the_sdk_price_per_second() -> TestResult {
 
 #[test]
 fn twilio_call_resources_from_the_sdk_give_duration_and_twilios_price() -> TestResult {
-    use callmeter::TwilioCall;
+    use callmeter::adapters::TwilioCall;
     // A completed inbound call of 15 s: one started minute at $0.0085; Twilio's own price is there
     // to reconcile with (this example's $0.03 is from 2010's rates).
     let completed: TwilioCall = serde_json::from_value(fixture("sdk_twilio_call.json"))?;
@@ -320,7 +320,7 @@ fn a_twilio_status_callback_reads_from_its_form_body() -> TestResult {
 
 #[test]
 fn livekit_speech_metrics_give_audio_seconds_and_characters() -> TestResult {
-    use callmeter::{LiveKitSttMetrics, LiveKitTtsMetrics};
+    use callmeter::adapters::{LiveKitSttMetrics, LiveKitTtsMetrics};
     // STTMetrics.model_dump() of a streaming Deepgram STT (livekit-agents 1.2.14 field names).
     let stt: LiveKitSttMetrics = serde_json::from_str(
         r#"{"type": "stt_metrics", "label": "livekit.plugins.deepgram.stt.STT", "request_id": "r2",

@@ -4,9 +4,8 @@
 
 mod common;
 
-use callmeter::{
-    AlertThresholds, Budget, CallInfo, Catalog, Category, ModelPrice, Rate, UsageKind, Usd,
-};
+use callmeter::control::AlertThresholds;
+use callmeter::{Budget, CallInfo, Catalog, Category, ModelPrice, Rate, UsageKind, Usd};
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::dec;
 

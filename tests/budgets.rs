@@ -6,9 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use callmeter::control::AlertThresholds;
 use callmeter::{
-    Alert, AlertKind, AlertThresholds, Budget, CallInfo, Catalog, Category, Error, ModelPrice,
-    Outcome, Rate, UsageKind, Usd, Verdict,
+    Alert, AlertKind, Budget, CallInfo, Catalog, Category, Error, ModelPrice, Outcome, Rate,
+    UsageKind, Usd, Verdict,
 };
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::dec;

@@ -2,7 +2,8 @@
 
 mod common;
 
-use callmeter::{CallInfo, Catalog, Error, PriceOrigin, Rate, TokenUsage, Usd};
+use callmeter::pricing::PriceOrigin;
+use callmeter::{CallInfo, Catalog, Error, Rate, TokenUsage, Usd};
 use common::{Db, TestResult};
 use rust_decimal::dec;
 

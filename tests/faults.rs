@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use callmeter::{
-    Alert, AlertKind, Budget, CallInfo, Catalog, Category, Error, MAX_CALL_COST, MAX_EVENT_COST,
-    MAX_NAME_LEN, ModelPrice, Outcome, Rate, UsageKind, Usd, Verdict,
+    Alert, AlertKind, Budget, CallCostTracker, CallInfo, Catalog, Category, Error, ModelPrice,
+    Outcome, Rate, UsageKind, Usd, Verdict,
 };
 use common::{Db, TestResult, call_total, events_sum, scalar_i64};
 use rust_decimal::dec;
@@ -159,9 +159,9 @@ fn totals_never_wrap_and_a_cutoff_stays_a_cutoff() -> TestResult {
     let db = Db::new();
     let (meter, guard) = db.builder().catalog(catalog()).open()?;
     let call = meter.start_call(CallInfo::new("whale"))?;
-    // 1 000 characters of `gold` cost exactly MAX_EVENT_COST ($1 000 000).
+    // 1 000 characters of `gold` cost exactly CallCostTracker::MAX_EVENT_COST ($1 000 000).
     let most = call.track_tts("acme", "gold", 1_000)?;
-    assert_eq!(most.cost, MAX_EVENT_COST);
+    assert_eq!(most.cost, CallCostTracker::MAX_EVENT_COST);
     assert_eq!(most.verdict, Verdict::Cutoff);
     // One character more than that in one event is out of range: recorded, unpriced.
     let over = call.track_tts("acme", "gold", 1_001).err();
@@ -169,7 +169,7 @@ fn totals_never_wrap_and_a_cutoff_stays_a_cutoff() -> TestResult {
     for _ in 1..10 {
         call.track_tts("acme", "gold", 1_000)?;
     }
-    assert_eq!(call.total(), MAX_CALL_COST);
+    assert_eq!(call.total(), CallCostTracker::MAX_CALL_COST);
     // Past the call's bound: recorded unpriced, the total stays, the cutoff stays.
     for _ in 0..30 {
         let e = call.track_tts("acme", "gold", 1_000).err();
@@ -177,7 +177,7 @@ fn totals_never_wrap_and_a_cutoff_stays_a_cutoff() -> TestResult {
             matches!(&e, Some(e @ Error::CallCostOutOfRange { .. }) if e.is_recorded()),
             "{e:?}"
         );
-        assert_eq!(call.total(), MAX_CALL_COST);
+        assert_eq!(call.total(), CallCostTracker::MAX_CALL_COST);
         assert_eq!(call.verdict(), Verdict::Cutoff);
     }
     // Even the smallest usage does not fit once the bound is reached.
@@ -360,7 +360,7 @@ fn over_long_names_are_typed_errors_and_the_usage_is_kept_under_a_cut_name() -> 
     for _ in 0..3 {
         let e = call.track_tts("acme", &huge, 10).err();
         assert!(
-            matches!(&e, Some(e @ Error::NameTooLong { what: "model", len: 1_048_576, max: MAX_NAME_LEN }) if e.is_recorded()),
+            matches!(&e, Some(e @ Error::NameTooLong { what: "model", len: 1_048_576, max: CallCostTracker::MAX_NAME_LEN }) if e.is_recorded()),
             "{e:?}"
         );
     }
@@ -376,7 +376,7 @@ fn over_long_names_are_typed_errors_and_the_usage_is_kept_under_a_cut_name() -> 
         "{e:?}"
     );
     // Exactly the longest name is fine (unknown here, so unpriced).
-    let longest = "x".repeat(MAX_NAME_LEN);
+    let longest = "x".repeat(CallCostTracker::MAX_NAME_LEN);
     assert!(matches!(
         call.track_tts("acme", &longest, 1),
         Err(Error::UnknownModel { .. })
@@ -385,14 +385,17 @@ fn over_long_names_are_typed_errors_and_the_usage_is_kept_under_a_cut_name() -> 
         call.agent(&huge),
         Err(Error::NameTooLong { what: "agent", .. })
     ));
-    assert!(call.agent(&"a".repeat(MAX_NAME_LEN)).is_ok());
-    let long_id = "p".repeat(callmeter::MAX_ID_LEN + 1);
+    assert!(
+        call.agent(&"a".repeat(CallCostTracker::MAX_NAME_LEN))
+            .is_ok()
+    );
+    let long_id = "p".repeat(callmeter::CallInfo::MAX_ID_LEN + 1);
     for info in [
         CallInfo::new("x").persona(long_id.as_str()),
         CallInfo::new("x").user(long_id.as_str()),
         CallInfo::new("x").tenant(long_id.as_str()),
         CallInfo::new("x").session_kind(long_id.as_str()),
-        CallInfo::new("x").metadata("k", "v".repeat(callmeter::MAX_METADATA_LEN)),
+        CallInfo::new("x").metadata("k", "v".repeat(callmeter::CallInfo::MAX_METADATA_LEN)),
     ] {
         assert!(matches!(
             meter.start_call(info),
@@ -410,7 +413,7 @@ fn over_long_names_are_typed_errors_and_the_usage_is_kept_under_a_cut_name() -> 
             "SELECT MAX(length(model)) + MAX(length(provider)) FROM cost_events",
             []
         ),
-        2 * MAX_NAME_LEN as i64
+        2 * CallCostTracker::MAX_NAME_LEN as i64
     );
     assert_eq!(
         scalar_i64(

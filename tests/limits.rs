@@ -5,9 +5,10 @@ mod common;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use callmeter::control::{Period, SubjectKind};
 use callmeter::{
     AlertKind, Budget, CallInfo, Catalog, Category, Limits, Meter, MeterBuilder, MeterGuard,
-    ModelPrice, Period, Rate, SubjectKind, UsageKind, Usd, Verdict,
+    ModelPrice, Rate, UsageKind, Usd, Verdict,
 };
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::dec;

@@ -1,11 +1,12 @@
 //! Import of LiteLLM's price database, on a trimmed copy of the real file (see tests/data/README.md).
 
-use callmeter::{Catalog, PriceOrigin, Rate, UsageKind, Usd};
+use callmeter::pricing::PriceOrigin;
+use callmeter::{Catalog, Rate, UsageKind, Usd};
 use rust_decimal::{Decimal, dec};
 
 const FIXTURE: &str = "tests/data/litellm_prices_trimmed.json";
 
-fn imported() -> (Catalog, callmeter::ImportReport) {
+fn imported() -> (Catalog, callmeter::pricing::ImportReport) {
     let (builder, report) = Catalog::builder()
         .import_litellm(FIXTURE)
         .expect("the fixture imports");

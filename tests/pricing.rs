@@ -3,9 +3,10 @@
 
 mod common;
 
+use callmeter::pricing::{FeeRule, FixedCost, Increment, Payment, SubscriptionTier};
 use callmeter::{
-    CallInfo, Catalog, Category, Error, FeeRule, FixedCost, Increment, Meter, MeterGuard,
-    ModelPrice, Payment, Rate, SubscriptionTier, TokenUsage, UsageKind, Usd,
+    CallInfo, Catalog, Category, Error, Meter, MeterGuard, ModelPrice, Rate, TokenUsage, UsageKind,
+    Usd,
 };
 use common::{Db, TestResult};
 use proptest::prelude::*;

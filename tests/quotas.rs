@@ -3,9 +3,10 @@
 
 mod common;
 
+use callmeter::control::AlertThresholds;
 use callmeter::{
-    AlertKind, AlertThresholds, Budget, CallInfo, Catalog, Category, MeterBuilder, ModelPrice,
-    Quota, Rate, UsageKind, Usd,
+    AlertKind, Budget, CallInfo, Catalog, Category, MeterBuilder, ModelPrice, Quota, Rate,
+    UsageKind, Usd,
 };
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::dec;

@@ -3,7 +3,8 @@
 
 mod common;
 
-use callmeter::{CallInfo, Error, GroupBy, Outcome, Reports, TokenUsage, Usd};
+use callmeter::report::GroupBy;
+use callmeter::{CallInfo, Error, Outcome, Reports, TokenUsage, Usd};
 use chrono::{Datelike, Utc};
 use common::{Db, TestResult};
 use rust_decimal::dec;
@@ -127,7 +128,9 @@ fn missing_foreign_and_corrupt_files_are_typed_errors() -> TestResult {
 
 #[test]
 fn economics_of_a_day_with_fixed_costs_and_break_even() -> TestResult {
-    use callmeter::{Category, FixedCost, break_even};
+    use callmeter::Category;
+    use callmeter::pricing::FixedCost;
+    use callmeter::report::break_even;
     let db = Db::new();
     fill(&db)?;
     let reports = Reports::open(&db.path)?;
@@ -225,7 +228,7 @@ fn exports_round_trip_to_the_database_sums() -> TestResult {
 
 #[test]
 fn a_subject_s_spend_comes_from_the_rollups() -> TestResult {
-    use callmeter::SubjectKind;
+    use callmeter::control::SubjectKind;
     let db = Db::new();
     fill(&db)?;
     let reports = Reports::open(&db.path)?;
@@ -244,7 +247,8 @@ fn a_subject_s_spend_comes_from_the_rollups() -> TestResult {
 
 #[test]
 fn what_if_reprices_recorded_usage_and_leaves_it_untouched() -> TestResult {
-    use callmeter::{Catalog, Substitution};
+    use callmeter::Catalog;
+    use callmeter::report::Substitution;
     let db = Db::new();
     fill(&db)?;
     let before = std::fs::read(&db.path)?;
@@ -299,7 +303,8 @@ fn groups_by_plan_hours_and_turns() -> TestResult {
 
 #[test]
 fn plan_margins_at_their_usage_limits() -> TestResult {
-    use callmeter::{CallCosts, FeeRule, Plan, plan_margin};
+    use callmeter::pricing::FeeRule;
+    use callmeter::report::{CallCosts, Plan, plan_margin};
     let costs = CallCosts::new(usd(dec!(0.60)), dec!(5));
     let card = FeeRule::new(dec!(2.9), usd(dec!(0.30)));
     let per_call = plan_margin(
@@ -361,7 +366,7 @@ fn plan_margins_at_their_usage_limits() -> TestResult {
 
 #[test]
 fn a_subject_s_calls_over_a_range() -> TestResult {
-    use callmeter::SubjectKind;
+    use callmeter::control::SubjectKind;
     let db = Db::new();
     fill(&db)?;
     let reports = Reports::open(&db.path)?;

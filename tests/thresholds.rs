@@ -7,9 +7,10 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use callmeter::control::AlertThresholds;
 use callmeter::{
-    Alert, AlertKind, AlertThresholds, Budget, CallInfo, Catalog, Category, Limits, Meter,
-    MeterBuilder, MeterGuard, ModelPrice, Quota, Rate, UsageKind, Usd, Verdict,
+    Alert, AlertKind, Budget, CallInfo, Catalog, Category, Limits, Meter, MeterBuilder, MeterGuard,
+    ModelPrice, Quota, Rate, UsageKind, Usd, Verdict,
 };
 use common::{Db, TestResult};
 use rust_decimal::Decimal;

@@ -147,7 +147,9 @@ fn bad_input_gets_typed_errors_and_records_nothing() -> TestResult {
         Err(Error::InvalidCallInfo(_))
     ));
     assert!(matches!(
-        meter.start_call(CallInfo::new("x".repeat(callmeter::MAX_ID_LEN + 1))),
+        meter.start_call(CallInfo::new(
+            "x".repeat(callmeter::CallInfo::MAX_ID_LEN + 1)
+        )),
         Err(Error::InvalidCallInfo(_))
     ));
     let call = meter.start_call(CallInfo::new("bad-input"))?;
@@ -428,7 +430,8 @@ fn one_call_tracked_from_many_threads_while_it_is_finalized() -> TestResult {
 
 #[test]
 fn custom_catalog_prices_are_used() -> TestResult {
-    use callmeter::{Catalog, Increment, ModelPrice, Rate, UsageKind};
+    use callmeter::pricing::Increment;
+    use callmeter::{Catalog, ModelPrice, Rate, UsageKind};
     let catalog = Catalog::builtin()
         .into_builder()
         .insert(

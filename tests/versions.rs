@@ -5,9 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use callmeter::{
-    CallInfo, Catalog, Category, Error, ModelPrice, Outcome, PriceOrigin, Rate, UsageKind, Usd,
-};
+use callmeter::pricing::PriceOrigin;
+use callmeter::{CallInfo, Catalog, Category, Error, ModelPrice, Outcome, Rate, UsageKind, Usd};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::dec;

@@ -61,7 +61,7 @@ pub enum Error {
         model: String,
     },
 
-    /// The call's total cost (or revenue) would pass [`MAX_CALL_COST`](crate::MAX_CALL_COST) with this
+    /// The call's total cost (or revenue) would pass [`MAX_CALL_COST`](crate::CallCostTracker::MAX_CALL_COST) with this
     /// usage. The usage was recorded as unpriced; the call's total stays where it was (a
     /// [`Verdict::Cutoff`](crate::Verdict::Cutoff) stays a cutoff).
     #[error(
@@ -72,7 +72,7 @@ pub enum Error {
         max: crate::Usd,
     },
 
-    /// A provider, model or agent name longer than [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes. For a
+    /// A provider, model or agent name longer than [`MAX_NAME_LEN`](crate::CallCostTracker::MAX_NAME_LEN) bytes. For a
     /// track call, the usage was recorded as unpriced under the name cut to that length.
     #[error("{what} name of {len} bytes is longer than the {max} allowed")]
     NameTooLong {

@@ -1,4 +1,13 @@
-//! The shared vocabulary.
+//! **The shared vocabulary**: the words every stage speaks, below all of them.
+//!
+//! - [`error`]: [`Error`](crate::Error) and [`Result`](crate::Result).
+//! - [`money`]: [`Usd`](crate::Usd), nano-dollar arithmetic and the bounds on totals.
+//! - [`usage`]: what is tracked ([`UsageKind`](crate::UsageKind), [`TokenUsage`](crate::TokenUsage),
+//!   [`Category`](crate::Category), [`Unit`](crate::Unit)) and the quantity an event carries.
+//! - [`stats`]: the meter's counters and their snapshot, [`Stats`](crate::Stats).
+//!
+//! Layer: the bottom. Imports nothing of the crate outside this folder.
+
 pub(crate) mod error;
 pub(crate) mod money;
 pub(crate) mod stats;

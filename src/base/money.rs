@@ -14,12 +14,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::base::error::{Error, Result};
 
 /// Nano-dollars in one US dollar: the resolution of every stored amount.
-pub const NANOS_PER_USD: i64 = 1_000_000_000;
+pub(crate) const NANOS_PER_USD: i64 = 1_000_000_000;
 
 /// The largest cost one event may carry, and the largest payment one track call may record:
 /// $1,000,000. A usage priced above it is recorded unpriced ([`Error::CostOverflow`]); a payment above
 /// it is refused ([`Error::InvalidQuantity`]).
-pub const MAX_EVENT_COST: Usd = Usd(Decimal::from_parts(1_000_000, 0, 0, false, 0));
+pub(crate) const MAX_EVENT_COST: Usd = Usd(Decimal::from_parts(1_000_000, 0, 0, false, 0));
 /// [`MAX_EVENT_COST`] in nano-dollars.
 pub(crate) const MAX_EVENT_NANOS: i64 = 1_000_000 * NANOS_PER_USD;
 
@@ -28,7 +28,7 @@ pub(crate) const MAX_EVENT_NANOS: i64 = 1_000_000 * NANOS_PER_USD;
 /// call's running total never wraps and a cutoff stays a cutoff. With it, `SUM()` over one call's rows
 /// stays exact for 900 starts of the same call id, and a sum over many calls (a user's month, the
 /// platform) stays exact up to `i64::MAX` nano-dollars, $9,223,372,036.85 (922 calls at the maximum).
-pub const MAX_CALL_COST: Usd = Usd(Decimal::from_parts(10_000_000, 0, 0, false, 0));
+pub(crate) const MAX_CALL_COST: Usd = Usd(Decimal::from_parts(10_000_000, 0, 0, false, 0));
 /// [`MAX_CALL_COST`] in nano-dollars.
 pub(crate) const MAX_CALL_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
 
@@ -38,11 +38,11 @@ pub(crate) const MAX_CALL_NANOS: i64 = 10_000_000 * NANOS_PER_USD;
 /// `max` plus one event per thread, far from `i64::MAX`, and settles at or below `max`.
 pub(crate) fn add_within(total: &std::sync::atomic::AtomicI64, n: i64, max: i64) -> bool {
     use std::sync::atomic::Ordering;
-    let before = total.fetch_add(n, Ordering::AcqRel);
+    let before = total.fetch_add(n, Ordering::Relaxed);
     if before.saturating_add(n) <= max {
         true
     } else {
-        total.fetch_sub(n, Ordering::AcqRel);
+        total.fetch_sub(n, Ordering::Relaxed);
         false
     }
 }
@@ -129,6 +129,12 @@ impl Usd {
     pub fn is_negative(self) -> bool {
         self.0.is_sign_negative() && !self.0.is_zero()
     }
+}
+
+/// The resolution of stored amounts.
+impl Usd {
+    /// Nano-dollars in one US dollar: the resolution of every stored amount.
+    pub const NANOS_PER_USD: i64 = NANOS_PER_USD;
 }
 
 impl From<Decimal> for Usd {

@@ -1,4 +1,9 @@
 //! Counters kept by the meter, readable at any time.
+//!
+//! Ordering rule: a counter is bumped with `Relaxed` unless it enters the identity
+//! `enqueued = persisted + quarantined + dropped + pending`; those (`persisted`, `quarantined`,
+//! `dropped`, `late`) are bumped with `Release` after the event was counted in `enqueued`, and read
+//! with `Acquire` before `enqueued` is, so a snapshot never shows more events out than in.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -392,15 +392,15 @@ impl TokenUsage {
 }
 
 /// The most tokens of one kind a single track call accepts.
-pub const MAX_TOKENS_PER_TRACK: u64 = 1_000_000_000;
+pub(crate) const MAX_TOKENS_PER_TRACK: u64 = 1_000_000_000;
 /// The most non-zero kinds in one [`TokenUsage`].
 pub(crate) const MAX_TOKEN_KINDS: usize = 8;
 /// The most characters a single track call accepts.
-pub const MAX_CHARACTERS_PER_TRACK: u64 = 1_000_000_000;
+pub(crate) const MAX_CHARACTERS_PER_TRACK: u64 = 1_000_000_000;
 /// The most seconds a single track call accepts (one day).
-pub const MAX_SECONDS_PER_TRACK: f64 = 86_400.0;
+pub(crate) const MAX_SECONDS_PER_TRACK: f64 = 86_400.0;
 /// The most participants a single track call accepts.
-pub const MAX_PARTICIPANTS: u32 = 100_000;
+pub(crate) const MAX_PARTICIPANTS: u32 = 100_000;
 
 /// A validated quantity, in base units (tokens, characters, milliseconds, transactions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

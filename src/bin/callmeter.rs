@@ -13,7 +13,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callmeter::{Catalog, GroupBy, Payment, Quote, Reports, TokenUsage, Usage, UsageKind, Usd};
+use callmeter::pricing::{Payment, Quote, Usage};
+use callmeter::report::GroupBy;
+use callmeter::{Catalog, Reports, TokenUsage, UsageKind, Usd};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 
@@ -41,7 +43,7 @@ enum Command {
 #[derive(Args)]
 struct Source {
     /// The database file (the one `simulate_calls` and the meter write).
-    #[arg(long, value_name = "FILE", default_value = callmeter::DEFAULT_DB_PATH)]
+    #[arg(long, value_name = "FILE", default_value = callmeter::MeterBuilder::DEFAULT_DB_PATH)]
     db: PathBuf,
     /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
     #[arg(long, value_name = "DAY")]
@@ -125,7 +127,7 @@ fn economics(args: &EconomicsArgs) -> Result<(), String> {
         (Some(price), Some(p)) => p
             .variable_cost
             .checked_add(p.payment_fees)
-            .map(|cost| callmeter::break_even(monthly, price, cost)),
+            .map(|cost| callmeter::report::break_even(monthly, price, cost)),
         _ => None,
     };
     if args.json {
@@ -206,7 +208,7 @@ fn json(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
-fn print_shares(title: &str, shares: &[callmeter::Share]) {
+fn print_shares(title: &str, shares: &[callmeter::report::Share]) {
     if shares.is_empty() {
         return;
     }

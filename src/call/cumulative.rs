@@ -12,8 +12,17 @@ use rustc_hash::FxHashMap;
 
 use crate::pricing::Running;
 
+/// log2 of the lines a call keeps without locking.
+const FAST_BITS: u32 = 5;
 /// Lines a call keeps without locking.
-pub(crate) const FAST_LINES: usize = 32;
+pub(crate) const FAST_LINES: usize = 1 << FAST_BITS;
+
+/// The slot a line's probe starts at: Fibonacci hashing, the *high* bits of the line number times
+/// 2^32 / φ, so that lines that differ only above the low bits (every 32nd line of a large catalog)
+/// still spread over the table.
+fn home(line: u32) -> usize {
+    (line.wrapping_mul(0x9E37_79B9) >> (u32::BITS - FAST_BITS)) as usize
+}
 
 /// The cumulative quantity of each line a call has used.
 #[derive(Debug)]
@@ -37,7 +46,7 @@ impl Default for Cumulative {
 impl Running for Cumulative {
     fn fetch_add(&self, line: u32, qty: u64) -> u64 {
         let key = line.wrapping_add(1);
-        let start = (line as usize).wrapping_mul(0x9E37_79B9) % FAST_LINES;
+        let start = home(line);
         for probe in 0..FAST_LINES {
             let i = (start + probe) % FAST_LINES;
             let mut k = self.keys[i].load(Ordering::Acquire);
@@ -49,6 +58,7 @@ impl Running for Cumulative {
                 };
             }
             if k == key {
+                // A running sum: `Relaxed` (the hot path's ordering rule, `call`'s module docs).
                 return self.values[i].fetch_add(qty, Ordering::Relaxed);
             }
         }
@@ -63,6 +73,16 @@ impl Running for Cumulative {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_a_table_apart_start_in_different_slots() {
+        // Lines that differ only in the bits above the table's size: a low-bit hash sends them all to
+        // one slot.
+        let homes: std::collections::BTreeSet<usize> =
+            (0..8_u32).map(|k| home(k * FAST_LINES as u32)).collect();
+        assert!(homes.len() >= 6, "{homes:?}");
+        assert!((0..10_000).all(|line| home(line) < FAST_LINES));
+    }
 
     #[test]
     fn each_line_counts_on_its_own_even_past_the_fast_table() {

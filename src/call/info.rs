@@ -13,11 +13,11 @@ use crate::control::budget::{Budget, Verdict};
 use crate::ident::CallStatus;
 
 /// The longest id accepted (call, user, tenant, persona, session kind, a metadata key), in bytes.
-pub const MAX_ID_LEN: usize = 256;
+pub(crate) const MAX_ID_LEN: usize = 256;
 /// The longest provider, model or agent name accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 128;
+pub(crate) const MAX_NAME_LEN: usize = 128;
 /// The most a call's metadata may hold, in bytes of JSON.
-pub const MAX_METADATA_LEN: usize = 4_096;
+pub(crate) const MAX_METADATA_LEN: usize = 4_096;
 
 /// `name` cut to at most [`MAX_NAME_LEN`] bytes, at a character boundary.
 pub(crate) fn cut(name: &str) -> &str {
@@ -53,6 +53,14 @@ pub struct CallInfo {
     pub(crate) metadata: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) budget: Option<Budget>,
+}
+
+/// Bounds on what a call's description holds.
+impl CallInfo {
+    /// The longest id accepted (call, user, tenant, persona, session kind, a metadata key), in bytes.
+    pub const MAX_ID_LEN: usize = MAX_ID_LEN;
+    /// The most a call's metadata may hold, in bytes of JSON.
+    pub const MAX_METADATA_LEN: usize = MAX_METADATA_LEN;
 }
 
 impl CallInfo {
@@ -144,7 +152,7 @@ pub(crate) fn check_id(id: Option<&str>, empty: &'static str) -> Result<()> {
         _ => Ok(()),
     }
 }
-/// How a call ended, given to [`CallCostTracker::finalize`].
+/// How a call ended, given to [`CallCostTracker::finalize`](crate::CallCostTracker::finalize).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The call ran to its end.
@@ -176,7 +184,7 @@ pub struct Tracked {
 /// The exact cost of a finished call, computed from the tracker's in-memory totals.
 ///
 /// `total` equals the sum of `by_category`, and of `by_provider`; it equals the sum of the call's events in
-/// the database. `by_agent` covers events tracked through [`CallCostTracker::agent`].
+/// the database. `by_agent` covers events tracked through [`CallCostTracker::agent`](crate::CallCostTracker::agent).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CallSummary {
@@ -198,7 +206,7 @@ pub struct CallSummary {
     pub duration_ms: u64,
     /// Total cost.
     pub total: Usd,
-    /// Amount charged to the customer through [`CallCostTracker::track_payment`].
+    /// Amount charged to the customer through [`CallCostTracker::track_payment`](crate::CallCostTracker::track_payment).
     pub revenue: Usd,
     /// Cost per category (categories with a cost).
     pub by_category: BTreeMap<Category, Usd>,

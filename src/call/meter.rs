@@ -31,32 +31,32 @@ use crate::persist::writer::{Writer, WriterConfig, WriterQueues};
 use crate::pricing::Catalog;
 
 /// Default database file, relative to the working directory.
-pub const DEFAULT_DB_PATH: &str = "callmeter.db";
+pub(crate) const DEFAULT_DB_PATH: &str = "callmeter.db";
 /// Default capacity of the event queue (events).
-pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+pub(crate) const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Default largest number of events written in one transaction.
-pub const DEFAULT_BATCH_SIZE: usize = 8_192;
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 8_192;
 /// Default time the writer sleeps when it finds the queue empty.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
+pub(crate) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Default longest wait of [`Meter::flush`].
-pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cost [`Meter::admit`] assumes for a call: $0.90.
-pub const DEFAULT_CALL_ESTIMATE: Usd =
+pub(crate) const DEFAULT_CALL_ESTIMATE: Usd =
     Usd::new(rust_decimal::Decimal::from_parts(90, 0, 0, false, 2));
 /// Default longest wait of [`MeterGuard::shutdown`] and of the guard's drop.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds a [`Meter`].
 ///
 /// | setting | default | |
 /// |---|---|---|
-/// | [`path`](Self::path) | [`DEFAULT_DB_PATH`] | SQLite file, created and migrated on open |
+/// | [`path`](Self::path) | [`Self::DEFAULT_DB_PATH`] | SQLite file, created and migrated on open |
 /// | [`catalog`](Self::catalog) | [`Catalog::builtin`] | prices |
-/// | [`queue_capacity`](Self::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] | events the queue holds |
-/// | [`batch_size`](Self::batch_size) | [`DEFAULT_BATCH_SIZE`] | events per transaction at most |
-/// | [`poll_interval`](Self::poll_interval) | [`DEFAULT_POLL_INTERVAL`] | writer's sleep when idle |
-/// | [`flush_timeout`](Self::flush_timeout) | [`DEFAULT_FLUSH_TIMEOUT`] | longest `flush` wait |
-/// | [`shutdown_timeout`](Self::shutdown_timeout) | [`DEFAULT_SHUTDOWN_TIMEOUT`] | longest shutdown wait |
+/// | [`queue_capacity`](Self::queue_capacity) | [`Self::DEFAULT_QUEUE_CAPACITY`] | events the queue holds |
+/// | [`batch_size`](Self::batch_size) | [`Self::DEFAULT_BATCH_SIZE`] | events per transaction at most |
+/// | [`poll_interval`](Self::poll_interval) | [`Self::DEFAULT_POLL_INTERVAL`] | writer's sleep when idle |
+/// | [`flush_timeout`](Self::flush_timeout) | [`Self::DEFAULT_FLUSH_TIMEOUT`] | longest `flush` wait |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | [`Self::DEFAULT_SHUTDOWN_TIMEOUT`] | longest shutdown wait |
 /// | [`budget`](Self::budget) | [`Budget::default`] ($10.00, warning at 75 %, cutoff on) | per-call budget |
 /// | [`alert_thresholds`](Self::alert_thresholds) | [`AlertThresholds::default`], then the environment | cost alerts |
 /// | [`alert_sink`](Self::alert_sink) | none (alerts go to the `alerts` table) | alert delivery |
@@ -76,6 +76,24 @@ pub struct MeterBuilder {
     estimate: Usd,
     estimates: FxHashMap<String, Usd>,
     quotas: Vec<Quota>,
+}
+
+/// The defaults of every setting.
+impl MeterBuilder {
+    /// Default database file, relative to the working directory.
+    pub const DEFAULT_DB_PATH: &str = DEFAULT_DB_PATH;
+    /// Default capacity of the event queue (events).
+    pub const DEFAULT_QUEUE_CAPACITY: usize = DEFAULT_QUEUE_CAPACITY;
+    /// Default largest number of events written in one transaction.
+    pub const DEFAULT_BATCH_SIZE: usize = DEFAULT_BATCH_SIZE;
+    /// Default time the writer sleeps when it finds the queue empty.
+    pub const DEFAULT_POLL_INTERVAL: Duration = DEFAULT_POLL_INTERVAL;
+    /// Default longest wait of [`Meter::flush`].
+    pub const DEFAULT_FLUSH_TIMEOUT: Duration = DEFAULT_FLUSH_TIMEOUT;
+    /// Default cost [`Meter::admit`] assumes for a call: $0.90.
+    pub const DEFAULT_CALL_ESTIMATE: Usd = DEFAULT_CALL_ESTIMATE;
+    /// Default longest wait of [`MeterGuard::shutdown`] and of the guard's drop.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = DEFAULT_SHUTDOWN_TIMEOUT;
 }
 
 impl std::fmt::Debug for MeterBuilder {
@@ -205,7 +223,7 @@ impl MeterBuilder {
         self
     }
 
-    /// What [`Meter::admit`] assumes a call will cost ([`DEFAULT_CALL_ESTIMATE`] unless set).
+    /// What [`Meter::admit`] assumes a call will cost ([`Self::DEFAULT_CALL_ESTIMATE`] unless set).
     pub fn estimated_call_cost(mut self, cost: Usd) -> Self {
         self.estimate = cost;
         self

@@ -1,4 +1,6 @@
-//! A call's hot-path state: the gate, the running totals, pricing and booking one event, and ending the call.
+//! A call's hot-path state: the gate, the running totals, pricing and booking one event, and ending
+//! the call. Its atomics follow the hot path's ordering rule (`call`'s module docs): the gate orders,
+//! the sums are `Relaxed`.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -187,12 +189,12 @@ impl CallState {
         let ended_at_ms = self.ident.now_ms();
         let mut coalesced = Vec::new();
         for c in Category::ALL {
-            let events = self.dropped_count[c.index()].load(Ordering::Acquire);
+            let events = self.dropped_count[c.index()].load(Ordering::Relaxed);
             if events > 0 {
                 coalesced.push(Coalesced {
                     category: c,
                     events,
-                    cost: self.dropped_cost[c.index()].load(Ordering::Acquire),
+                    cost: self.dropped_cost[c.index()].load(Ordering::Relaxed),
                     seq: seq_of(self.gate.fetch_add(SEQ_ONE, Ordering::AcqRel)),
                 });
             }
@@ -227,7 +229,7 @@ impl CallState {
         coalesced: &[Coalesced],
     ) -> CallSummary {
         let nonzero = |a: &AtomicI64| {
-            let v = a.load(Ordering::Acquire);
+            let v = a.load(Ordering::Relaxed);
             (v != 0).then(|| Usd::from_nanos(v))
         };
         let catalog = &self.ident.catalog;
@@ -258,12 +260,12 @@ impl CallState {
             ended_at: to_utc(ended_at_ms),
             duration_ms: u64::try_from(ended_at_ms - ident.started_at_ms).unwrap_or(0),
             total: Usd::from_nanos(categories.iter().sum()),
-            revenue: Usd::from_nanos(self.revenue.load(Ordering::Acquire)),
+            revenue: Usd::from_nanos(self.revenue.load(Ordering::Relaxed)),
             by_category,
             by_provider,
             by_agent,
             events,
-            unpriced_events: self.unpriced.load(Ordering::Acquire),
+            unpriced_events: self.unpriced.load(Ordering::Relaxed),
             dropped_events: coalesced.iter().map(|c| c.events).sum(),
         }
     }
@@ -297,7 +299,7 @@ impl CallState {
         for counter in &self.limits {
             if counter.add(cost, call_ms) {
                 reached = true;
-                if !counter.alerted.swap(true, Ordering::AcqRel) {
+                if !counter.alerted.swap(true, Ordering::Relaxed) {
                     self.meter.raise(AlertMsg::Limit {
                         call: Arc::clone(&self.ident),
                         counter: Arc::clone(counter),
@@ -440,7 +442,7 @@ impl CallState {
         if !accepted {
             // The queue was full or the writer gone: keep the money in the call's final record.
             self.dropped_cost[category.index()].fetch_add(cost, Ordering::Relaxed);
-            self.dropped_count[category.index()].fetch_add(1, Ordering::Release);
+            self.dropped_count[category.index()].fetch_add(1, Ordering::Relaxed);
         }
         drop(active);
         let limit_reached = !self.limits.is_empty() && self.count_in_limits(cost, &measure, at_ms);

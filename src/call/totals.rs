@@ -4,6 +4,12 @@
 //! a slot the first time it is used; the category and provider totals are derived from the entries when
 //! they are read. A call that uses more distinct entries than there are slots keeps the rest in per-category
 //! and per-provider counters.
+//!
+//! Slots are claimed in order: a track call takes slot `i` only after it saw slots `0..i` held by other
+//! entries, and a claimed slot is never freed. The claimed slots are therefore always a prefix, and
+//! [`Totals::total`] and [`Totals::split`] stop at the first empty slot. The orderings follow the hot
+//! path's rule (`call`'s module docs): entries are claim-once keys (acquired, so the prefix holds for
+//! every reader), costs are running sums (`Relaxed`).
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
@@ -60,14 +66,14 @@ impl Totals {
                 };
             }
             if current == entry {
-                slot.nanos.fetch_add(nanos, Ordering::AcqRel);
+                slot.nanos.fetch_add(nanos, Ordering::Relaxed);
                 return;
             }
         }
         let category = catalog.entry_price(entry).category();
-        self.overflow_category[category.index()].fetch_add(nanos, Ordering::AcqRel);
+        self.overflow_category[category.index()].fetch_add(nanos, Ordering::Relaxed);
         if let Some(p) = self.overflow_provider.get(catalog.entry_provider(entry)) {
-            p.fetch_add(nanos, Ordering::AcqRel);
+            p.fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -78,28 +84,28 @@ impl Totals {
             if slot.entry.load(Ordering::Acquire) == EMPTY {
                 break;
             }
-            sum = sum.wrapping_add(slot.nanos.load(Ordering::Acquire));
+            sum = sum.wrapping_add(slot.nanos.load(Ordering::Relaxed));
         }
         self.overflow_category
             .iter()
-            .fold(sum, |s, c| s.wrapping_add(c.load(Ordering::Acquire)))
+            .fold(sum, |s, c| s.wrapping_add(c.load(Ordering::Relaxed)))
     }
 
     /// Cost per category and per provider index.
     pub(crate) fn split(&self, catalog: &Catalog) -> ([i64; Category::COUNT], Vec<i64>) {
         let mut by_category: [i64; Category::COUNT] =
-            std::array::from_fn(|i| self.overflow_category[i].load(Ordering::Acquire));
+            std::array::from_fn(|i| self.overflow_category[i].load(Ordering::Relaxed));
         let mut by_provider: Vec<i64> = self
             .overflow_provider
             .iter()
-            .map(|p| p.load(Ordering::Acquire))
+            .map(|p| p.load(Ordering::Relaxed))
             .collect();
         for slot in &self.slots {
             let entry = slot.entry.load(Ordering::Acquire);
             if entry == EMPTY {
                 break;
             }
-            let nanos = slot.nanos.load(Ordering::Acquire);
+            let nanos = slot.nanos.load(Ordering::Relaxed);
             by_category[catalog.entry_price(entry).category().index()] += nanos;
             if let Some(p) = by_provider.get_mut(catalog.entry_provider(entry)) {
                 *p += nanos;

@@ -53,6 +53,30 @@ pub struct CallCostTracker {
     agent: Option<Arc<Agent>>,
 }
 
+/// Bounds on what one track call accepts, and on what one call may cost.
+impl CallCostTracker {
+    /// The longest provider, model or agent name accepted, in bytes.
+    pub const MAX_NAME_LEN: usize = crate::call::info::MAX_NAME_LEN;
+    /// The most tokens of one kind a single track call accepts.
+    pub const MAX_TOKENS_PER_TRACK: u64 = crate::base::usage::MAX_TOKENS_PER_TRACK;
+    /// The most characters a single track call accepts.
+    pub const MAX_CHARACTERS_PER_TRACK: u64 = crate::base::usage::MAX_CHARACTERS_PER_TRACK;
+    /// The most seconds a single track call accepts (one day).
+    pub const MAX_SECONDS_PER_TRACK: f64 = crate::base::usage::MAX_SECONDS_PER_TRACK;
+    /// The most participants a single track call accepts.
+    pub const MAX_PARTICIPANTS: u32 = crate::base::usage::MAX_PARTICIPANTS;
+    /// The largest cost one event may carry, and the largest payment one track call may record:
+    /// $1,000,000. A usage priced above it is recorded unpriced ([`Error::CostOverflow`]); a payment above
+    /// it is refused ([`Error::InvalidQuantity`]).
+    pub const MAX_EVENT_COST: Usd = crate::base::money::MAX_EVENT_COST;
+    /// The largest total cost, and the largest revenue, one call may record in one process: $10,000,000.
+    /// Usage that would take the call past it is recorded unpriced ([`Error::CallCostOutOfRange`]), so a
+    /// call's running total never wraps and a cutoff stays a cutoff. With it, `SUM()` over one call's rows
+    /// stays exact for 900 starts of the same call id, and a sum over many calls (a user's month, the
+    /// platform) stays exact up to `i64::MAX` nano-dollars, $9,223,372,036.85 (922 calls at the maximum).
+    pub const MAX_CALL_COST: Usd = crate::base::money::MAX_CALL_COST;
+}
+
 impl fmt::Debug for CallCostTracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallCostTracker")
@@ -110,7 +134,7 @@ impl CallCostTracker {
     ///
     /// # Errors
     ///
-    /// [`Error::NameTooLong`] for a name of more than [`MAX_NAME_LEN`] bytes (nothing is recorded: track
+    /// [`Error::NameTooLong`] for a name of more than [`CallCostTracker::MAX_NAME_LEN`](crate::CallCostTracker::MAX_NAME_LEN) bytes (nothing is recorded: track
     /// through the call's own handle, or give a shorter name).
     pub fn agent(&self, name: &str) -> Result<CallCostTracker> {
         if name.len() > MAX_NAME_LEN {
@@ -143,7 +167,7 @@ impl CallCostTracker {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] for more than [`MAX_CHARACTERS_PER_TRACK`](crate::MAX_CHARACTERS_PER_TRACK)
+    /// [`Error::InvalidQuantity`] for more than [`MAX_CHARACTERS_PER_TRACK`](crate::CallCostTracker::MAX_CHARACTERS_PER_TRACK)
     /// (nothing recorded); [`Error::UnknownModel`], [`Error::MissingRate`] and [`Error::CallFinalized`]
     /// with the usage recorded (see [`Error::is_recorded`]).
     ///
@@ -166,7 +190,7 @@ impl CallCostTracker {
     /// # Errors
     ///
     /// [`Error::InvalidQuantity`] for NaN, infinite, negative or more than
-    /// [`MAX_SECONDS_PER_TRACK`](crate::MAX_SECONDS_PER_TRACK) seconds; otherwise as
+    /// [`MAX_SECONDS_PER_TRACK`](crate::CallCostTracker::MAX_SECONDS_PER_TRACK) seconds; otherwise as
     /// [`track_tts`](Self::track_tts).
     pub fn track_stt(&self, provider: &str, model: &str, audio_seconds: f64) -> Result<Tracked> {
         self.record(
@@ -180,7 +204,7 @@ impl CallCostTracker {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] for more than [`MAX_TOKENS_PER_TRACK`](crate::MAX_TOKENS_PER_TRACK) of
+    /// [`Error::InvalidQuantity`] for more than [`MAX_TOKENS_PER_TRACK`](crate::CallCostTracker::MAX_TOKENS_PER_TRACK) of
     /// one kind; otherwise as [`track_tts`](Self::track_tts).
     pub fn track_inference(
         &self,
@@ -240,7 +264,7 @@ impl CallCostTracker {
     /// # Errors
     ///
     /// As [`track_stt`](Self::track_stt), and [`Error::InvalidQuantity`] for more than
-    /// [`MAX_PARTICIPANTS`](crate::MAX_PARTICIPANTS).
+    /// [`MAX_PARTICIPANTS`](crate::CallCostTracker::MAX_PARTICIPANTS).
     pub fn track_participants(
         &self,
         provider: &str,
@@ -331,7 +355,7 @@ impl CallCostTracker {
     /// # Errors
     ///
     /// As [`track_tts`](Self::track_tts); [`Error::InvalidQuantity`] for more than
-    /// [`MAX_CHARACTERS_PER_TRACK`](crate::MAX_CHARACTERS_PER_TRACK) requests.
+    /// [`MAX_CHARACTERS_PER_TRACK`](crate::CallCostTracker::MAX_CHARACTERS_PER_TRACK) requests.
     pub fn track_requests(&self, provider: &str, model: &str, requests: u64) -> Result<Tracked> {
         self.record(provider, model, Measure::requests(requests))
     }

@@ -453,6 +453,12 @@ pub struct AlertThresholds {
     pub monthly: Usd,
 }
 
+/// The environment read when a meter opens.
+impl AlertThresholds {
+    /// The environment variables [`AlertThresholds::with_env`] reads.
+    pub const ENV_VARS: [&str; 3] = ALERT_ENV_VARS;
+}
+
 impl Default for AlertThresholds {
     fn default() -> Self {
         AlertThresholds {
@@ -464,7 +470,7 @@ impl Default for AlertThresholds {
 }
 
 /// The environment variables [`AlertThresholds::with_env`] reads.
-pub const ALERT_ENV_VARS: [&str; 3] = [
+pub(crate) const ALERT_ENV_VARS: [&str; 3] = [
     "ALERT_SESSION_COST",
     "ALERT_DAILY_COST",
     "ALERT_MONTHLY_COST",

@@ -36,10 +36,18 @@ pub struct Budget {
     max_duration: Option<Duration>,
 }
 
+/// The defaults.
+impl Budget {
+    /// The default maximum cost of a call: $10.00.
+    pub const DEFAULT_MAX_CALL_COST: Usd = DEFAULT_MAX_CALL_COST;
+    /// The default warning threshold: 75 % of the maximum cost.
+    pub const DEFAULT_WARN_PERCENT: u8 = DEFAULT_WARN_PERCENT;
+}
+
 /// The default maximum cost of a call: $10.00.
-pub const DEFAULT_MAX_CALL_COST: Usd = Usd::new(Decimal::from_parts(10, 0, 0, false, 0));
+pub(crate) const DEFAULT_MAX_CALL_COST: Usd = Usd::new(Decimal::from_parts(10, 0, 0, false, 0));
 /// The default warning threshold: 75 % of the maximum cost.
-pub const DEFAULT_WARN_PERCENT: u8 = 75;
+pub(crate) const DEFAULT_WARN_PERCENT: u8 = 75;
 
 impl Default for Budget {
     /// $10.00 a call, a warning at 75 %, cut off at the maximum, no time limit.
@@ -213,7 +221,7 @@ impl Transitions {
     /// True for the one caller that crosses `bit` first.
     pub(crate) fn cross(&self, bit: u8) -> bool {
         self.0.load(Ordering::Relaxed) & bit == 0
-            && self.0.fetch_or(bit, Ordering::AcqRel) & bit == 0
+            && self.0.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 }
 

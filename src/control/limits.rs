@@ -187,24 +187,25 @@ impl PeriodCounter {
         // One atomic add, kept from wrapping: an event costs at most MAX_EVENT_COST (10^15
         // nano-dollars), so a spend brought back to SPEND_CEILING whenever it passes it stays more
         // than 4 000 events' worth below i64::MAX, far above any limit.
-        let before = self.cost.fetch_add(cost, Ordering::AcqRel);
+        // A running sum: `Relaxed` (the hot path's ordering rule, in `call`'s module docs).
+        let before = self.cost.fetch_add(cost, Ordering::Relaxed);
         if before > SPEND_CEILING {
-            self.cost.store(SPEND_CEILING, Ordering::Release);
+            self.cost.store(SPEND_CEILING, Ordering::Relaxed);
         }
         let spent = before.saturating_add(cost);
         let ms = if call_ms > 0 {
             self.call_ms
-                .fetch_add(call_ms, Ordering::AcqRel)
+                .fetch_add(call_ms, Ordering::Relaxed)
                 .saturating_add(call_ms)
         } else {
-            self.call_ms.load(Ordering::Acquire)
+            self.call_ms.load(Ordering::Relaxed)
         };
         spent >= self.cost_limit || ms >= self.ms_limit
     }
 
     pub(crate) fn status(&self) -> SpendStatus {
-        let spent = Usd::from_nanos(self.cost.load(Ordering::Acquire));
-        let minutes = Decimal::from(self.call_ms.load(Ordering::Acquire)) / Decimal::from(60_000);
+        let spent = Usd::from_nanos(self.cost.load(Ordering::Relaxed));
+        let minutes = Decimal::from(self.call_ms.load(Ordering::Relaxed)) / Decimal::from(60_000);
         let (cost_limit, minutes_limit) = self.limits;
         SpendStatus {
             kind: self.kind,

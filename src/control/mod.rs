@@ -1,5 +1,24 @@
-//! Control: budgets, limits, quotas, alerts.
+//! **Control**: what a call, a user, a tenant or the platform may spend, and who hears about it.
+//!
+//! - [`Budget`] — one call's limits (cost, duration), checked on every track call; the
+//!   [`Verdict`] tells the pipeline to go on, to wrap up, or to stop.
+//! - [`Limits`] — a user's or a tenant's daily and monthly spend and minutes, checked when a call is
+//!   admitted ([`Meter::admit`](crate::Meter::admit)) and on every track call.
+//! - [`Quota`] — a provider's allowance (dollars or units a month), counted from what the writer
+//!   committed.
+//! - [`Alert`]s — raised when a threshold is crossed, delivered to [`AlertSink`]s on a thread of their
+//!   own and stored in the database.
+//!
+//! Layer: imports `base`, `pricing` and the call's identity (`ident`); never the writer, the store
+//! or the hot path above it. The alerts it raises reach the database through a function the meter
+//! hands it.
+
 pub(crate) mod alert;
 pub(crate) mod budget;
 pub(crate) mod limits;
 pub(crate) mod quota;
+
+pub use alert::{Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink};
+pub use budget::{Budget, Verdict};
+pub use limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
+pub use quota::Quota;

@@ -19,9 +19,9 @@ use crate::control::alert::{Alert, AlertKind, AlertUsage};
 use crate::control::limits::{Period, UTC, period_of};
 
 /// The default quota warning threshold: 80 % of the quota.
-pub const DEFAULT_QUOTA_WARNING_PERCENT: u8 = 80;
+pub(crate) const DEFAULT_QUOTA_WARNING_PERCENT: u8 = 80;
 /// The default quota critical threshold: 95 % of the quota.
-pub const DEFAULT_QUOTA_CRITICAL_PERCENT: u8 = 95;
+pub(crate) const DEFAULT_QUOTA_CRITICAL_PERCENT: u8 = 95;
 
 /// A platform quota on one provider (optionally one model) for a day or a month: in units of the
 /// usage's own unit (characters, tokens, seconds) and/or in dollars, with a warning and a critical
@@ -45,6 +45,14 @@ pub struct Quota {
     cost: Option<Usd>,
     warn_percent: u8,
     critical_percent: u8,
+}
+
+/// The default thresholds.
+impl Quota {
+    /// The default quota warning threshold: 80 % of the quota.
+    pub const DEFAULT_WARNING_PERCENT: u8 = DEFAULT_QUOTA_WARNING_PERCENT;
+    /// The default quota critical threshold: 95 % of the quota.
+    pub const DEFAULT_CRITICAL_PERCENT: u8 = DEFAULT_QUOTA_CRITICAL_PERCENT;
 }
 
 impl Quota {

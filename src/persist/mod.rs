@@ -1,4 +1,21 @@
-//! Persist: the writer thread, the SQLite store, rollups, quarantine, ownership.
+//! **Persist**: from the queue to the SQLite file, and on to whatever follows it.
+//!
+//! - [`message`]: what the hot path sends — the 64-byte event, the control messages, the batch one
+//!   transaction writes.
+//! - [`writer`]: the `callmeter-writer` thread: drains the queues in batches, commits each batch in one
+//!   transaction, retries what fails for now, isolates and quarantines what the database refuses for
+//!   good, answers flushes and shutdown.
+//! - [`store`]: the schema, its migrations, and the statements of one transaction.
+//! - [`rollup`]: the per-user, per-tenant and platform sums kept in the same transaction.
+//! - [`quarantine`]: records the database refused, set aside with the reason.
+//! - [`owner`]: which meter owns which call; a crashed meter's calls are closed as `interrupted`.
+//! - [`unknown`]: the names of models the catalog does not know, interned for the queue.
+//! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
+//!   destination of committed batches.
+//!
+//! Layer: imports `control` (alerts and quotas are raised from committed data), `ident`, `pricing`
+//! and `base`; never `call` or `report`.
+
 pub(crate) mod message;
 pub(crate) mod owner;
 pub(crate) mod quarantine;

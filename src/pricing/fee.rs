@@ -14,7 +14,8 @@ use crate::base::money::Usd;
 /// # Examples
 ///
 /// ```
-/// use callmeter::{FeeRule, Usd};
+/// use callmeter::Usd;
+/// use callmeter::pricing::FeeRule;
 /// use rust_decimal::dec;
 ///
 /// let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(Usd::new(dec!(5.00)));
@@ -125,7 +126,8 @@ impl fmt::Display for FeeRule {
 /// # Examples
 ///
 /// ```
-/// use callmeter::{FeeRule, Payment, Usd};
+/// use callmeter::Usd;
+/// use callmeter::pricing::{FeeRule, Payment};
 /// use rust_decimal::dec;
 ///
 /// let card = FeeRule::new(dec!(2.9), Usd::new(dec!(0.30)))

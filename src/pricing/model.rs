@@ -21,7 +21,8 @@ use crate::base::usage::{Category, UsageKind};
 /// # Examples
 ///
 /// ```
-/// use callmeter::{SubscriptionTier, UsageKind, Usd};
+/// use callmeter::{UsageKind, Usd};
+/// use callmeter::pricing::SubscriptionTier;
 /// use rust_decimal::dec;
 ///
 /// let creator = SubscriptionTier::new("creator", Usd::new(dec!(22)), 100_000, UsageKind::Characters);
@@ -223,7 +224,8 @@ impl fmt::Display for PriceOrigin {
 /// # Examples
 ///
 /// ```
-/// use callmeter::{Category, Increment, ModelPrice, Rate, Usd, UsageKind};
+/// use callmeter::{Category, ModelPrice, Rate, UsageKind, Usd};
+/// use callmeter::pricing::Increment;
 /// use rust_decimal::dec;
 ///
 /// let carrier = ModelPrice::new("acme-telecom", "outbound-de", Category::Telephony)

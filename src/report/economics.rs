@@ -135,7 +135,9 @@ pub struct PlanMargin {
 /// # Examples
 ///
 /// ```
-/// use callmeter::{CallCosts, FeeRule, Plan, Usd, plan_margin};
+/// use callmeter::Usd;
+/// use callmeter::pricing::FeeRule;
+/// use callmeter::report::{CallCosts, Plan, plan_margin};
 /// use rust_decimal::dec;
 ///
 /// let costs = CallCosts::new(Usd::new(dec!(0.40)), dec!(5));
@@ -153,7 +155,7 @@ pub struct PlanMargin {
 pub fn plan_margin(
     plan: &Plan,
     costs: &CallCosts,
-    fee: Option<&crate::FeeRule>,
+    fee: Option<&crate::pricing::FeeRule>,
 ) -> Result<PlanMargin> {
     let cost = costs.cost_per_call.as_decimal();
     let (calls, revenue, overage) = match *plan {
@@ -218,7 +220,8 @@ pub struct BreakEven {
 /// # Examples
 ///
 /// ```
-/// use callmeter::{Usd, break_even};
+/// use callmeter::Usd;
+/// use callmeter::report::break_even;
 /// use rust_decimal::dec;
 ///
 /// let b = break_even(Usd::new(dec!(51)), Usd::new(dec!(4.99)), Usd::new(dec!(0.87416)));

@@ -1,6 +1,33 @@
-//! Report: reading the database back.
+//! **Report**: the database read back — per call, per user, tenant, provider and day, exports, the
+//! HTML report, unit economics and what-if repricing.
+//!
+//! [`Reports`] opens a callmeter database read-only (while a meter writes it, or after) and answers
+//! every query with exact money: sums are taken in SQL over integer nano-dollars and turned into
+//! [`Usd`](crate::Usd) once.
+//!
+//! - [`Reports::call`], [`Reports::platform`], [`Reports::calls_by`], [`Reports::spend`],
+//!   [`Reports::cost_by_hour`], [`Reports::top_calls`]: the figures behind the CLI's `report` command.
+//! - [`Reports::export_calls_csv`], [`Reports::export_events_csv`], [`Reports::export_jsonl`]: one
+//!   line per call or per event.
+//! - [`Reports::html`]: a self-contained HTML page.
+//! - [`Economics`], [`break_even`], [`plan_margin`]: margin, payment fees and break-even prices.
+//! - [`Reports::what_if`]: what the recorded usage would have cost under another catalog.
+//!
+//! Layer: the top, beside `call` (neither imports the other). Imports `base`, `pricing`, the
+//! schema version from `persist` and [`SubjectKind`](crate::control::SubjectKind) from `control`;
+//! it never writes.
+
 pub(crate) mod economics;
 pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod reports;
 pub(crate) mod whatif;
+
+pub use economics::{
+    BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
+};
+pub use reports::{
+    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
+    SubjectSpend,
+};
+pub use whatif::{Substitution, WhatIf, WhatIfLine};
