@@ -57,7 +57,7 @@
 //! seconds, participant-seconds, requests), billing [`Increment`](crate::pricing::Increment)s applied to the call's cumulative
 //! quantity, context-length tiers, subscriptions priced at the active [`SubscriptionTier`](crate::pricing::SubscriptionTier)'s marginal
 //! rate, and payment [`FeeRule`](crate::pricing::FeeRule)s with caps and surcharges. Prices are versioned
-//! ([`ModelPrice::effective_from`]): each event is priced by the version in force when it is tracked, and
+//! ([`ModelPrice::with_effective_from`]): each event is priced by the version in force when it is tracked, and
 //! the database keeps every price it used. Start from [`Catalog::builtin`], override it in code, with a
 //! catalog file ([`CatalogBuilder::load_file`]) or from LiteLLM's price database
 //! ([`CatalogBuilder::import_litellm`]); [`Catalog::quote`] prices a usage line by line. Model names match

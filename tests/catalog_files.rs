@@ -27,8 +27,8 @@ fn the_example_file_loads_every_kind_of_rule() -> TestResult {
     let de = catalog
         .get("acme-telecom", "outbound-de")
         .expect("current version");
-    assert_eq!(de.price_origin(), PriceOrigin::File);
-    assert_eq!(de.source_note(), "carrier contract, amendment 1");
+    assert_eq!(de.origin(), PriceOrigin::File);
+    assert_eq!(de.source(), "carrier contract, amendment 1");
     assert_eq!(catalog.versions("acme-telecom", "outbound-de").count(), 2);
     let sonnet = catalog
         .get("anthropic", "claude-sonnet-4-5")
@@ -36,7 +36,7 @@ fn the_example_file_loads_every_kind_of_rule() -> TestResult {
     assert_eq!(sonnet.rates().len(), 5);
     assert_eq!(sonnet.context_tiers()[0].above_prompt_tokens(), 200_000);
     let card = catalog.get("stripe", "card-international").expect("card");
-    let fee = card.fee_rule().expect("fee");
+    let fee = card.fee().expect("fee");
     assert_eq!(fee.international_surcharge(), Some(dec!(1.5)));
     let fixed: Vec<String> = catalog
         .fixed_costs()

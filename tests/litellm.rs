@@ -100,8 +100,8 @@ fn spot_checks_match_the_file_s_own_numbers() {
         Some(Usd::new(dec!(0.005)))
     );
     let mini = c.get("openai", "gpt-4o-mini").expect("entry");
-    assert_eq!(mini.price_origin(), PriceOrigin::Litellm);
-    assert!(mini.source_note().contains("LiteLLM"));
+    assert_eq!(mini.origin(), PriceOrigin::Litellm);
+    assert!(mini.source().contains("LiteLLM"));
 }
 
 #[test]

@@ -110,7 +110,7 @@ fn a_subscription_bills_the_marginal_rate_of_the_active_tier() -> TestResult {
     let catalog = Catalog::builder()
         .insert(
             ModelPrice::new("elevenlabs", "eleven_multilingual_v2", Category::Tts)
-                .subscription(SubscriptionTier::elevenlabs(), "creator"),
+                .with_subscription(SubscriptionTier::elevenlabs(), "creator"),
         )
         .fixed_cost(FixedCost::new(
             "agent server",
@@ -145,7 +145,7 @@ fn an_unknown_active_tier_is_a_catalog_error() {
     let err = Catalog::builder()
         .insert(
             ModelPrice::new("elevenlabs", "v2", Category::Tts)
-                .subscription(SubscriptionTier::elevenlabs(), "enterprise"),
+                .with_subscription(SubscriptionTier::elevenlabs(), "enterprise"),
         )
         .build();
     assert!(
@@ -178,25 +178,25 @@ fn surcharges_add_to_the_fee_after_its_cap() -> TestResult {
         .with_international_surcharge(dec!(1.5))
         .with_conversion_surcharge(dec!(1));
     let amount = usd(dec!(4.99));
-    assert_eq!(card.fee(amount)?, usd(dec!(0.44471)));
+    assert_eq!(card.fee_for(amount)?, usd(dec!(0.44471)));
     assert_eq!(
-        card.fee(Payment::new(amount).international())?,
+        card.fee_for(Payment::new(amount).international())?,
         usd(dec!(0.44471) + dec!(0.07485))
     );
     assert_eq!(
-        card.fee(Payment::new(amount).international().currency_conversion())?,
+        card.fee_for(Payment::new(amount).international().currency_conversion())?,
         usd(dec!(0.44471) + dec!(0.07485) + dec!(0.0499))
     );
     let ach = FeeRule::new(dec!(0.8), Usd::ZERO)
         .with_cap(usd(dec!(5)))
         .with_conversion_surcharge(dec!(1));
     assert_eq!(
-        ach.fee(Payment::new(usd(dec!(1000))).currency_conversion())?,
+        ach.fee_for(Payment::new(usd(dec!(1000))).currency_conversion())?,
         usd(dec!(15))
     );
     // A surcharge the method does not have adds nothing.
     assert_eq!(
-        ach.fee(Payment::new(usd(dec!(100))).international())?,
+        ach.fee_for(Payment::new(usd(dec!(100))).international())?,
         usd(dec!(0.80))
     );
     Ok(())
@@ -205,12 +205,13 @@ fn surcharges_add_to_the_fee_after_its_cap() -> TestResult {
 #[test]
 fn a_tracked_payment_with_surcharges_costs_the_surcharged_fee() -> TestResult {
     let db = Db::new();
-    let catalog =
-        Catalog::builder()
-            .insert(ModelPrice::new("stripe", "intl", Category::Payment).fee(
+    let catalog = Catalog::builder()
+        .insert(
+            ModelPrice::new("stripe", "intl", Category::Payment).with_fee(
                 FeeRule::new(dec!(2.9), usd(dec!(0.30))).with_international_surcharge(dec!(1.5)),
-            ))
-            .build()?;
+            ),
+        )
+        .build()?;
     let (meter, _guard) = open(&db, catalog);
     let call = meter.start_call(CallInfo::new("pay"))?;
     let paid = call.track_payment_with(
@@ -417,7 +418,7 @@ fn every_builtin_price_bills_as_published() -> TestResult {
         let entry = catalog
             .get(provider, model)
             .unwrap_or_else(|| panic!("{provider}/{model}"));
-        let kinds = entry.rates().len() + usize::from(entry.fee_rule().is_some());
+        let kinds = entry.rates().len() + usize::from(entry.fee().is_some());
         assert_eq!(
             kinds,
             prices.len(),

@@ -17,7 +17,7 @@ fn tts(price: rust_decimal::Decimal) -> ModelPrice {
             UsageKind::Characters,
             Rate::per_thousand_characters(Usd::new(price)),
         )
-        .source("acme price list", None)
+        .with_source("acme price list", None)
 }
 
 fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -37,7 +37,7 @@ fn each_version_is_in_force_from_its_start_until_the_next() -> TestResult {
     let switch = at(2026, 3, 1);
     let catalog = Catalog::builder()
         .insert(tts(dec!(0.30)))
-        .insert(tts(dec!(0.20)).effective_from(switch))
+        .insert(tts(dec!(0.20)).with_effective_from(switch))
         .build()?;
     let one_ms = chrono::Duration::milliseconds(1);
     assert_eq!(
@@ -59,8 +59,8 @@ fn a_version_that_ended_leaves_a_gap_with_no_price() -> TestResult {
     let catalog = Catalog::builder()
         .insert(
             tts(dec!(0.30))
-                .effective_from(at(2026, 1, 1))
-                .effective_to(at(2026, 2, 1)),
+                .with_effective_from(at(2026, 1, 1))
+                .with_effective_to(at(2026, 2, 1)),
         )
         .build()?;
     assert_eq!(price_at(&catalog, at(2025, 12, 31)), None);
@@ -72,8 +72,8 @@ fn a_version_that_ended_leaves_a_gap_with_no_price() -> TestResult {
 #[test]
 fn overlapping_or_backward_versions_are_refused_by_field() {
     let overlapping = Catalog::builder()
-        .insert(tts(dec!(0.30)).effective_to(at(2026, 4, 1)))
-        .insert(tts(dec!(0.20)).effective_from(at(2026, 3, 1)))
+        .insert(tts(dec!(0.30)).with_effective_to(at(2026, 4, 1)))
+        .insert(tts(dec!(0.20)).with_effective_from(at(2026, 3, 1)))
         .build();
     assert!(
         matches!(&overlapping, Err(Error::Catalog { entry, field, .. })
@@ -83,8 +83,8 @@ fn overlapping_or_backward_versions_are_refused_by_field() {
     let backward = Catalog::builder()
         .insert(
             tts(dec!(0.30))
-                .effective_from(at(2026, 4, 1))
-                .effective_to(at(2026, 3, 1)),
+                .with_effective_from(at(2026, 4, 1))
+                .with_effective_to(at(2026, 3, 1)),
         )
         .build();
     assert!(matches!(backward, Err(Error::Catalog { .. })));
@@ -95,7 +95,7 @@ fn the_same_start_replaces_and_a_new_start_adds_a_version() -> TestResult {
     let catalog = Catalog::builder()
         .insert(tts(dec!(0.30)))
         .insert(tts(dec!(0.25)))
-        .insert(tts(dec!(0.20)).effective_from(at(2026, 3, 1)))
+        .insert(tts(dec!(0.20)).with_effective_from(at(2026, 3, 1)))
         .build()?;
     assert_eq!(catalog.len(), 2);
     assert_eq!(
@@ -110,8 +110,8 @@ fn events_are_priced_by_the_version_in_force_when_tracked() -> TestResult {
     let db = Db::new();
     let switch = Utc::now() + chrono::Duration::milliseconds(300);
     let catalog = Catalog::builder()
-        .insert(tts(dec!(0.30)).origin(PriceOrigin::File))
-        .insert(tts(dec!(0.20)).effective_from(switch))
+        .insert(tts(dec!(0.30)).with_origin(PriceOrigin::File))
+        .insert(tts(dec!(0.20)).with_effective_from(switch))
         .build()?;
     let (meter, guard) = db.builder().catalog(catalog).open()?;
     let call = meter.start_call(CallInfo::new("switch"))?;
@@ -149,7 +149,7 @@ fn events_are_priced_by_the_version_in_force_when_tracked() -> TestResult {
 fn no_version_in_force_is_a_typed_error_and_the_usage_is_kept() -> TestResult {
     let db = Db::new();
     let catalog = Catalog::builder()
-        .insert(tts(dec!(0.30)).effective_from(Utc::now() + chrono::Duration::days(30)))
+        .insert(tts(dec!(0.30)).with_effective_from(Utc::now() + chrono::Duration::days(30)))
         .build()?;
     let (meter, guard) = db.builder().catalog(catalog).open()?;
     let call = meter.start_call(CallInfo::new("early"))?;

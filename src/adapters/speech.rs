@@ -99,7 +99,7 @@ impl DeepgramLiveMessage {
 /// message arrive.
 ///
 /// ```
-/// # use callmeter::{DeepgramLiveMessage, DeepgramStream};
+/// # use callmeter::adapters::{DeepgramLiveMessage, DeepgramStream};
 /// let mut stream = DeepgramStream::new();
 /// let result: DeepgramLiveMessage = serde_json::from_str(
 ///     r#"{"type": "Results", "start": 5.9, "duration": 1.73, "is_final": true}"#,

@@ -612,7 +612,7 @@ impl Meter {
     /// Replaces the catalog while calls are running, without blocking a track call: calls started from
     /// now on are priced by `catalog`; a call in progress keeps the catalog it started with, so its
     /// billing increments stay whole. To change a price in the middle of calls, give the new price as a
-    /// version with [`ModelPrice::effective_from`](crate::ModelPrice::effective_from): every event is
+    /// version with [`ModelPrice::with_effective_from`](crate::ModelPrice::with_effective_from): every event is
     /// priced by the version in force when it is tracked.
     pub fn set_catalog(&self, catalog: Catalog) {
         let catalog = Arc::new(catalog);

@@ -18,7 +18,7 @@ use crate::call::meter::MeterShared;
 use crate::call::totals::Totals;
 use crate::control::alert::AlertMsg;
 use crate::control::budget::{
-    CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, Limits, Transitions, Verdict,
+    CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, CompiledBudget, Transitions, Verdict,
 };
 use crate::control::limits::PeriodCounter;
 use crate::ident::{Agent, CallIdent, CallStatus, lock, now_ms};
@@ -54,7 +54,7 @@ pub(crate) struct CallState {
     pub(crate) dropped_cost: [AtomicI64; Category::COUNT],
     pub(crate) dropped_count: [AtomicU64; Category::COUNT],
     pub(crate) revenue: AtomicI64,
-    pub(crate) budget: Limits,
+    pub(crate) budget: CompiledBudget,
     pub(crate) crossed: Transitions,
     /// The user's and tenant's limited periods this call counts in (empty without limits).
     pub(crate) limits: Vec<Arc<PeriodCounter>>,
@@ -98,7 +98,7 @@ pub(crate) fn to_utc(ms: i64) -> DateTime<Utc> {
 impl CallState {
     pub(crate) fn start(meter: Arc<MeterShared>, info: CallInfo) -> Result<Arc<CallState>> {
         info.check()?;
-        let budget = info.budget.unwrap_or(meter.budget).limits()?;
+        let budget = info.budget.unwrap_or(meter.budget).compile()?;
         let catalog = meter.catalog();
         let metadata = if info.metadata.is_empty() {
             None

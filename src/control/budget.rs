@@ -110,7 +110,7 @@ impl Budget {
     ///
     /// As [`Budget::check`].
     pub fn warning_cost(&self) -> Result<Usd> {
-        Ok(Usd::from_nanos(self.limits()?.warn))
+        Ok(Usd::from_nanos(self.compile()?.warn))
     }
 
     /// Checks the budget: a maximum cost of zero or more, within nano-dollar range, and a percentage of
@@ -120,10 +120,10 @@ impl Budget {
     ///
     /// [`Error::InvalidBudget`] saying what is wrong.
     pub fn check(&self) -> Result<()> {
-        self.limits().map(drop)
+        self.compile().map(drop)
     }
 
-    pub(crate) fn limits(&self) -> Result<Limits> {
+    pub(crate) fn compile(&self) -> Result<CompiledBudget> {
         let max = self
             .max_cost
             .to_nanos()
@@ -143,7 +143,7 @@ impl Budget {
         let max_ms = self.max_duration.map_or(u32::MAX, |d| {
             u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
         });
-        Ok(Limits {
+        Ok(CompiledBudget {
             max,
             warn,
             cutoff: self.auto_cutoff,
@@ -165,9 +165,9 @@ pub enum Verdict {
     Cutoff,
 }
 
-/// A budget ready for the hot path.
+/// A budget compiled for the hot path: its thresholds in nano-dollars and milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Limits {
+pub(crate) struct CompiledBudget {
     pub(crate) max: i64,
     pub(crate) warn: i64,
     cutoff: bool,
@@ -179,7 +179,7 @@ pub(crate) const CROSSED_WARNING: u8 = 1;
 pub(crate) const CROSSED_CUTOFF: u8 = 2;
 pub(crate) const CROSSED_SESSION_ALERT: u8 = 4;
 
-impl Limits {
+impl CompiledBudget {
     /// The verdict for a call that has cost `total` nano-dollars and run `elapsed_ms`.
     pub(crate) fn verdict(&self, total: i64, elapsed_ms: u32) -> Verdict {
         let over = total >= self.max || elapsed_ms >= self.max_ms;
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn verdicts_change_exactly_at_the_thresholds() -> Result<()> {
-        let l = Budget::default().max_cost(Usd::new(dec!(1))).limits()?;
+        let l = Budget::default().max_cost(Usd::new(dec!(1))).compile()?;
         assert_eq!(l.warn, 750_000_000);
         assert_eq!(l.verdict(749_999_999, 0), Verdict::Fine);
         assert_eq!(l.verdict(750_000_000, 0), Verdict::Warning);
@@ -241,12 +241,12 @@ mod tests {
         assert_eq!(l.remaining(1_200_000_000), 0);
         let timed = Budget::default()
             .max_duration(Duration::from_secs(300))
-            .limits()?;
+            .compile()?;
         assert_eq!(timed.verdict(0, 299_999), Verdict::Fine);
         assert_eq!(timed.verdict(0, 300_000), Verdict::Cutoff);
-        let soft = Budget::default().auto_cutoff(false).limits()?;
+        let soft = Budget::default().auto_cutoff(false).compile()?;
         assert_eq!(soft.verdict(i64::MAX, 0), Verdict::Warning);
-        let none = Budget::unlimited().limits()?;
+        let none = Budget::unlimited().compile()?;
         assert_eq!(none.verdict(i64::MAX - 1, u32::MAX - 1), Verdict::Fine);
         Ok(())
     }

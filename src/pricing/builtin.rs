@@ -26,7 +26,7 @@ fn tokens(provider: &str, model: &str, input: Decimal, output: Decimal, src: &st
             UsageKind::OutputTokens,
             Rate::per_million_tokens(usd(output)),
         )
-        .source(src, date(2025, 11, 21))
+        .with_source(src, date(2025, 11, 21))
 }
 
 /// Per million tokens: input, cache read, cache write (5 min), cache write (1 h), output.
@@ -39,7 +39,7 @@ fn cached(provider: &str, model: &str, p: Llm, src: &str) -> ModelPrice {
         .rate(UsageKind::InputTokens, per_m(p.0))
         .rate(UsageKind::CachedInputTokens, per_m(p.1))
         .rate(UsageKind::OutputTokens, per_m(p.4))
-        .source(src, date(2025, 11, 21));
+        .with_source(src, date(2025, 11, 21));
     if !p.2.is_zero() {
         price = price
             .rate(UsageKind::CacheWriteTokens, per_m(p.2))
@@ -71,7 +71,7 @@ fn realtime(model: &str, t: [Decimal; 6]) -> ModelPrice {
         .rate(UsageKind::AudioInputTokens, per_m(t[3]))
         .rate(UsageKind::CachedAudioInputTokens, per_m(t[4]))
         .rate(UsageKind::AudioOutputTokens, per_m(t[5]))
-        .source(
+        .with_source(
             "OpenAI API pricing, openai.com/api/pricing: realtime models, per token",
             date(2025, 11, 21),
         )
@@ -80,14 +80,14 @@ fn realtime(model: &str, t: [Decimal; 6]) -> ModelPrice {
 fn characters(provider: &str, model: &str, rate: Rate, src: &str) -> ModelPrice {
     ModelPrice::new(provider, model, Category::Tts)
         .rate(UsageKind::Characters, rate)
-        .source(src, date(2025, 11, 21))
+        .with_source(src, date(2025, 11, 21))
 }
 
 fn twilio(model: &str, per_minute: Decimal) -> ModelPrice {
     ModelPrice::new("twilio", model, Category::Telephony)
         .rate(UsageKind::CallSeconds, Rate::per_minute(usd(per_minute)))
         .increment(UsageKind::CallSeconds, Increment::per_started_minute())
-        .source(
+        .with_source(
             "Twilio US voice pricing, twilio.com/voice/pricing/us; billed per started minute",
             date(2025, 11, 21),
         )
@@ -97,13 +97,13 @@ fn deepgram(model: &str, per_minute: Decimal, src: &str) -> ModelPrice {
     ModelPrice::new("deepgram", model, Category::Stt)
         .rate(UsageKind::AudioSeconds, Rate::per_minute(usd(per_minute)))
         .increment(UsageKind::AudioSeconds, Increment::per_second())
-        .source(src, date(2025, 11, 21))
+        .with_source(src, date(2025, 11, 21))
 }
 
 fn stripe(model: &str, fee: FeeRule, src: &str) -> ModelPrice {
     ModelPrice::new("stripe", model, Category::Payment)
-        .fee(fee)
-        .source(src, date(2025, 11, 21))
+        .with_fee(fee)
+        .with_source(src, date(2025, 11, 21))
 }
 
 const OPENAI: &str = "OpenAI API pricing, openai.com/api/pricing";
@@ -172,10 +172,10 @@ pub(super) fn entries() -> Vec<ModelPrice> {
         ModelPrice::new("openai", "gpt-4o-mini-tts", Category::Tts)
             .rate(UsageKind::InputTokens, Rate::per_million_tokens(usd(dec!(0.60))))
             .rate(UsageKind::AudioOutputTokens, Rate::per_million_tokens(usd(dec!(12))))
-            .source(OPENAI, date(2025, 11, 21)),
+            .with_source(OPENAI, date(2025, 11, 21)),
         ModelPrice::new("openai", "whisper-1", Category::Stt)
             .rate(UsageKind::AudioSeconds, Rate::per_minute(usd(dec!(0.006))))
-            .source(OPENAI, date(2025, 11, 21)),
+            .with_source(OPENAI, date(2025, 11, 21)),
         characters(
             "openai",
             "tts-1",
@@ -187,7 +187,7 @@ pub(super) fn entries() -> Vec<ModelPrice> {
             .rate(UsageKind::AudioOutputSeconds, Rate::per_minute(usd(dec!(0.24))))
             .rate(UsageKind::InputTokens, Rate::per_million_tokens(usd(dec!(5.00))))
             .rate(UsageKind::OutputTokens, Rate::per_million_tokens(usd(dec!(20.00))))
-            .source(
+            .with_source(
                 "OpenAI Realtime API pricing, openai.com/api/pricing: audio per minute, text per token",
                 date(2025, 11, 21),
             ),
@@ -279,7 +279,7 @@ pub(super) fn entries() -> Vec<ModelPrice> {
         ),
         ModelPrice::new("livekit", "cloud", Category::Transport)
             .rate(UsageKind::ParticipantSeconds, Rate::per_minute(usd(dec!(0.02))))
-            .source(
+            .with_source(
                 "LiveKit Cloud pricing, livekit.io/pricing: per participant-minute",
                 date(2025, 11, 21),
             ),
@@ -317,7 +317,7 @@ pub(super) const ALIASES: [(&str, &str, &str); 5] = [
 
 pub(super) fn catalog() -> Catalog {
     let builder = entries().into_iter().fold(Catalog::builder(), |b, entry| {
-        b.insert(entry.origin(PriceOrigin::Builtin))
+        b.insert(entry.with_origin(PriceOrigin::Builtin))
     });
     let builder = ALIASES.iter().fold(builder, |b, (provider, alias, model)| {
         b.alias(*alias, *provider, *model)
@@ -342,7 +342,7 @@ mod tests {
             .build()?;
         assert_eq!(catalog.len(), n, "no entry replaced another");
         for p in catalog.iter() {
-            assert!(!p.source_note().is_empty(), "{} has a source", p.model());
+            assert!(!p.source().is_empty(), "{} has a source", p.model());
             assert!(p.verified_on().is_some(), "{} has a date", p.model());
         }
         Ok(())

@@ -109,7 +109,7 @@ impl Catalog {
                         e.price.category,
                         tier.monthly_fee,
                     )
-                    .source(e.price.source.clone()),
+                    .with_source(e.price.source.clone()),
                 );
             }
         }
@@ -744,10 +744,10 @@ mod tests {
     #[test]
     fn fee_rule_applies_percent_fixed_and_cap() -> Result<()> {
         let cnp = FeeRule::new(dec!(3.4), usd(dec!(0.30)));
-        assert_eq!(cnp.fee(usd(dec!(4.99)))?, usd(dec!(0.46966)));
+        assert_eq!(cnp.fee_for(usd(dec!(4.99)))?, usd(dec!(0.46966)));
         let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(usd(dec!(5)));
-        assert_eq!(ach.fee(usd(dec!(625)))?, usd(dec!(5)));
-        assert_eq!(ach.fee(usd(dec!(624)))?, usd(dec!(4.992)));
+        assert_eq!(ach.fee_for(usd(dec!(625)))?, usd(dec!(5)));
+        assert_eq!(ach.fee_for(usd(dec!(624)))?, usd(dec!(4.992)));
         Ok(())
     }
 

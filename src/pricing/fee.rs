@@ -19,8 +19,8 @@ use crate::base::money::Usd;
 /// use rust_decimal::dec;
 ///
 /// let ach = FeeRule::new(dec!(0.8), Usd::ZERO).with_cap(Usd::new(dec!(5.00)));
-/// assert_eq!(ach.fee(Usd::new(dec!(100)))?, Usd::new(dec!(0.80)));
-/// assert_eq!(ach.fee(Usd::new(dec!(10000)))?, Usd::new(dec!(5.00)));
+/// assert_eq!(ach.fee_for(Usd::new(dec!(100)))?, Usd::new(dec!(0.80)));
+/// assert_eq!(ach.fee_for(Usd::new(dec!(10000)))?, Usd::new(dec!(5.00)));
 /// # Ok::<(), callmeter::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -97,7 +97,7 @@ impl FeeRule {
     /// # Errors
     ///
     /// [`Error::AmountOutOfRange`] for amounts beyond nano-dollar range or negative amounts.
-    pub fn fee(&self, payment: impl Into<Payment>) -> Result<Usd> {
+    pub fn fee_for(&self, payment: impl Into<Payment>) -> Result<Usd> {
         let payment = payment.into();
         let calc = FeeCalc::new(self).ok_or(Error::AmountOutOfRange)?;
         calc.fee_nanos(payment.amount.to_nanos()?, payment.flags())
@@ -134,7 +134,7 @@ impl fmt::Display for FeeRule {
 ///     .with_international_surcharge(dec!(1.5))
 ///     .with_conversion_surcharge(dec!(1));
 /// let abroad = Payment::new(Usd::new(dec!(100))).international().currency_conversion();
-/// assert_eq!(card.fee(abroad)?, Usd::new(dec!(5.70)));
+/// assert_eq!(card.fee_for(abroad)?, Usd::new(dec!(5.70)));
 /// # Ok::<(), callmeter::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -206,7 +206,7 @@ pub(crate) fn parse(text: &str, format: Format, path: &Path) -> Result<Loaded> {
         let err = |field: &str, reason: String| file_err(path, Some(&name), Some(field), reason);
         let category = parse_category(&f.category).map_err(|r| err("category", r))?;
         let monthly = dollars(&f.monthly.0).map_err(|r| err("monthly", r))?;
-        fixed_costs.push(FixedCost::new(f.name, category, monthly).source(f.source));
+        fixed_costs.push(FixedCost::new(f.name, category, monthly).with_source(f.source));
     }
     Ok(Loaded {
         prices,
@@ -238,13 +238,13 @@ fn model_price(
         None => None,
     };
     let mut price = ModelPrice::new(m.provider, m.model, category)
-        .origin(PriceOrigin::File)
-        .source(m.source, verified);
+        .with_origin(PriceOrigin::File)
+        .with_source(m.source, verified);
     if let Some(t) = &m.effective_from {
-        price = price.effective_from(parse_time(t).map_err(|r| err("effective_from", r))?);
+        price = price.with_effective_from(parse_time(t).map_err(|r| err("effective_from", r))?);
     }
     if let Some(t) = &m.effective_to {
-        price = price.effective_to(parse_time(t).map_err(|r| err("effective_to", r))?);
+        price = price.with_effective_to(parse_time(t).map_err(|r| err("effective_to", r))?);
     }
     for (kind, text) in &m.rates {
         let field = format!("rates.{kind}");
@@ -280,7 +280,7 @@ fn model_price(
         price = price.increment(k, increment);
     }
     if let Some(fee) = &m.fee {
-        price = price.fee(fee_rule(fee, err)?);
+        price = price.with_fee(fee_rule(fee, err)?);
     }
     if let Some(sub) = m.subscription {
         let mut tiers = Vec::with_capacity(sub.tiers.len());
@@ -290,7 +290,7 @@ fn model_price(
             let kind = parse_kind(&t.kind).map_err(|r| err(&field, r))?;
             tiers.push(SubscriptionTier::new(t.name, fee, t.included, kind));
         }
-        price = price.subscription(tiers, sub.active);
+        price = price.with_subscription(tiers, sub.active);
     }
     Ok((price, m.aliases))
 }

@@ -131,8 +131,8 @@ fn convert(
     };
     let name = format!("{provider}/{model}");
     let mut price = ModelPrice::new(provider, model, category)
-        .origin(PriceOrigin::Litellm)
-        .source(source, None);
+        .with_origin(PriceOrigin::Litellm)
+        .with_source(source, None);
     let mut priced = false;
     for (field, value) in obj {
         if DESCRIPTIVE.contains(&field.as_str()) || !field.contains("cost") {

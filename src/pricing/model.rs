@@ -138,7 +138,7 @@ impl FixedCost {
     }
 
     /// Records where the figure comes from.
-    pub fn source(mut self, source: impl Into<String>) -> Self {
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
         self.source = source.into();
         self
     }
@@ -159,7 +159,7 @@ impl FixedCost {
     }
 
     /// Where the figure comes from.
-    pub fn source_note(&self) -> &str {
+    pub fn source(&self) -> &str {
         &self.source
     }
 }
@@ -231,7 +231,7 @@ impl fmt::Display for PriceOrigin {
 /// let carrier = ModelPrice::new("acme-telecom", "outbound-de", Category::Telephony)
 ///     .rate(UsageKind::CallSeconds, Rate::per_minute(Usd::new(dec!(0.02))))
 ///     .increment(UsageKind::CallSeconds, Increment::seconds(6, 30))
-///     .source("contract 2025-07", None);
+///     .with_source("contract 2025-07", None);
 /// assert_eq!(carrier.model(), "outbound-de");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -312,7 +312,11 @@ impl ModelPrice {
 
     /// Prices the tiers' kind of usage at the marginal rate of the `active` tier (see
     /// [`SubscriptionTier`]); the active tier's fee is listed in [`Catalog::fixed_costs`].
-    pub fn subscription(mut self, tiers: Vec<SubscriptionTier>, active: impl Into<String>) -> Self {
+    pub fn with_subscription(
+        mut self,
+        tiers: Vec<SubscriptionTier>,
+        active: impl Into<String>,
+    ) -> Self {
         self.subscription = Some(Subscription {
             tiers,
             active: active.into(),
@@ -321,7 +325,7 @@ impl ModelPrice {
     }
 
     /// The subscription, if the entry is priced by one.
-    pub fn subscription_plan(&self) -> Option<&Subscription> {
+    pub fn subscription(&self) -> Option<&Subscription> {
         self.subscription.as_ref()
     }
 
@@ -333,34 +337,38 @@ impl ModelPrice {
     }
 
     /// Sets the fee rule applied to payments ([`UsageKind::Transactions`]).
-    pub fn fee(mut self, fee: FeeRule) -> Self {
+    pub fn with_fee(mut self, fee: FeeRule) -> Self {
         self.fee = Some(fee);
         self
     }
 
     /// Records where the price comes from and when it was last checked against that source.
-    pub fn source(mut self, source: impl Into<String>, verified_on: Option<NaiveDate>) -> Self {
+    pub fn with_source(
+        mut self,
+        source: impl Into<String>,
+        verified_on: Option<NaiveDate>,
+    ) -> Self {
         self.source = source.into();
         self.verified_on = verified_on;
         self
     }
 
     /// Records how the price entered the catalog (see [`PriceOrigin`]; [`PriceOrigin::Manual`] unless set).
-    pub fn origin(mut self, origin: PriceOrigin) -> Self {
+    pub fn with_origin(mut self, origin: PriceOrigin) -> Self {
         self.origin = origin;
         self
     }
 
     /// The time from which this version of the price is in force (inclusive). Without it, the version
     /// is in force from the beginning of time.
-    pub fn effective_from(mut self, from: DateTime<Utc>) -> Self {
+    pub fn with_effective_from(mut self, from: DateTime<Utc>) -> Self {
         self.effective_from = Some(from);
         self
     }
 
     /// The time at which this version stops being in force (exclusive). Without it, the version is in
     /// force until the next version of the same provider and model starts, or forever.
-    pub fn effective_to(mut self, to: DateTime<Utc>) -> Self {
+    pub fn with_effective_to(mut self, to: DateTime<Utc>) -> Self {
         self.effective_to = Some(to);
         self
     }
@@ -396,12 +404,12 @@ impl ModelPrice {
     }
 
     /// The payment fee rule, if this is a payment method.
-    pub fn fee_rule(&self) -> Option<&FeeRule> {
+    pub fn fee(&self) -> Option<&FeeRule> {
         self.fee.as_ref()
     }
 
     /// Where the price comes from.
-    pub fn source_note(&self) -> &str {
+    pub fn source(&self) -> &str {
         &self.source
     }
 
@@ -411,17 +419,17 @@ impl ModelPrice {
     }
 
     /// How the price entered the catalog.
-    pub fn price_origin(&self) -> PriceOrigin {
+    pub fn origin(&self) -> PriceOrigin {
         self.origin
     }
 
     /// Start of the version's validity, if it has one.
-    pub fn effective_from_time(&self) -> Option<DateTime<Utc>> {
+    pub fn effective_from(&self) -> Option<DateTime<Utc>> {
         self.effective_from
     }
 
     /// End of the version's validity as given, if it has one.
-    pub fn effective_to_time(&self) -> Option<DateTime<Utc>> {
+    pub fn effective_to(&self) -> Option<DateTime<Utc>> {
         self.effective_to
     }
 

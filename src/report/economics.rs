@@ -179,7 +179,7 @@ pub fn plan_margin(
     };
     let usage_cost = cost * Decimal::from(calls);
     let payment_fee = match fee {
-        Some(rule) if revenue > Decimal::ZERO => rule.fee(Usd::new(revenue))?.as_decimal(),
+        Some(rule) if revenue > Decimal::ZERO => rule.fee_for(Usd::new(revenue))?.as_decimal(),
         _ => Decimal::ZERO,
     };
     let margin = revenue - usage_cost - payment_fee;
