@@ -244,23 +244,13 @@ pub fn break_even(fixed_monthly: Usd, price: Usd, cost_per_call: Usd) -> BreakEv
     }
 }
 
-fn days_in_month(d: NaiveDate) -> u32 {
-    let first = d.with_day(1).unwrap_or(d);
-    let next = first
-        .checked_add_months(chrono::Months::new(1))
-        .unwrap_or(first);
-    u32::try_from((next - first).num_days())
-        .unwrap_or(30)
-        .max(1)
-}
-
 /// `monthly` spread over the days `from..=to`, exact to the nano-dollar (each day's share rounded half
 /// to even).
 fn amortised(monthly: Decimal, from: NaiveDate, to: NaiveDate) -> Decimal {
     let mut total = Decimal::ZERO;
     let mut day = from;
     while day <= to {
-        let share = (monthly / Decimal::from(days_in_month(day)))
+        let share = (monthly / Decimal::from(day.num_days_in_month()))
             .round_dp_with_strategy(9, RoundingStrategy::MidpointNearestEven);
         total += share;
         match day.succ_opt() {
