@@ -340,6 +340,9 @@ impl CallState {
         }
     }
 
+    /// Records one usage: prices it, books it in the call's totals, offers its event to the writer,
+    /// and answers with the cost and the verdict (or the typed error of an unpriced usage, which is
+    /// recorded all the same).
     pub(crate) fn record(
         &self,
         agent: Option<&Arc<Agent>>,
@@ -355,26 +358,62 @@ impl CallState {
             }
         };
         let active = Active::enter(&self.gate);
-        let catalog = &self.ident.catalog;
         let at = self.ident.elapsed_ms();
         let at_ms = self.ident.started_at_ms.saturating_add(i64::from(at));
         // An over-long name is no catalog name: the usage is recorded unpriced under the name cut short.
         let too_long = [("provider", provider), ("model", model)]
             .into_iter()
-            .find(|(_, n)| n.len() > MAX_NAME_LEN);
+            .find(|(_, n)| n.len() > MAX_NAME_LEN)
+            .map(|(what, n)| (what, n.len()));
         let (provider, model) = (cut(provider), cut(model));
+        let priced = self.price(&active, provider, model, too_long, &measure, at_ms);
+        let late = active.closed;
+        self.count(agent, &priced, &measure, late);
+        self.enqueue(&active, agent, &priced, &measure, at);
+        drop(active);
+        let limit_reached =
+            !self.limits.is_empty() && self.count_in_limits(priced.cost, &measure, at_ms);
+        if late {
+            return Err(Error::CallFinalized);
+        }
+        let total = self.totals.total();
+        let verdict = self.verdict(total, at, at_ms, limit_reached);
+        match priced.problem {
+            None => Ok(Tracked {
+                cost: Usd::from_nanos(priced.cost),
+                call_total: Usd::from_nanos(total),
+                verdict,
+                remaining: Usd::from_nanos(self.budget.remaining(total)),
+            }),
+            Some(problem) => Err(self.unpriced_error(problem, provider, model, priced.entry)),
+        }
+    }
+
+    /// Step 1: looks the model up and prices the usage, booking the cost against the call's bound and
+    /// adding it to the call's totals (unless the call is closed). A usage that cannot be priced in
+    /// full costs nothing here and says why.
+    #[inline]
+    fn price(
+        &self,
+        active: &Active<'_>,
+        provider: &str,
+        model: &str,
+        too_long: Option<(&'static str, usize)>,
+        measure: &Measure,
+        at_ms: i64,
+    ) -> Priced {
+        let catalog = &self.ident.catalog;
         let found = match too_long {
             Some(_) => Lookup::Unknown,
             None => catalog.find_cached(provider, model, at_ms, &self.lookups),
         };
-        let (category, entry, cost, problem) = match found {
+        match found {
             Lookup::Found(entry) => {
-                let (cost, problem) = match catalog.price(entry, &measure, &self.cumulative) {
-                    Ok(p) if p.cost <= MAX_EVENT_NANOS => (
-                        p.cost,
-                        p.missing.map_or(Problem::None, Problem::MissingRate),
-                    ),
-                    _ => (0, Problem::Overflow),
+                let (cost, problem) = match catalog.price(entry, measure, &self.cumulative) {
+                    Ok(p) if p.cost <= MAX_EVENT_NANOS => {
+                        (p.cost, p.missing.map(Problem::MissingRate))
+                    }
+                    _ => (0, Some(Problem::Overflow)),
                 };
                 // Booked against the call's bound first: its totals (late usage included, as
                 // stored) never pass MAX_CALL_COST, so none of them can wrap.
@@ -382,36 +421,45 @@ impl CallState {
                     if cost == 0 || add_within(&self.booked_cost, cost, MAX_CALL_NANOS) {
                         (cost, problem)
                     } else {
-                        (0, Problem::CallTotal)
+                        (0, Some(Problem::CallTotal))
                     };
                 if !active.closed {
                     self.totals.add(catalog, entry, cost);
                 }
-                (catalog.entry_price(entry).category(), entry, cost, problem)
+                Priced {
+                    category: catalog.entry_price(entry).category(),
+                    entry,
+                    cost,
+                    problem,
+                }
             }
-            miss => (
-                measure.default_category(),
-                UNKNOWN_BIT
+            miss => Priced {
+                category: measure.default_category(),
+                entry: UNKNOWN_BIT
                     | self
                         .meter
                         .unknown_model(catalog, provider, model, too_long.is_none()),
-                0,
-                match (too_long, miss) {
-                    (Some((what, name)), _) => Problem::NameTooLong(what, name.len()),
+                cost: 0,
+                problem: Some(match (too_long, miss) {
+                    (Some((what, len)), _) => Problem::NameTooLong(what, len),
                     (None, Lookup::NotInForce) => Problem::NotInForce(at_ms),
                     (None, _) => Problem::UnknownModel,
-                },
-            ),
-        };
-        let unpriced = problem != Problem::None;
-        let late = active.closed;
+                }),
+            },
+        }
+    }
+
+    /// Step 2: the call's own counters (its agent's total, its revenue, its unpriced events) and the
+    /// meter's. After finalize the summary is out: late usage goes to the database only.
+    #[inline]
+    fn count(&self, agent: Option<&Arc<Agent>>, priced: &Priced, measure: &Measure, late: bool) {
+        let unpriced = priced.problem.is_some();
         if !late {
-            // After finalize the summary is out: late usage goes to the database only.
             if let Some(a) = agent {
-                a.total.fetch_add(cost, Ordering::Relaxed);
+                a.total.fetch_add(priced.cost, Ordering::Relaxed);
             }
             if let Measure::Payment(amount, _) = measure {
-                self.revenue.fetch_add(amount, Ordering::Relaxed);
+                self.revenue.fetch_add(*amount, Ordering::Relaxed);
             }
             if unpriced {
                 self.unpriced.fetch_add(1, Ordering::Relaxed);
@@ -424,92 +472,101 @@ impl CallState {
             // Counted before it is offered, so that `persisted` never runs ahead of `enqueued`.
             Counters::bump(&self.counters().late);
         }
-        // A call's 2^32nd event cannot be numbered for the database; it is kept like a dropped one.
+    }
+
+    /// Step 3: offers the event to the writer's queue. What does not fit (or a call's 2^32nd event,
+    /// which cannot be numbered) is kept in the call's dropped counters and written with its final
+    /// record, so no money is lost.
+    #[inline]
+    fn enqueue(
+        &self,
+        active: &Active<'_>,
+        agent: Option<&Arc<Agent>>,
+        priced: &Priced,
+        measure: &Measure,
+        at: u32,
+    ) {
         let accepted = u32::try_from(active.seq).is_ok_and(|seq| {
             let head = EventHead {
                 call: self.ident.key,
-                cost,
+                cost: priced.cost,
                 seq,
                 at,
-                entry,
+                entry: priced.entry,
                 agent: agent.map_or(NO_AGENT, |a| a.index),
-                category,
-                priced: !unpriced,
-                late,
+                category: priced.category,
+                priced: priced.problem.is_none(),
+                late: active.closed,
             };
-            self.meter.offer(Event::new(head, &measure))
+            self.meter.offer(Event::new(head, measure))
         });
         if !accepted {
-            // The queue was full or the writer gone: keep the money in the call's final record.
-            self.dropped_cost[category.index()].fetch_add(cost, Ordering::Relaxed);
-            self.dropped_count[category.index()].fetch_add(1, Ordering::Relaxed);
+            let c = priced.category.index();
+            self.dropped_cost[c].fetch_add(priced.cost, Ordering::Relaxed);
+            self.dropped_count[c].fetch_add(1, Ordering::Relaxed);
         }
-        drop(active);
-        let limit_reached = !self.limits.is_empty() && self.count_in_limits(cost, &measure, at_ms);
-        if late {
-            return Err(Error::CallFinalized);
-        }
-        let total = self.totals.total();
-        // The budget's own verdict raises the budget's alerts; a limit reached raises its own alert
-        // (in `count_in_limits`) and only turns the answer into a cutoff.
+    }
+
+    /// Step 4: the verdict. The budget's own verdict raises the budget's alerts; a limit reached
+    /// raises its own alert (in `count_in_limits`) and only turns the answer into a cutoff.
+    #[inline]
+    fn verdict(&self, total: i64, at: u32, at_ms: i64, limit_reached: bool) -> Verdict {
         let budget_verdict = self.budget.verdict(total, at);
         if budget_verdict != Verdict::Fine || total >= self.meter.session_alert {
             self.crossed(budget_verdict, total, at_ms);
         }
-        let verdict = if limit_reached {
+        if limit_reached {
             Verdict::Cutoff
         } else {
             budget_verdict
-        };
-        let names = || (provider.to_owned(), model.to_owned());
+        }
+    }
+
+    /// The typed error of a usage recorded unpriced (the cold path: it allocates the names).
+    #[cold]
+    fn unpriced_error(&self, problem: Problem, provider: &str, model: &str, entry: u32) -> Error {
+        let (provider, model) = (provider.to_owned(), model.to_owned());
         match problem {
-            Problem::None => Ok(Tracked {
-                cost: Usd::from_nanos(cost),
-                call_total: Usd::from_nanos(total),
-                verdict,
-                remaining: Usd::from_nanos(self.budget.remaining(total)),
-            }),
-            Problem::MissingRate(kind) => {
-                let (provider, model) = names();
-                Err(Error::MissingRate {
-                    provider,
-                    model,
-                    kind,
-                })
-            }
-            Problem::UnknownModel => {
-                let (provider, model) = names();
-                Err(Error::UnknownModel {
-                    provider,
-                    model,
-                    suggestions: self.meter.unknown_suggestions(entry & !UNKNOWN_BIT),
-                })
-            }
-            Problem::NotInForce(at_ms) => {
-                let (provider, model) = names();
-                Err(Error::NoPriceInForce {
-                    provider,
-                    model,
-                    at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
-                })
-            }
-            Problem::Overflow => {
-                let (provider, model) = names();
-                Err(Error::CostOverflow { provider, model })
-            }
-            Problem::CallTotal => Err(Error::CallCostOutOfRange { max: MAX_CALL_COST }),
-            Problem::NameTooLong(what, len) => Err(Error::NameTooLong {
+            Problem::MissingRate(kind) => Error::MissingRate {
+                provider,
+                model,
+                kind,
+            },
+            Problem::UnknownModel => Error::UnknownModel {
+                provider,
+                model,
+                suggestions: self.meter.unknown_suggestions(entry & !UNKNOWN_BIT),
+            },
+            Problem::NotInForce(at_ms) => Error::NoPriceInForce {
+                provider,
+                model,
+                at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+            },
+            Problem::Overflow => Error::CostOverflow { provider, model },
+            Problem::CallTotal => Error::CallCostOutOfRange { max: MAX_CALL_COST },
+            Problem::NameTooLong(what, len) => Error::NameTooLong {
                 what,
                 len,
                 max: MAX_NAME_LEN,
-            }),
+            },
         }
     }
 }
+
+/// A usage priced by [`CallState::price`].
+struct Priced {
+    category: Category,
+    /// The catalog entry, or `UNKNOWN_BIT` and the index of the unknown model.
+    entry: u32,
+    /// Nano-dollars; 0 when the usage could not be priced in full.
+    cost: i64,
+    /// Why it could not be priced in full, if it could not.
+    problem: Option<Problem>,
+}
+
 /// Why an event could not be priced in full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Problem {
-    None,
     MissingRate(UsageKind),
     UnknownModel,
     NotInForce(i64),

@@ -493,185 +493,253 @@ impl Store {
     }
 
     /// Writes a batch in one transaction.
+    /// Writes `batch` in one transaction, as a sequence of steps (see [`Txn`]). The call numbers a
+    /// transaction assigns are kept on the calls only once it commits: a failed batch is written again
+    /// whole and numbers its calls again.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Written> {
-        let Store {
-            conn,
-            price_ids,
-            meter_ref,
-            ..
-        } = self;
-        let tx = conn.transaction()?;
-        let mut written = Written::default();
-        let (assigned, assigned_prices) = {
-            let mut prices = PriceRows {
+        let tx = self.conn.transaction()?;
+        let (written, calls, prices) = {
+            let mut t = Txn::new(&tx, self.meter_ref)?;
+            t.start_calls(batch)?;
+            t.insert_events(batch, &self.price_ids)?;
+            t.insert_coalesced(batch)?;
+            t.add_to_calls()?;
+            t.end_calls(batch)?;
+            t.rollups.write(&tx, &conflicted(batch))?;
+            insert_alerts(&tx, batch)?;
+            (t.written, t.calls.assigned, t.prices.assigned)
+        };
+        tx.commit()?;
+        self.price_ids.extend(prices);
+        keep_numbers(batch, &calls);
+        Ok(written)
+    }
+}
+
+/// One batch's transaction: its statements, and what it has numbered and summed so far.
+struct Txn<'t, 'b> {
+    tx: &'t Transaction<'t>,
+    prices: PriceRows<'t>,
+    calls: CallRows<'t>,
+    /// Per call: its number and what this batch adds to its row.
+    deltas: FxHashMap<*const CallIdent, (Arc<CallIdent>, i64, CallDelta)>,
+    rollups: Deltas<'b>,
+    written: Written,
+}
+
+impl<'t, 'b> Txn<'t, 'b> {
+    fn new(tx: &'t Transaction<'t>, owner: i64) -> rusqlite::Result<Self> {
+        Ok(Txn {
+            tx,
+            prices: PriceRows {
                 insert: tx.prepare_cached(INSERT_PRICE)?,
                 lookup: tx.prepare_cached(PRICE_ID)?,
                 assigned: FxHashMap::default(),
-            };
-            let mut calls = CallRows {
+            },
+            calls: CallRows {
                 insert: tx.prepare_cached(INSERT_CALL)?,
                 resume: tx.prepare_cached(CONTINUE_CALL)?,
-                owner: *meter_ref,
+                owner,
                 assigned: FxHashMap::default(),
-            };
-            let mut insert_coalesced = tx.prepare_cached(INSERT_COALESCED)?;
-            let mut add = tx.prepare_cached(ADD_TO_CALL)?;
-            let mut recount = tx.prepare_cached(RECOUNT_CALL)?;
-            let mut end = tx.prepare_cached(END_CALL)?;
+            },
+            deltas: FxHashMap::default(),
+            rollups: Deltas::default(),
+            written: Written::default(),
+        })
+    }
 
-            for call in &batch.starts {
-                if call.call_ref.load(Ordering::Relaxed) == 0
-                    && !calls.assigned.contains_key(&call.key)
-                {
-                    calls.start(call)?;
-                }
+    /// Step 1: a row for each call started (or continued) and not numbered yet. A call's start is
+    /// written before or with its first event, so every call the later steps meet is numbered;
+    /// [`CallRows::number`] would number one that is not rather than lose it.
+    fn start_calls(&mut self, batch: &'b Batch) -> rusqlite::Result<()> {
+        for call in &batch.starts {
+            if call.call_ref.load(Ordering::Relaxed) == 0
+                && !self.calls.assigned.contains_key(&call.key)
+            {
+                self.calls.start(call)?;
             }
-            // A call's start record is written before or with its first event, so every call below is
-            // numbered already; `number` would number one that is not rather than lose it.
-            let mut deltas: FxHashMap<*const CallIdent, (Arc<CallIdent>, i64, CallDelta)> =
-                FxHashMap::default();
-            let mut add_delta = |call: &Arc<CallIdent>, r: i64, cost: i64, revenue: i64| {
-                let d = &mut deltas
-                    .entry(Arc::as_ptr(call))
-                    .or_insert_with(|| (Arc::clone(call), r, CallDelta::default()))
-                    .2;
-                d.cost += cost;
-                d.events += 1;
-                d.revenue += revenue;
-            };
-            // Events are inserted [`ROWS_PER_INSERT`] at a time, grouped by the columns they bind.
-            let mut groups: Vec<Vec<(usize, i64, Option<i64>)>> = (0..LAYOUTS)
-                .map(|_| Vec::with_capacity(ROWS_PER_INSERT))
-                .collect();
-            let mut rollups = Deltas::default();
-            for (i, r) in batch.events.iter().enumerate() {
-                let cr = calls.number(&r.call)?;
-                let price_id = prices.id(price_ids, r)?;
-                add_delta(&r.call, cr, r.event.cost, r.amount());
-                let measure = r.event.measure();
-                rollups.add(
-                    &r.call,
-                    r.at_ms(),
-                    r.event.category(),
-                    r.names().0,
-                    Sums::of(r.event.cost, Some(&measure), 1),
-                );
-                let layout = layout(r);
-                let group = &mut groups[layout];
-                group.push((i, cr, price_id));
-                if group.len() == ROWS_PER_INSERT {
-                    insert_rows(&tx, layout, &batch.events, group, &mut written)?;
-                    group.clear();
-                }
+        }
+        Ok(())
+    }
+
+    /// Counts one row of `call` in its call's delta.
+    fn add_delta(&mut self, call: &Arc<CallIdent>, call_ref: i64, cost: i64, revenue: i64) {
+        let d = &mut self
+            .deltas
+            .entry(Arc::as_ptr(call))
+            .or_insert_with(|| (Arc::clone(call), call_ref, CallDelta::default()))
+            .2;
+        d.cost += cost;
+        d.events += 1;
+        d.revenue += revenue;
+    }
+
+    /// Step 2: the events, [`ROWS_PER_INSERT`] to a statement, grouped by the columns they bind; their
+    /// prices the first time each is used; their sums for the call rows and the rollups.
+    fn insert_events(
+        &mut self,
+        batch: &'b Batch,
+        stored_prices: &FxHashMap<(u64, u32), i64>,
+    ) -> rusqlite::Result<()> {
+        let mut groups: Vec<Vec<(usize, i64, Option<i64>)>> = (0..LAYOUTS)
+            .map(|_| Vec::with_capacity(ROWS_PER_INSERT))
+            .collect();
+        for (i, r) in batch.events.iter().enumerate() {
+            let call_ref = self.calls.number(&r.call)?;
+            let price_id = self.prices.id(stored_prices, r)?;
+            self.add_delta(&r.call, call_ref, r.event.cost, r.amount());
+            let measure = r.event.measure();
+            self.rollups.add(
+                &r.call,
+                r.at_ms(),
+                r.event.category(),
+                r.names().0,
+                Sums::of(r.event.cost, Some(&measure), 1),
+            );
+            let layout = layout(r);
+            let group = &mut groups[layout];
+            group.push((i, call_ref, price_id));
+            if group.len() == ROWS_PER_INSERT {
+                insert_rows(self.tx, layout, &batch.events, group, &mut self.written)?;
+                group.clear();
             }
-            for (layout, group) in groups.iter().enumerate() {
-                insert_rows(&tx, layout, &batch.events, group, &mut written)?;
-            }
-            for end_rec in &batch.ends {
-                let cr = calls.number(&end_rec.call)?;
-                for c in &end_rec.coalesced {
-                    let inserted = insert_coalesced.execute(params![
-                        end_rec.call.call_id,
-                        cr,
-                        int(c.seq),
-                        end_rec.ended_at_ms,
-                        c.category.as_str(),
-                        c.events as f64,
-                        c.cost,
-                        end_rec.call.segment,
-                    ])?;
-                    if inserted == 0 {
-                        written.conflicts += 1;
-                        end_rec.call.conflicted.store(true, Ordering::Relaxed);
-                    } else {
-                        written.coalesced_rows += 1;
-                    }
-                    add_delta(&end_rec.call, cr, c.cost, 0);
-                    rollups.add(
-                        &end_rec.call,
-                        end_rec.ended_at_ms,
-                        c.category,
-                        "callmeter",
-                        Sums::of(c.cost, None, i64::try_from(c.events).unwrap_or(i64::MAX)),
-                    );
-                }
-            }
-            for (call, cr, d) in deltas.values() {
-                let updated = if call.conflicted.load(Ordering::Relaxed) {
-                    recount.execute([cr])?
-                } else {
-                    add.execute(params![cr, d.cost, d.events, d.revenue])?
-                };
-                if updated == 0 {
-                    // The call's row was removed from outside: put it back and count its rows.
-                    calls.restore(call, *cr)?;
-                    call.conflicted.store(true, Ordering::Relaxed);
-                    recount.execute([cr])?;
-                }
-            }
-            for end_rec in &batch.ends {
-                let cr = calls.number(&end_rec.call)?;
-                let owner = calls.owner;
-                let row = params![
-                    cr,
-                    end_rec.status.as_str(),
-                    end_rec.reason,
-                    end_rec.ended_at_ms,
-                    owner
-                ];
-                if end.execute(row)? == 0 {
-                    // Missing (removed from outside: put back), or continued by another meter, which
-                    // now owns it and will end it.
-                    calls.restore(&end_rec.call, cr)?;
-                    end.execute(row)?;
-                }
-            }
-            // Calls whose rows may have collided: their rollups are rebuilt from the rows.
-            let dirty: FxHashSet<*const CallIdent> = batch
-                .events
-                .iter()
-                .map(|r| &r.call)
-                .chain(batch.ends.iter().map(|e| &e.call))
-                .filter(|c| c.conflicted.load(Ordering::Relaxed))
-                .map(Arc::as_ptr)
-                .collect();
-            rollups.write(&tx, &dirty)?;
-            let mut insert_alert = tx.prepare_cached(INSERT_ALERT)?;
-            for a in &batch.alerts {
-                let usage = a.usage.as_ref();
-                insert_alert.execute(params![
-                    a.kind.as_str(),
-                    a.subject,
-                    a.call_id,
-                    a.user_id,
-                    a.tenant_id,
-                    a.value.to_nanos().unwrap_or(i64::MAX),
-                    a.threshold.map(|t| t.to_nanos().unwrap_or(i64::MAX)),
-                    a.at.timestamp_millis(),
-                    a.message,
-                    usage.map(|u| u.used.to_string()),
-                    usage.map(|u| u.threshold.to_string()),
-                    usage.map(|u| u.unit.as_str()),
+        }
+        for (layout, group) in groups.iter().enumerate() {
+            insert_rows(self.tx, layout, &batch.events, group, &mut self.written)?;
+        }
+        Ok(())
+    }
+
+    /// Step 3: the coalesced rows of ended calls (what did not fit in the queue, one row per
+    /// category).
+    fn insert_coalesced(&mut self, batch: &'b Batch) -> rusqlite::Result<()> {
+        let mut insert = self.tx.prepare_cached(INSERT_COALESCED)?;
+        for end in &batch.ends {
+            let call_ref = self.calls.number(&end.call)?;
+            for c in &end.coalesced {
+                let inserted = insert.execute(params![
+                    end.call.call_id,
+                    call_ref,
+                    int(c.seq),
+                    end.ended_at_ms,
+                    c.category.as_str(),
+                    c.events as f64,
+                    c.cost,
+                    end.call.segment,
                 ])?;
-            }
-            (calls.assigned, prices.assigned)
-        };
-        tx.commit()?;
-        price_ids.extend(assigned_prices);
-        if assigned.is_empty() {
-            return Ok(written);
-        }
-        for call in batch
-            .starts
-            .iter()
-            .chain(batch.events.iter().map(|r| &r.call))
-            .chain(batch.ends.iter().map(|e| &e.call))
-        {
-            if let Some(&r) = assigned.get(&call.key) {
-                call.call_ref.store(r, Ordering::Relaxed);
+                if inserted == 0 {
+                    self.written.conflicts += 1;
+                    end.call.conflicted.store(true, Ordering::Relaxed);
+                } else {
+                    self.written.coalesced_rows += 1;
+                }
+                self.add_delta(&end.call, call_ref, c.cost, 0);
+                self.rollups.add(
+                    &end.call,
+                    end.ended_at_ms,
+                    c.category,
+                    "callmeter",
+                    Sums::of(c.cost, None, i64::try_from(c.events).unwrap_or(i64::MAX)),
+                );
             }
         }
-        Ok(written)
+        Ok(())
+    }
+
+    /// Step 4: each call's row gets this batch's sums, or is recounted from its rows when one of them
+    /// collided (or the row was removed from outside, which puts it back).
+    fn add_to_calls(&mut self) -> rusqlite::Result<()> {
+        let mut add = self.tx.prepare_cached(ADD_TO_CALL)?;
+        let mut recount = self.tx.prepare_cached(RECOUNT_CALL)?;
+        for (call, call_ref, d) in self.deltas.values() {
+            let updated = if call.conflicted.load(Ordering::Relaxed) {
+                recount.execute([call_ref])?
+            } else {
+                add.execute(params![call_ref, d.cost, d.events, d.revenue])?
+            };
+            if updated == 0 {
+                self.calls.restore(call, *call_ref)?;
+                call.conflicted.store(true, Ordering::Relaxed);
+                recount.execute([call_ref])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 5: the final record of each ended call (status, reason, end time), after its events.
+    fn end_calls(&mut self, batch: &'b Batch) -> rusqlite::Result<()> {
+        let mut end = self.tx.prepare_cached(END_CALL)?;
+        let owner = self.calls.owner;
+        for rec in &batch.ends {
+            let call_ref = self.calls.number(&rec.call)?;
+            let row = params![
+                call_ref,
+                rec.status.as_str(),
+                rec.reason,
+                rec.ended_at_ms,
+                owner
+            ];
+            if end.execute(row)? == 0 {
+                // Missing (removed from outside: put back), or continued by another meter, which
+                // now owns it and will end it.
+                self.calls.restore(&rec.call, call_ref)?;
+                end.execute(row)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The calls of `batch` whose rows may have collided: step 6 rebuilds their rollups from their rows
+/// instead of adding to them.
+fn conflicted(batch: &Batch) -> FxHashSet<*const CallIdent> {
+    batch
+        .events
+        .iter()
+        .map(|r| &r.call)
+        .chain(batch.ends.iter().map(|e| &e.call))
+        .filter(|c| c.conflicted.load(Ordering::Relaxed))
+        .map(Arc::as_ptr)
+        .collect()
+}
+
+/// Step 7: the alerts raised since the last batch.
+fn insert_alerts(tx: &Transaction<'_>, batch: &Batch) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(INSERT_ALERT)?;
+    for a in &batch.alerts {
+        let usage = a.usage.as_ref();
+        insert.execute(params![
+            a.kind.as_str(),
+            a.subject,
+            a.call_id,
+            a.user_id,
+            a.tenant_id,
+            a.value.to_nanos().unwrap_or(i64::MAX),
+            a.threshold.map(|t| t.to_nanos().unwrap_or(i64::MAX)),
+            a.at.timestamp_millis(),
+            a.message,
+            usage.map(|u| u.used.to_string()),
+            usage.map(|u| u.threshold.to_string()),
+            usage.map(|u| u.unit.as_str()),
+        ])?;
+    }
+    Ok(())
+}
+
+/// After the commit: each call numbered by the transaction keeps its number.
+fn keep_numbers(batch: &Batch, assigned: &FxHashMap<u64, i64>) {
+    if assigned.is_empty() {
+        return;
+    }
+    for call in batch
+        .starts
+        .iter()
+        .chain(batch.events.iter().map(|r| &r.call))
+        .chain(batch.ends.iter().map(|e| &e.call))
+    {
+        if let Some(&r) = assigned.get(&call.key) {
+            call.call_ref.store(r, Ordering::Relaxed);
+        }
     }
 }
 
