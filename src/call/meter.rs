@@ -255,21 +255,7 @@ impl MeterBuilder {
         self.budget.check()?;
         let thresholds = self.thresholds.with_env()?;
         let store = Store::open(&self.path)?;
-        let offset = self.limits.offset();
-        let past = if self.limits.any() {
-            load_past(store.connection(), store.path(), offset, now_ms())?
-        } else {
-            Vec::new()
-        };
-        let limits = LimitBook::new(self.limits, past);
-        let watch = Watch::load(
-            store.connection(),
-            store.path(),
-            self.quotas,
-            thresholds.daily,
-            thresholds.monthly,
-            now_ms(),
-        )?;
+        let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds)?;
         let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
@@ -278,7 +264,7 @@ impl MeterBuilder {
         counters
             .calls_interrupted
             .store(store.recovered.calls, Ordering::Relaxed);
-        let writer = Writer::new(
+        let join = spawn_writer(Writer::new(
             store,
             sink::standard(watch, alerts_tx.clone(), Arc::clone(&counters)),
             WriterQueues {
@@ -292,11 +278,7 @@ impl MeterBuilder {
                 batch_size: self.batch_size,
                 poll: self.poll_interval,
             },
-        );
-        let join = std::thread::Builder::new()
-            .name("callmeter-writer".into())
-            .spawn(move || writer.run())
-            .map_err(Error::Spawn)?;
+        ))?;
         let to_writer = control_tx.clone();
         let dispatcher = Dispatcher::spawn(
             alerts_rx,
@@ -333,6 +315,38 @@ impl MeterBuilder {
         };
         Ok((Meter { shared }, guard))
     }
+}
+
+/// What the control stage needs from the database when a meter opens: this period's spend of the
+/// users and tenants with limits, and the state of quotas and platform thresholds.
+fn load_control(
+    store: &Store,
+    config: LimitConfig,
+    quotas: Vec<Quota>,
+    thresholds: &AlertThresholds,
+) -> Result<(LimitBook, Watch)> {
+    let past = if config.any() {
+        load_past(store.connection(), store.path(), config.offset(), now_ms())?
+    } else {
+        Vec::new()
+    };
+    let watch = Watch::load(
+        store.connection(),
+        store.path(),
+        quotas,
+        thresholds.daily,
+        thresholds.monthly,
+        now_ms(),
+    )?;
+    Ok((LimitBook::new(config, past), watch))
+}
+
+/// Starts the `callmeter-writer` thread.
+fn spawn_writer(writer: Writer) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("callmeter-writer".into())
+        .spawn(move || writer.run())
+        .map_err(Error::Spawn)
 }
 
 /// The calls being tracked, and the events of those that ended.
