@@ -51,6 +51,14 @@
 //!   its events, in memory ([`CallSummary`]) and in the database (`calls.total_cost_nanos` is updated in
 //!   the same transaction as the events it sums).
 //!
+//! ## Layout
+//!
+//! The crate is built in stages, each a module: capture ([`Meter`], [`CallCostTracker`]), control
+//! ([`control`]: budgets, limits, quotas, alerts), persist (the writer thread and the SQLite file,
+//! internal) and report ([`report`]), over [`pricing`] and [`adapters`]. The root holds the types
+//! nearly every user names; the modules hold the rest. The README's "Architecture" section has the
+//! data flow, the threads and the import rule.
+//!
 //! ## Prices
 //!
 //! A [`Catalog`] holds [`ModelPrice`]s: [`Rate`]s per [`UsageKind`] (tokens of every kind, characters,
