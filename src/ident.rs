@@ -1,4 +1,7 @@
 //! A call's identity and status: the words every stage uses to speak of one call.
+//!
+//! Layer: above `base` and `pricing` (an identity carries the catalog its call is priced by), below
+//! `control`, `persist` and `call`, which all speak of calls.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64};

@@ -16,6 +16,8 @@
 //!
 //! Missing counts are zero; a detail larger than the total it is part of, or a duration that is not a
 //! number of seconds, is a typed error ([`Error::InvalidQuantity`]), never a negative or made-up count.
+//!
+//! Layer: above `base` only; the tracker (`call`) turns these into track calls.
 
 mod llm;
 mod speech;

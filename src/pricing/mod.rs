@@ -13,6 +13,16 @@
 //! per-unit price is not a whole number of nano-dollars (a per-minute price billed by the millisecond),
 //! the call's **cumulative** quantity is priced instead, and each event costs the difference it makes: a
 //! call's billed total is then exactly the price of its whole usage, however many times it was tracked.
+//!
+//! # Layout
+//!
+//! [`rate`](Rate) and increments, [`fee`](FeeRule)s and payments, one [`ModelPrice`] (`model`), the
+//! catalog and its builder (`catalog`), the lines compiled for the hot path (`line`: exact fractions,
+//! fee arithmetic, the `Running` quantities increments apply to), and the ways prices come in or go
+//! out: `builtin`, catalog `file`s, the `litellm` import, `names` (matching and suggestions), `quote`.
+//!
+//! Layer: above `base` only. The call's cumulative quantities are its own (`call::cumulative`); this
+//! module prices through the `Running` trait, so it never imports the hot path.
 
 mod builtin;
 mod catalog;
