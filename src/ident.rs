@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use once_cell::race::OnceBox;
+
 use crate::pricing::Catalog;
 
 /// A call's identity, shared with the writer by every event of the call.
@@ -22,7 +24,7 @@ pub(crate) struct CallIdent {
     pub(crate) tenant_id: Option<Box<str>>,
     pub(crate) persona: Option<Box<str>>,
     pub(crate) session_kind: Option<Box<str>>,
-    pub(crate) metadata: Option<String>,
+    pub(crate) metadata: Option<Box<str>>,
     pub(crate) started_at_ms: i64,
     /// This start of the call (a *segment*), unique among the starts of the same call id in every
     /// process (see `MeterShared::segment_of`). An event's identity is (call id, segment, sequence
@@ -32,7 +34,8 @@ pub(crate) struct CallIdent {
     pub(crate) started: coarsetime::Instant,
     pub(crate) catalog: Arc<Catalog>,
     /// Agents of a multi-agent session; an event names its agent by index into this list.
-    pub(crate) agents: Mutex<Vec<Arc<Agent>>>,
+    /// Made by the first agent (most calls have none), without a lock.
+    pub(crate) agents: OnceBox<Mutex<Vec<Arc<Agent>>>>,
     /// The call's `call_ref` in the database once a transaction that assigned it committed; 0 before.
     /// Only the writer thread reads or writes it.
     pub(crate) call_ref: AtomicI64,
@@ -44,9 +47,8 @@ pub(crate) struct CallIdent {
 impl CallIdent {
     /// The name of the agent with this index.
     pub(crate) fn agent_name(&self, index: u32) -> Option<Arc<str>> {
-        lock(&self.agents)
-            .get(index as usize)
-            .map(|a| Arc::clone(&a.name))
+        let agents = lock(self.agents.get()?);
+        agents.get(index as usize).map(|a| Arc::clone(&a.name))
     }
 
     /// Wall-clock milliseconds now, read cheaply: the call's start time plus the coarse monotonic clock's

@@ -8,12 +8,13 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use once_cell::race::OnceBox;
 use rustc_hash::FxHashMap;
 
 use crate::pricing::Running;
 
 /// log2 of the lines a call keeps without locking.
-const FAST_BITS: u32 = 5;
+const FAST_BITS: u32 = 4;
 /// Lines a call keeps without locking.
 pub(crate) const FAST_LINES: usize = 1 << FAST_BITS;
 
@@ -30,7 +31,8 @@ pub(crate) struct Cumulative {
     /// Line number + 1 of each slot; 0 while free.
     keys: [AtomicU32; FAST_LINES],
     values: [AtomicU64; FAST_LINES],
-    overflow: Mutex<FxHashMap<u32, u64>>,
+    /// Made by the first line that finds the table full (rare), without a lock.
+    overflow: OnceBox<Mutex<FxHashMap<u32, u64>>>,
 }
 
 impl Default for Cumulative {
@@ -38,7 +40,7 @@ impl Default for Cumulative {
         Cumulative {
             keys: std::array::from_fn(|_| AtomicU32::new(0)),
             values: std::array::from_fn(|_| AtomicU64::new(0)),
-            overflow: Mutex::new(FxHashMap::default()),
+            overflow: OnceBox::new(),
         }
     }
 }
@@ -62,7 +64,11 @@ impl Running for Cumulative {
                 return self.values[i].fetch_add(qty, Ordering::Relaxed);
             }
         }
-        let mut map = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .overflow
+            .get_or_init(Box::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let v = map.entry(line).or_insert(0);
         let before = *v;
         *v = v.saturating_add(qty);

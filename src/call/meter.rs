@@ -22,7 +22,7 @@ use crate::control::limits::{
     Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
 };
 use crate::control::quota::{Quota, Watch};
-use crate::ident::now_ms;
+use crate::ident::{CallIdent, now_ms};
 use crate::persist::message::{CallEnd, Control, Event};
 use crate::persist::sink;
 use crate::persist::store::Store;
@@ -352,10 +352,35 @@ fn spawn_writer(writer: Writer) -> Result<JoinHandle<()>> {
 /// The calls being tracked, and the events of those that ended.
 #[derive(Default)]
 struct ActiveCalls {
-    calls: FxHashMap<Box<str>, Weak<CallState>>,
+    calls: FxHashMap<ByCallId, Weak<CallState>>,
     /// Events offered by calls that have ended (late events are counted apart).
     ended_events: u64,
 }
+
+/// A call's identity keyed by its call id: the map shares the identity the call holds anyway instead of
+/// keeping a copy of the id.
+struct ByCallId(Arc<CallIdent>);
+
+impl std::borrow::Borrow<str> for ByCallId {
+    fn borrow(&self) -> &str {
+        &self.0.call_id
+    }
+}
+
+impl std::hash::Hash for ByCallId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that lookups by `&str` find it.
+        (*self.0.call_id).hash(state);
+    }
+}
+
+impl PartialEq for ByCallId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.call_id == other.0.call_id
+    }
+}
+
+impl Eq for ByCallId {}
 
 /// State shared by the meter's clones, its trackers and its guard.
 pub(crate) struct MeterShared {
@@ -444,12 +469,12 @@ impl MeterShared {
         let ident = state.ident();
         {
             let mut active = self.active();
-            if active.calls.contains_key(&ident.call_id) {
+            if active.calls.contains_key(&*ident.call_id) {
                 return Err(Error::DuplicateCall(ident.call_id.to_string()));
             }
             active
                 .calls
-                .insert(ident.call_id.clone(), Arc::downgrade(state));
+                .insert(ByCallId(Arc::clone(ident)), Arc::downgrade(state));
         }
         Counters::bump(&self.counters.calls_started);
         // The control queue is unbounded: a call's start and end records are never refused while the
@@ -462,7 +487,7 @@ impl MeterShared {
     pub(crate) fn end(&self, events: u64, end: CallEnd) {
         {
             let mut active = self.active();
-            active.calls.remove(&end.call.call_id);
+            active.calls.remove(&*end.call.call_id);
             active.ended_events += events;
         }
         let _ = self.control.send(Control::End(Box::new(end)));

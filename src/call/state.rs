@@ -2,8 +2,10 @@
 //! the call. Its atomics follow the hot path's ordering rule (`call`'s module docs): the gate orders,
 //! the sums are `Relaxed`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use once_cell::race::OnceBox;
 
 use chrono::{DateTime, Utc};
 
@@ -51,8 +53,9 @@ pub(crate) struct CallState {
     pub(crate) totals: Totals,
     pub(crate) cumulative: Cumulative,
     pub(crate) unpriced: AtomicU64,
-    pub(crate) dropped_cost: [AtomicI64; Category::COUNT],
-    pub(crate) dropped_count: [AtomicU64; Category::COUNT],
+    /// What did not fit in the queue, per category: made by the first event that does not fit (rare),
+    /// without a lock.
+    pub(crate) dropped: OnceBox<Dropped>,
     pub(crate) revenue: AtomicI64,
     pub(crate) budget: CompiledBudget,
     pub(crate) crossed: Transitions,
@@ -103,7 +106,9 @@ impl CallState {
         let metadata = if info.metadata.is_empty() {
             None
         } else {
-            serde_json::to_string(&info.metadata).ok()
+            serde_json::to_string(&info.metadata)
+                .ok()
+                .map(String::into_boxed_str)
         };
         if metadata
             .as_ref()
@@ -125,7 +130,7 @@ impl CallState {
             started_at_ms,
             started: coarsetime::Instant::now(),
             catalog: Arc::clone(&catalog),
-            agents: Mutex::new(Vec::new()),
+            agents: OnceBox::new(),
             call_ref: AtomicI64::new(0),
             conflicted: AtomicBool::new(false),
             segment: meter.segment_of(key, started_at_ms),
@@ -141,7 +146,7 @@ impl CallState {
             limits,
             budget,
             crossed: Transitions::default(),
-            totals: Totals::new(catalog.provider_count()),
+            totals: Totals::new(),
             cumulative: Cumulative::default(),
             ident,
             meter,
@@ -149,8 +154,7 @@ impl CallState {
             booked_cost: AtomicI64::new(0),
             booked_revenue: AtomicI64::new(0),
             unpriced: AtomicU64::new(0),
-            dropped_cost: Default::default(),
-            dropped_count: Default::default(),
+            dropped: OnceBox::new(),
             revenue: AtomicI64::new(0),
         });
         state.meter.register(&state)?;
@@ -188,15 +192,17 @@ impl CallState {
         }
         let ended_at_ms = self.ident.now_ms();
         let mut coalesced = Vec::new();
-        for c in Category::ALL {
-            let events = self.dropped_count[c.index()].load(Ordering::Relaxed);
-            if events > 0 {
-                coalesced.push(Coalesced {
-                    category: c,
-                    events,
-                    cost: self.dropped_cost[c.index()].load(Ordering::Relaxed),
-                    seq: seq_of(self.gate.fetch_add(SEQ_ONE, Ordering::AcqRel)),
-                });
+        if let Some(dropped) = self.dropped.get() {
+            for c in Category::ALL {
+                let events = dropped.count[c.index()].load(Ordering::Relaxed);
+                if events > 0 {
+                    coalesced.push(Coalesced {
+                        category: c,
+                        events,
+                        cost: dropped.cost[c.index()].load(Ordering::Relaxed),
+                        seq: seq_of(self.gate.fetch_add(SEQ_ONE, Ordering::AcqRel)),
+                    });
+                }
             }
         }
         let summary = self.summary(
@@ -245,10 +251,16 @@ impl CallState {
             .filter(|(_, v)| **v != 0)
             .map(|(i, v)| (catalog.provider_name(i).to_owned(), Usd::from_nanos(*v)))
             .collect();
-        let by_agent = lock(&self.ident.agents)
-            .iter()
-            .filter_map(|a| nonzero(&a.total).map(|v| (a.name.to_string(), v)))
-            .collect();
+        let by_agent = self
+            .ident
+            .agents
+            .get()
+            .map_or_else(Default::default, |agents| {
+                lock(agents)
+                    .iter()
+                    .filter_map(|a| nonzero(&a.total).map(|v| (a.name.to_string(), v)))
+                    .collect()
+            });
         let ident = &self.ident;
         CallSummary {
             call_id: ident.call_id.to_string(),
@@ -502,8 +514,9 @@ impl CallState {
         });
         if !accepted {
             let c = priced.category.index();
-            self.dropped_cost[c].fetch_add(priced.cost, Ordering::Relaxed);
-            self.dropped_count[c].fetch_add(1, Ordering::Relaxed);
+            let dropped = self.dropped.get_or_init(Box::default);
+            dropped.cost[c].fetch_add(priced.cost, Ordering::Relaxed);
+            dropped.count[c].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -551,6 +564,14 @@ impl CallState {
             },
         }
     }
+}
+
+/// The events of a call that did not fit in the queue: their cost and number per category, written
+/// with the call's final record as coalesced rows.
+#[derive(Debug, Default)]
+pub(crate) struct Dropped {
+    cost: [AtomicI64; Category::COUNT],
+    count: [AtomicU64; Category::COUNT],
 }
 
 /// A usage priced by [`CallState::price`].

@@ -13,11 +13,13 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
+use once_cell::race::OnceBox;
+
 use crate::base::usage::Category;
 use crate::pricing::Catalog;
 
 /// Distinct catalog entries a call keeps in slots.
-pub(crate) const SLOTS: usize = 32;
+pub(crate) const SLOTS: usize = 12;
 
 const EMPTY: u32 = u32::MAX;
 
@@ -27,23 +29,31 @@ struct Slot {
     nanos: AtomicI64,
 }
 
+/// Cost of the entries past the slots, per category and per provider index.
+#[derive(Debug)]
+struct Overflow {
+    category: [AtomicI64; Category::COUNT],
+    provider: Box<[AtomicI64]>,
+}
+
 /// Running cost of one call.
 #[derive(Debug)]
 pub(crate) struct Totals {
     slots: [Slot; SLOTS],
-    overflow_category: [AtomicI64; Category::COUNT],
-    overflow_provider: Box<[AtomicI64]>,
+    /// Made by the first entry that finds every slot taken (rare: a call of more than [`SLOTS`]
+    /// distinct entries), without a lock: racing threads each build one and all but the first drop
+    /// theirs.
+    overflow: OnceBox<Overflow>,
 }
 
 impl Totals {
-    pub(crate) fn new(providers: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Totals {
             slots: std::array::from_fn(|_| Slot {
                 entry: AtomicU32::new(EMPTY),
                 nanos: AtomicI64::new(0),
             }),
-            overflow_category: Default::default(),
-            overflow_provider: (0..providers).map(|_| AtomicI64::new(0)).collect(),
+            overflow: OnceBox::new(),
         }
     }
 
@@ -70,9 +80,17 @@ impl Totals {
                 return;
             }
         }
+        let overflow = self.overflow.get_or_init(|| {
+            Box::new(Overflow {
+                category: Default::default(),
+                provider: (0..catalog.provider_count())
+                    .map(|_| AtomicI64::new(0))
+                    .collect(),
+            })
+        });
         let category = catalog.entry_price(entry).category();
-        self.overflow_category[category.index()].fetch_add(nanos, Ordering::Relaxed);
-        if let Some(p) = self.overflow_provider.get(catalog.entry_provider(entry)) {
+        overflow.category[category.index()].fetch_add(nanos, Ordering::Relaxed);
+        if let Some(p) = overflow.provider.get(catalog.entry_provider(entry)) {
             p.fetch_add(nanos, Ordering::Relaxed);
         }
     }
@@ -86,20 +104,27 @@ impl Totals {
             }
             sum = sum.wrapping_add(slot.nanos.load(Ordering::Relaxed));
         }
-        self.overflow_category
-            .iter()
-            .fold(sum, |s, c| s.wrapping_add(c.load(Ordering::Relaxed)))
+        match self.overflow.get() {
+            Some(o) => o
+                .category
+                .iter()
+                .fold(sum, |s, c| s.wrapping_add(c.load(Ordering::Relaxed))),
+            None => sum,
+        }
     }
 
     /// Cost per category and per provider index.
     pub(crate) fn split(&self, catalog: &Catalog) -> ([i64; Category::COUNT], Vec<i64>) {
-        let mut by_category: [i64; Category::COUNT] =
-            std::array::from_fn(|i| self.overflow_category[i].load(Ordering::Relaxed));
-        let mut by_provider: Vec<i64> = self
-            .overflow_provider
-            .iter()
-            .map(|p| p.load(Ordering::Relaxed))
-            .collect();
+        let mut by_category = [0_i64; Category::COUNT];
+        let mut by_provider = vec![0_i64; catalog.provider_count()];
+        if let Some(o) = self.overflow.get() {
+            for (sum, c) in by_category.iter_mut().zip(&o.category) {
+                *sum = c.load(Ordering::Relaxed);
+            }
+            for (sum, p) in by_provider.iter_mut().zip(o.provider.iter()) {
+                *sum = p.load(Ordering::Relaxed);
+            }
+        }
         for slot in &self.slots {
             let entry = slot.entry.load(Ordering::Acquire);
             if entry == EMPTY {
@@ -133,7 +158,7 @@ mod tests {
                 )
             })
             .build()?;
-        let totals = Totals::new(catalog.provider_count());
+        let totals = Totals::new();
         let n = catalog.len() as u32;
         let mut expected = 0;
         // Use every entry repeatedly, more distinct entries than slots if the catalog has them.

@@ -144,7 +144,7 @@ impl CallCostTracker {
                 max: MAX_NAME_LEN,
             });
         }
-        let mut agents = lock(&self.state().ident.agents);
+        let mut agents = lock(self.state().ident.agents.get_or_init(Box::default));
         let agent = match agents.iter().find(|a| &*a.name == name) {
             Some(a) => Arc::clone(a),
             None => {
