@@ -1,5 +1,8 @@
 //! Cost of one track call on the caller's thread, with the writer thread live and committing, beside the
-//! naive approach: the same event inserted synchronously into SQLite (WAL, synchronous=NORMAL).
+//! naive approach: the same event inserted synchronously into SQLite (WAL, synchronous=NORMAL), and
+//! beside the *floor*: the unavoidable work of one event — one read of the clock the tracker uses
+//! (`coarsetime`) and one `try_send` of a 64-byte message on a bounded crossbeam channel drained by
+//! another thread. The slowest track call's median over the floor's is printed at the end.
 //!
 //! ```text
 //! cargo bench --bench hot_path
@@ -10,8 +13,10 @@
 //! writer commits the previous segment's events concurrently.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use callmeter::{CallCostTracker, CallInfo, Limits, Meter, MeterGuard, Outcome, TokenUsage, Usd};
@@ -19,6 +24,26 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
 
 const SEGMENT: u64 = 10_000;
+
+/// Nanoseconds per call of each measured batch, by benchmark: their medians give the ratio printed at
+/// the end (criterion's own medians are in its report).
+static SAMPLES: Mutex<BTreeMap<&'static str, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
+fn sample(name: &'static str, iters: u64, time: Duration) {
+    if iters > 0 {
+        let mut samples = SAMPLES.lock().unwrap_or_else(|p| p.into_inner());
+        samples
+            .entry(name)
+            .or_default()
+            .push(time.as_nanos() as f64 / iters as f64);
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
 
 fn meter(dir: &tempfile::TempDir) -> (Meter, MeterGuard) {
     Meter::builder()
@@ -32,6 +57,7 @@ fn meter(dir: &tempfile::TempDir) -> (Meter, MeterGuard) {
 /// call grows past `MAX_CALL_COST`, where track calls would take the unpriced path), flushing (untimed)
 /// every `SEGMENT` calls.
 fn timed(
+    name: &'static str,
     meter: &Meter,
     handle: impl Fn(&CallCostTracker) -> CallCostTracker,
     iters: u64,
@@ -56,6 +82,7 @@ fn timed(
         meter.flush().expect("flush");
     }
     whole.finalize(Outcome::Completed).expect("finalize");
+    sample(name, iters, total);
     total
 }
 
@@ -71,7 +98,7 @@ fn track_calls(c: &mut Criterion) {
     let mut g = c.benchmark_group("track");
     g.bench_function("track_tts", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, whole, iters, |call| {
+            timed("track_tts", &meter, whole, iters, |call| {
                 let _ = black_box(call.track_tts(
                     black_box("elevenlabs"),
                     black_box("eleven_turbo_v2_5"),
@@ -82,7 +109,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_stt", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, whole, iters, |call| {
+            timed("track_stt", &meter, whole, iters, |call| {
                 let _ = black_box(call.track_stt(
                     black_box("deepgram"),
                     black_box("nova-2"),
@@ -93,7 +120,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_inference", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, whole, iters, |call| {
+            timed("track_inference", &meter, whole, iters, |call| {
                 let _ = black_box(call.track_inference(
                     black_box("cerebras"),
                     black_box("llama3.1-8b"),
@@ -105,7 +132,7 @@ fn track_calls(c: &mut Criterion) {
     g.bench_function("track_inference_agent", |b| {
         b.iter_custom(|iters| {
             let agent = |call: &CallCostTracker| call.agent("critic").expect("agent");
-            timed(&meter, agent, iters, |agent| {
+            timed("track_inference_agent", &meter, agent, iters, |agent| {
                 let _ = black_box(agent.track_inference(
                     black_box("anthropic"),
                     black_box("claude-sonnet-4-20250514"),
@@ -116,7 +143,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.bench_function("track_duration", |b| {
         b.iter_custom(|iters| {
-            timed(&meter, whole, iters, |call| {
+            timed("track_duration", &meter, whole, iters, |call| {
                 let _ = black_box(call.track_duration(
                     black_box("twilio"),
                     black_box("outbound-us"),
@@ -140,13 +167,19 @@ fn track_calls(c: &mut Criterion) {
         .expect("open meter");
     g.bench_function("track_tts_with_user_and_tenant_limits", |b| {
         b.iter_custom(|iters| {
-            timed(&limited_meter, whole, iters, |limited| {
-                let _ = black_box(limited.track_tts(
-                    black_box("elevenlabs"),
-                    black_box("eleven_turbo_v2_5"),
-                    black_box(412),
-                ));
-            })
+            timed(
+                "track_tts_with_user_and_tenant_limits",
+                &limited_meter,
+                whole,
+                iters,
+                |limited| {
+                    let _ = black_box(limited.track_tts(
+                        black_box("elevenlabs"),
+                        black_box("eleven_turbo_v2_5"),
+                        black_box(412),
+                    ));
+                },
+            )
         })
     });
     g.finish();
@@ -157,6 +190,93 @@ fn track_calls(c: &mut Criterion) {
         stats.dropped, 0,
         "no measured call may take the dropped path"
     );
+}
+
+/// A 64-byte message, as a track call's event is.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Message {
+    at: coarsetime::Instant,
+    payload: [u64; 7],
+}
+
+/// The floor: per event, one read of the tracker's clock and one `try_send` of a 64-byte message on a
+/// bounded crossbeam channel that another thread drains the way the writer does (it polls, sleeping 2 ms
+/// when it finds nothing, so that senders never wake it). Timed in segments, like the track calls,
+/// with the channel drained between segments outside the timing.
+fn floor(c: &mut Criterion) {
+    let (tx, rx) = crossbeam_channel::bounded::<Message>(2 * SEGMENT as usize);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let drained = std::sync::Arc::new(AtomicU64::new(0));
+    let drainer = {
+        let (stop, drained) = (
+            std::sync::Arc::clone(&stop),
+            std::sync::Arc::clone(&drained),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut n = 0;
+                while let Ok(m) = rx.try_recv() {
+                    black_box(m);
+                    n += 1;
+                }
+                drained.fetch_add(n, Ordering::Release);
+                if n == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        })
+    };
+    let mut sent = 0_u64;
+    let mut g = c.benchmark_group("track");
+    g.bench_function("floor_clock_and_try_send", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(SEGMENT);
+                let start = Instant::now();
+                for i in 0..n {
+                    let message = Message {
+                        at: coarsetime::Instant::now(),
+                        payload: [i; 7],
+                    };
+                    let _ = black_box(tx.try_send(black_box(message)));
+                }
+                total += start.elapsed();
+                sent += n;
+                left -= n;
+                while drained.load(Ordering::Acquire) < sent {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            sample("floor_clock_and_try_send", iters, total);
+            total
+        })
+    });
+    g.finish();
+    stop.store(true, Ordering::Relaxed);
+    drainer.join().expect("drainer");
+    report_ratio();
+}
+
+/// The slowest track call's median over the floor's, from this run's samples.
+fn report_ratio() {
+    let samples = SAMPLES.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(floor) = samples.get("floor_clock_and_try_send").map(|v| median(v)) else {
+        return;
+    };
+    let slowest = samples
+        .iter()
+        .filter(|(name, _)| name.starts_with("track_"))
+        .map(|(name, v)| (*name, median(v)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((name, ns)) = slowest {
+        println!(
+            "floor {floor:.1} ns; slowest track call {name} {ns:.1} ns; ratio {:.2}",
+            ns / floor
+        );
+    }
 }
 
 /// The naive tracker: the same event row, in callmeter's own schema (same table, same indexes), inserted
@@ -198,5 +318,5 @@ fn synchronous_insert(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, track_calls, synchronous_insert);
+criterion_group!(benches, track_calls, synchronous_insert, floor);
 criterion_main!(benches);

@@ -1,17 +1,26 @@
-//! Tail latency of single track calls while the writer commits: p50, p99, p99.9 and max.
+//! Tail latency of single track calls while the writer commits: p50, p99, p99.9 and max, beside the
+//! floor's (one read of the tracker's clock and one `try_send` of a 64-byte message on a bounded
+//! crossbeam channel drained by another thread).
 //!
 //! ```text
 //! cargo bench --bench tail_latency
 //! ```
 //!
-//! Every call is timed on its own with `Instant::now()` around it; the cost of the two clock reads,
+//! Every operation is timed on its own with `Instant::now()` around it; the cost of the two clock reads,
 //! measured the same way around nothing, is reported beside the figures (and not subtracted from them).
-//! Calls run in segments of 10 000 followed by an untimed flush, so the writer is committing the previous
-//! segments while the next one is timed, and the queue never fills.
+//! Two runs of 200 segments of 10 000 operations each:
+//!
+//! - **drained**: each segment is followed by an untimed flush, so the queue never fills while the
+//!   writer commits the previous segments;
+//! - **sustained**: no flush between segments, so the producer runs ahead of the writer, the queue
+//!   fills, and the events that do not fit take the dropped path (their cost goes with the call's final
+//!   record): the tail a server sees when the writer falls behind.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use callmeter::{CallInfo, Meter, TokenUsage};
 
@@ -24,19 +33,19 @@ fn percentiles(mut ns: Vec<u64>) -> [u64; 4] {
     [at(0.50), at(0.99), at(0.999), ns[ns.len() - 1]]
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if std::env::args().any(|a| a == "--list") {
-        return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probes
-    }
+fn line(what: &str, ns: Vec<u64>) {
+    let [p50, p99, p999, max] = percentiles(ns);
+    println!("  {what:<12} p50 {p50} ns   p99 {p99} ns   p99.9 {p999} ns   max {max} ns");
+}
+
+/// Track calls in `SEGMENTS` segments; with `drain`, a flush after each. Returns the latencies, the
+/// clock pair's, and the events that did not fit in the queue.
+fn track(drain: bool) -> Result<(Vec<u64>, Vec<u64>, u64), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let (meter, guard) = Meter::builder()
-        .path(dir.path().join("tail.db"))
-        .queue_capacity(2 * SEGMENT)
-        .open()?;
+    let (meter, guard) = Meter::builder().path(dir.path().join("tail.db")).open()?;
     let calls: Vec<_> = (0..20)
         .map(|i| meter.start_call(CallInfo::new(format!("tail-{i}"))))
         .collect::<Result<_, _>>()?;
-
     let mut track = Vec::with_capacity(SEGMENT * SEGMENTS);
     let mut empty = Vec::with_capacity(SEGMENT * SEGMENTS);
     for s in 0..SEGMENTS {
@@ -57,24 +66,91 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t1 = Instant::now();
             empty.push((t1 - t0).as_nanos() as u64);
         }
-        meter.flush()?;
+        if drain {
+            meter.flush()?;
+        }
     }
     drop(calls);
     let stats = guard.shutdown()?;
+    Ok((track, empty, stats.dropped))
+}
 
-    let [p50, p99, p999, max] = percentiles(track);
-    let [e50, e99, e999, emax] = percentiles(empty);
-    println!(
-        "tail_latency: {} track calls, writer committing",
-        SEGMENT * SEGMENTS
-    );
-    println!("  track call   p50 {p50} ns   p99 {p99} ns   p99.9 {p999} ns   max {max} ns");
-    println!("  clock pair   p50 {e50} ns   p99 {e99} ns   p99.9 {e999} ns   max {emax} ns");
-    println!(
-        "  events persisted {} dropped {} (queue never full: {})",
-        stats.persisted,
-        stats.dropped,
-        stats.dropped == 0
-    );
+/// A 64-byte message, as a track call's event is.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Message {
+    at: coarsetime::Instant,
+    payload: [u64; 7],
+}
+
+/// The floor's operation in the same segments, the channel drained by a thread that polls as the
+/// writer does; with `drain`, the sender waits (untimed) for the channel to empty after each segment.
+fn floor(drain: bool) -> (Vec<u64>, u64) {
+    let (tx, rx) = crossbeam_channel::bounded::<Message>(65_536);
+    let stop = Arc::new(AtomicBool::new(false));
+    let drained = Arc::new(AtomicU64::new(0));
+    let drainer = {
+        let (stop, drained) = (Arc::clone(&stop), Arc::clone(&drained));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut n = 0;
+                while let Ok(m) = rx.try_recv() {
+                    black_box(m);
+                    n += 1;
+                }
+                drained.fetch_add(n, Ordering::Release);
+                if n == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        })
+    };
+    let mut ns = Vec::with_capacity(SEGMENT * SEGMENTS);
+    let (mut sent, mut full) = (0_u64, 0_u64);
+    for _ in 0..SEGMENTS {
+        for i in 0..SEGMENT {
+            let t0 = Instant::now();
+            let message = Message {
+                at: coarsetime::Instant::now(),
+                payload: [i as u64; 7],
+            };
+            let r = tx.try_send(black_box(message));
+            let t1 = Instant::now();
+            match r {
+                Ok(()) => sent += 1,
+                Err(_) => full += 1,
+            }
+            ns.push((t1 - t0).as_nanos() as u64);
+        }
+        while drain && drained.load(Ordering::Acquire) < sent {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = drainer.join();
+    (ns, full)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probes
+    }
+    for (name, drain) in [
+        ("drained (flush between segments)", true),
+        ("sustained (no flush: the writer falls behind)", false),
+    ] {
+        let (calls, clock, dropped) = track(drain)?;
+        let (floor_ns, floor_full) = floor(drain);
+        println!(
+            "tail_latency, {name}: {} operations each",
+            SEGMENT * SEGMENTS
+        );
+        line("track call", calls);
+        line("floor", floor_ns);
+        line("clock pair", clock);
+        println!(
+            "  events that did not fit: track calls {dropped}, floor {floor_full} (queues of 65 536)"
+        );
+    }
     Ok(())
 }
