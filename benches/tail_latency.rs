@@ -38,9 +38,15 @@ fn line(what: &str, ns: Vec<u64>) {
     println!("  {what:<12} p50 {p50} ns   p99 {p99} ns   p99.9 {p999} ns   max {max} ns");
 }
 
-/// Track calls in `SEGMENTS` segments; with `drain`, a flush after each. Returns the latencies, the
-/// clock pair's, and the events that did not fit in the queue.
-fn track(drain: bool) -> Result<(Vec<u64>, Vec<u64>, u64), Box<dyn std::error::Error>> {
+/// Latencies of the track calls, of the clock pair, and the events that did not fit in the queue.
+struct Run {
+    track: Vec<u64>,
+    clock: Vec<u64>,
+    dropped: u64,
+}
+
+/// Track calls in `SEGMENTS` segments; with `drain`, a flush after each.
+fn track(drain: bool) -> Result<Run, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let (meter, guard) = Meter::builder().path(dir.path().join("tail.db")).open()?;
     let calls: Vec<_> = (0..20)
@@ -72,7 +78,11 @@ fn track(drain: bool) -> Result<(Vec<u64>, Vec<u64>, u64), Box<dyn std::error::E
     }
     drop(calls);
     let stats = guard.shutdown()?;
-    Ok((track, empty, stats.dropped))
+    Ok(Run {
+        track,
+        clock: empty,
+        dropped: stats.dropped,
+    })
 }
 
 /// A 64-byte message, as a track call's event is.
