@@ -149,7 +149,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("drained (flush between segments)", true),
         ("sustained (no flush: the writer falls behind)", false),
     ] {
-        let (calls, clock, dropped) = track(drain)?;
+        let Run {
+            track: calls,
+            clock,
+            dropped,
+        } = track(drain)?;
         let (floor_ns, floor_full) = floor(drain);
         println!(
             "tail_latency, {name}: {} operations each",
