@@ -307,7 +307,8 @@ impl Watch {
                     }
                 }
             }
-            let units = units_of(measure.headline().0);
+            // Turned into an exact decimal only for an event a quota counts (it formats a float).
+            let mut units = None;
             for w in &mut self.quotas {
                 if !w.quota.matches(provider, model) {
                     continue;
@@ -321,7 +322,7 @@ impl Watch {
                     }
                 }
                 let key = w.window.key;
-                w.units += units;
+                w.units += *units.get_or_insert_with(|| units_of(measure.headline().0));
                 w.cost = w.cost.saturating_add(cost);
                 for (kind, percent) in [
                     (AlertKind::QuotaCritical, w.quota.critical_percent),
