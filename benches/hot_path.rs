@@ -16,12 +16,14 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use callmeter::{CallCostTracker, CallInfo, Limits, Meter, MeterGuard, Outcome, TokenUsage, Usd};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
+
+mod common;
 
 const SEGMENT: u64 = 10_000;
 
@@ -192,42 +194,11 @@ fn track_calls(c: &mut Criterion) {
     );
 }
 
-/// A 64-byte message, as a track call's event is.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Message {
-    at: coarsetime::Instant,
-    payload: [u64; 7],
-}
-
 /// The floor: per event, one read of the tracker's clock and one `try_send` of a 64-byte message on a
-/// bounded crossbeam channel that another thread drains the way the writer does (it polls, sleeping 2 ms
-/// when it finds nothing, so that senders never wake it). Timed in segments, like the track calls,
-/// with the channel drained between segments outside the timing.
+/// bounded crossbeam channel drained by another thread (`common::Floor`). Timed in segments, like the
+/// track calls, with the channel drained between segments outside the timing.
 fn floor(c: &mut Criterion) {
-    let (tx, rx) = crossbeam_channel::bounded::<Message>(2 * SEGMENT as usize);
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let drained = std::sync::Arc::new(AtomicU64::new(0));
-    let drainer = {
-        let (stop, drained) = (
-            std::sync::Arc::clone(&stop),
-            std::sync::Arc::clone(&drained),
-        );
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let mut n = 0;
-                while let Ok(m) = rx.try_recv() {
-                    black_box(m);
-                    n += 1;
-                }
-                drained.fetch_add(n, Ordering::Release);
-                if n == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-    };
-    let mut sent = 0_u64;
+    let mut floor = common::Floor::new(2 * SEGMENT as usize);
     let mut g = c.benchmark_group("track");
     g.bench_function("floor_clock_and_try_send", |b| {
         b.iter_custom(|iters| {
@@ -237,26 +208,18 @@ fn floor(c: &mut Criterion) {
                 let n = left.min(SEGMENT);
                 let start = Instant::now();
                 for i in 0..n {
-                    let message = Message {
-                        at: coarsetime::Instant::now(),
-                        payload: [i; 7],
-                    };
-                    let _ = black_box(tx.try_send(black_box(message)));
+                    black_box(floor.send(i));
                 }
                 total += start.elapsed();
-                sent += n;
                 left -= n;
-                while drained.load(Ordering::Acquire) < sent {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
+                floor.wait_drained();
             }
             sample("floor_clock_and_try_send", iters, total);
             total
         })
     });
     g.finish();
-    stop.store(true, Ordering::Relaxed);
-    drainer.join().expect("drainer");
+    drop(floor);
     report_ratio();
 }
 

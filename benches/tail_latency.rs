@@ -18,11 +18,11 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::hint::black_box;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use callmeter::{CallInfo, Meter, TokenUsage};
+
+mod common;
 
 const SEGMENT: usize = 10_000;
 const SEGMENTS: usize = 200;
@@ -85,59 +85,24 @@ fn track(drain: bool) -> Result<Run, Box<dyn std::error::Error>> {
     })
 }
 
-/// A 64-byte message, as a track call's event is.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Message {
-    at: coarsetime::Instant,
-    payload: [u64; 7],
-}
-
-/// The floor's operation in the same segments, the channel drained by a thread that polls as the
-/// writer does; with `drain`, the sender waits (untimed) for the channel to empty after each segment.
+/// The floor's operation in the same segments (`common::Floor`); with `drain`, the sender waits
+/// (untimed) for the channel to empty after each segment.
 fn floor(drain: bool) -> (Vec<u64>, u64) {
-    let (tx, rx) = crossbeam_channel::bounded::<Message>(65_536);
-    let stop = Arc::new(AtomicBool::new(false));
-    let drained = Arc::new(AtomicU64::new(0));
-    let drainer = {
-        let (stop, drained) = (Arc::clone(&stop), Arc::clone(&drained));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let mut n = 0;
-                while let Ok(m) = rx.try_recv() {
-                    black_box(m);
-                    n += 1;
-                }
-                drained.fetch_add(n, Ordering::Release);
-                if n == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-    };
+    let mut floor = common::Floor::new(65_536);
     let mut ns = Vec::with_capacity(SEGMENT * SEGMENTS);
-    let (mut sent, mut full) = (0_u64, 0_u64);
+    let mut full = 0_u64;
     for _ in 0..SEGMENTS {
         for i in 0..SEGMENT {
             let t0 = Instant::now();
-            let message = Message {
-                at: coarsetime::Instant::now(),
-                payload: [i as u64; 7],
-            };
-            let r = tx.try_send(black_box(message));
+            let sent = floor.send(i as u64);
             let t1 = Instant::now();
-            match r {
-                Ok(()) => sent += 1,
-                Err(_) => full += 1,
-            }
+            full += u64::from(!sent);
             ns.push((t1 - t0).as_nanos() as u64);
         }
-        while drain && drained.load(Ordering::Acquire) < sent {
-            std::thread::sleep(Duration::from_micros(100));
+        if drain {
+            floor.wait_drained();
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = drainer.join();
     (ns, full)
 }
 
