@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use once_cell::race::OnceBox;
 use rustc_hash::FxHashMap;
 
-use crate::pricing::Running;
+use crate::pricing::{Running, add_to_line};
 
 /// log2 of the lines a call keeps without locking.
 const FAST_BITS: u32 = 4;
@@ -19,7 +19,8 @@ const FAST_BITS: u32 = 4;
 pub(crate) const FAST_LINES: usize = 1 << FAST_BITS;
 
 /// The slot a line's probe starts at: Fibonacci hashing, the *high* bits of the line number times
-/// 2^32 / φ, so that lines that differ only above the low bits (every 32nd line of a large catalog)
+/// 2^32 / φ, so that lines that differ only above the low bits (every
+/// `FAST_LINES`-th line of a large catalog)
 /// still spread over the table.
 fn home(line: u32) -> usize {
     (line.wrapping_mul(0x9E37_79B9) >> (u32::BITS - FAST_BITS)) as usize
@@ -69,10 +70,7 @@ impl Running for Cumulative {
             .get_or_init(Box::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let v = map.entry(line).or_insert(0);
-        let before = *v;
-        *v = v.saturating_add(qty);
-        before
+        add_to_line(&mut map, line, qty)
     }
 }
 

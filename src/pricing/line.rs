@@ -2,6 +2,7 @@
 //! base unit, each fee rule as integers, and the cumulative quantities that increments are applied to.
 
 use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 
 use super::*;
 use crate::base::error::{Error, Result};
@@ -87,16 +88,21 @@ pub(crate) trait Running {
 
 /// Cumulative quantities for pricing outside a live call, on one thread.
 #[derive(Debug, Default)]
-pub(crate) struct Tally(std::cell::RefCell<rustc_hash::FxHashMap<u32, u64>>);
+pub(crate) struct Tally(std::cell::RefCell<FxHashMap<u32, u64>>);
 
 impl Running for Tally {
     fn fetch_add(&self, line: u32, qty: u64) -> u64 {
-        let mut lines = self.0.borrow_mut();
-        let quantity = lines.entry(line).or_insert(0);
-        let before = *quantity;
-        *quantity = quantity.saturating_add(qty);
-        before
+        add_to_line(&mut self.0.borrow_mut(), line, qty)
     }
+}
+
+/// Adds `qty` to `line`'s quantity in a plain map and returns the quantity before: [`Tally`], and a
+/// live call's lines past its lock-free table.
+pub(crate) fn add_to_line(lines: &mut FxHashMap<u32, u64>, line: u32, qty: u64) -> u64 {
+    let quantity = lines.entry(line).or_insert(0);
+    let before = *quantity;
+    *quantity = quantity.saturating_add(qty);
+    before
 }
 
 pub(super) fn gcd(mut a: u128, mut b: u128) -> u128 {
