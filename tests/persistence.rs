@@ -108,8 +108,14 @@ fn events_and_calls_are_written_as_tracked() -> TestResult {
         [],
         |r| r.try_into(),
     )?;
-    // `call_id#segment#seq`: the segment (this start of the call) is a positive integer, in decimal.
-    let parts: Vec<&str> = event_id.split('#').collect();
+    // `call_id#segment#seq@origin`: the segment (this start of the call) is a positive integer in
+    // decimal, the origin the file's own 16 hex digits.
+    let origin: String = conn.query_row("SELECT origin FROM outbox", [], |r| r.get(0))?;
+    assert_eq!(origin.len(), 16, "{origin}");
+    assert!(origin.bytes().all(|b| b.is_ascii_hexdigit()), "{origin}");
+    let (id, at) = event_id.split_once('@').expect("an origin");
+    assert_eq!(at, origin);
+    let parts: Vec<&str> = id.split('#').collect();
     assert_eq!(parts.len(), 3, "{event_id}");
     assert_eq!((parts[0], parts[2]), ("CA1", "0"));
     assert!(parts[1].parse::<i64>().is_ok_and(|s| s >= 0), "{event_id}");

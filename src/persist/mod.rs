@@ -8,6 +8,8 @@
 //! - [`store`]: the schema, its migrations, and the statements of one transaction.
 //! - [`rollup`]: the per-user, per-tenant and platform sums kept in the same transaction.
 //! - [`quarantine`]: records the database refused, set aside with the reason.
+//! - [`outbox`]: the file as a fleet's outbox — its origin (part of every `event_id`), the log of call
+//!   changes, and what has been shipped.
 //! - [`owner`]: which meter owns which call; a crashed meter's calls are closed as `interrupted`.
 //! - [`unknown`]: the names of models the catalog does not know, interned for the queue.
 //! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
@@ -17,6 +19,7 @@
 //! and `base`; never `call` or `report`.
 
 pub(crate) mod message;
+pub(crate) mod outbox;
 pub(crate) mod owner;
 pub(crate) mod quarantine;
 pub(crate) mod rollup;

@@ -42,9 +42,9 @@ pub(crate) struct Quarantined {
     pub(crate) at_ms: i64,
 }
 
-/// An event's identity as `cost_events.event_id` spells it: `call_id#segment#seq`.
-pub(crate) fn event_id(call: &CallIdent, seq: u64) -> String {
-    format!("{}#{}#{seq}", call.call_id, call.segment)
+/// An event's identity as `cost_events.event_id` spells it: `call_id#segment#seq@origin`.
+pub(crate) fn event_id(call: &CallIdent, seq: u64, origin: &str) -> String {
+    format!("{}#{}#{seq}@{origin}", call.call_id, call.segment)
 }
 
 fn event_detail(r: &Resolved) -> serde_json::Value {
@@ -68,7 +68,8 @@ fn event_detail(r: &Resolved) -> serde_json::Value {
 }
 
 impl Quarantined {
-    pub(crate) fn of(record: &Record, reason: &str) -> Quarantined {
+    /// The quarantine row of `record`, refused for `reason` by the file whose origin is `origin`.
+    pub(crate) fn of(record: &Record, reason: &str, origin: &str) -> Quarantined {
         let base = |record, call: Option<&CallIdent>, detail: serde_json::Value| Quarantined {
             record,
             call_id: call.map(|c| c.call_id.to_string()),
@@ -81,7 +82,7 @@ impl Quarantined {
         };
         match record {
             Record::Event(r) => Quarantined {
-                event_id: Some(event_id(&r.call, u64::from(r.event.seq))),
+                event_id: Some(event_id(&r.call, u64::from(r.event.seq), origin)),
                 cost: r.event.cost,
                 events: 1,
                 ..base("event", Some(&r.call), event_detail(r))
@@ -105,7 +106,7 @@ impl Quarantined {
                     .iter()
                     .map(|c| {
                         json!({
-                            "event_id": event_id(&end.call, c.seq),
+                            "event_id": event_id(&end.call, c.seq, origin),
                             "category": c.category.as_str(),
                             "events": c.events,
                             "cost_nanos": c.cost,

@@ -17,12 +17,13 @@ use crate::base::error::{Error, Result, storage};
 use crate::base::usage::Measure;
 use crate::ident::CallIdent;
 use crate::persist::message::{Batch, Resolved, UNKNOWN_BIT};
+use crate::persist::outbox;
 use crate::persist::owner::{self, MeterLock, Recovered, not_writable_or};
 use crate::persist::quarantine::{Quarantined, SCHEMA as QUARANTINE};
 use crate::persist::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Versions written by development builds before the first release; their layout cannot be migrated.
 pub(crate) const PRE_RELEASE_VERSIONS: std::ops::RangeInclusive<i64> = 1..=2;
@@ -297,6 +298,8 @@ pub(crate) struct Store {
     lock: Option<MeterLock>,
     /// What opening found and closed of meters that were gone.
     pub(crate) recovered: Recovered,
+    /// The file's origin (see [`outbox`]).
+    origin: String,
 }
 
 impl Drop for Store {
@@ -441,6 +444,7 @@ impl Store {
         let now = crate::ident::now_ms();
         let meter_ref = lock.register(&conn, path, now)?;
         let recovered = owner::recover(&conn, path, meter_ref, now)?;
+        let origin = outbox::origin(&conn).map_err(storage(path, "reading the origin"))?;
         // Two INSERT statements per column layout in use, plus the call statements.
         conn.set_prepared_statement_cache_capacity(2 * LAYOUTS + 8);
         Ok(Store {
@@ -450,6 +454,7 @@ impl Store {
             meter_ref,
             lock: Some(lock),
             recovered,
+            origin,
         })
     }
 
@@ -485,6 +490,11 @@ impl Store {
     /// The connection, for reads made before the writer starts.
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The file's origin, the last part of every `event_id` it holds.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The database file.
@@ -930,9 +940,83 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            outbox::migrate_3_to_4()
         ))
         .map_err(|e| not_writable_or(path, "creating the schema", e))?;
+    } else if version == 3 {
+        conn.execute_batch(&format!(
+            "BEGIN; {} PRAGMA user_version = 4; COMMIT;",
+            outbox::migrate_3_to_4()
+        ))
+        .map_err(|e| not_writable_or(path, "migrating the schema from version 3 to 4", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file written by a version-3 build: its events keep their rows and totals, gain the file's
+    /// origin in `event_id`, and every call is logged once as changed so a shipper sends it.
+    #[test]
+    fn version_3_files_migrate_to_4() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v3.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(&format!(
+            "{SCHEMA_V3} {ROLLUPS} {QUARANTINE} PRAGMA user_version = 3;
+             INSERT INTO calls (call_id, call_ref, status, started_at, total_cost_nanos)
+                 VALUES ('a', 1, 'completed', 1000, 7), ('b', 2, 'active', 2000, 0);
+             INSERT INTO cost_events (call_id, call_ref, seq, segment, created_at, category, provider,
+                                      model, quantity, unit, cost_nanos)
+                 VALUES ('a', 1, 0, 1, 1000, 'tts', 'p', 'm', 3.0, 'character', 3),
+                        ('a', 1, 1, 1, 1001, 'tts', 'p', 'm', 4.0, 'character', 4);"
+        ))
+        .expect("a version-3 file");
+        assert_eq!(
+            conn.query_row("SELECT event_id FROM cost_events WHERE seq = 1", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .expect("v3 id"),
+            "a#1#1"
+        );
+        migrate(&conn, &path).expect("migrated");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 4);
+        let origin = outbox::origin(&conn).expect("origin");
+        let ids: Vec<String> = conn
+            .prepare("SELECT event_id FROM cost_events ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(ids, [format!("a#1#0@{origin}"), format!("a#1#1@{origin}")]);
+        let sum: i64 = conn
+            .query_row("SELECT SUM(cost_nanos) FROM cost_events", [], |r| r.get(0))
+            .expect("sum");
+        assert_eq!(sum, 7);
+        let changed: Vec<i64> = conn
+            .prepare("SELECT call_ref FROM call_changes ORDER BY id")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(changed, [1, 2]);
+        // The triggers log a call's end, not its totals.
+        conn.execute_batch(
+            "UPDATE calls SET total_cost_nanos = 9 WHERE call_ref = 2;
+             UPDATE calls SET status = 'completed', ended_at = 3000 WHERE call_ref = 2;",
+        )
+        .expect("updates");
+        let logged: i64 = conn
+            .query_row("SELECT COUNT(*) FROM call_changes", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(logged, 3);
+    }
 }

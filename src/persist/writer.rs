@@ -243,7 +243,7 @@ impl Writer {
 
     /// Sets one refused record aside in the `quarantine` table, counts it and raises an alert.
     fn quarantine(&mut self, record: &Record, reason: &rusqlite::Error) -> rusqlite::Result<()> {
-        let q = Quarantined::of(record, &reason.to_string());
+        let q = Quarantined::of(record, &reason.to_string(), self.store.origin());
         self.store.quarantine(&q)?;
         if let Record::Event(_) = record {
             self.counters.quarantined.fetch_add(1, Ordering::Release);
