@@ -6,7 +6,7 @@
 //! with `Acquire` before `enqueued` is, so a snapshot never shows more events out than in.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -63,6 +63,19 @@ pub struct Stats {
     pub alerts_dropped: u64,
     /// Deliveries a sink failed or panicked on.
     pub alert_sink_failures: u64,
+    /// Events shipped to the fleet database (feature `postgres`; zero without one).
+    pub shipped: u64,
+    /// Events shipped again that the fleet database already held (a shipment resent after a crash or
+    /// a lost acknowledgement), ignored there.
+    pub ship_duplicates: u64,
+    /// Events committed to the local file and not yet shipped.
+    pub ship_backlog: u64,
+    /// How old the oldest unshipped event is, in milliseconds (zero without a backlog).
+    pub ship_backlog_age_ms: u64,
+    /// Failed shipping rounds (each is retried, with backoff).
+    pub ship_errors: u64,
+    /// The error of the latest shipping round if it failed; `None` once a round succeeds again.
+    pub last_ship_error: Option<String>,
 }
 
 /// The live counters behind [`Stats`].
@@ -88,6 +101,28 @@ pub(crate) struct Counters {
     pub(crate) alerts_raised: AtomicU64,
     pub(crate) alerts_dropped: AtomicU64,
     pub(crate) alert_sink_failures: AtomicU64,
+    pub(crate) ship: ShipCounters,
+}
+
+/// The shipper's counters.
+#[derive(Default)]
+pub(crate) struct ShipCounters {
+    pub(crate) shipped: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) backlog: AtomicU64,
+    /// `created_at` of the oldest unshipped event, or 0.
+    pub(crate) oldest_ms: AtomicI64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl ShipCounters {
+    pub(crate) fn set_error(&self, error: Option<String>) {
+        match self.last_error.lock() {
+            Ok(mut guard) => *guard = error,
+            Err(poisoned) => *poisoned.into_inner() = error,
+        }
+    }
 }
 
 impl Counters {
@@ -111,6 +146,7 @@ impl Counters {
             alerts_raised: AtomicU64::new(0),
             alerts_dropped: AtomicU64::new(0),
             alert_sink_failures: AtomicU64::new(0),
+            ship: ShipCounters::default(),
         }
     }
 
@@ -153,6 +189,20 @@ impl Counters {
             alerts_raised: self.alerts_raised.load(Ordering::Relaxed),
             alerts_dropped: self.alerts_dropped.load(Ordering::Relaxed),
             alert_sink_failures: self.alert_sink_failures.load(Ordering::Relaxed),
+            shipped: self.ship.shipped.load(Ordering::Relaxed),
+            ship_duplicates: self.ship.duplicates.load(Ordering::Relaxed),
+            ship_backlog: self.ship.backlog.load(Ordering::Relaxed),
+            ship_backlog_age_ms: match self.ship.oldest_ms.load(Ordering::Relaxed) {
+                0 => 0,
+                oldest => {
+                    u64::try_from(chrono::Utc::now().timestamp_millis() - oldest).unwrap_or(0)
+                }
+            },
+            ship_errors: self.ship.errors.load(Ordering::Relaxed),
+            last_ship_error: match self.ship.last_error.lock() {
+                Ok(guard) => guard.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            },
         }
     }
 }

@@ -24,6 +24,8 @@ use crate::control::limits::{
 use crate::control::quota::{Quota, Watch};
 use crate::ident::{CallIdent, now_ms};
 use crate::persist::message::{CallEnd, Control, Event};
+#[cfg(feature = "postgres")]
+use crate::persist::ship;
 use crate::persist::sink;
 use crate::persist::store::Store;
 use crate::persist::unknown::UnknownModels;
@@ -76,6 +78,16 @@ pub struct MeterBuilder {
     estimate: Usd,
     estimates: FxHashMap<String, Usd>,
     quotas: Vec<Quota>,
+    #[cfg(feature = "postgres")]
+    fleet: Option<Fleet>,
+}
+
+/// Where the fleet database is, and this server's name in it.
+#[cfg(feature = "postgres")]
+#[derive(Clone, Debug)]
+struct Fleet {
+    url: String,
+    server: Option<String>,
 }
 
 /// The defaults of every setting.
@@ -126,6 +138,8 @@ impl Default for MeterBuilder {
             estimate: DEFAULT_CALL_ESTIMATE,
             estimates: FxHashMap::default(),
             quotas: Vec::new(),
+            #[cfg(feature = "postgres")]
+            fleet: None,
         }
     }
 }
@@ -242,6 +256,39 @@ impl MeterBuilder {
         self
     }
 
+    /// Ships every event committed to the SQLite file on to the PostgreSQL database at `url`
+    /// (`postgres://user:password@host:port/database`), shared by the fleet, exactly once (feature
+    /// `postgres`): a `callmeter-shipper` thread creates or migrates the fleet schema, sends what the
+    /// writer committed in batches, and retries with backoff while PostgreSQL is unreachable (the
+    /// backlog waits in the file; see [`Stats::ship_backlog`]). Track calls and the writer never wait
+    /// for it. The file must be a file, not `":memory:"`.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(mut self, url: impl Into<String>) -> Self {
+        let server = self.fleet.take().and_then(|f| f.server);
+        self.fleet = Some(Fleet {
+            url: url.into(),
+            server,
+        });
+        self
+    }
+
+    /// This server's name in the fleet database, stored with every row it ships (default: the host
+    /// name). Only used with [`postgres`](Self::postgres).
+    #[cfg(feature = "postgres")]
+    pub fn server(mut self, name: impl Into<String>) -> Self {
+        let name = Some(name.into());
+        match &mut self.fleet {
+            Some(f) => f.server = name,
+            None => {
+                self.fleet = Some(Fleet {
+                    url: String::new(),
+                    server: name,
+                })
+            }
+        }
+        self
+    }
+
     /// Opens (creating and migrating) the database, starts the writer thread and returns the meter with
     /// the guard that shuts it down.
     ///
@@ -254,6 +301,8 @@ impl MeterBuilder {
     pub fn open(self) -> Result<(Meter, MeterGuard)> {
         self.budget.check()?;
         let thresholds = self.thresholds.with_env()?;
+        #[cfg(feature = "postgres")]
+        let fleet = self.fleet_config()?;
         let store = Store::open(&self.path)?;
         let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds)?;
         let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
@@ -264,9 +313,21 @@ impl MeterBuilder {
         counters
             .calls_interrupted
             .store(store.recovered.calls, Ordering::Relaxed);
+        #[allow(unused_mut)]
+        let mut sinks = sink::standard(watch, alerts_tx.clone(), Arc::clone(&counters));
+        #[cfg(feature = "postgres")]
+        let shipper = match fleet {
+            Some(config) => {
+                let (handle, wake) = ship::spawn(self.path.clone(), config, Arc::clone(&counters))
+                    .map_err(Error::Spawn)?;
+                sinks.push(Box::new(wake));
+                Some(handle)
+            }
+            None => None,
+        };
         let join = spawn_writer(Writer::new(
             store,
-            sink::standard(watch, alerts_tx.clone(), Arc::clone(&counters)),
+            sinks,
             WriterQueues {
                 events: events_rx,
                 control: control_rx,
@@ -312,9 +373,67 @@ impl MeterBuilder {
             dispatcher,
             join: Some(join),
             timeout: self.shutdown_timeout,
+            #[cfg(feature = "postgres")]
+            shipper,
         };
         Ok((Meter { shared }, guard))
     }
+}
+
+#[cfg(feature = "postgres")]
+impl MeterBuilder {
+    /// The shipper's settings, checked: a URL was given, the file is a file.
+    fn fleet_config(&self) -> Result<Option<ship::ShipConfig>> {
+        let Some(fleet) = &self.fleet else {
+            return Ok(None);
+        };
+        if fleet.url.is_empty() {
+            return Err(Error::InvalidConfig {
+                name: "server",
+                reason: "a server name was given without a PostgreSQL URL (MeterBuilder::postgres)"
+                    .into(),
+            });
+        }
+        if self.path.as_os_str() == ":memory:" {
+            return Err(Error::InvalidConfig {
+                name: "postgres",
+                reason: "shipping needs the SQLite file as its outbox; \":memory:\" has none"
+                    .into(),
+            });
+        }
+        let server = match &fleet.server {
+            Some(name) if name.is_empty() || name.len() > CallInfo::MAX_ID_LEN => {
+                return Err(Error::InvalidConfig {
+                    name: "server",
+                    reason: format!(
+                        "a server name is 1 to {} bytes, not {}",
+                        CallInfo::MAX_ID_LEN,
+                        name.len()
+                    ),
+                });
+            }
+            Some(name) => name.clone(),
+            None => host_name(),
+        };
+        Ok(Some(ship::ShipConfig {
+            url: fleet.url.clone(),
+            server,
+            max_events: ship::ShipConfig::MAX_EVENTS,
+            idle: ship::ShipConfig::IDLE,
+        }))
+    }
+}
+
+/// The machine's host name, or `"unknown"`.
+#[cfg(feature = "postgres")]
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// What the control stage needs from the database when a meter opens: this period's spend of the
@@ -690,6 +809,8 @@ pub struct MeterGuard {
     dispatcher: Dispatcher,
     join: Option<JoinHandle<()>>,
     timeout: Duration,
+    #[cfg(feature = "postgres")]
+    shipper: Option<ship::ShipperHandle>,
 }
 
 impl std::fmt::Debug for MeterGuard {
@@ -739,6 +860,12 @@ impl MeterGuard {
             Err(_) => Vec::new(),
         };
         let _ = join.join();
+        // What the writer committed ships until the deadline, or until a round fails: the rest waits in
+        // the file for the next start.
+        #[cfg(feature = "postgres")]
+        if let Some(shipper) = self.shipper.take() {
+            shipper.stop(deadline);
+        }
         let stats = self.shared.stats();
         if stats.pending > 0 || !unwritten.is_empty() {
             return Err(Error::Unpersisted {

@@ -12,6 +12,8 @@
 //!   changes, and what has been shipped.
 //! - [`owner`]: which meter owns which call; a crashed meter's calls are closed as `interrupted`.
 //! - [`unknown`]: the names of models the catalog does not know, interned for the queue.
+//! - `ship` (feature `postgres`): the `callmeter-shipper` thread, which sends what the writer committed
+//!   on to one PostgreSQL database for the whole fleet, exactly once.
 //! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
 //!   destination of committed batches.
 //!
@@ -23,6 +25,8 @@ pub(crate) mod outbox;
 pub(crate) mod owner;
 pub(crate) mod quarantine;
 pub(crate) mod rollup;
+#[cfg(feature = "postgres")]
+pub(crate) mod ship;
 pub(crate) mod sink;
 pub(crate) mod store;
 pub(crate) mod unknown;

@@ -89,13 +89,13 @@ impl Watermarks {
     }
 }
 
-/// What is not shipped yet: events after the watermark, and the oldest one's time.
+/// What is not shipped yet: the number of events after the watermark, and the oldest one's time.
+/// Event ids are contiguous (given as the largest plus one, never deleted, not used by a rolled-back
+/// insert), so the count is a difference.
 pub(crate) fn backlog(conn: &Connection, after: i64) -> rusqlite::Result<(u64, Option<i64>)> {
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM cost_events WHERE id > ?1",
-        [after],
-        |r| r.get(0),
-    )?;
+    let last: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM cost_events", [], |r| {
+        r.get(0)
+    })?;
     let oldest: Option<i64> = conn
         .query_row(
             "SELECT created_at FROM cost_events WHERE id > ?1 ORDER BY id LIMIT 1",
@@ -103,5 +103,5 @@ pub(crate) fn backlog(conn: &Connection, after: i64) -> rusqlite::Result<(u64, O
             |r| r.get(0),
         )
         .optional()?;
-    Ok((u64::try_from(count).unwrap_or(0), oldest))
+    Ok((u64::try_from(last - after).unwrap_or(0), oldest))
 }

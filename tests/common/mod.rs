@@ -2,6 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fs;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 use std::path::PathBuf;
 

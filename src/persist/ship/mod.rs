@@ -1,0 +1,253 @@
+//! The fleet shipper (feature `postgres`): the `callmeter-shipper` thread sends what the writer
+//! committed to the SQLite file on to one PostgreSQL database shared by every server, exactly once.
+//!
+//! Each round reads the next shipment after the file's watermarks ([`outgoing`]), writes it in one
+//! PostgreSQL transaction ([`fleet`]), and only once that commits moves the watermarks forward. A crash
+//! between the two sends the shipment again, and the fleet database ignores the events it holds (its
+//! `event_id` is unique), so nothing is counted twice; nothing is lost either, since the file keeps
+//! every event until it is shipped. When PostgreSQL is down or slow the backlog stays in the file and
+//! the shipper retries with backoff; the writer and the hot path never wait for it.
+//!
+//! - [`schema`]: the fleet database's tables, created and migrated by the shipper.
+//! - [`outgoing`]: one shipment, read from the file.
+//! - [`fleet`]: one shipment, written to PostgreSQL.
+
+pub(crate) mod fleet;
+pub(crate) mod outgoing;
+pub(crate) mod schema;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select};
+use postgres::{Client, NoTls};
+use rusqlite::Connection;
+
+use crate::base::stats::Counters;
+use crate::ident::now_ms;
+use crate::persist::message::Batch;
+use crate::persist::outbox::{self, Watermarks};
+use crate::persist::sink::Sink;
+
+/// Where and how to ship.
+#[derive(Clone, Debug)]
+pub(crate) struct ShipConfig {
+    /// The PostgreSQL connection URL (`postgres://user:password@host:port/database`).
+    pub(crate) url: String,
+    /// This server's name, stored with every row it ships.
+    pub(crate) server: String,
+    /// Events per PostgreSQL transaction at most.
+    pub(crate) max_events: usize,
+    /// How often an idle shipper looks for work it was not told of (events written by another meter
+    /// on the same file).
+    pub(crate) idle: Duration,
+}
+
+impl ShipConfig {
+    /// Events per transaction: large enough that a transaction's fixed cost is small beside its rows,
+    /// small enough that a retry resends little.
+    pub(crate) const MAX_EVENTS: usize = 5_000;
+    /// The idle poll.
+    pub(crate) const IDLE: Duration = Duration::from_millis(500);
+}
+
+/// The first and the longest wait after a failed round.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why a round failed.
+#[derive(Debug, thiserror::Error)]
+enum ShipError {
+    #[error("reading the outbox: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("migrating the fleet schema: {0}")]
+    Schema(#[from] schema::MigrateError),
+}
+
+/// What a round did.
+enum Round {
+    /// A shipment committed; there may be more.
+    Shipped,
+    /// Nothing to ship.
+    Idle,
+}
+
+/// The running shipper, as the meter holds it.
+pub(crate) struct ShipperHandle {
+    stop: Sender<Instant>,
+    join: JoinHandle<()>,
+}
+
+impl ShipperHandle {
+    /// Ships what it can until `deadline`, then stops the thread.
+    pub(crate) fn stop(self, deadline: Instant) {
+        let _ = self.stop.send(deadline);
+        let _ = self.join.join();
+    }
+}
+
+/// The writer's sink that wakes the shipper after each commit.
+pub(crate) struct WakeSink(Sender<()>);
+
+impl Sink for WakeSink {
+    fn committed(&mut self, _batch: &Batch) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// Starts the `callmeter-shipper` thread for the file at `db`; answers it and the sink the writer
+/// wakes it through.
+pub(crate) fn spawn(
+    db: PathBuf,
+    config: ShipConfig,
+    counters: Arc<Counters>,
+) -> std::io::Result<(ShipperHandle, WakeSink)> {
+    let (wake_tx, wake) = bounded(1);
+    let (stop_tx, stop) = bounded(1);
+    let shipper = Shipper {
+        db,
+        config,
+        counters,
+        wake,
+        stop,
+        client: None,
+        stop_at: None,
+    };
+    let join = std::thread::Builder::new()
+        .name("callmeter-shipper".into())
+        .spawn(move || shipper.run())?;
+    Ok((
+        ShipperHandle {
+            stop: stop_tx,
+            join,
+        },
+        WakeSink(wake_tx),
+    ))
+}
+
+struct Shipper {
+    db: PathBuf,
+    config: ShipConfig,
+    counters: Arc<Counters>,
+    wake: Receiver<()>,
+    stop: Receiver<Instant>,
+    /// The connection, migrated; dropped after an error so the next round connects again.
+    client: Option<Client>,
+    stop_at: Option<Instant>,
+}
+
+impl Shipper {
+    fn run(mut self) {
+        let mut delay = BACKOFF_MIN;
+        let mut sqlite = None;
+        loop {
+            if let Ok(deadline) = self.stop.try_recv() {
+                self.stop_at = Some(deadline);
+            }
+            if self.stop_at.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            let round = match &sqlite {
+                Some(conn) => self.round(conn),
+                None => open(&self.db).map_err(ShipError::from).and_then(|conn| {
+                    let round = self.round(&conn);
+                    sqlite = Some(conn);
+                    round
+                }),
+            };
+            match round {
+                Ok(Round::Shipped) => {
+                    delay = BACKOFF_MIN;
+                    self.counters.ship.set_error(None);
+                }
+                Ok(Round::Idle) => {
+                    delay = BACKOFF_MIN;
+                    self.counters.ship.set_error(None);
+                    if self.stop_at.is_some() {
+                        return;
+                    }
+                    self.wait(self.config.idle, true);
+                }
+                Err(e) => {
+                    self.counters.ship.errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters.ship.set_error(Some(e.to_string()));
+                    // Stopping: the backlog stays in the file for the next start.
+                    if self.stop_at.is_some() {
+                        return;
+                    }
+                    if matches!(e, ShipError::Postgres(_) | ShipError::Schema(_)) {
+                        self.client = None;
+                    }
+                    self.wait(delay, false);
+                    delay = (delay * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Sleeps up to `timeout` (never past the stop deadline), woken early by a stop request, and by a
+    /// commit when `on_commit`.
+    fn wait(&mut self, timeout: Duration, on_commit: bool) {
+        let timeout = match self.stop_at {
+            Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        let never = crossbeam_channel::never();
+        let wake = if on_commit { &self.wake } else { &never };
+        select! {
+            recv(self.stop) -> d => if let Ok(d) = d { self.stop_at = Some(d) },
+            recv(wake) -> _ => {},
+            default(timeout) => {},
+        }
+    }
+
+    /// One shipment, if there is anything to ship.
+    fn round(&mut self, sqlite: &Connection) -> Result<Round, ShipError> {
+        let from = Watermarks::read(sqlite)?;
+        let out = outgoing::read(sqlite, from, self.config.max_events)?;
+        if out.is_empty() {
+            self.note_backlog(sqlite, from)?;
+            return Ok(Round::Idle);
+        }
+        let origin = outbox::origin(sqlite)?;
+        let client = match &mut self.client {
+            Some(c) => c,
+            None => {
+                let mut c = Client::connect(&self.config.url, NoTls)?;
+                schema::migrate(&mut c)?;
+                self.client.insert(c)
+            }
+        };
+        let mut tx = client.transaction()?;
+        let shipped = fleet::write(&mut tx, &self.config.server, &origin, now_ms(), &out)?;
+        tx.commit()?;
+        // Committed: a failure from here on sends the shipment again, which the fleet ignores.
+        out.through.advance(sqlite)?;
+        let ship = &self.counters.ship;
+        ship.shipped.fetch_add(shipped.inserted, Ordering::Relaxed);
+        ship.duplicates
+            .fetch_add(shipped.already, Ordering::Relaxed);
+        self.note_backlog(sqlite, out.through)?;
+        Ok(Round::Shipped)
+    }
+
+    fn note_backlog(&self, sqlite: &Connection, through: Watermarks) -> Result<(), ShipError> {
+        let (events, oldest) = outbox::backlog(sqlite, through.events)?;
+        let ship = &self.counters.ship;
+        ship.backlog.store(events, Ordering::Relaxed);
+        ship.oldest_ms.store(oldest.unwrap_or(0), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The shipper's own connection to the file.
+fn open(db: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(1))?;
+    Ok(conn)
+}

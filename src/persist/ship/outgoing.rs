@@ -1,0 +1,156 @@
+//! What one shipment carries, read from the SQLite file in one snapshot: the calls whose rows changed
+//! since the last shipment, and the next events after the watermark, in columns (the way PostgreSQL
+//! takes them, one array per column).
+
+use rusqlite::{Connection, params};
+
+use crate::persist::outbox::Watermarks;
+
+/// A call's row as this file knows it (one segment of the call in the fleet).
+#[derive(Debug, Default)]
+pub(crate) struct CallColumns {
+    pub(crate) call_id: Vec<String>,
+    pub(crate) user_id: Vec<Option<String>>,
+    pub(crate) tenant_id: Vec<Option<String>>,
+    pub(crate) persona: Vec<Option<String>>,
+    pub(crate) session_kind: Vec<Option<String>>,
+    pub(crate) status: Vec<String>,
+    pub(crate) failure_reason: Vec<Option<String>>,
+    pub(crate) started_at: Vec<i64>,
+    pub(crate) ended_at: Vec<Option<i64>>,
+    pub(crate) segments: Vec<i64>,
+    pub(crate) metadata: Vec<Option<String>>,
+}
+
+/// The token and audio detail columns, in the schema's order.
+pub(crate) const DETAIL_COLUMNS: [&str; 12] = [
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "cached_audio_input_tokens",
+    "audio_output_tokens",
+    "audio_input_ms",
+    "audio_output_ms",
+    "amount_nanos",
+];
+
+/// Events, one vector per column.
+#[derive(Debug, Default)]
+pub(crate) struct EventColumns {
+    pub(crate) event_id: Vec<String>,
+    pub(crate) call_id: Vec<String>,
+    pub(crate) segment: Vec<i64>,
+    pub(crate) seq: Vec<i64>,
+    pub(crate) created_at: Vec<i64>,
+    pub(crate) category: Vec<String>,
+    pub(crate) provider: Vec<String>,
+    pub(crate) model: Vec<String>,
+    pub(crate) agent: Vec<Option<String>>,
+    pub(crate) quantity: Vec<f64>,
+    pub(crate) unit: Vec<String>,
+    pub(crate) cost_nanos: Vec<i64>,
+    pub(crate) kind: Vec<String>,
+    pub(crate) priced: Vec<bool>,
+    pub(crate) detail: [Vec<Option<i64>>; DETAIL_COLUMNS.len()],
+}
+
+impl EventColumns {
+    pub(crate) fn len(&self) -> usize {
+        self.event_id.len()
+    }
+}
+
+/// One shipment.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    pub(crate) calls: CallColumns,
+    pub(crate) events: EventColumns,
+    /// The watermarks once this shipment is committed.
+    pub(crate) through: Watermarks,
+}
+
+impl Outgoing {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.calls.call_id.is_empty() && self.events.len() == 0
+    }
+}
+
+/// Reads the next shipment after `from`: every call change, and at most `max_events` events. One read
+/// transaction, so every event's call is either in this shipment or in an earlier one.
+pub(crate) fn read(
+    conn: &Connection,
+    from: Watermarks,
+    max_events: usize,
+) -> rusqlite::Result<Outgoing> {
+    let tx = conn.unchecked_transaction()?;
+    let mut out = Outgoing {
+        through: from,
+        ..Outgoing::default()
+    };
+    out.through.changes = tx.query_row(
+        "SELECT COALESCE(MAX(id), ?1) FROM call_changes WHERE id > ?1",
+        [from.changes],
+        |r| r.get(0),
+    )?;
+    {
+        let mut calls = tx.prepare(
+            "SELECT call_id, user_id, tenant_id, persona, session_kind, status, failure_reason,
+                    started_at, ended_at, segments, metadata
+             FROM calls WHERE call_ref IN
+                 (SELECT call_ref FROM call_changes WHERE id > ?1 AND id <= ?2)
+             ORDER BY call_id",
+        )?;
+        let mut rows = calls.query(params![from.changes, out.through.changes])?;
+        let c = &mut out.calls;
+        while let Some(r) = rows.next()? {
+            c.call_id.push(r.get(0)?);
+            c.user_id.push(r.get(1)?);
+            c.tenant_id.push(r.get(2)?);
+            c.persona.push(r.get(3)?);
+            c.session_kind.push(r.get(4)?);
+            c.status.push(r.get(5)?);
+            c.failure_reason.push(r.get(6)?);
+            c.started_at.push(r.get(7)?);
+            c.ended_at.push(r.get(8)?);
+            c.segments.push(r.get(9)?);
+            c.metadata.push(r.get(10)?);
+        }
+    }
+    {
+        let mut events = tx.prepare_cached(&format!(
+            "SELECT id, event_id, call_id, segment, seq, created_at, category, provider, model, agent,
+                    quantity, unit, cost_nanos, kind, priced, {}
+             FROM cost_events WHERE id > ?1 ORDER BY id LIMIT ?2",
+            DETAIL_COLUMNS.join(", ")
+        ))?;
+        let limit = i64::try_from(max_events).unwrap_or(i64::MAX);
+        let mut rows = events.query(params![from.events, limit])?;
+        let e = &mut out.events;
+        while let Some(r) = rows.next()? {
+            out.through.events = r.get(0)?;
+            e.event_id.push(r.get(1)?);
+            e.call_id.push(r.get(2)?);
+            e.segment.push(r.get(3)?);
+            e.seq.push(r.get(4)?);
+            e.created_at.push(r.get(5)?);
+            e.category.push(r.get(6)?);
+            e.provider.push(r.get(7)?);
+            e.model.push(r.get(8)?);
+            e.agent.push(r.get(9)?);
+            e.quantity.push(r.get(10)?);
+            e.unit.push(r.get(11)?);
+            e.cost_nanos.push(r.get(12)?);
+            e.kind.push(r.get(13)?);
+            e.priced.push(r.get(14)?);
+            for (i, column) in e.detail.iter_mut().enumerate() {
+                column.push(r.get(15 + i)?);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}

@@ -1,0 +1,145 @@
+//! The fleet database's schema, created and migrated by the shipper.
+//!
+//! Version 1 carries the storage contract (`calls`, `cost_events` with `event_id` unique and
+//! `cost_nanos`) with the server each row came from, the segments each server knows of a call, the
+//! rollups, and `callmeter_servers` (each outbox that has shipped, by origin). Money is `BIGINT`
+//! nano-USD, times `BIGINT` milliseconds since the Unix epoch, UTC: the same as the SQLite file, so a
+//! query reads the same on both.
+//!
+//! Migrations run in one transaction under an advisory lock, so servers starting together migrate
+//! once.
+
+use postgres::Client;
+
+/// The fleet schema version this build writes.
+pub(crate) const VERSION: i32 = 1;
+
+/// Any number, the same in every build: the advisory lock migrations hold.
+const MIGRATION_LOCK: i64 = 0x6361_6c6c_6d65_7472;
+
+const V1: &str = "
+CREATE TABLE callmeter_servers (
+    origin          TEXT PRIMARY KEY,
+    server          TEXT NOT NULL,
+    first_shipped_at BIGINT NOT NULL,
+    last_shipped_at BIGINT NOT NULL,
+    events_shipped  BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE call_segments (
+    call_id        TEXT NOT NULL,
+    origin         TEXT NOT NULL,
+    server         TEXT NOT NULL,
+    user_id        TEXT,
+    tenant_id      TEXT,
+    persona        TEXT,
+    session_kind   TEXT,
+    status         TEXT NOT NULL,
+    failure_reason TEXT,
+    started_at     BIGINT NOT NULL,
+    ended_at       BIGINT,
+    segments       BIGINT NOT NULL,
+    metadata       TEXT,
+    PRIMARY KEY (call_id, origin)
+);
+
+CREATE TABLE calls (
+    call_id          TEXT PRIMARY KEY,
+    user_id          TEXT,
+    tenant_id        TEXT,
+    persona          TEXT,
+    session_kind     TEXT,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('active', 'completed', 'failed', 'abandoned', 'interrupted')),
+    failure_reason   TEXT,
+    started_at       BIGINT NOT NULL,
+    ended_at         BIGINT,
+    total_cost_nanos BIGINT NOT NULL DEFAULT 0,
+    revenue_nanos    BIGINT NOT NULL DEFAULT 0,
+    event_count      BIGINT NOT NULL DEFAULT 0,
+    server           TEXT NOT NULL,
+    metadata         TEXT
+);
+CREATE INDEX calls_by_started ON calls (started_at);
+CREATE INDEX calls_by_user ON calls (user_id, started_at);
+CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
+
+CREATE TABLE cost_events (
+    event_id            TEXT NOT NULL UNIQUE,
+    call_id             TEXT NOT NULL,
+    server              TEXT NOT NULL,
+    segment             BIGINT NOT NULL,
+    seq                 BIGINT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    category            TEXT NOT NULL,
+    provider            TEXT NOT NULL,
+    model               TEXT NOT NULL,
+    agent               TEXT,
+    quantity            DOUBLE PRECISION NOT NULL,
+    unit                TEXT NOT NULL,
+    cost_nanos          BIGINT NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('usage', 'late', 'coalesced')),
+    priced              BOOLEAN NOT NULL,
+    input_tokens        BIGINT,
+    cached_input_tokens BIGINT,
+    cache_write_tokens  BIGINT,
+    cache_write_1h_tokens BIGINT,
+    output_tokens       BIGINT,
+    reasoning_tokens    BIGINT,
+    audio_input_tokens  BIGINT,
+    cached_audio_input_tokens BIGINT,
+    audio_output_tokens BIGINT,
+    audio_input_ms      BIGINT,
+    audio_output_ms     BIGINT,
+    amount_nanos        BIGINT
+);
+CREATE INDEX cost_events_by_call ON cost_events (call_id);
+CREATE INDEX cost_events_by_time ON cost_events (created_at);
+
+CREATE TABLE rollups (
+    scope      TEXT NOT NULL CHECK (scope IN ('call', 'user_day', 'user_month', 'tenant_day',
+                                              'tenant_month', 'platform_day')),
+    subject    TEXT NOT NULL,
+    period     TEXT NOT NULL,
+    category   TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    cost_nanos BIGINT NOT NULL,
+    events     BIGINT NOT NULL,
+    tokens     BIGINT NOT NULL,
+    characters BIGINT NOT NULL,
+    time_ms    BIGINT NOT NULL,
+    PRIMARY KEY (scope, subject, period, category, provider)
+);
+";
+
+/// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
+pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS callmeter_schema (version INTEGER NOT NULL)")?;
+    let found: Option<i32> = tx
+        .query_opt("SELECT version FROM callmeter_schema", &[])?
+        .map(|r| r.get(0));
+    match found {
+        None => {
+            tx.batch_execute(V1)?;
+            tx.execute(
+                "INSERT INTO callmeter_schema (version) VALUES ($1)",
+                &[&VERSION],
+            )?;
+        }
+        Some(v) if v > VERSION => return Err(MigrateError::Newer(v)),
+        Some(_) => {}
+    }
+    tx.commit()?;
+    Ok(found.unwrap_or(0))
+}
+
+/// Why the schema could not be brought to [`VERSION`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MigrateError {
+    #[error("the fleet database has schema version {0}, newer than this build's {VERSION}")]
+    Newer(i32),
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+}
