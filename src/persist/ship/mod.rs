@@ -209,9 +209,10 @@ impl Shipper {
     /// One shipment, if there is anything to ship.
     fn round(&mut self, sqlite: &Connection) -> Result<Round, ShipError> {
         let from = Watermarks::read(sqlite)?;
+        // Counted before PostgreSQL is tried, so the backlog shows while it is unreachable.
+        self.note_backlog(sqlite, from)?;
         let out = outgoing::read(sqlite, from, self.config.max_events)?;
         if out.is_empty() {
-            self.note_backlog(sqlite, from)?;
             return Ok(Round::Idle);
         }
         let origin = outbox::origin(sqlite)?;
