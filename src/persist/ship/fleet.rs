@@ -79,39 +79,47 @@ ins AS (
            unit, cost_nanos, kind, priced, {detail}
     FROM input
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING call_id, created_at, category, provider, cost_nanos, amount_nanos,
-        CASE WHEN kind = 'coalesced' THEN quantity::bigint ELSE 1 END AS events,
-        CASE WHEN unit = 'token' THEN quantity::bigint ELSE 0 END AS tokens,
-        CASE WHEN unit = 'character' THEN quantity::bigint ELSE 0 END AS characters,
-        CASE WHEN unit = 'second' THEN round(quantity::numeric * 1000)::bigint ELSE 0 END AS time_ms,
-        to_char(timestamp 'epoch' + created_at * interval '1 millisecond', 'YYYY-MM-DD') AS day
+    RETURNING call_id, created_at, category, provider, cost_nanos, amount_nanos, kind, quantity, unit
+),
+-- One row per call, UTC day, category and provider: every rollup is a sum of these.
+per_day AS (
+    SELECT call_id, created_at / 86400000 AS day_number, category, provider,
+           SUM(cost_nanos) AS cost_nanos,
+           SUM(CASE WHEN kind = 'coalesced' THEN quantity::bigint ELSE 1 END) AS events,
+           SUM(CASE WHEN unit = 'token' THEN quantity::bigint ELSE 0 END) AS tokens,
+           SUM(CASE WHEN unit = 'character' THEN quantity::bigint ELSE 0 END) AS characters,
+           SUM(CASE WHEN unit = 'second' THEN round(quantity::numeric * 1000)::bigint ELSE 0 END)
+               AS time_ms,
+           COALESCE(SUM(amount_nanos), 0) AS revenue
+    FROM ins
+    GROUP BY call_id, day_number, category, provider
 ),
 totals AS (
     UPDATE calls c SET total_cost_nanos = c.total_cost_nanos + s.cost,
                        event_count = c.event_count + s.events,
                        revenue_nanos = c.revenue_nanos + s.revenue
-    FROM (SELECT call_id, SUM(cost_nanos) AS cost, SUM(events) AS events,
-                 COALESCE(SUM(amount_nanos), 0) AS revenue
-          FROM ins GROUP BY call_id ORDER BY call_id) s
+    FROM (SELECT call_id, SUM(cost_nanos) AS cost, SUM(events) AS events, SUM(revenue) AS revenue
+          FROM per_day GROUP BY call_id ORDER BY call_id) s
     WHERE c.call_id = s.call_id
     RETURNING 1
 ),
+dated AS (
+    SELECT p.*, c.user_id, c.tenant_id,
+           to_char(date '1970-01-01' + p.day_number::integer, 'YYYY-MM-DD') AS day
+    FROM per_day p LEFT JOIN calls c USING (call_id)
+),
 keyed AS (
-    SELECT 'call' AS scope, i.call_id AS subject, '' AS period, i.* FROM ins i
+    SELECT 'call' AS scope, call_id AS subject, '' AS period, d.* FROM dated d
     UNION ALL
-    SELECT 'platform_day', '', i.day, i.* FROM ins i
+    SELECT 'platform_day', '', day, d.* FROM dated d
     UNION ALL
-    SELECT 'user_day', c.user_id, i.day, i.* FROM ins i JOIN calls c USING (call_id)
-        WHERE c.user_id IS NOT NULL
+    SELECT 'user_day', user_id, day, d.* FROM dated d WHERE user_id IS NOT NULL
     UNION ALL
-    SELECT 'user_month', c.user_id, left(i.day, 7), i.* FROM ins i JOIN calls c USING (call_id)
-        WHERE c.user_id IS NOT NULL
+    SELECT 'user_month', user_id, left(day, 7), d.* FROM dated d WHERE user_id IS NOT NULL
     UNION ALL
-    SELECT 'tenant_day', c.tenant_id, i.day, i.* FROM ins i JOIN calls c USING (call_id)
-        WHERE c.tenant_id IS NOT NULL
+    SELECT 'tenant_day', tenant_id, day, d.* FROM dated d WHERE tenant_id IS NOT NULL
     UNION ALL
-    SELECT 'tenant_month', c.tenant_id, left(i.day, 7), i.* FROM ins i JOIN calls c USING (call_id)
-        WHERE c.tenant_id IS NOT NULL
+    SELECT 'tenant_month', tenant_id, left(day, 7), d.* FROM dated d WHERE tenant_id IS NOT NULL
 ),
 rolled AS (
     INSERT INTO rollups (scope, subject, period, category, provider, cost_nanos, events, tokens,

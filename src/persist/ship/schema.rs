@@ -6,6 +6,9 @@
 //! nano-USD, times `BIGINT` milliseconds since the Unix epoch, UTC: the same as the SQLite file, so a
 //! query reads the same on both.
 //!
+//! Ids (`event_id`, `call_id`) compare as bytes (`COLLATE "C"`): their indexes are built and searched
+//! with `memcmp` instead of the locale's rules, and an id is an id, not text to sort for a reader.
+//!
 //! Migrations run in one transaction under an advisory lock, so servers starting together migrate
 //! once.
 
@@ -17,7 +20,7 @@ pub(crate) const VERSION: i32 = 1;
 /// Any number, the same in every build: the advisory lock migrations hold.
 const MIGRATION_LOCK: i64 = 0x6361_6c6c_6d65_7472;
 
-const V1: &str = "
+const V1: &str = r#"
 CREATE TABLE callmeter_servers (
     origin          TEXT PRIMARY KEY,
     server          TEXT NOT NULL,
@@ -27,7 +30,7 @@ CREATE TABLE callmeter_servers (
 );
 
 CREATE TABLE call_segments (
-    call_id        TEXT NOT NULL,
+    call_id        TEXT COLLATE "C" NOT NULL,
     origin         TEXT NOT NULL,
     server         TEXT NOT NULL,
     user_id        TEXT,
@@ -44,7 +47,7 @@ CREATE TABLE call_segments (
 );
 
 CREATE TABLE calls (
-    call_id          TEXT PRIMARY KEY,
+    call_id          TEXT COLLATE "C" PRIMARY KEY,
     user_id          TEXT,
     tenant_id        TEXT,
     persona          TEXT,
@@ -65,8 +68,8 @@ CREATE INDEX calls_by_user ON calls (user_id, started_at);
 CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
 
 CREATE TABLE cost_events (
-    event_id            TEXT NOT NULL UNIQUE,
-    call_id             TEXT NOT NULL,
+    event_id            TEXT COLLATE "C" NOT NULL UNIQUE,
+    call_id             TEXT COLLATE "C" NOT NULL,
     server              TEXT NOT NULL,
     segment             BIGINT NOT NULL,
     seq                 BIGINT NOT NULL,
@@ -110,7 +113,7 @@ CREATE TABLE rollups (
     time_ms    BIGINT NOT NULL,
     PRIMARY KEY (scope, subject, period, category, provider)
 );
-";
+"#;
 
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
 pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
