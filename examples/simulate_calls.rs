@@ -4,6 +4,15 @@
 //! cargo run --release --example simulate_calls -- --calls 1000 --db callmeter.db --seed 7 --threads 4
 //! ```
 //!
+//! With the `postgres` feature, `--postgres URL --server NAME` also ships the run to a fleet database
+//! and checks that its totals equal the local ones; run it for two servers against one PostgreSQL,
+//! then `callmeter report --postgres URL`, to see a fleet:
+//!
+//! ```text
+//! cargo run --release --features postgres --example simulate_calls -- \
+//!     --db a.db --postgres postgres://localhost/callmeter --server agent-a
+//! ```
+//!
 //! Four pipelines, with realistic spreads (about five minutes a call, about 400 characters of speech a
 //! minute, about 10 000 tokens a turn, about 5 % of calls failing mid-way):
 //!
@@ -69,6 +78,9 @@ struct Args {
     db: PathBuf,
     seed: u64,
     threads: u64,
+    /// The fleet database to ship to, and this server's name there.
+    postgres: Option<String>,
+    server: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -77,6 +89,8 @@ fn parse_args() -> Result<Args, String> {
         db: PathBuf::from(callmeter::MeterBuilder::DEFAULT_DB_PATH),
         seed: 42,
         threads: 4,
+        postgres: None,
+        server: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -89,9 +103,20 @@ fn parse_args() -> Result<Args, String> {
                 args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
                 args.threads = args.threads.max(1);
             }
+            "--postgres" if cfg!(feature = "postgres") => args.postgres = Some(value()?),
+            "--postgres" => {
+                return Err(
+                    "--postgres needs the `postgres` feature: cargo run --release \
+                            --features postgres --example simulate_calls -- --postgres URL"
+                        .into(),
+                );
+            }
+            "--server" => args.server = Some(value()?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: simulate_calls [--calls N] [--db PATH] [--seed S] [--threads T]".into(),
+                    "usage: simulate_calls [--calls N] [--db PATH] [--seed S] [--threads T] \
+                            [--postgres URL [--server NAME]]"
+                        .into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
@@ -177,12 +202,20 @@ fn converse(
 }
 
 fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let (meter, guard) = Meter::builder()
+    #[allow(unused_mut)]
+    let mut builder = Meter::builder()
         .path(&args.db)
         .queue_capacity(1 << 20)
         .user_limits(Limits::none().daily_cost("4.00".parse()?))
-        .quota(Quota::monthly("elevenlabs").units(500_000))
-        .open()?;
+        .quota(Quota::monthly("elevenlabs").units(500_000));
+    #[cfg(feature = "postgres")]
+    if let Some(url) = &args.postgres {
+        builder = builder.postgres(url);
+        if let Some(server) = &args.server {
+            builder = builder.server(server);
+        }
+    }
+    let (meter, guard) = builder.open()?;
     let run_started_ms = chrono::Utc::now().timestamp_millis();
     let run_id = format!(
         "sim-{}-{}",
@@ -240,6 +273,12 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         .filter(|(_, s)| s.failure_reason.as_deref() == Some(CUT_OFF))
         .count();
     let tracked = started.elapsed();
+    #[cfg(feature = "postgres")]
+    let shipping = match &args.postgres {
+        Some(_) => Some(fleet::wait_shipped(&meter)?),
+        None => None,
+    };
+    drop(meter);
     let stats = guard.shutdown()?;
     let wall = started.elapsed();
 
@@ -398,7 +437,95 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         &format!("database event sum = summaries ({})", usd(db_event_sum)),
         db_event_sum == total,
     );
+    #[cfg(feature = "postgres")]
+    if let (Some(url), Some(took)) = (&args.postgres, shipping) {
+        let fleet = fleet::totals(url, &like)?;
+        println!(
+            "  shipped {} events to PostgreSQL in {:.3} s after tracking ended ({} ship errors)",
+            stats.shipped,
+            took.as_secs_f64(),
+            stats.ship_errors
+        );
+        check(
+            &format!("PostgreSQL calls = local calls ({})", fleet.calls),
+            fleet.calls == db_calls,
+        );
+        check(
+            &format!("PostgreSQL events = local events ({})", fleet.events),
+            fleet.events == db_events,
+        );
+        check(
+            &format!(
+                "PostgreSQL call totals = local totals ({})",
+                usd(fleet.total)
+            ),
+            fleet.total == db_total,
+        );
+        check(
+            &format!(
+                "PostgreSQL event sum = local event sum ({})",
+                usd(fleet.event_sum)
+            ),
+            fleet.event_sum == db_event_sum,
+        );
+    }
     Ok(ok)
+}
+
+/// The fleet side of the checks (`--postgres`).
+#[cfg(feature = "postgres")]
+mod fleet {
+    use std::time::{Duration, Instant};
+
+    /// What the fleet database holds for the run.
+    pub(crate) struct Totals {
+        pub(crate) calls: i64,
+        pub(crate) total: i64,
+        pub(crate) events: i64,
+        pub(crate) event_sum: i64,
+    }
+
+    /// Waits until everything committed is shipped (at most two minutes); answers how long it took.
+    pub(crate) fn wait_shipped(
+        meter: &callmeter::Meter,
+    ) -> Result<Duration, Box<dyn std::error::Error>> {
+        meter.flush()?;
+        let start = Instant::now();
+        loop {
+            let s = meter.stats();
+            if s.ship_backlog == 0 && s.shipped + s.ship_duplicates >= s.persisted {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                return Err(format!(
+                    "{} events still unshipped after two minutes (last error: {:?})",
+                    s.ship_backlog, s.last_ship_error
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn totals(url: &str, like: &str) -> Result<Totals, Box<dyn std::error::Error>> {
+        let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+        let calls = c.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(total_cost_nanos), 0)::bigint FROM calls
+             WHERE call_id LIKE $1",
+            &[&like],
+        )?;
+        let events = c.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0)::bigint FROM cost_events
+             WHERE call_id LIKE $1",
+            &[&like],
+        )?;
+        Ok(Totals {
+            calls: calls.get(0),
+            total: calls.get(1),
+            events: events.get(0),
+            event_sum: events.get(1),
+        })
+    }
 }
 
 fn main() {
