@@ -79,8 +79,9 @@
 //! `segment`, `created_at`, `category`, `provider`, `model`, `agent`, `quantity`, `unit`, `cost_nanos`,
 //! `kind`, `priced`, and token, audio and payment detail columns). Events point to their call by
 //! `call_ref`, an integer given in start order, which is what the event index is built on: look a call's
-//! events up through it. An event's identity, `event_id` = `call_id#segment#seq`, is unique across
-//! processes and machines: a call id started again continues its call. Money is INTEGER nano-USD; times
+//! events up through it. An event's identity, `event_id` = `call_id#segment#seq@origin` (`origin` is
+//! the file's random id), is unique across processes and machines: a call id started again continues
+//! its call. Money is INTEGER nano-USD; times
 //! are INTEGER milliseconds since the Unix epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in
 //! SQL). Tables `meters` (which meter owns which call) and `quarantine` (records SQLite refused for good)
 //! are described in the README's "Reliability" section, with what is and is not guaranteed under
