@@ -257,4 +257,176 @@ mod fleet {
         assert_eq!(fleet.int("SELECT COUNT(*) FROM call_segments", &[]), 2);
         Ok(())
     }
+
+    /// A meter of the fleet with a daily limit `limit` on every user, each call estimated at `each`.
+    fn limited(
+        fleet: &FleetDb,
+        file: &Path,
+        server: &str,
+        limit: callmeter::Usd,
+        each: callmeter::Usd,
+    ) -> callmeter::Result<(Meter, callmeter::MeterGuard)> {
+        Meter::builder()
+            .path(file)
+            .postgres(&fleet.url)
+            .server(server)
+            .fleet_refresh(std::time::Duration::from_millis(200))
+            .user_limits(callmeter::Limits::none().daily_cost(limit))
+            .estimated_call_cost(each)
+            .open()
+    }
+
+    /// One call of `user` costing what 2 000 ElevenLabs characters cost; `None` when not admitted.
+    fn spend_once(meter: &Meter, id: String, user: &str) -> callmeter::Result<Option<i64>> {
+        let info = CallInfo::new(id).user(user);
+        if !meter.admit(&info).allowed {
+            return Ok(None);
+        }
+        let call = meter.start_call(info)?;
+        call.track_tts("elevenlabs", "eleven_turbo_v2_5", 2_000)?;
+        Ok(Some(nanos(&call.finalize(callmeter::Outcome::Completed)?)))
+    }
+
+    #[test]
+    fn a_limit_reached_on_one_server_refuses_calls_on_another() -> TestResult {
+        let Some(fleet) = FleetDb::new("a_limit_reached_on_one_server") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let probe = {
+            let (meter, guard) = Meter::builder().path(dir.path().join("probe.db")).open()?;
+            let cost = spend_once(&meter, "probe".into(), "nobody")?.ok_or("admitted")?;
+            drop(meter);
+            guard.shutdown()?;
+            cost
+        };
+        let each = callmeter::Usd::from_nanos(probe);
+        let limit = callmeter::Usd::from_nanos(probe * 10);
+        let (a, guard_a) = limited(&fleet, &dir.path().join("a.db"), "a", limit, each)?;
+        let (b, guard_b) = limited(&fleet, &dir.path().join("b.db"), "b", limit, each)?;
+        // B knows the user before A spends: its counter exists and is refreshed.
+        assert!(b.admit(&CallInfo::new("x").user("u")).allowed);
+        let mut spent_on_a = 0;
+        for i in 0..10 {
+            spent_on_a += spend_once(&a, format!("a-{i}"), "u")?.ok_or("A admits its ten")?;
+        }
+        assert_eq!(spent_on_a, probe * 10);
+        assert!(
+            spend_once(&a, "a-10".into(), "u")?.is_none(),
+            "A is at the limit"
+        );
+        // Once A's calls are shipped and B has refreshed, B sees the whole fleet's spend.
+        let start = std::time::Instant::now();
+        let seen = loop {
+            let seen: i64 = b
+                .spend(callmeter::control::SubjectKind::User, "u")
+                .iter()
+                .map(|s| s.spent.to_nanos().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            if seen >= spent_on_a || start.elapsed() > std::time::Duration::from_secs(30) {
+                break seen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(seen, spent_on_a, "B's view of the user's day is A's spend");
+        assert!(
+            spend_once(&b, "b-0".into(), "u")?.is_none(),
+            "B refuses the user too"
+        );
+        // Another user is untouched.
+        assert!(spend_once(&b, "b-1".into(), "v")?.is_some());
+        drop((a, b));
+        guard_a.shutdown()?;
+        guard_b.shutdown()?;
+        Ok(())
+    }
+
+    #[test]
+    #[allow(
+        clippy::print_stdout,
+        reason = "the measured overshoot is part of the test's report"
+    )]
+    fn three_servers_overshoot_a_shared_limit_within_the_bound() -> TestResult {
+        let Some(fleet) = FleetDb::new("three_servers_overshoot_a_shared_limit") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let probe = {
+            let (meter, guard) = Meter::builder().path(dir.path().join("probe.db")).open()?;
+            let cost = spend_once(&meter, "probe".into(), "nobody")?.ok_or("admitted")?;
+            drop(meter);
+            guard.shutdown()?;
+            cost
+        };
+        const SERVERS: i64 = 3;
+        const LIMIT_CALLS: i64 = 40;
+        let pace = std::time::Duration::from_millis(50);
+        let each = callmeter::Usd::from_nanos(probe);
+        let limit = callmeter::Usd::from_nanos(probe * LIMIT_CALLS);
+        let spent: Vec<i64> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..SERVERS)
+                .map(|n| {
+                    let file = dir.path().join(format!("s{n}.db"));
+                    let fleet = &fleet;
+                    s.spawn(move || -> Result<i64, String> {
+                        let (meter, guard) = limited(fleet, &file, &format!("s{n}"), limit, each)
+                            .map_err(|e| e.to_string())?;
+                        let mut spent = 0;
+                        for i in 0..200 {
+                            match spend_once(&meter, format!("s{n}-{i}"), "u")
+                                .map_err(|e| e.to_string())?
+                            {
+                                Some(cost) => spent += cost,
+                                None => break,
+                            }
+                            std::thread::sleep(pace);
+                        }
+                        drop(meter);
+                        guard.shutdown().map_err(|e| e.to_string())?;
+                        Ok(spent)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect::<Result<_, _>>()
+        })?;
+        let total: i64 = spent.iter().sum();
+        // The bound (README, "Fleets"): each server sees the others' spend at most the refresh
+        // interval plus their shipping delay late, and a call admitted is a call spent, so the fleet
+        // can exceed the limit by (servers - 1) x each server's spend rate x that lag, plus one call
+        // per server. Here: 200 ms refresh, a generous 500 ms shipping delay on a loaded machine, one
+        // call per 50 ms per server.
+        let lag_calls = (200 + 500) / 50;
+        let bound = probe * (LIMIT_CALLS + (SERVERS - 1) * lag_calls + SERVERS);
+        println!(
+            "fleet limit: {SERVERS} servers, limit {LIMIT_CALLS} calls, spent {:.1} calls \
+             (per server {:?}), bound {} calls; without the fleet each server would spend {LIMIT_CALLS}",
+            total as f64 / probe as f64,
+            spent.iter().map(|s| s / probe).collect::<Vec<_>>(),
+            bound / probe
+        );
+        assert!(
+            total >= probe * (LIMIT_CALLS - SERVERS),
+            "the limit was reached"
+        );
+        assert!(
+            total <= bound,
+            "overshoot beyond the bound: {total} > {bound}"
+        );
+        assert!(
+            total < probe * LIMIT_CALLS * SERVERS,
+            "the servers did not each spend the limit"
+        );
+        assert_eq!(
+            fleet.int(
+                "SELECT SUM(total_cost_nanos)::bigint FROM calls WHERE user_id = 'u'",
+                &[]
+            ),
+            total
+        );
+        Ok(())
+    }
 }

@@ -88,6 +88,7 @@ pub struct MeterBuilder {
 struct Fleet {
     url: String,
     server: Option<String>,
+    refresh: Option<Duration>,
 }
 
 /// The defaults of every setting.
@@ -264,11 +265,34 @@ impl MeterBuilder {
     /// for it. The file must be a file, not `":memory:"`.
     #[cfg(feature = "postgres")]
     pub fn postgres(mut self, url: impl Into<String>) -> Self {
-        let server = self.fleet.take().and_then(|f| f.server);
+        let (server, refresh) = self
+            .fleet
+            .take()
+            .map_or((None, None), |f| (f.server, f.refresh));
         self.fleet = Some(Fleet {
             url: url.into(),
             server,
+            refresh,
         });
+        self
+    }
+
+    /// How often the other servers' spend on this meter's limited users and tenants is read from the
+    /// fleet database (default 2 s). User and tenant limits then count the whole fleet: a server sees
+    /// the others' spend at most this much (plus their shipping delay) late, which bounds how far a
+    /// fleet can overshoot a limit (README, "Fleets"). Only used with [`postgres`](Self::postgres).
+    #[cfg(feature = "postgres")]
+    pub fn fleet_refresh(mut self, interval: Duration) -> Self {
+        match &mut self.fleet {
+            Some(f) => f.refresh = Some(interval),
+            None => {
+                self.fleet = Some(Fleet {
+                    url: String::new(),
+                    server: None,
+                    refresh: Some(interval),
+                })
+            }
+        }
         self
     }
 
@@ -283,6 +307,7 @@ impl MeterBuilder {
                 self.fleet = Some(Fleet {
                     url: String::new(),
                     server: name,
+                    refresh: None,
                 })
             }
         }
@@ -318,8 +343,13 @@ impl MeterBuilder {
         #[cfg(feature = "postgres")]
         let shipper = match fleet {
             Some(config) => {
-                let (handle, wake) = ship::spawn(self.path.clone(), config, Arc::clone(&counters))
-                    .map_err(Error::Spawn)?;
+                let (handle, wake) = ship::spawn(
+                    self.path.clone(),
+                    config,
+                    Arc::clone(&counters),
+                    Arc::clone(&limits),
+                )
+                .map_err(Error::Spawn)?;
                 sinks.push(Box::new(wake));
                 Some(handle)
             }
@@ -390,7 +420,8 @@ impl MeterBuilder {
         if fleet.url.is_empty() {
             return Err(Error::InvalidConfig {
                 name: "server",
-                reason: "a server name was given without a PostgreSQL URL (MeterBuilder::postgres)"
+                reason: "a server name or a fleet refresh was given without a PostgreSQL URL \
+                         (MeterBuilder::postgres)"
                     .into(),
             });
         }
@@ -420,6 +451,7 @@ impl MeterBuilder {
             server,
             max_events: ship::ShipConfig::MAX_EVENTS,
             idle: ship::ShipConfig::IDLE,
+            refresh: fleet.refresh.unwrap_or(ship::ShipConfig::REFRESH),
         }))
     }
 }
@@ -443,7 +475,7 @@ fn load_control(
     config: LimitConfig,
     quotas: Vec<Quota>,
     thresholds: &AlertThresholds,
-) -> Result<(LimitBook, Watch)> {
+) -> Result<(Arc<LimitBook>, Watch)> {
     let past = if config.any() {
         load_past(store.connection(), store.path(), config.offset(), now_ms())?
     } else {
@@ -457,7 +489,7 @@ fn load_control(
         thresholds.monthly,
         now_ms(),
     )?;
-    Ok((LimitBook::new(config, past), watch))
+    Ok((Arc::new(LimitBook::new(config, past)), watch))
 }
 
 /// Starts the `callmeter-writer` thread.
@@ -516,7 +548,7 @@ pub(crate) struct MeterShared {
     /// The session cost alert threshold, in nano-dollars.
     pub(crate) session_alert: i64,
     /// Per-user and per-tenant limits.
-    pub(crate) limits: LimitBook,
+    pub(crate) limits: Arc<LimitBook>,
     estimate: Usd,
     estimates: FxHashMap<String, Usd>,
     active: Mutex<ActiveCalls>,

@@ -174,6 +174,10 @@ pub(crate) struct PeriodCounter {
     start: DateTime<Utc>,
     cost: AtomicI64,
     call_ms: AtomicU64,
+    /// What the fleet's other servers spent on this subject in this period, as of the last refresh
+    /// (zero without a fleet database).
+    others_cost: AtomicI64,
+    others_ms: AtomicU64,
     cost_limit: i64,
     ms_limit: u64,
     limits: (Option<Usd>, Option<u32>),
@@ -192,20 +196,50 @@ impl PeriodCounter {
         if before > SPEND_CEILING {
             self.cost.store(SPEND_CEILING, Ordering::Relaxed);
         }
-        let spent = before.saturating_add(cost);
+        let spent = before
+            .saturating_add(cost)
+            .saturating_add(self.others_cost.load(Ordering::Relaxed));
         let ms = if call_ms > 0 {
             self.call_ms
                 .fetch_add(call_ms, Ordering::Relaxed)
                 .saturating_add(call_ms)
         } else {
             self.call_ms.load(Ordering::Relaxed)
-        };
+        }
+        .saturating_add(self.others_ms.load(Ordering::Relaxed));
         spent >= self.cost_limit || ms >= self.ms_limit
     }
 
+    /// Sets what the fleet's other servers spent (a refresh from the fleet database).
+    pub(crate) fn set_others(&self, cost: i64, call_ms: u64) {
+        self.others_cost
+            .store(cost.clamp(0, SPEND_CEILING), Ordering::Relaxed);
+        self.others_ms.store(call_ms, Ordering::Relaxed);
+    }
+
+    /// The period's bounds, UTC milliseconds `[start, end)`.
+    pub(crate) fn bounds_ms(&self) -> (i64, i64) {
+        let start = self.start;
+        let end = match self.period {
+            Period::Day => start + chrono::Duration::days(1),
+            Period::Month => start
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(start),
+        };
+        (start.timestamp_millis(), end.timestamp_millis())
+    }
+
     pub(crate) fn status(&self) -> SpendStatus {
-        let spent = Usd::from_nanos(self.cost.load(Ordering::Relaxed));
-        let minutes = Decimal::from(self.call_ms.load(Ordering::Relaxed)) / Decimal::from(60_000);
+        let spent = Usd::from_nanos(
+            self.cost
+                .load(Ordering::Relaxed)
+                .saturating_add(self.others_cost.load(Ordering::Relaxed)),
+        );
+        let minutes = Decimal::from(
+            self.call_ms
+                .load(Ordering::Relaxed)
+                .saturating_add(self.others_ms.load(Ordering::Relaxed)),
+        ) / Decimal::from(60_000);
         let (cost_limit, minutes_limit) = self.limits;
         SpendStatus {
             kind: self.kind,
@@ -374,6 +408,8 @@ impl LimitBook {
                         start,
                         cost: AtomicI64::new(cost),
                         call_ms: AtomicU64::new(ms),
+                        others_cost: AtomicI64::new(0),
+                        others_ms: AtomicU64::new(0),
                         cost_limit: cost_limit
                             .and_then(|c| c.to_nanos().ok())
                             .unwrap_or(i64::MAX),
@@ -393,6 +429,12 @@ impl LimitBook {
             Period::Month => *key >= month - 1,
         });
         out
+    }
+
+    /// The counters of the current periods, for a refresh of the other servers' spend.
+    pub(crate) fn counters(&self) -> Vec<Arc<PeriodCounter>> {
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        counters.values().cloned().collect()
     }
 
     /// The status of a subject's limited periods now.

@@ -90,6 +90,8 @@ per_day AS (
            SUM(CASE WHEN unit = 'character' THEN quantity::bigint ELSE 0 END) AS characters,
            SUM(CASE WHEN unit = 'second' THEN round(quantity::numeric * 1000)::bigint ELSE 0 END)
                AS time_ms,
+           SUM(CASE WHEN unit = 'second' AND category = 'telephony'
+                    THEN round(quantity::numeric * 1000)::bigint ELSE 0 END) AS call_ms,
            COALESCE(SUM(amount_nanos), 0) AS revenue
     FROM ins
     GROUP BY call_id, day_number, category, provider
@@ -101,6 +103,14 @@ totals AS (
     FROM (SELECT call_id, SUM(cost_nanos) AS cost, SUM(events) AS events, SUM(revenue) AS revenue
           FROM per_day GROUP BY call_id ORDER BY call_id) s
     WHERE c.call_id = s.call_id
+    RETURNING 1
+),
+-- What this server added to each call: the fleet's limits count the other servers' share.
+segment_totals AS (
+    UPDATE call_segments g SET cost_nanos = g.cost_nanos + s.cost, call_ms = g.call_ms + s.call_ms
+    FROM (SELECT call_id, SUM(cost_nanos) AS cost, SUM(call_ms) AS call_ms
+          FROM per_day GROUP BY call_id ORDER BY call_id) s
+    WHERE g.call_id = s.call_id AND g.origin = $28
     RETURNING 1
 ),
 dated AS (
@@ -211,6 +221,7 @@ pub(crate) fn write(
         &e.priced,
     ];
     params.extend(e.detail.iter().map(|d| d as &(dyn ToSql + Sync)));
+    params.push(&origin);
     let row = tx.query_one(&statement, &params)?;
     let inserted = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
     tx.execute(

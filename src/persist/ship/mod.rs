@@ -11,10 +11,13 @@
 //! - [`schema`]: the fleet database's tables, created and migrated by the shipper.
 //! - [`outgoing`]: one shipment, read from the file.
 //! - [`fleet`]: one shipment, written to PostgreSQL.
+//! - [`spend`]: the other servers' spend on this meter's limited users and tenants, refreshed from the
+//!   fleet database every [`ShipConfig::refresh`].
 
 pub(crate) mod fleet;
 pub(crate) mod outgoing;
 pub(crate) mod schema;
+pub(crate) mod spend;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use postgres::{Client, NoTls};
 use rusqlite::Connection;
 
 use crate::base::stats::Counters;
+use crate::control::limits::LimitBook;
 use crate::ident::now_ms;
 use crate::persist::message::Batch;
 use crate::persist::outbox::{self, Watermarks};
@@ -44,6 +48,8 @@ pub(crate) struct ShipConfig {
     /// How often an idle shipper looks for work it was not told of (events written by another meter
     /// on the same file).
     pub(crate) idle: Duration,
+    /// How often the other servers' spend on limited users and tenants is read.
+    pub(crate) refresh: Duration,
 }
 
 impl ShipConfig {
@@ -52,6 +58,8 @@ impl ShipConfig {
     pub(crate) const MAX_EVENTS: usize = 5_000;
     /// The idle poll.
     pub(crate) const IDLE: Duration = Duration::from_millis(500);
+    /// The default refresh of the fleet's spend.
+    pub(crate) const REFRESH: Duration = Duration::from_secs(2);
 }
 
 /// The first and the longest wait after a failed round.
@@ -106,6 +114,7 @@ pub(crate) fn spawn(
     db: PathBuf,
     config: ShipConfig,
     counters: Arc<Counters>,
+    limits: Arc<LimitBook>,
 ) -> std::io::Result<(ShipperHandle, WakeSink)> {
     let (wake_tx, wake) = bounded(1);
     let (stop_tx, stop) = bounded(1);
@@ -117,6 +126,8 @@ pub(crate) fn spawn(
         stop,
         client: None,
         stop_at: None,
+        limits,
+        refreshed: None,
     };
     let join = std::thread::Builder::new()
         .name("callmeter-shipper".into())
@@ -139,6 +150,10 @@ struct Shipper {
     /// The connection, migrated; dropped after an error so the next round connects again.
     client: Option<Client>,
     stop_at: Option<Instant>,
+    /// The meter's limits, whose counters learn the other servers' spend.
+    limits: Arc<LimitBook>,
+    /// When that spend was last read.
+    refreshed: Option<Instant>,
 }
 
 impl Shipper {
@@ -153,7 +168,7 @@ impl Shipper {
                 return;
             }
             let round = match &sqlite {
-                Some(conn) => self.round(conn),
+                Some(conn) => self.refresh(conn).and_then(|()| self.round(conn)),
                 None => open(&self.db).map_err(ShipError::from).and_then(|conn| {
                     let round = self.round(&conn);
                     sqlite = Some(conn);
@@ -206,6 +221,35 @@ impl Shipper {
         }
     }
 
+    /// Reads the other servers' spend on the limited users and tenants, when it is time to.
+    fn refresh(&mut self, sqlite: &Connection) -> Result<(), ShipError> {
+        if self
+            .refreshed
+            .is_some_and(|t| t.elapsed() < self.config.refresh)
+            || self.limits.counters().is_empty()
+        {
+            return Ok(());
+        }
+        let origin = outbox::origin(sqlite)?;
+        let limits = Arc::clone(&self.limits);
+        spend::refresh(self.client()?, &origin, &limits)?;
+        self.refreshed = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The connection, connecting and migrating the schema first if there is none.
+    fn client(&mut self) -> Result<&mut Client, ShipError> {
+        let client = match self.client.take() {
+            Some(c) => c,
+            None => {
+                let mut c = Client::connect(&self.config.url, NoTls)?;
+                schema::migrate(&mut c)?;
+                c
+            }
+        };
+        Ok(self.client.insert(client))
+    }
+
     /// One shipment, if there is anything to ship.
     fn round(&mut self, sqlite: &Connection) -> Result<Round, ShipError> {
         let from = Watermarks::read(sqlite)?;
@@ -216,16 +260,9 @@ impl Shipper {
             return Ok(Round::Idle);
         }
         let origin = outbox::origin(sqlite)?;
-        let client = match &mut self.client {
-            Some(c) => c,
-            None => {
-                let mut c = Client::connect(&self.config.url, NoTls)?;
-                schema::migrate(&mut c)?;
-                self.client.insert(c)
-            }
-        };
-        let mut tx = client.transaction()?;
-        let shipped = fleet::write(&mut tx, &self.config.server, &origin, now_ms(), &out)?;
+        let server = self.config.server.clone();
+        let mut tx = self.client()?.transaction()?;
+        let shipped = fleet::write(&mut tx, &server, &origin, now_ms(), &out)?;
         tx.commit()?;
         // Committed: a failure from here on sends the shipment again, which the fleet ignores.
         out.through.advance(sqlite)?;

@@ -43,6 +43,8 @@ CREATE TABLE call_segments (
     ended_at       BIGINT,
     segments       BIGINT NOT NULL,
     metadata       TEXT,
+    cost_nanos     BIGINT NOT NULL DEFAULT 0,
+    call_ms        BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (call_id, origin)
 );
 
