@@ -429,4 +429,64 @@ mod fleet {
         );
         Ok(())
     }
+
+    #[test]
+    fn a_provider_quota_counts_the_other_servers_usage() -> TestResult {
+        let Some(fleet) = FleetDb::new("a_provider_quota_counts_the_other_servers") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let quota = || callmeter::Quota::monthly("elevenlabs").units(10_000);
+        // Server A uses 7 000 of the 10 000 characters: under the 80 % warning.
+        let (a, guard_a) = Meter::builder()
+            .path(dir.path().join("a.db"))
+            .postgres(&fleet.url)
+            .server("a")
+            .quota(quota())
+            .open()?;
+        let call = a.start_call(CallInfo::new("a-0"))?;
+        call.track_tts("elevenlabs", "eleven_turbo_v2_5", 7_000)?;
+        call.finalize(callmeter::Outcome::Completed)?;
+        drop(a);
+        let stats_a = guard_a.shutdown()?;
+        assert_eq!(stats_a.alerts_raised, 0, "A alone is under the warning");
+        assert_eq!(stats_a.shipped, stats_a.persisted);
+        // Server B's own usage stays far under 80 %: only the fleet's total can reach it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let (b, guard_b) = Meter::builder()
+            .path(dir.path().join("b.db"))
+            .postgres(&fleet.url)
+            .server("b")
+            .fleet_refresh(std::time::Duration::from_millis(100))
+            .quota(quota())
+            .alert_sink(move |alert: &callmeter::Alert| {
+                let _ = tx.lock().map(|t| t.send(alert.clone()));
+            })
+            .open()?;
+        let mut used_on_b = 0;
+        let alert = loop {
+            let call = b.start_call(CallInfo::new(format!("b-{used_on_b}")))?;
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+            call.finalize(callmeter::Outcome::Completed)?;
+            used_on_b += 100;
+            b.flush()?;
+            if let Ok(alert) = rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                break alert;
+            }
+            assert!(
+                used_on_b < 1_000,
+                "B raised no quota alert at {used_on_b} characters of its own"
+            );
+        };
+        assert_eq!(alert.kind, callmeter::AlertKind::QuotaWarning);
+        let usage = alert.usage.ok_or("a units quota reports its units")?;
+        assert!(
+            usage.used >= rust_decimal::Decimal::from(8_000),
+            "the alert counts the fleet: {usage:?}"
+        );
+        drop(b);
+        guard_b.shutdown()?;
+        Ok(())
+    }
 }

@@ -117,6 +117,7 @@ pub(crate) struct ShipCounters {
 }
 
 impl ShipCounters {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn set_error(&self, error: Option<String>) {
         match self.last_error.lock() {
             Ok(mut guard) => *guard = error,

@@ -338,6 +338,8 @@ impl MeterBuilder {
         counters
             .calls_interrupted
             .store(store.recovered.calls, Ordering::Relaxed);
+        #[cfg(feature = "postgres")]
+        let fleet_quotas = watch.fleet_quotas();
         #[allow(unused_mut)]
         let mut sinks = sink::standard(watch, alerts_tx.clone(), Arc::clone(&counters));
         #[cfg(feature = "postgres")]
@@ -348,6 +350,7 @@ impl MeterBuilder {
                     config,
                     Arc::clone(&counters),
                     Arc::clone(&limits),
+                    fleet_quotas,
                 )
                 .map_err(Error::Spawn)?;
                 sinks.push(Box::new(wake));

@@ -211,6 +211,7 @@ impl PeriodCounter {
     }
 
     /// Sets what the fleet's other servers spent (a refresh from the fleet database).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn set_others(&self, cost: i64, call_ms: u64) {
         self.others_cost
             .store(cost.clamp(0, SPEND_CEILING), Ordering::Relaxed);
@@ -218,6 +219,7 @@ impl PeriodCounter {
     }
 
     /// The period's bounds, UTC milliseconds `[start, end)`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn bounds_ms(&self) -> (i64, i64) {
         let start = self.start;
         let end = match self.period {
@@ -432,6 +434,7 @@ impl LimitBook {
     }
 
     /// The counters of the current periods, for a refresh of the other servers' spend.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn counters(&self) -> Vec<Arc<PeriodCounter>> {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         counters.values().cloned().collect()

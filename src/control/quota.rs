@@ -4,6 +4,8 @@
 //! already fired, is read back from the database when a meter opens, so a restart neither forgets
 //! usage nor repeats an alert.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::DateTime;
 use rusqlite::Connection;
 use rustc_hash::FxHashSet;
@@ -179,6 +181,47 @@ struct Watched {
     /// Exact: each event's headline quantity as the decimal it stands for.
     units: Decimal,
     cost: i64,
+    /// What the fleet's other servers used (zero without a fleet database).
+    others: Arc<OthersUsage>,
+}
+
+/// What a fleet's other servers used of a quota in one period, as last read from the fleet database.
+#[derive(Debug, Default)]
+pub(crate) struct OthersUsage(Mutex<Option<(i64, Decimal, i64)>>);
+
+impl OthersUsage {
+    /// Sets the other servers' units and cost in the period whose key is `key`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn set(&self, key: i64, units: Decimal, cost: i64) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, units, cost));
+    }
+
+    /// Their units and cost in the period `key` (zero when what was read is of another period).
+    fn of(&self, key: i64) -> (Decimal, i64) {
+        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((k, units, cost)) if k == key => (units, cost),
+            _ => (Decimal::ZERO, 0),
+        }
+    }
+}
+
+/// A quota as a fleet refresh sees it: what to read for it, and where to put what was read.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) struct FleetQuota {
+    pub(crate) provider: String,
+    pub(crate) model: Option<String>,
+    pub(crate) period: Period,
+    pub(crate) others: Arc<OthersUsage>,
+}
+
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+impl FleetQuota {
+    /// The current period at `now_ms`: its key and its UTC days `[first, end)` (days since the
+    /// epoch).
+    pub(crate) fn days(&self, now_ms: i64) -> (i64, i64, i64) {
+        let w = Window::containing(self.period, now_ms);
+        (w.key, w.start / 86_400_000, w.end / 86_400_000)
+    }
 }
 
 /// A platform cost threshold and its current period.
@@ -247,6 +290,7 @@ impl Watch {
                 window,
                 units: units_of(units),
                 cost,
+                others: Arc::default(),
             });
         }
         let month_start = Window::containing(Period::Month, now_ms).start;
@@ -268,6 +312,20 @@ impl Watch {
             }
         }
         Ok(watch)
+    }
+
+    /// The quotas, for a fleet refresh to tell them what the other servers used.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn fleet_quotas(&self) -> Vec<FleetQuota> {
+        self.quotas
+            .iter()
+            .map(|w| FleetQuota {
+                provider: w.quota.provider.clone(),
+                model: w.quota.model.clone(),
+                period: w.quota.period,
+                others: Arc::clone(&w.others),
+            })
+            .collect()
     }
 
     /// Counts a committed batch's events; returns the alerts they raised.
@@ -324,17 +382,23 @@ impl Watch {
                 let key = w.window.key;
                 w.units += *units.get_or_insert_with(|| units_of(measure.headline().0));
                 w.cost = w.cost.saturating_add(cost);
+                let (other_units, other_cost) = w.others.of(key);
+                let (all_units, all_cost) =
+                    (w.units + other_units, w.cost.saturating_add(other_cost));
                 for (kind, percent) in [
                     (AlertKind::QuotaCritical, w.quota.critical_percent),
                     (AlertKind::QuotaWarning, w.quota.warn_percent),
                 ] {
-                    let reached = w.quota.reached(percent, w.units, w.cost);
+                    let reached = w.quota.reached(percent, all_units, all_cost);
                     if reached.is_none() {
                         continue;
                     }
                     let subject = w.quota.subject();
                     if self.fired.insert((kind, subject.clone(), key)) {
-                        alerts.push(w.quota.alert(kind, percent, reached, w.units, w.cost, at));
+                        alerts.push(
+                            w.quota
+                                .alert(kind, percent, reached, all_units, all_cost, at),
+                        );
                     }
                     break;
                 }

@@ -55,12 +55,14 @@ pub(crate) fn origin(conn: &Connection) -> rusqlite::Result<String> {
 }
 
 /// The shipper's watermarks: the last event and the last call change a fleet database has committed.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Watermarks {
     pub(crate) events: i64,
     pub(crate) changes: i64,
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 impl Watermarks {
     /// Reads them.
     pub(crate) fn read(conn: &Connection) -> rusqlite::Result<Watermarks> {
@@ -92,6 +94,7 @@ impl Watermarks {
 /// What is not shipped yet: the number of events after the watermark, and the oldest one's time.
 /// Event ids are contiguous (given as the largest plus one, never deleted, not used by a rolled-back
 /// insert), so the count is a difference.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn backlog(conn: &Connection, after: i64) -> rusqlite::Result<(u64, Option<i64>)> {
     let last: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM cost_events", [], |r| {
         r.get(0)

@@ -79,7 +79,20 @@ ins AS (
            unit, cost_nanos, kind, priced, {detail}
     FROM input
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING call_id, created_at, category, provider, cost_nanos, amount_nanos, kind, quantity, unit
+    RETURNING call_id, created_at, category, provider, model, cost_nanos, amount_nanos, kind, quantity,
+              unit
+),
+-- This server's usage per provider, model and UTC day: provider quotas count the other servers'.
+usage AS (
+    INSERT INTO usage_by_origin (origin, provider, model, day, quantity, cost_nanos)
+    SELECT $28, provider, model, created_at / 86400000, SUM(quantity::numeric), SUM(cost_nanos)
+    FROM ins
+    GROUP BY provider, model, created_at / 86400000
+    ORDER BY provider, model, created_at / 86400000
+    ON CONFLICT (origin, provider, model, day) DO UPDATE SET
+        quantity = usage_by_origin.quantity + excluded.quantity,
+        cost_nanos = usage_by_origin.cost_nanos + excluded.cost_nanos
+    RETURNING 1
 ),
 -- One row per call, UTC day, category and provider: every rollup is a sum of these.
 per_day AS (

@@ -31,6 +31,7 @@ use rusqlite::Connection;
 
 use crate::base::stats::Counters;
 use crate::control::limits::LimitBook;
+use crate::control::quota::FleetQuota;
 use crate::ident::now_ms;
 use crate::persist::message::Batch;
 use crate::persist::outbox::{self, Watermarks};
@@ -115,6 +116,7 @@ pub(crate) fn spawn(
     config: ShipConfig,
     counters: Arc<Counters>,
     limits: Arc<LimitBook>,
+    quotas: Vec<FleetQuota>,
 ) -> std::io::Result<(ShipperHandle, WakeSink)> {
     let (wake_tx, wake) = bounded(1);
     let (stop_tx, stop) = bounded(1);
@@ -127,6 +129,7 @@ pub(crate) fn spawn(
         client: None,
         stop_at: None,
         limits,
+        quotas,
         refreshed: None,
     };
     let join = std::thread::Builder::new()
@@ -152,6 +155,8 @@ struct Shipper {
     stop_at: Option<Instant>,
     /// The meter's limits, whose counters learn the other servers' spend.
     limits: Arc<LimitBook>,
+    /// The meter's provider quotas, which learn the other servers' usage.
+    quotas: Vec<FleetQuota>,
     /// When that spend was last read.
     refreshed: Option<Instant>,
 }
@@ -221,18 +226,26 @@ impl Shipper {
         }
     }
 
-    /// Reads the other servers' spend on the limited users and tenants, when it is time to.
+    /// Reads the other servers' spend on the limited users and tenants and their usage of the quotas,
+    /// when it is time to.
     fn refresh(&mut self, sqlite: &Connection) -> Result<(), ShipError> {
         if self
             .refreshed
             .is_some_and(|t| t.elapsed() < self.config.refresh)
-            || self.limits.counters().is_empty()
+            || (self.quotas.is_empty() && self.limits.counters().is_empty())
         {
             return Ok(());
         }
         let origin = outbox::origin(sqlite)?;
         let limits = Arc::clone(&self.limits);
-        spend::refresh(self.client()?, &origin, &limits)?;
+        let quotas = std::mem::take(&mut self.quotas);
+        let read = self.client().and_then(|client| {
+            spend::refresh(client, &origin, &limits)?;
+            spend::refresh_quotas(client, &origin, &quotas, now_ms())?;
+            Ok(())
+        });
+        self.quotas = quotas;
+        read?;
         self.refreshed = Some(Instant::now());
         Ok(())
     }

@@ -1,8 +1,10 @@
 //! The fleet database's schema, created and migrated by the shipper.
 //!
 //! Version 1 carries the storage contract (`calls`, `cost_events` with `event_id` unique and
-//! `cost_nanos`) with the server each row came from, the segments each server knows of a call, the
-//! rollups, and `callmeter_servers` (each outbox that has shipped, by origin). Money is `BIGINT`
+//! `cost_nanos`) with the server each row came from, the segments each server knows of a call (with
+//! that server's share of its cost), the rollups, `usage_by_origin` (each outbox's usage per provider,
+//! model and UTC day: what provider quotas count across the fleet) and `callmeter_servers` (each
+//! outbox that has shipped, by origin). Money is `BIGINT`
 //! nano-USD, times `BIGINT` milliseconds since the Unix epoch, UTC: the same as the SQLite file, so a
 //! query reads the same on both.
 //!
@@ -100,6 +102,16 @@ CREATE TABLE cost_events (
 );
 CREATE INDEX cost_events_by_call ON cost_events (call_id);
 CREATE INDEX cost_events_by_time ON cost_events (created_at);
+
+CREATE TABLE usage_by_origin (
+    origin     TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    day        BIGINT NOT NULL,
+    quantity   NUMERIC NOT NULL,
+    cost_nanos BIGINT NOT NULL,
+    PRIMARY KEY (origin, provider, model, day)
+);
 
 CREATE TABLE rollups (
     scope      TEXT NOT NULL CHECK (scope IN ('call', 'user_day', 'user_month', 'tenant_day',
