@@ -461,7 +461,9 @@ mod fleet {
             .fleet_refresh(std::time::Duration::from_millis(100))
             .quota(quota())
             .alert_sink(move |alert: &callmeter::Alert| {
-                let _ = tx.lock().map(|t| t.send(alert.clone()));
+                if let Ok(t) = tx.lock() {
+                    let _ = t.send(alert.clone());
+                }
             })
             .open()?;
         let mut used_on_b = 0;
