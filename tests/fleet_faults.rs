@@ -3,8 +3,8 @@
 //!
 //! - a process tracking and shipping calls is killed with SIGKILL, and started again: its backlog
 //!   ships, and nothing is counted twice;
-//! - PostgreSQL stops for 20 s while calls are tracked, then starts again: the backlog drains and
-//!   nothing is lost.
+//! - PostgreSQL stops for 20 s while calls are tracked, then starts again: the backlog drains, nothing
+//!   is lost, and one alert said the backlog had grown older than its threshold.
 //!
 //! After each, every call's total in PostgreSQL equals its total in the SQLite file, and so does the
 //! number of events. The test binary is its own child (`CALLMETER_FLEET_CHILD=<file>`). Runs without a
@@ -146,6 +146,7 @@ mod faults {
             .path(&db)
             .postgres(&fleet.url)
             .server("outage")
+            .ship_backlog_alert(Duration::from_secs(5))
             .open()?;
         let done = AtomicBool::new(false);
         let stats_during = std::thread::scope(|s| -> Result<callmeter::Stats> {
@@ -202,6 +203,15 @@ mod faults {
         assert_eq!(stats.last_ship_error, None, "{stats:?}");
         assert_eq!(stats.shipped, stats.persisted, "{stats:?}");
         let (local, _) = compare(&db, fleet)?;
+        let backlog_alerts: i64 = Connection::open(&db)?.query_row(
+            "SELECT COUNT(*) FROM alerts WHERE kind = 'ship_backlog'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(
+            backlog_alerts, 1,
+            "one alert for the backlog older than 5 s"
+        );
         println!(
             "fleet_faults: after the outage {} calls and {} events in both the file and the fleet",
             local.len(),

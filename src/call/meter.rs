@@ -84,11 +84,12 @@ pub struct MeterBuilder {
 
 /// Where the fleet database is, and this server's name in it.
 #[cfg(feature = "postgres")]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Fleet {
     url: String,
     server: Option<String>,
     refresh: Option<Duration>,
+    backlog_alert: Option<Duration>,
 }
 
 /// The defaults of every setting.
@@ -265,15 +266,16 @@ impl MeterBuilder {
     /// for it. The file must be a file, not `":memory:"`.
     #[cfg(feature = "postgres")]
     pub fn postgres(mut self, url: impl Into<String>) -> Self {
-        let (server, refresh) = self
-            .fleet
-            .take()
-            .map_or((None, None), |f| (f.server, f.refresh));
-        self.fleet = Some(Fleet {
-            url: url.into(),
-            server,
-            refresh,
-        });
+        self.fleet.get_or_insert_with(Fleet::default).url = url.into();
+        self
+    }
+
+    /// How old the oldest event not yet in the fleet database may get before an
+    /// [`AlertKind::ShipBacklog`](crate::AlertKind::ShipBacklog) alert is raised (default 5 minutes;
+    /// once per backlog). Only used with [`postgres`](Self::postgres).
+    #[cfg(feature = "postgres")]
+    pub fn ship_backlog_alert(mut self, age: Duration) -> Self {
+        self.fleet.get_or_insert_with(Fleet::default).backlog_alert = Some(age);
         self
     }
 
@@ -283,16 +285,7 @@ impl MeterBuilder {
     /// fleet can overshoot a limit (README, "Fleets"). Only used with [`postgres`](Self::postgres).
     #[cfg(feature = "postgres")]
     pub fn fleet_refresh(mut self, interval: Duration) -> Self {
-        match &mut self.fleet {
-            Some(f) => f.refresh = Some(interval),
-            None => {
-                self.fleet = Some(Fleet {
-                    url: String::new(),
-                    server: None,
-                    refresh: Some(interval),
-                })
-            }
-        }
+        self.fleet.get_or_insert_with(Fleet::default).refresh = Some(interval);
         self
     }
 
@@ -300,17 +293,7 @@ impl MeterBuilder {
     /// name). Only used with [`postgres`](Self::postgres).
     #[cfg(feature = "postgres")]
     pub fn server(mut self, name: impl Into<String>) -> Self {
-        let name = Some(name.into());
-        match &mut self.fleet {
-            Some(f) => f.server = name,
-            None => {
-                self.fleet = Some(Fleet {
-                    url: String::new(),
-                    server: name,
-                    refresh: None,
-                })
-            }
-        }
+        self.fleet.get_or_insert_with(Fleet::default).server = Some(name.into());
         self
     }
 
@@ -351,6 +334,7 @@ impl MeterBuilder {
                     Arc::clone(&counters),
                     Arc::clone(&limits),
                     fleet_quotas,
+                    alerts_tx.clone(),
                 )
                 .map_err(Error::Spawn)?;
                 sinks.push(Box::new(wake));
@@ -423,7 +407,7 @@ impl MeterBuilder {
         if fleet.url.is_empty() {
             return Err(Error::InvalidConfig {
                 name: "server",
-                reason: "a server name or a fleet refresh was given without a PostgreSQL URL \
+                reason: "a fleet setting was given without a PostgreSQL URL \
                          (MeterBuilder::postgres)"
                     .into(),
             });
@@ -455,6 +439,9 @@ impl MeterBuilder {
             max_events: ship::ShipConfig::MAX_EVENTS,
             idle: ship::ShipConfig::IDLE,
             refresh: fleet.refresh.unwrap_or(ship::ShipConfig::REFRESH),
+            backlog_alert: fleet
+                .backlog_alert
+                .unwrap_or(ship::ShipConfig::BACKLOG_ALERT),
         }))
     }
 }

@@ -55,6 +55,10 @@ pub enum AlertKind {
     /// A record the database refused for good (a constraint, an overflow) was set aside in the
     /// `quarantine` table instead of stopping the writer; the figure is the money it carries.
     Quarantined,
+    /// Events committed to the local file have waited for the fleet database longer than the
+    /// threshold (`MeterBuilder::ship_backlog_alert`, feature `postgres`); the figure is the money
+    /// they carry, the usage the oldest one's age in seconds.
+    ShipBacklog,
 }
 
 impl AlertKind {
@@ -71,11 +75,12 @@ impl AlertKind {
             AlertKind::DailyCost => "daily_cost",
             AlertKind::MonthlyCost => "monthly_cost",
             AlertKind::Quarantined => "quarantined",
+            AlertKind::ShipBacklog => "ship_backlog",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::CallWarning,
         AlertKind::CallCutoff,
         AlertKind::SessionCost,
@@ -86,6 +91,7 @@ impl AlertKind {
         AlertKind::DailyCost,
         AlertKind::MonthlyCost,
         AlertKind::Quarantined,
+        AlertKind::ShipBacklog,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<AlertKind> {

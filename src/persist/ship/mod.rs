@@ -29,7 +29,9 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use postgres::{Client, NoTls};
 use rusqlite::Connection;
 
+use crate::base::money::Usd;
 use crate::base::stats::Counters;
+use crate::control::alert::{Alert, AlertKind, AlertMsg, AlertUsage};
 use crate::control::limits::LimitBook;
 use crate::control::quota::FleetQuota;
 use crate::ident::now_ms;
@@ -51,6 +53,8 @@ pub(crate) struct ShipConfig {
     pub(crate) idle: Duration,
     /// How often the other servers' spend on limited users and tenants is read.
     pub(crate) refresh: Duration,
+    /// The age of the oldest unshipped event that raises an [`AlertKind::ShipBacklog`] alert.
+    pub(crate) backlog_alert: Duration,
 }
 
 impl ShipConfig {
@@ -61,6 +65,8 @@ impl ShipConfig {
     pub(crate) const IDLE: Duration = Duration::from_millis(500);
     /// The default refresh of the fleet's spend.
     pub(crate) const REFRESH: Duration = Duration::from_secs(2);
+    /// The default backlog age that raises an alert.
+    pub(crate) const BACKLOG_ALERT: Duration = Duration::from_secs(300);
 }
 
 /// The first and the longest wait after a failed round.
@@ -117,6 +123,7 @@ pub(crate) fn spawn(
     counters: Arc<Counters>,
     limits: Arc<LimitBook>,
     quotas: Vec<FleetQuota>,
+    alerts: Sender<AlertMsg>,
 ) -> std::io::Result<(ShipperHandle, WakeSink)> {
     let (wake_tx, wake) = bounded(1);
     let (stop_tx, stop) = bounded(1);
@@ -131,6 +138,8 @@ pub(crate) fn spawn(
         limits,
         quotas,
         refreshed: None,
+        alerts,
+        backlog_alerted: false,
     };
     let join = std::thread::Builder::new()
         .name("callmeter-shipper".into())
@@ -159,6 +168,9 @@ struct Shipper {
     quotas: Vec<FleetQuota>,
     /// When that spend was last read.
     refreshed: Option<Instant>,
+    alerts: Sender<AlertMsg>,
+    /// Whether the current backlog has raised its alert (once until it is shipped).
+    backlog_alerted: bool,
 }
 
 impl Shipper {
@@ -287,12 +299,62 @@ impl Shipper {
         Ok(Round::Shipped)
     }
 
-    fn note_backlog(&self, sqlite: &Connection, through: Watermarks) -> Result<(), ShipError> {
+    /// Counts the backlog; raises its alert once it is older than the threshold.
+    fn note_backlog(&mut self, sqlite: &Connection, through: Watermarks) -> Result<(), ShipError> {
         let (events, oldest) = outbox::backlog(sqlite, through.events)?;
         let ship = &self.counters.ship;
         ship.backlog.store(events, Ordering::Relaxed);
         ship.oldest_ms.store(oldest.unwrap_or(0), Ordering::Relaxed);
+        let now = now_ms();
+        let age_ms = oldest.map_or(0, |o| now.saturating_sub(o).max(0));
+        let threshold_ms = i64::try_from(self.config.backlog_alert.as_millis()).unwrap_or(i64::MAX);
+        if age_ms < threshold_ms {
+            self.backlog_alerted = false;
+        } else if !self.backlog_alerted {
+            self.backlog_alerted = true;
+            let cost: i64 = sqlite.query_row(
+                "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE id > ?1",
+                [through.events],
+                |r| r.get(0),
+            )?;
+            let alert = backlog_alert(&self.config.server, events, cost, age_ms, threshold_ms, now);
+            let _ = self.alerts.try_send(AlertMsg::Ready(Box::new(alert)));
+        }
         Ok(())
+    }
+}
+
+/// The alert of a backlog older than its threshold.
+fn backlog_alert(
+    server: &str,
+    events: u64,
+    cost: i64,
+    age_ms: i64,
+    threshold_ms: i64,
+    now: i64,
+) -> Alert {
+    let value = Usd::from_nanos(cost);
+    let seconds = |ms: i64| rust_decimal::Decimal::new(ms, 3);
+    Alert {
+        kind: AlertKind::ShipBacklog,
+        subject: format!("server:{server}"),
+        call_id: None,
+        user_id: None,
+        tenant_id: None,
+        value,
+        threshold: None,
+        usage: Some(AlertUsage {
+            used: seconds(age_ms),
+            threshold: seconds(threshold_ms),
+            unit: "second".to_owned(),
+        }),
+        at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        message: format!(
+            "{events} events ({value}) committed on server {server} have not reached the fleet \
+             database; the oldest for {} s (threshold {} s)",
+            age_ms / 1000,
+            threshold_ms / 1000
+        ),
     }
 }
 
