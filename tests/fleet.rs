@@ -491,4 +491,170 @@ mod fleet {
         guard_b.shutdown()?;
         Ok(())
     }
+
+    /// Every report a file gives, the fleet database gives the same (one server: the same data).
+    #[test]
+    fn every_report_reads_the_same_from_the_fleet_database() -> TestResult {
+        use callmeter::Reports;
+        use callmeter::control::SubjectKind;
+        use callmeter::report::{GroupBy, Substitution};
+
+        let Some(fleet) = FleetDb::new("every_report_reads_the_same") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("a.db");
+        let (meter, guard) = Meter::builder()
+            .path(&file)
+            .postgres(&fleet.url)
+            .server("a")
+            .open()?;
+        for i in 0..30_u64 {
+            let call = meter.start_call(
+                CallInfo::new(format!("r-{i}"))
+                    .user(format!("u{}", i % 4))
+                    .tenant(format!("t{}", i % 3))
+                    .session_kind(["phone", "web"][(i % 2) as usize])
+                    .metadata("plan", ["basic", "pro", "max"][(i % 3) as usize]),
+            )?;
+            call.track_duration("twilio", "outbound-us", 40.0 + i as f64)?;
+            call.track_stt("deepgram", "nova-2", 12.5)?;
+            call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(1_000 + i, 200))?;
+            call.agent("critic")?
+                .track_tts("elevenlabs", "eleven_turbo_v2_5", 300 + i)?;
+            if i % 5 == 0 {
+                call.track_payment(
+                    "stripe",
+                    "card-not-present",
+                    callmeter::Usd::from_nanos(4_990_000_000),
+                )?;
+            }
+            if i % 7 == 0 {
+                call.finalize(callmeter::Outcome::failed("hung up"))?;
+            } else {
+                call.finalize(callmeter::Outcome::Completed)?;
+            }
+        }
+        drop(meter);
+        let stats = guard.shutdown()?;
+        assert_eq!(stats.shipped, stats.persisted);
+        let local = Reports::open(&file)?;
+        let remote = Reports::postgres(&fleet.url)?;
+        let today = chrono::Utc::now().date_naive();
+        let (from, to) = (
+            today.pred_opt().unwrap_or(today),
+            today.succ_opt().unwrap_or(today),
+        );
+        let same = |what: &str, a: serde_json::Value, b: serde_json::Value| {
+            assert_eq!(a, b, "{what}: file and fleet differ");
+        };
+        let json = |v: &dyn erased::Json| v.json();
+        same(
+            "platform",
+            json(&local.platform(from, to)?),
+            json(&remote.platform(from, to)?),
+        );
+        for group in [
+            GroupBy::User,
+            GroupBy::Tenant,
+            GroupBy::SessionKind,
+            GroupBy::Metadata("plan".into()),
+        ] {
+            same(
+                "calls_by",
+                json(&local.calls_by(group.clone(), from, to)?),
+                json(&remote.calls_by(group, from, to)?),
+            );
+        }
+        for (kind, id) in [(SubjectKind::User, "u1"), (SubjectKind::Tenant, "t2")] {
+            same(
+                "spend",
+                json(&local.spend(kind, id, today)?),
+                json(&remote.spend(kind, id, today)?),
+            );
+            same(
+                "calls_of",
+                json(&local.calls_of(kind, id, from, to)?),
+                json(&remote.calls_of(kind, id, from, to)?),
+            );
+        }
+        same(
+            "call",
+            json(&local.call("r-3")?),
+            json(&remote.call("r-3")?),
+        );
+        same(
+            "no call",
+            json(&local.call("none")?),
+            json(&remote.call("none")?),
+        );
+        same(
+            "cost_by_hour",
+            json(&local.cost_by_hour(from, to)?),
+            json(&remote.cost_by_hour(from, to)?),
+        );
+        same(
+            "top_calls",
+            json(&local.top_calls(from, to, 5)?),
+            json(&remote.top_calls(from, to, 5)?),
+        );
+        same(
+            "economics",
+            json(&local.economics(from, to, &[])?),
+            json(&remote.economics(from, to, &[])?),
+        );
+        let catalog = callmeter::Catalog::builtin();
+        let swap = [Substitution::new(
+            "cerebras",
+            "llama3.1-8b",
+            "openai",
+            "gpt-4o-mini",
+        )];
+        same(
+            "what_if",
+            json(&local.what_if(from, to, &catalog, &swap)?),
+            json(&remote.what_if(from, to, &catalog, &swap)?),
+        );
+        let text = |f: &dyn Fn(&Reports, &mut Vec<u8>) -> callmeter::Result<u64>| {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (n, m) = (f(&local, &mut a), f(&remote, &mut b));
+            (
+                n.map_err(|e| e.to_string()),
+                m.map_err(|e| e.to_string()),
+                a,
+                b,
+            )
+        };
+        let (n, m, a, b) = text(&|r, out| r.export_calls_csv(from, to, out));
+        assert_eq!(
+            (n?, String::from_utf8(a)?),
+            (m?, String::from_utf8(b)?),
+            "calls CSV"
+        );
+        let (n, m, a, b) = text(&|r, out| r.export_jsonl(from, to, out));
+        assert_eq!(
+            (n?, String::from_utf8(a)?),
+            (m?, String::from_utf8(b)?),
+            "JSON Lines"
+        );
+        assert_eq!(
+            local.html(from, to, &[])?,
+            remote.html(from, to, &[])?,
+            "HTML report"
+        );
+        Ok(())
+    }
+
+    /// Serialising any report for comparison.
+    mod erased {
+        pub(super) trait Json {
+            fn json(&self) -> serde_json::Value;
+        }
+
+        impl<T: serde::Serialize> Json for T {
+            fn json(&self) -> serde_json::Value {
+                serde_json::to_value(self).expect("a report serialises")
+            }
+        }
+    }
 }

@@ -4,13 +4,12 @@
 use std::io::Write;
 
 use chrono::NaiveDate;
-use rusqlite::params;
-use rusqlite::types::ValueRef;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
-use crate::report::reports::{EventLine, Reports, range_ms};
+use crate::report::reports::{CallKey, EventLine, Reports, range_ms};
+use crate::report::source::Dialect;
 
 /// One call as a JSON Lines record.
 #[derive(Debug, Serialize)]
@@ -52,7 +51,7 @@ impl Reports {
             "SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= ?1 AND started_at < ?2
              ORDER BY started_at, call_id"
         );
-        self.csv_rows(&sql, (a, b), columns.len(), &mut w, "exporting calls")
+        self.csv_rows(&sql, (a, b), &mut w, "exporting calls")
     }
 
     /// Writes the events made from `from` to `to` (UTC days, inclusive) as CSV, with a header row.
@@ -86,12 +85,19 @@ impl Reports {
             "price_id",
         ];
         w.write_record(columns).map_err(io)?;
+        // A fleet database keeps no price ids (they are numbered per file) and orders a moment's
+        // events by their call's id.
+        let (price_id, order) = match self.dialect() {
+            Dialect::Sqlite => ("price_id", "call_ref"),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => ("NULL", "call_id"),
+        };
         let sql = format!(
-            "SELECT {} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
-             ORDER BY created_at, call_ref, segment, seq",
-            columns.join(", ")
+            "SELECT {}, {price_id} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
+             ORDER BY created_at, {order}, segment, seq",
+            columns[..columns.len() - 1].join(", ")
         );
-        self.csv_rows(&sql, (a, b), columns.len(), &mut w, "exporting events")
+        self.csv_rows(&sql, (a, b), &mut w, "exporting events")
     }
 
     /// Streams the rows of `sql` over `[a, b)` into `w` as text fields; flushes; counts them.
@@ -99,25 +105,15 @@ impl Reports {
         &self,
         sql: &str,
         (a, b): (i64, i64),
-        columns: usize,
         w: &mut csv::Writer<W>,
         context: &'static str,
     ) -> Result<u64> {
-        let mut stmt = self.connection().prepare(sql).map_err(self.err(context))?;
-        let mut rows = stmt.query(params![a, b]).map_err(self.err(context))?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(self.err(context))? {
-            let record: Vec<String> = (0..columns)
-                .map(|i| match r.get_ref(i) {
-                    Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
-                    Ok(ValueRef::Integer(v)) => v.to_string(),
-                    Ok(ValueRef::Real(v)) => v.to_string(),
-                    _ => String::new(),
-                })
-                .collect();
-            w.write_record(&record).map_err(io)?;
+        self.for_each(sql, &[a.into(), b.into()], context, |r| {
+            w.write_record(r.fields())?;
             n += 1;
-        }
+            Ok(())
+        })?;
         w.flush().map_err(io)?;
         Ok(n)
     }
@@ -130,38 +126,44 @@ impl Reports {
     /// As [`export_calls_csv`](Self::export_calls_csv).
     pub fn export_jsonl(&self, from: NaiveDate, to: NaiveDate, mut out: impl Write) -> Result<u64> {
         let (a, b) = range_ms(from, to);
-        let conn = self.connection();
-        let mut calls = conn
-            .prepare(
-                "SELECT call_ref, call_id, user_id, tenant_id, persona, session_kind, status,
+        let number = match self.dialect() {
+            Dialect::Sqlite => "call_ref",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "0",
+        };
+        let calls = self.query(
+            &format!(
+                "SELECT {number}, call_id, user_id, tenant_id, persona, session_kind, status,
                         started_at, ended_at, total_cost_nanos, revenue_nanos
-                 FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id",
-            )
-            .map_err(self.err("exporting calls"))?;
-
-        let mut rows = calls
-            .query(params![a, b])
-            .map_err(self.err("exporting calls"))?;
+                 FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id"
+            ),
+            &[a.into(), b.into()],
+            "exporting calls",
+            |r| {
+                Ok((
+                    r.int(0)?,
+                    CallRecord {
+                        call_id: r.text(1)?,
+                        user_id: r.opt_text(2)?,
+                        tenant_id: r.opt_text(3)?,
+                        persona: r.opt_text(4)?,
+                        session_kind: r.opt_text(5)?,
+                        status: r.text(6)?,
+                        started_at_ms: r.int(7)?,
+                        ended_at_ms: r.opt_int(8)?,
+                        total: Usd::from_nanos(r.int(9)?),
+                        revenue: Usd::from_nanos(r.int(10)?),
+                        usages: Vec::new(),
+                    },
+                ))
+            },
+        )?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(self.err("exporting calls"))? {
-            let call_ref: i64 = r.get(0).map_err(self.err("exporting calls"))?;
-            let usages = self.events_of(call_ref)?;
-            let record = (|| -> rusqlite::Result<CallRecord> {
-                Ok(CallRecord {
-                    call_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    tenant_id: r.get(3)?,
-                    persona: r.get(4)?,
-                    session_kind: r.get(5)?,
-                    status: r.get(6)?,
-                    started_at_ms: r.get(7)?,
-                    ended_at_ms: r.get(8)?,
-                    total: Usd::from_nanos(r.get(9)?),
-                    revenue: Usd::from_nanos(r.get(10)?),
-                    usages,
-                })
-            })()
-            .map_err(self.err("exporting calls"))?;
+        for (call_ref, mut record) in calls {
+            record.usages = self.events_of(CallKey {
+                call_ref,
+                call_id: &record.call_id,
+            })?;
             serde_json::to_writer(&mut out, &record).map_err(io)?;
             out.write_all(b"\n").map_err(io)?;
             n += 1;

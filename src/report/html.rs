@@ -6,7 +6,6 @@
 
 use chrono::NaiveDate;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use rusqlite::params;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
@@ -134,38 +133,27 @@ impl Reports {
     }
 
     fn daily_by_category(&self, from: NaiveDate, to: NaiveDate) -> Result<Daily> {
-        let context = "reading daily costs";
-        let mut stmt = self
-            .connection()
-            .prepare(
-                "SELECT period, category, SUM(cost_nanos) FROM rollups
-                 WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
-                 GROUP BY period, category ORDER BY period, category",
-            )
-            .map_err(self.err(context))?;
-        let rows = stmt
-            .query_map(params![from.to_string(), to.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err(context))?;
+        let (a, b) = (from.to_string(), to.to_string());
+        let rows = self.query(
+            "SELECT period, category, CAST(SUM(cost_nanos) AS BIGINT) FROM rollups
+             WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
+             GROUP BY period, category ORDER BY period, category",
+            &[(&a).into(), (&b).into()],
+            "reading daily costs",
+            |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
+        )?;
         Ok(Daily { rows })
     }
 
     /// The distribution of cost per call, in ten buckets up to the dearest call.
     fn cost_per_call(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
-        let context = "reading call costs";
         let (start, end) = range_ms(from, to);
-        let mut stmt = self
-            .connection()
-            .prepare(
-                "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-            )
-            .map_err(self.err(context))?;
-        let costs: Vec<i64> = stmt
-            .query_map(params![start, end], |r| r.get(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err(context))?;
+        let costs: Vec<i64> = self.query(
+            "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2",
+            &[start.into(), end.into()],
+            "reading call costs",
+            |r| r.int(0),
+        )?;
         let top = costs.iter().copied().max().unwrap_or(0).max(1);
         let buckets = 10_i64;
         let mut counts = vec![0_u64; buckets as usize];

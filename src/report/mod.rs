@@ -21,6 +21,7 @@ pub(crate) mod economics;
 pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod reports;
+pub(crate) mod source;
 pub(crate) mod whatif;
 
 pub use economics::{

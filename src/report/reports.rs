@@ -8,17 +8,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
+use crate::report::source::{BoxError, Dialect, Param, Row, Source};
 
-/// Read-only access to a callmeter database.
+/// Read-only access to a callmeter database: a server's SQLite file ([`Reports::open`]) or, with
+/// feature `postgres`, a fleet's PostgreSQL database ([`Reports::postgres`]). Every report reads the
+/// same on both.
 #[derive(Debug)]
 pub struct Reports {
-    conn: Connection,
-    path: PathBuf,
+    src: Source,
+    /// The file, or the fleet database's URL without its password: what errors name.
+    place: PathBuf,
 }
 
 /// Cost of one category or provider (or user, tenant …) in a report.
@@ -206,6 +209,15 @@ impl GroupBy {
             GroupBy::Metadata(key) => ("json_extract(metadata, ?3)", Some(format!("$.\"{key}\""))),
         }
     }
+
+    /// The same, in PostgreSQL's spelling.
+    #[cfg(feature = "postgres")]
+    fn postgres_column(&self) -> (&'static str, Option<String>) {
+        match self {
+            GroupBy::Metadata(key) => ("(metadata::json ->> ?3)", Some(key.clone())),
+            _ => self.column(),
+        }
+    }
 }
 
 /// Calls of one group.
@@ -248,18 +260,16 @@ impl Reports {
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
         let path = path.as_ref().to_path_buf();
         let storage = |context| crate::base::error::storage(&path, context);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(storage("opening for reports"))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let src = Source::sqlite(&path).map_err(storage("opening for reports"))?;
+        let version: i64 = src
+            .sqlite_connection()
+            .map(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .unwrap_or(Ok(0))
             .map_err(storage(
                 "reading the schema version (is this a SQLite database?)",
             ))?;
         match version {
-            crate::persist::store::SCHEMA_VERSION => Ok(Reports { conn, path }),
+            crate::persist::store::SCHEMA_VERSION => Ok(Reports { src, place: path }),
             0 => Err(Error::ForeignDatabase { path }),
             v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => {
                 Err(Error::PreReleaseSchema {
@@ -275,27 +285,123 @@ impl Reports {
         }
     }
 
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
-    pub(crate) fn err(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        crate::base::error::storage(&self.path, context)
-    }
-
-    fn shares(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Share>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(self.err("report"))?;
-        let rows = stmt
-            .query_map(p, |r| {
-                Ok(Share {
-                    name: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    cost: Usd::from_nanos(r.get(1)?),
-                    events: r.get(2)?,
-                })
+    /// Connects to a fleet's PostgreSQL database (`postgres://user:password@host:port/database`), the
+    /// one servers ship to with [`MeterBuilder::postgres`](crate::MeterBuilder::postgres).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when it cannot be reached or read, [`Error::ForeignDatabase`] when no
+    /// callmeter server has shipped to it yet, [`Error::SchemaVersion`] when a newer callmeter made it.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: &str) -> Result<Reports> {
+        let place = PathBuf::from(crate::report::source::redacted(url));
+        let fail = |context: &'static str| {
+            let place = place.clone();
+            move |e: postgres::Error| Error::Storage {
+                path: place,
+                context,
+                source: Box::new(e),
+            }
+        };
+        let mut client =
+            postgres::Client::connect(url, postgres::NoTls).map_err(fail("connecting"))?;
+        let version: Option<i32> = client
+            .query_opt(
+                "SELECT version FROM callmeter_schema WHERE to_regclass('callmeter_schema') IS NOT NULL",
+                &[],
+            )
+            .map(|row| row.map(|r| r.get(0)))
+            .or_else(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("report"))?;
-        Ok(rows)
+            .map_err(fail("reading the fleet schema version"))?;
+        let supported = crate::persist::ship::schema::VERSION;
+        match version {
+            None => Err(Error::ForeignDatabase { path: place }),
+            Some(v) if v == supported => Ok(Reports {
+                src: Source::Postgres(std::cell::RefCell::new(client)),
+                place,
+            }),
+            Some(v) => Err(Error::SchemaVersion {
+                path: place,
+                found: i64::from(v),
+                supported: i64::from(supported),
+            }),
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.src.dialect()
+    }
+
+    /// The rows `sql` answers, each read by `f`.
+    pub(crate) fn query<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl Fn(&Row) -> std::result::Result<T, BoxError>,
+    ) -> Result<Vec<T>> {
+        let fail = |source| Error::Storage {
+            path: self.place.clone(),
+            context,
+            source,
+        };
+        self.src
+            .rows(sql, params)
+            .map_err(fail)?
+            .iter()
+            .map(|r| f(r).map_err(fail))
+            .collect()
+    }
+
+    /// Hands each row `sql` answers to `f` as it is read.
+    pub(crate) fn for_each(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+    ) -> Result<()> {
+        self.src
+            .for_each(sql, params, f)
+            .map_err(|source| Error::Storage {
+                path: self.place.clone(),
+                context,
+                source,
+            })
+    }
+
+    /// The first row `sql` answers, read by `f`.
+    pub(crate) fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl Fn(&Row) -> std::result::Result<T, BoxError>,
+    ) -> Result<Option<T>> {
+        Ok(self.query(sql, params, context, f)?.into_iter().next())
+    }
+
+    /// One integer `sql` answers (a sum, a count).
+    fn int(&self, sql: &str, params: &[Param<'_>], context: &'static str) -> Result<i64> {
+        Ok(self
+            .query_one(sql, params, context, |r| r.int(0))?
+            .unwrap_or(0))
+    }
+
+    fn shares(&self, sql: &str, p: &[Param<'_>]) -> Result<Vec<Share>> {
+        self.query(sql, p, "report", |r| {
+            Ok(Share {
+                name: r.opt_text(0)?.unwrap_or_default(),
+                cost: Usd::from_nanos(r.int(1)?),
+                events: r.int(2)?,
+            })
+        })
     }
 
     /// A call's breakdown, or `None` when the database has no such call.
@@ -304,35 +410,34 @@ impl Reports {
     ///
     /// [`Error::Storage`] when the database cannot be read.
     pub fn call(&self, call_id: &str) -> Result<Option<CallReport>> {
-        let head = self
-            .conn
-            .query_row(
-                "SELECT call_ref, user_id, tenant_id, persona, session_kind, status, failure_reason,
+        let number = match self.dialect() {
+            Dialect::Sqlite => "call_ref",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "0",
+        };
+        let head = self.query_one(
+            &format!(
+                "SELECT {number}, user_id, tenant_id, persona, session_kind, status, failure_reason,
                         started_at, ended_at, total_cost_nanos, revenue_nanos
-                 FROM calls WHERE call_id = ?1",
-                [call_id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        (
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get(6)?,
-                        ),
-                        (
-                            r.get::<_, i64>(7)?,
-                            r.get::<_, Option<i64>>(8)?,
-                            r.get::<_, i64>(9)?,
-                            r.get::<_, i64>(10)?,
-                        ),
-                    ))
-                },
-            )
-            .optional()
-            .map_err(self.err("reading a call"))?;
+                 FROM calls WHERE call_id = ?1"
+            ),
+            &[call_id.into()],
+            "reading a call",
+            |r| {
+                Ok((
+                    r.int(0)?,
+                    (
+                        r.opt_text(1)?,
+                        r.opt_text(2)?,
+                        r.opt_text(3)?,
+                        r.opt_text(4)?,
+                        r.text(5)?,
+                        r.opt_text(6)?,
+                    ),
+                    (r.int(7)?, r.opt_int(8)?, r.int(9)?, r.int(10)?),
+                ))
+            },
+        )?;
         let Some((
             call_ref,
             (user_id, tenant_id, persona, session_kind, status, failure_reason),
@@ -341,7 +446,7 @@ impl Reports {
         else {
             return Ok(None);
         };
-        let events = self.events_of(call_ref)?;
+        let events = self.events_of(CallKey { call_ref, call_id })?;
         // One read of the events; the breakdowns are summed from it.
         let by = |name: &dyn Fn(&EventLine) -> Option<&str>| -> Vec<Share> {
             let mut sums: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -391,34 +496,39 @@ impl Reports {
         }))
     }
 
-    /// The events of the call numbered `call_ref`, in order.
-    pub(crate) fn events_of(&self, call_ref: i64) -> Result<Vec<EventLine>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+    /// The events of a call, in order: found by its number in a file (the event index is built on
+    /// it), by its id in a fleet database.
+    pub(crate) fn events_of(&self, call: CallKey<'_>) -> Result<Vec<EventLine>> {
+        let (condition, key): (&str, Param<'_>) = match self.dialect() {
+            Dialect::Sqlite => ("call_ref = ?1", call.call_ref.into()),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => ("call_id = ?1", call.call_id.into()),
+        };
+        self.query(
+            &format!(
                 "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
                         kind, priced, segment
-                 FROM cost_events WHERE call_ref = ?1 ORDER BY segment, seq",
-            )
-            .map_err(self.err("reading a call's events"))?;
-        stmt.query_map([call_ref], |r| {
-            Ok(EventLine {
-                segment: r.get(11)?,
-                seq: r.get(0)?,
-                at: at(r.get(1)?),
-                category: r.get(2)?,
-                provider: r.get(3)?,
-                model: r.get(4)?,
-                agent: r.get(5)?,
-                quantity: r.get(6)?,
-                unit: r.get(7)?,
-                cost: Usd::from_nanos(r.get(8)?),
-                kind: r.get(9)?,
-                priced: r.get(10)?,
-            })
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(self.err("reading a call's events"))
+                 FROM cost_events WHERE {condition} ORDER BY segment, seq"
+            ),
+            &[key],
+            "reading a call's events",
+            |r| {
+                Ok(EventLine {
+                    segment: r.int(11)?,
+                    seq: r.int(0)?,
+                    at: at(r.int(1)?),
+                    category: r.text(2)?,
+                    provider: r.text(3)?,
+                    model: r.text(4)?,
+                    agent: r.opt_text(5)?,
+                    quantity: r.real(6)?,
+                    unit: r.text(7)?,
+                    cost: Usd::from_nanos(r.int(8)?),
+                    kind: r.text(9)?,
+                    priced: r.int(10)? != 0,
+                })
+            },
+        )
     }
 
     /// The platform from `from` to `to` (UTC days, inclusive), from the daily rollups.
@@ -428,50 +538,46 @@ impl Reports {
     /// [`Error::Storage`] when the database cannot be read.
     pub fn platform(&self, from: NaiveDate, to: NaiveDate) -> Result<PlatformReport> {
         let (a, b) = (from.to_string(), to.to_string());
+        let range = [Param::from(&a), Param::from(&b)];
         let by = |col: &str| {
             self.shares(
                 &format!(
-                    "SELECT {col}, SUM(cost_nanos), SUM(events) FROM rollups
+                    "SELECT {col}, CAST(SUM(cost_nanos) AS BIGINT), CAST(SUM(events) AS BIGINT)
+                     FROM rollups
                      WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
                      GROUP BY {col} ORDER BY 2 DESC, 1"
                 ),
-                params![a, b],
+                &range,
             )
         };
         let by_category = by("category")?;
         let by_provider = by("provider")?;
-        let (total, time_ms, turns): (i64, i64, i64) = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(SUM(cost_nanos), 0),
-                        COALESCE(SUM(CASE WHEN category = 'telephony' THEN time_ms END), 0),
-                        COALESCE(SUM(CASE WHEN category = 'llm' THEN events END), 0)
+        let (total, time_ms, turns) = self
+            .query_one(
+                "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN category = 'telephony' THEN time_ms END), 0)
+                             AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN category = 'llm' THEN events END), 0) AS BIGINT)
                  FROM rollups WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2",
-                params![a, b],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(self.err("reading the platform's totals"))?;
+                &range,
+                "reading the platform's totals",
+                |r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)),
+            )?
+            .unwrap_or_default();
         let (start, end) = range_ms(from, to);
-        let calls: i64 = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-                params![start, end],
-                |r| r.get(0),
-            )
-            .map_err(self.err("counting calls"))?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT period, SUM(cost_nanos) FROM rollups
-                 WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
-                 GROUP BY period ORDER BY period",
-            )
-            .map_err(self.err("reading the daily series"))?;
-        let days: Vec<(String, i64)> = stmt
-            .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("reading the daily series"))?;
+        let calls = self.int(
+            "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
+            &[start.into(), end.into()],
+            "counting calls",
+        )?;
+        let days: Vec<(String, i64)> = self.query(
+            "SELECT period, CAST(SUM(cost_nanos) AS BIGINT) FROM rollups
+             WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
+             GROUP BY period ORDER BY period",
+            &range,
+            "reading the daily series",
+            |r| Ok((r.text(0)?, r.int(1)?)),
+        )?;
         let mut daily = Vec::with_capacity(days.len());
         let mut previous: Option<i64> = None;
         for (day, cost) in days {
@@ -517,30 +623,34 @@ impl Reports {
         to: NaiveDate,
     ) -> Result<Vec<GroupCost>> {
         let (start, end) = range_ms(from, to);
-        let (col, key) = group.column();
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {col}, COUNT(*), SUM(total_cost_nanos), SUM(revenue_nanos) FROM calls
+        let (col, key) = match self.dialect() {
+            Dialect::Sqlite => group.column(),
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => group.postgres_column(),
+        };
+        let key = key.unwrap_or_default();
+        self.query(
+            &format!(
+                "SELECT {col}, COUNT(*), CAST(SUM(total_cost_nanos) AS BIGINT),
+                        CAST(SUM(revenue_nanos) AS BIGINT)
+                 FROM calls
                  WHERE started_at >= ?1 AND started_at < ?2 AND ?3 IS NOT NULL
                  GROUP BY {col} ORDER BY 3 DESC, 1"
-            ))
-            .map_err(self.err("grouping calls"))?;
-        let rows = stmt
-            .query_map(params![start, end, key.unwrap_or_default()], |r| {
-                let calls: i64 = r.get(1)?;
-                let cost: i64 = r.get(2)?;
+            ),
+            &[start.into(), end.into(), (&key).into()],
+            "grouping calls",
+            |r| {
+                let calls = r.int(1)?;
+                let cost = r.int(2)?;
                 Ok(GroupCost {
-                    name: r.get(0)?,
+                    name: r.opt_text(0)?,
                     calls,
                     cost: Usd::from_nanos(cost),
-                    revenue: Usd::from_nanos(r.get(3)?),
+                    revenue: Usd::from_nanos(r.int(3)?),
                     cost_per_call: Usd::from_nanos(if calls > 0 { cost / calls } else { 0 }),
                 })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("grouping calls"))?;
-        Ok(rows)
+            },
+        )
     }
 
     /// What a user or tenant spent on `day` and in its month (UTC), from the rollups.
@@ -559,28 +669,27 @@ impl Reports {
         let (day_scope, month_sql) = match kind {
             crate::control::limits::SubjectKind::User => (
                 "user_day",
-                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
+                "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM rollups
                  WHERE scope = 'user_month' AND subject = ?1 AND period = ?2",
             ),
             crate::control::limits::SubjectKind::Tenant => (
                 "tenant_day",
-                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
-                 WHERE scope = 'tenant_day' AND subject = ?1 AND period BETWEEN ?2 || '-01' AND ?2 || '-31'",
+                "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM rollups
+                 WHERE scope = 'tenant_day' AND subject = ?1
+                       AND period BETWEEN ?2 || '-01' AND ?2 || '-31'",
             ),
         };
-        let day_cost: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(SUM(cost_nanos), 0) FROM rollups
-                 WHERE scope = ?1 AND subject = ?2 AND period = ?3",
-                params![day_scope, id, date],
-                |r| r.get(0),
-            )
-            .map_err(self.err("reading a day's spend"))?;
-        let month_cost: i64 = self
-            .conn
-            .query_row(month_sql, params![id, month], |r| r.get(0))
-            .map_err(self.err("reading a month's spend"))?;
+        let day_cost = self.int(
+            "SELECT CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM rollups
+             WHERE scope = ?1 AND subject = ?2 AND period = ?3",
+            &[day_scope.into(), id.into(), (&date).into()],
+            "reading a day's spend",
+        )?;
+        let month_cost = self.int(
+            month_sql,
+            &[id.into(), (&month).into()],
+            "reading a month's spend",
+        )?;
         Ok(SubjectSpend {
             kind,
             id: id.to_owned(),
@@ -607,42 +716,36 @@ impl Reports {
             crate::control::limits::SubjectKind::User => "user_id",
             crate::control::limits::SubjectKind::Tenant => "tenant_id",
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
+        self.query(
+            &format!(
                 "SELECT call_id, started_at, status, total_cost_nanos, revenue_nanos FROM calls
                  WHERE {column} = ?1 AND started_at >= ?2 AND started_at < ?3
                  ORDER BY started_at DESC, call_id"
-            ))
-            .map_err(self.err("listing calls"))?;
-        let rows = stmt
-            .query_map(params![id, start, end], |r| {
+            ),
+            &[id.into(), start.into(), end.into()],
+            "listing calls",
+            |r| {
                 Ok(CallLine {
-                    call_id: r.get(0)?,
-                    started_at: at(r.get(1)?),
-                    status: r.get(2)?,
-                    total: Usd::from_nanos(r.get(3)?),
-                    revenue: Usd::from_nanos(r.get(4)?),
+                    call_id: r.text(0)?,
+                    started_at: at(r.int(1)?),
+                    status: r.text(2)?,
+                    total: Usd::from_nanos(r.int(3)?),
+                    revenue: Usd::from_nanos(r.int(4)?),
                 })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("listing calls"))?;
-        Ok(rows)
+            },
+        )
     }
 
     /// Revenue of the calls started from `from` to `to`.
     pub(crate) fn revenue(&self, from: NaiveDate, to: NaiveDate) -> Result<Usd> {
         let (start, end) = range_ms(from, to);
-        let nanos: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(SUM(revenue_nanos), 0) FROM calls
-                 WHERE started_at >= ?1 AND started_at < ?2",
-                params![start, end],
-                |r| r.get(0),
-            )
-            .map_err(self.err("summing revenue"))?;
-        Ok(Usd::from_nanos(nanos))
+        self.int(
+            "SELECT CAST(COALESCE(SUM(revenue_nanos), 0) AS BIGINT) FROM calls
+             WHERE started_at >= ?1 AND started_at < ?2",
+            &[start.into(), end.into()],
+            "summing revenue",
+        )
+        .map(Usd::from_nanos)
     }
 
     /// Cost of the calls started from `from` to `to`, by the UTC hour of the day they started in
@@ -653,17 +756,13 @@ impl Reports {
     /// [`Error::Storage`] when the database cannot be read.
     pub fn cost_by_hour(&self, from: NaiveDate, to: NaiveDate) -> Result<[Usd; 24]> {
         let (start, end) = range_ms(from, to);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT (started_at / 3600000) % 24, SUM(total_cost_nanos) FROM calls
-                 WHERE started_at >= ?1 AND started_at < ?2 GROUP BY 1",
-            )
-            .map_err(self.err("reading cost by hour"))?;
-        let rows: Vec<(i64, i64)> = stmt
-            .query_map(params![start, end], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("reading cost by hour"))?;
+        let rows = self.query(
+            "SELECT (started_at / 3600000) % 24, CAST(SUM(total_cost_nanos) AS BIGINT) FROM calls
+             WHERE started_at >= ?1 AND started_at < ?2 GROUP BY 1",
+            &[start.into(), end.into()],
+            "reading cost by hour",
+            |r| Ok((r.int(0)?, r.int(1)?)),
+        )?;
         let mut hours = [Usd::ZERO; 24];
         for (hour, cost) in rows {
             if let Some(slot) = usize::try_from(hour).ok().and_then(|h| hours.get_mut(h)) {
@@ -685,21 +784,25 @@ impl Reports {
         n: usize,
     ) -> Result<Vec<(String, Usd)>> {
         let (start, end) = range_ms(from, to);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT call_id, total_cost_nanos FROM calls
-                 WHERE started_at >= ?1 AND started_at < ?2
-                 ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
-            )
-            .map_err(self.err("listing calls"))?;
-        let rows = stmt
-            .query_map(
-                params![start, end, i64::try_from(n).unwrap_or(i64::MAX)],
-                |r| Ok((r.get(0)?, Usd::from_nanos(r.get(1)?))),
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("listing calls"))?;
-        Ok(rows)
+        self.query(
+            "SELECT call_id, total_cost_nanos FROM calls
+             WHERE started_at >= ?1 AND started_at < ?2
+             ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
+            &[
+                start.into(),
+                end.into(),
+                i64::try_from(n).unwrap_or(i64::MAX).into(),
+            ],
+            "listing calls",
+            |r| Ok((r.text(0)?, Usd::from_nanos(r.int(1)?))),
+        )
     }
+}
+
+/// A call as its events are found: by number in a file, by id in a fleet database.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallKey<'a> {
+    pub(crate) call_ref: i64,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) call_id: &'a str,
 }

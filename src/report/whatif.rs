@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use rusqlite::params;
 use serde::Serialize;
 
-use crate::base::error::Result;
+use crate::base::error::Result as CrateResult;
 use crate::base::money::Usd;
 use crate::base::usage::{Measure, TokenUsage, UsageKind};
 use crate::pricing::{Catalog, Lookup, Tally};
 use crate::report::reports::{Reports, range_ms};
+use crate::report::source::{BoxError, Dialect, Row};
 
 /// A model to price recorded usage as, instead of the one recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -75,15 +75,33 @@ pub struct WhatIf {
     pub by_category: Vec<WhatIfLine>,
 }
 
-/// Rebuilds the measure of a stored event from its columns.
-fn measure_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Measure>> {
-    let category: String = row.get("category")?;
-    let unit: String = row.get("unit")?;
-    let quantity: f64 = row.get("quantity")?;
-    let n = |name: &str| -> rusqlite::Result<u64> {
-        Ok(row
-            .get::<_, Option<i64>>(name)?
-            .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+/// The columns [`measure_of`] reads, after the first eight of the re-pricing query.
+const DETAIL: [&str; 11] = [
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "cached_audio_input_tokens",
+    "audio_output_tokens",
+    "audio_input_ms",
+    "audio_output_ms",
+];
+
+/// Rebuilds the measure of a stored event from its columns (`category` at 2, `quantity` at 5, `unit`
+/// at 6, then [`DETAIL`] from 9).
+fn measure_of(row: &Row) -> Result<Option<Measure>, BoxError> {
+    let category = row.text(2)?;
+    let unit = row.text(6)?;
+    let quantity = row.real(5)?;
+    let detail = |name: &str| -> Result<Option<i64>, BoxError> {
+        let i = DETAIL.iter().position(|d| *d == name).unwrap_or(0);
+        row.opt_int(9 + i)
+    };
+    let n = |name: &str| -> Result<u64, BoxError> {
+        Ok(detail(name)?.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
     };
     let ms = (quantity * 1000.0).round().max(0.0) as u64;
     Ok(match unit.as_str() {
@@ -102,10 +120,7 @@ fn measure_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Measure>> {
             "telephony" => Some(Measure::One(UsageKind::CallSeconds, ms)),
             "stt" => Some(Measure::One(UsageKind::AudioSeconds, ms)),
             "transport" => Some(Measure::One(UsageKind::ParticipantSeconds, ms)),
-            _ => match (
-                row.get::<_, Option<i64>>("audio_input_ms")?,
-                row.get::<_, Option<i64>>("audio_output_ms")?,
-            ) {
+            _ => match (detail("audio_input_ms")?, detail("audio_output_ms")?) {
                 (Some(i), Some(o)) => Some(Measure::Two([
                     (UsageKind::AudioInputSeconds, u64::try_from(i).unwrap_or(0)),
                     (UsageKind::AudioOutputSeconds, u64::try_from(o).unwrap_or(0)),
@@ -131,71 +146,74 @@ impl Reports {
         to: NaiveDate,
         catalog: &Catalog,
         substitutions: &[Substitution],
-    ) -> Result<WhatIf> {
+    ) -> CrateResult<WhatIf> {
         let (start, end) = range_ms(from, to);
-        let mut stmt = self
-            .connection()
-            .prepare(
-                "SELECT call_ref, created_at, category, provider, model, quantity, unit, cost_nanos,
-                        kind, input_tokens, cached_input_tokens, cache_write_tokens,
-                        cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens,
-                        cached_audio_input_tokens, audio_output_tokens, audio_input_ms, audio_output_ms
-                 FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
-                 ORDER BY call_ref, seq",
-            )
-            .map_err(self.err("reading events to re-price"))?;
-        let mut rows = stmt
-            .query(params![start, end])
-            .map_err(self.err("reading events to re-price"))?;
+        // A call's events in order: by its number in a file, by its id in a fleet database.
+        let call = match self.dialect() {
+            Dialect::Sqlite => "call_ref",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "call_id",
+        };
         let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let (mut events, mut kept) = (0_u64, 0_u64);
-        let mut call: Option<i64> = None;
+        let mut current: Option<String> = None;
         let mut cumulative = Tally::default();
-        let read = |e| self.err("reading events to re-price")(e);
-        while let Some(row) = rows.next().map_err(read)? {
-            let call_ref: i64 = row.get(0).map_err(read)?;
-            if call != Some(call_ref) {
-                call = Some(call_ref);
-                cumulative = Tally::default();
-            }
-            let at: i64 = row.get(1).map_err(read)?;
-            let category: String = row.get(2).map_err(read)?;
-            let provider: String = row.get(3).map_err(read)?;
-            let model: String = row.get(4).map_err(read)?;
-            let recorded: i64 = row.get(7).map_err(read)?;
-            let kind: String = row.get(8).map_err(read)?;
-            let (p, m) = substitutions
-                .iter()
-                .find(|s| s.from_provider == provider && s.from_model == model)
-                .map_or((provider.as_str(), model.as_str()), |s| {
-                    (s.to_provider.as_str(), s.to_model.as_str())
-                });
-            let measure = if kind == "coalesced" {
-                None
-            } else {
-                measure_of(row).map_err(read)?
-            };
-            let repriced = match (measure, catalog.find_at(p, m, at)) {
-                (Some(measure), Lookup::Found(entry)) => catalog
-                    .price(entry, &measure, &cumulative)
-                    .ok()
-                    .filter(|priced| priced.missing.is_none())
-                    .map(|priced| priced.cost),
-                _ => None,
-            };
-            let s = sums.entry(category).or_default();
-            s.0 = s.0.saturating_add(recorded);
-            match repriced {
-                Some(cost) => {
-                    events += 1;
-                    s.1 = s.1.saturating_add(cost);
+        self.for_each(
+            &format!(
+                "SELECT CAST({call} AS TEXT), created_at, category, provider, model, quantity, unit,
+                        cost_nanos, kind, {}
+                 FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
+                 ORDER BY {call}, segment, seq",
+                DETAIL.join(", ")
+            ),
+            &[start.into(), end.into()],
+            "reading events to re-price",
+            |row| {
+                let call = row.text(0)?;
+                if current.as_deref() != Some(call.as_str()) {
+                    current = Some(call);
+                    cumulative = Tally::default();
                 }
-                None => {
-                    kept += 1;
-                    s.1 = s.1.saturating_add(recorded);
+                let at = row.int(1)?;
+                let category = row.text(2)?;
+                let provider = row.text(3)?;
+                let model = row.text(4)?;
+                let recorded = row.int(7)?;
+                let kind = row.text(8)?;
+                let (p, m) = substitutions
+                    .iter()
+                    .find(|s| s.from_provider == provider && s.from_model == model)
+                    .map_or((provider.as_str(), model.as_str()), |s| {
+                        (s.to_provider.as_str(), s.to_model.as_str())
+                    });
+                let measure = if kind == "coalesced" {
+                    None
+                } else {
+                    measure_of(row)?
+                };
+                let repriced = match (measure, catalog.find_at(p, m, at)) {
+                    (Some(measure), Lookup::Found(entry)) => catalog
+                        .price(entry, &measure, &cumulative)
+                        .ok()
+                        .filter(|priced| priced.missing.is_none())
+                        .map(|priced| priced.cost),
+                    _ => None,
+                };
+                let s = sums.entry(category).or_default();
+                s.0 = s.0.saturating_add(recorded);
+                match repriced {
+                    Some(cost) => {
+                        events += 1;
+                        s.1 = s.1.saturating_add(cost);
+                    }
+                    None => {
+                        kept += 1;
+                        s.1 = s.1.saturating_add(recorded);
+                    }
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         let (recorded, repriced) = sums.values().fold((0_i64, 0_i64), |(a, b), (r, p)| {
             (a.saturating_add(*r), b.saturating_add(*p))
         });

@@ -8,8 +8,8 @@
 //! nano-USD, times `BIGINT` milliseconds since the Unix epoch, UTC: the same as the SQLite file, so a
 //! query reads the same on both.
 //!
-//! Ids (`event_id`, `call_id`) compare as bytes (`COLLATE "C"`): their indexes are built and searched
-//! with `memcmp` instead of the locale's rules, and an id is an id, not text to sort for a reader.
+//! Text compares as bytes (`COLLATE "C"`), as in SQLite: reports sort the same on both, and the ids'
+//! indexes are built and searched with `memcmp` instead of the locale's rules.
 //!
 //! Migrations run in one transaction under an advisory lock, so servers starting together migrate
 //! once.
@@ -24,8 +24,8 @@ const MIGRATION_LOCK: i64 = 0x6361_6c6c_6d65_7472;
 
 const V1: &str = r#"
 CREATE TABLE callmeter_servers (
-    origin          TEXT PRIMARY KEY,
-    server          TEXT NOT NULL,
+    origin          TEXT COLLATE "C" PRIMARY KEY,
+    server          TEXT COLLATE "C" NOT NULL,
     first_shipped_at BIGINT NOT NULL,
     last_shipped_at BIGINT NOT NULL,
     events_shipped  BIGINT NOT NULL DEFAULT 0
@@ -33,18 +33,18 @@ CREATE TABLE callmeter_servers (
 
 CREATE TABLE call_segments (
     call_id        TEXT COLLATE "C" NOT NULL,
-    origin         TEXT NOT NULL,
-    server         TEXT NOT NULL,
-    user_id        TEXT,
-    tenant_id      TEXT,
-    persona        TEXT,
-    session_kind   TEXT,
-    status         TEXT NOT NULL,
-    failure_reason TEXT,
+    origin         TEXT COLLATE "C" NOT NULL,
+    server         TEXT COLLATE "C" NOT NULL,
+    user_id        TEXT COLLATE "C",
+    tenant_id      TEXT COLLATE "C",
+    persona        TEXT COLLATE "C",
+    session_kind   TEXT COLLATE "C",
+    status         TEXT COLLATE "C" NOT NULL,
+    failure_reason TEXT COLLATE "C",
     started_at     BIGINT NOT NULL,
     ended_at       BIGINT,
     segments       BIGINT NOT NULL,
-    metadata       TEXT,
+    metadata       TEXT COLLATE "C",
     cost_nanos     BIGINT NOT NULL DEFAULT 0,
     call_ms        BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (call_id, origin)
@@ -52,20 +52,20 @@ CREATE TABLE call_segments (
 
 CREATE TABLE calls (
     call_id          TEXT COLLATE "C" PRIMARY KEY,
-    user_id          TEXT,
-    tenant_id        TEXT,
-    persona          TEXT,
-    session_kind     TEXT,
-    status           TEXT NOT NULL
+    user_id          TEXT COLLATE "C",
+    tenant_id        TEXT COLLATE "C",
+    persona          TEXT COLLATE "C",
+    session_kind     TEXT COLLATE "C",
+    status           TEXT COLLATE "C" NOT NULL
                      CHECK (status IN ('active', 'completed', 'failed', 'abandoned', 'interrupted')),
-    failure_reason   TEXT,
+    failure_reason   TEXT COLLATE "C",
     started_at       BIGINT NOT NULL,
     ended_at         BIGINT,
     total_cost_nanos BIGINT NOT NULL DEFAULT 0,
     revenue_nanos    BIGINT NOT NULL DEFAULT 0,
     event_count      BIGINT NOT NULL DEFAULT 0,
-    server           TEXT NOT NULL,
-    metadata         TEXT
+    server           TEXT COLLATE "C" NOT NULL,
+    metadata         TEXT COLLATE "C"
 );
 CREATE INDEX calls_by_started ON calls (started_at);
 CREATE INDEX calls_by_user ON calls (user_id, started_at);
@@ -74,18 +74,18 @@ CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
 CREATE TABLE cost_events (
     event_id            TEXT COLLATE "C" NOT NULL UNIQUE,
     call_id             TEXT COLLATE "C" NOT NULL,
-    server              TEXT NOT NULL,
+    server              TEXT COLLATE "C" NOT NULL,
     segment             BIGINT NOT NULL,
     seq                 BIGINT NOT NULL,
     created_at          BIGINT NOT NULL,
-    category            TEXT NOT NULL,
-    provider            TEXT NOT NULL,
-    model               TEXT NOT NULL,
-    agent               TEXT,
+    category            TEXT COLLATE "C" NOT NULL,
+    provider            TEXT COLLATE "C" NOT NULL,
+    model               TEXT COLLATE "C" NOT NULL,
+    agent               TEXT COLLATE "C",
     quantity            DOUBLE PRECISION NOT NULL,
-    unit                TEXT NOT NULL,
+    unit                TEXT COLLATE "C" NOT NULL,
     cost_nanos          BIGINT NOT NULL,
-    kind                TEXT NOT NULL CHECK (kind IN ('usage', 'late', 'coalesced')),
+    kind                TEXT COLLATE "C" NOT NULL CHECK (kind IN ('usage', 'late', 'coalesced')),
     priced              BOOLEAN NOT NULL,
     input_tokens        BIGINT,
     cached_input_tokens BIGINT,
@@ -104,9 +104,9 @@ CREATE INDEX cost_events_by_call ON cost_events (call_id);
 CREATE INDEX cost_events_by_time ON cost_events (created_at);
 
 CREATE TABLE usage_by_origin (
-    origin     TEXT NOT NULL,
-    provider   TEXT NOT NULL,
-    model      TEXT NOT NULL,
+    origin     TEXT COLLATE "C" NOT NULL,
+    provider   TEXT COLLATE "C" NOT NULL,
+    model      TEXT COLLATE "C" NOT NULL,
     day        BIGINT NOT NULL,
     quantity   NUMERIC NOT NULL,
     cost_nanos BIGINT NOT NULL,
@@ -114,12 +114,12 @@ CREATE TABLE usage_by_origin (
 );
 
 CREATE TABLE rollups (
-    scope      TEXT NOT NULL CHECK (scope IN ('call', 'user_day', 'user_month', 'tenant_day',
+    scope      TEXT COLLATE "C" NOT NULL CHECK (scope IN ('call', 'user_day', 'user_month', 'tenant_day',
                                               'tenant_month', 'platform_day')),
-    subject    TEXT NOT NULL,
-    period     TEXT NOT NULL,
-    category   TEXT NOT NULL,
-    provider   TEXT NOT NULL,
+    subject    TEXT COLLATE "C" NOT NULL,
+    period     TEXT COLLATE "C" NOT NULL,
+    category   TEXT COLLATE "C" NOT NULL,
+    provider   TEXT COLLATE "C" NOT NULL,
     cost_nanos BIGINT NOT NULL,
     events     BIGINT NOT NULL,
     tokens     BIGINT NOT NULL,

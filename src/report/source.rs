@@ -1,0 +1,320 @@
+//! Where reports read from: a server's SQLite file, or (feature `postgres`) the fleet's PostgreSQL
+//! database. Both hold the same tables with the same money and time representations, so a report's
+//! SQL is written once, with `?1`-style parameters and integer sums cast to `BIGINT`; the few
+//! questions the two answer differently (how a call's events are found) ask [`Source::dialect`].
+
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+/// Which database a [`Source`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// A query parameter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl From<i64> for Param<'_> {
+    fn from(v: i64) -> Self {
+        Param::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Param<'a> {
+    fn from(v: &'a str) -> Self {
+        Param::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Param<'a> {
+    fn from(v: &'a String) -> Self {
+        Param::Text(v)
+    }
+}
+
+/// One value of a result row.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// One result row, read by column index.
+#[derive(Clone, Debug)]
+pub(crate) struct Row(Vec<Cell>);
+
+/// A column that does not hold the type asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("column {index}: expected {expected}, found {found:?}")]
+struct ColumnType {
+    index: usize,
+    expected: &'static str,
+    found: Cell,
+}
+
+impl Row {
+    fn cell(&self, i: usize) -> &Cell {
+        self.0.get(i).unwrap_or(&Cell::Null)
+    }
+
+    fn wrong(&self, i: usize, expected: &'static str) -> Box<dyn std::error::Error + Send + Sync> {
+        Box::new(ColumnType {
+            index: i,
+            expected,
+            found: self.cell(i).clone(),
+        })
+    }
+
+    pub(crate) fn opt_int(&self, i: usize) -> std::result::Result<Option<i64>, BoxError> {
+        match self.cell(i) {
+            Cell::Null => Ok(None),
+            Cell::Int(v) => Ok(Some(*v)),
+            _ => Err(self.wrong(i, "an integer")),
+        }
+    }
+
+    pub(crate) fn int(&self, i: usize) -> std::result::Result<i64, BoxError> {
+        self.opt_int(i)?.ok_or_else(|| self.wrong(i, "an integer"))
+    }
+
+    pub(crate) fn real(&self, i: usize) -> std::result::Result<f64, BoxError> {
+        match self.cell(i) {
+            Cell::Real(v) => Ok(*v),
+            Cell::Int(v) => Ok(*v as f64),
+            _ => Err(self.wrong(i, "a number")),
+        }
+    }
+
+    pub(crate) fn opt_text(&self, i: usize) -> std::result::Result<Option<String>, BoxError> {
+        match self.cell(i) {
+            Cell::Null => Ok(None),
+            Cell::Text(v) => Ok(Some(v.clone())),
+            _ => Err(self.wrong(i, "text")),
+        }
+    }
+
+    pub(crate) fn text(&self, i: usize) -> std::result::Result<String, BoxError> {
+        self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text"))
+    }
+
+    /// Every value as text (`NULL` as nothing), for a CSV record.
+    pub(crate) fn fields(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|c| match c {
+                Cell::Null => String::new(),
+                Cell::Int(v) => v.to_string(),
+                Cell::Real(v) => v.to_string(),
+                Cell::Text(v) => v.clone(),
+            })
+            .collect()
+    }
+}
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The database reports read.
+pub(crate) enum Source {
+    Sqlite(Connection),
+    #[cfg(feature = "postgres")]
+    Postgres(std::cell::RefCell<postgres::Client>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.dialect() {
+            Dialect::Sqlite => "Sqlite",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "Postgres",
+        })
+    }
+}
+
+impl Source {
+    /// Opens a SQLite file read-only.
+    pub(crate) fn sqlite(path: &Path) -> rusqlite::Result<Source> {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map(Source::Sqlite)
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Source::Sqlite(_) => Dialect::Sqlite,
+            #[cfg(feature = "postgres")]
+            Source::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection (the file's own question: its schema version).
+    pub(crate) fn sqlite_connection(&self) -> Option<&Connection> {
+        match self {
+            Source::Sqlite(c) => Some(c),
+            #[cfg(feature = "postgres")]
+            Source::Postgres(_) => None,
+        }
+    }
+
+    /// Every row `sql` answers.
+    pub(crate) fn rows(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> std::result::Result<Vec<Row>, BoxError> {
+        let mut out = Vec::new();
+        self.for_each(sql, params, |r| {
+            out.push(r.clone());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands each row `sql` answers to `f` as it is read (constant memory whatever the result's size).
+    pub(crate) fn for_each(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        mut f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+    ) -> std::result::Result<(), BoxError> {
+        match self {
+            Source::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(sql)?;
+                for (i, p) in params.iter().enumerate() {
+                    match p {
+                        Param::Int(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                        Param::Text(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                    }
+                }
+                let columns = stmt.column_count();
+                let mut rows = stmt.raw_query();
+                let mut row = Row(Vec::with_capacity(columns));
+                while let Some(r) = rows.next()? {
+                    row.0.clear();
+                    for i in 0..columns {
+                        row.0.push(match r.get_ref(i)? {
+                            ValueRef::Null => Cell::Null,
+                            ValueRef::Integer(v) => Cell::Int(v),
+                            ValueRef::Real(v) => Cell::Real(v),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                Cell::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                        });
+                    }
+                    f(&row)?;
+                }
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            Source::Postgres(client) => postgres_rows(&mut client.borrow_mut(), sql, params, f),
+        }
+    }
+}
+
+/// `sql` with SQLite's `?N` parameters spelled `$N`.
+#[cfg(feature = "postgres")]
+fn dollar_params(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_rows(
+    client: &mut postgres::Client,
+    sql: &str,
+    params: &[Param<'_>],
+    mut f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+) -> std::result::Result<(), BoxError> {
+    use postgres::fallible_iterator::FallibleIterator;
+    use postgres::types::{ToSql, Type};
+    let values: Vec<Box<dyn ToSql + Sync>> = params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match *p {
+                Param::Int(v) => Box::new(v),
+                Param::Text(v) => Box::new(v.to_owned()),
+            }
+        })
+        .collect();
+    let statement = client.prepare_typed(
+        &dollar_params(sql),
+        &params
+            .iter()
+            .map(|p| match p {
+                Param::Int(_) => Type::INT8,
+                Param::Text(_) => Type::TEXT,
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    let mut rows = client.query_raw(&statement, values.iter().map(|b| b.as_ref()))?;
+    let mut row = Row(Vec::new());
+    while let Some(r) = rows.next()? {
+        row.0.clear();
+        for (i, column) in r.columns().iter().enumerate() {
+            let t = column.type_();
+            row.0.push(if *t == Type::INT8 {
+                r.get::<_, Option<i64>>(i).map_or(Cell::Null, Cell::Int)
+            } else if *t == Type::INT4 {
+                r.get::<_, Option<i32>>(i)
+                    .map_or(Cell::Null, |v| Cell::Int(v.into()))
+            } else if *t == Type::INT2 {
+                r.get::<_, Option<i16>>(i)
+                    .map_or(Cell::Null, |v| Cell::Int(v.into()))
+            } else if *t == Type::BOOL {
+                r.get::<_, Option<bool>>(i)
+                    .map_or(Cell::Null, |v| Cell::Int(v.into()))
+            } else if *t == Type::FLOAT8 {
+                r.get::<_, Option<f64>>(i).map_or(Cell::Null, Cell::Real)
+            } else if *t == Type::FLOAT4 {
+                r.get::<_, Option<f32>>(i)
+                    .map_or(Cell::Null, |v| Cell::Real(v.into()))
+            } else if *t == Type::TEXT || *t == Type::VARCHAR || *t == Type::NAME {
+                r.get::<_, Option<String>>(i).map_or(Cell::Null, Cell::Text)
+            } else {
+                return Err(format!(
+                    "column {} has type {t}: a report's SQL casts it to BIGINT, DOUBLE PRECISION \
+                     or TEXT",
+                    column.name()
+                )
+                .into());
+            });
+        }
+        f(&row)?;
+    }
+    Ok(())
+}
+
+/// A PostgreSQL URL without its password, to name the database in errors.
+#[cfg(feature = "postgres")]
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
