@@ -344,19 +344,14 @@ impl Reports {
         sql: &str,
         params: &[Param<'_>],
         context: &'static str,
-        f: impl Fn(&Row) -> std::result::Result<T, BoxError>,
+        f: impl Fn(&mut Row) -> std::result::Result<T, BoxError>,
     ) -> Result<Vec<T>> {
-        let fail = |source| Error::Storage {
-            path: self.place.clone(),
-            context,
-            source,
-        };
-        self.src
-            .rows(sql, params)
-            .map_err(fail)?
-            .iter()
-            .map(|r| f(r).map_err(fail))
-            .collect()
+        let mut out = Vec::new();
+        self.for_each(sql, params, context, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Hands each row `sql` answers to `f` as it is read.
@@ -365,7 +360,7 @@ impl Reports {
         sql: &str,
         params: &[Param<'_>],
         context: &'static str,
-        f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+        f: impl FnMut(&mut Row) -> std::result::Result<(), BoxError>,
     ) -> Result<()> {
         self.src
             .for_each(sql, params, f)
@@ -382,7 +377,7 @@ impl Reports {
         sql: &str,
         params: &[Param<'_>],
         context: &'static str,
-        f: impl Fn(&Row) -> std::result::Result<T, BoxError>,
+        f: impl Fn(&mut Row) -> std::result::Result<T, BoxError>,
     ) -> Result<Option<T>> {
         Ok(self.query(sql, params, context, f)?.into_iter().next())
     }

@@ -51,7 +51,7 @@ enum Cell {
 }
 
 /// One result row, read by column index.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Row(Vec<Cell>);
 
 /// A column that does not hold the type asked for.
@@ -96,15 +96,17 @@ impl Row {
         }
     }
 
-    pub(crate) fn opt_text(&self, i: usize) -> std::result::Result<Option<String>, BoxError> {
-        match self.cell(i) {
-            Cell::Null => Ok(None),
-            Cell::Text(v) => Ok(Some(v.clone())),
-            _ => Err(self.wrong(i, "text")),
+    /// The text at `i`, taken out of the row (read each text column once).
+    pub(crate) fn opt_text(&mut self, i: usize) -> std::result::Result<Option<String>, BoxError> {
+        match self.0.get_mut(i) {
+            None | Some(Cell::Null) => Ok(None),
+            Some(Cell::Text(v)) => Ok(Some(std::mem::take(v))),
+            Some(_) => Err(self.wrong(i, "text")),
         }
     }
 
-    pub(crate) fn text(&self, i: usize) -> std::result::Result<String, BoxError> {
+    /// As [`opt_text`](Self::opt_text), not `NULL`.
+    pub(crate) fn text(&mut self, i: usize) -> std::result::Result<String, BoxError> {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text"))
     }
 
@@ -168,26 +170,12 @@ impl Source {
         }
     }
 
-    /// Every row `sql` answers.
-    pub(crate) fn rows(
-        &self,
-        sql: &str,
-        params: &[Param<'_>],
-    ) -> std::result::Result<Vec<Row>, BoxError> {
-        let mut out = Vec::new();
-        self.for_each(sql, params, |r| {
-            out.push(r.clone());
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
     /// Hands each row `sql` answers to `f` as it is read (constant memory whatever the result's size).
     pub(crate) fn for_each(
         &self,
         sql: &str,
         params: &[Param<'_>],
-        mut f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+        mut f: impl FnMut(&mut Row) -> std::result::Result<(), BoxError>,
     ) -> std::result::Result<(), BoxError> {
         match self {
             Source::Sqlite(conn) => {
@@ -213,7 +201,7 @@ impl Source {
                             }
                         });
                     }
-                    f(&row)?;
+                    f(&mut row)?;
                 }
                 Ok(())
             }
@@ -243,7 +231,7 @@ fn postgres_rows(
     client: &mut postgres::Client,
     sql: &str,
     params: &[Param<'_>],
-    mut f: impl FnMut(&Row) -> std::result::Result<(), BoxError>,
+    mut f: impl FnMut(&mut Row) -> std::result::Result<(), BoxError>,
 ) -> std::result::Result<(), BoxError> {
     use postgres::fallible_iterator::FallibleIterator;
     use postgres::types::{ToSql, Type};
@@ -299,7 +287,7 @@ fn postgres_rows(
                 .into());
             });
         }
-        f(&row)?;
+        f(&mut row)?;
     }
     Ok(())
 }

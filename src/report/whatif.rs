@@ -90,10 +90,9 @@ const DETAIL: [&str; 11] = [
     "audio_output_ms",
 ];
 
-/// Rebuilds the measure of a stored event from its columns (`category` at 2, `quantity` at 5, `unit`
-/// at 6, then [`DETAIL`] from 9).
-fn measure_of(row: &Row) -> Result<Option<Measure>, BoxError> {
-    let category = row.text(2)?;
+/// Rebuilds the measure of a stored event of `category` from its columns (`quantity` at 5, `unit` at
+/// 6, then [`DETAIL`] from 9).
+fn measure_of(row: &mut Row, category: &str) -> Result<Option<Measure>, BoxError> {
     let unit = row.text(6)?;
     let quantity = row.real(5)?;
     let detail = |name: &str| -> Result<Option<i64>, BoxError> {
@@ -116,7 +115,7 @@ fn measure_of(row: &Row) -> Result<Option<Measure>, BoxError> {
         )),
         "character" => Some(Measure::One(UsageKind::Characters, quantity as u64)),
         "request" => Some(Measure::One(UsageKind::Requests, quantity as u64)),
-        "second" => match category.as_str() {
+        "second" => match category {
             "telephony" => Some(Measure::One(UsageKind::CallSeconds, ms)),
             "stt" => Some(Measure::One(UsageKind::AudioSeconds, ms)),
             "transport" => Some(Measure::One(UsageKind::ParticipantSeconds, ms)),
@@ -189,7 +188,7 @@ impl Reports {
                 let measure = if kind == "coalesced" {
                     None
                 } else {
-                    measure_of(row)?
+                    measure_of(row, &category)?
                 };
                 let repriced = match (measure, catalog.find_at(p, m, at)) {
                     (Some(measure), Lookup::Found(entry)) => catalog
