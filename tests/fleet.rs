@@ -560,12 +560,25 @@ mod fleet {
             GroupBy::SessionKind,
             GroupBy::Metadata("plan".into()),
         ] {
+            // (by server: a file is one unnamed group, the fleet names it: below)
             same(
                 "calls_by",
                 json(&local.calls_by(group.clone(), from, to)?),
                 json(&remote.calls_by(group, from, to)?),
             );
         }
+        let (file_servers, fleet_servers) = (
+            local.calls_by(GroupBy::Server, from, to)?,
+            remote.calls_by(GroupBy::Server, from, to)?,
+        );
+        assert_eq!(file_servers.len(), 1);
+        assert_eq!(fleet_servers.len(), 1);
+        assert_eq!(file_servers[0].name, None);
+        assert_eq!(fleet_servers[0].name.as_deref(), Some("a"));
+        assert_eq!(
+            (file_servers[0].calls, file_servers[0].cost),
+            (fleet_servers[0].calls, fleet_servers[0].cost)
+        );
         for (kind, id) in [(SubjectKind::User, "u1"), (SubjectKind::Tenant, "t2")] {
             same(
                 "spend",
@@ -642,6 +655,72 @@ mod fleet {
             remote.html(from, to, &[])?,
             "HTML report"
         );
+        Ok(())
+    }
+
+    /// `callmeter report --postgres URL`: the fleet by server, from the command line.
+    #[cfg(feature = "cli")]
+    #[test]
+    fn the_command_line_reports_the_fleet_by_server() -> TestResult {
+        let Some(fleet) = FleetDb::new("the_command_line_reports_the_fleet") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let mut expected = Totals::new();
+        for server in ["east", "west"] {
+            let (summaries, _) = run_server(
+                &fleet,
+                &dir.path().join(format!("{server}.db")),
+                server,
+                server,
+                3,
+            )
+            .map_err(|e| e.to_string())?;
+            expected.insert(server.to_owned(), summaries.iter().map(nanos).sum());
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callmeter"))
+            .args([
+                "report",
+                "--postgres",
+                &fleet.url,
+                "--by",
+                "server",
+                "--json",
+            ])
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+        let got: Totals = rows
+            .iter()
+            .map(|r| {
+                let name = r["name"].as_str().unwrap_or_default().to_owned();
+                let cost: rust_decimal::Decimal = r["cost"]
+                    .as_str()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or_default();
+                let nanos = (cost * rust_decimal::Decimal::from(1_000_000_000_i64))
+                    .try_into()
+                    .unwrap_or(0_i64);
+                (name, nanos)
+            })
+            .collect();
+        assert_eq!(got, expected);
+        let html = dir.path().join("fleet.html");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callmeter"))
+            .args(["report", "--postgres", &fleet.url, "--html"])
+            .arg(&html)
+            .output()?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(std::fs::read_to_string(&html)?.contains("<html"));
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! callmeter report --db callmeter.db                      # the platform, last 30 days
 //! callmeter report --db callmeter.db --by user --top 10
 //! callmeter report --db callmeter.db --call CA42 --json
+//! callmeter report --postgres postgres://localhost/callmeter --by server   # a fleet (feature postgres)
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -45,6 +46,10 @@ struct Source {
     /// The database file (the one `simulate_calls` and the meter write).
     #[arg(long, value_name = "FILE", default_value = callmeter::MeterBuilder::DEFAULT_DB_PATH)]
     db: PathBuf,
+    /// A fleet's PostgreSQL database instead of a file (`postgres://user:password@host/db`; needs
+    /// the `postgres` feature).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    postgres: Option<String>,
     /// First day (UTC, YYYY-MM-DD); default 29 days before --to.
     #[arg(long, value_name = "DAY")]
     from: Option<NaiveDate>,
@@ -56,7 +61,19 @@ struct Source {
 impl Source {
     /// The opened database, and the first and last day.
     fn open(&self) -> Result<(Reports, NaiveDate, NaiveDate), String> {
-        let reports = Reports::open(&self.db).map_err(|e| e.to_string())?;
+        let reports = match &self.postgres {
+            #[cfg(feature = "postgres")]
+            Some(url) => Reports::postgres(url).map_err(|e| e.to_string())?,
+            #[cfg(not(feature = "postgres"))]
+            Some(_) => {
+                return Err(
+                    "--postgres needs callmeter built with the `postgres` feature \
+                            (cargo install callmeter --features cli,postgres)"
+                        .into(),
+                );
+            }
+            None => Reports::open(&self.db).map_err(|e| e.to_string())?,
+        };
         let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
         let from = self.from.unwrap_or_else(|| to - chrono::Duration::days(29));
         Ok((reports, from, to))
@@ -200,6 +217,8 @@ enum Group {
     Tenant,
     Persona,
     SessionKind,
+    /// The server that last had the call (a fleet database; a file is one server).
+    Server,
 }
 
 fn json(value: &impl serde::Serialize) -> Result<(), String> {
@@ -302,6 +321,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
             Group::Tenant => GroupBy::Tenant,
             Group::Persona => GroupBy::Persona,
             Group::SessionKind => GroupBy::SessionKind,
+            Group::Server => GroupBy::Server,
         };
         let mut rows = reports
             .calls_by(group, from, to)

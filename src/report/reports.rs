@@ -196,6 +196,9 @@ pub enum GroupBy {
     /// A metadata entry of the calls ([`CallInfo::metadata`](crate::CallInfo::metadata)), such as the
     /// pricing tier or plan a call was sold under.
     Metadata(String),
+    /// The server that last had the call (`calls.server` in a fleet database). A file is one server:
+    /// its calls are one group without a name.
+    Server,
 }
 
 impl GroupBy {
@@ -207,6 +210,7 @@ impl GroupBy {
             GroupBy::Persona => ("persona", None),
             GroupBy::SessionKind => ("session_kind", None),
             GroupBy::Metadata(key) => ("json_extract(metadata, ?3)", Some(format!("$.\"{key}\""))),
+            GroupBy::Server => ("NULL", None),
         }
     }
 
@@ -215,6 +219,7 @@ impl GroupBy {
     fn postgres_column(&self) -> (&'static str, Option<String>) {
         match self {
             GroupBy::Metadata(key) => ("(metadata::json ->> ?3)", Some(key.clone())),
+            GroupBy::Server => ("server", None),
             _ => self.column(),
         }
     }
