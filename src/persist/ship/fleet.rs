@@ -8,7 +8,7 @@
 use postgres::Transaction;
 use postgres::types::ToSql;
 
-use crate::persist::ship::outgoing::{DETAIL_COLUMNS, Outgoing};
+use crate::persist::ship::outgoing::{CallColumns, DETAIL_COLUMNS, EventColumns};
 
 /// Upserts the segments this file knows.
 const UPSERT_SEGMENTS: &str = "
@@ -174,14 +174,15 @@ pub(crate) struct Shipped {
     pub(crate) already: u64,
 }
 
-/// Writes `out` in `tx` (the caller commits).
-pub(crate) fn write(
+/// Writes the calls whose rows changed, and this server's row, in `tx` (the caller commits). A
+/// shipment's calls are committed before its events, which the fleet sums into them.
+pub(crate) fn write_calls(
     tx: &mut Transaction<'_>,
     server: &str,
     origin: &str,
     now_ms: i64,
-    out: &Outgoing,
-) -> Result<Shipped, postgres::Error> {
+    c: &CallColumns,
+) -> Result<(), postgres::Error> {
     tx.execute(
         "INSERT INTO callmeter_servers (origin, server, first_shipped_at, last_shipped_at)
          VALUES ($1, $2, $3, $3)
@@ -189,7 +190,6 @@ pub(crate) fn write(
              last_shipped_at = excluded.last_shipped_at",
         &[&origin, &server, &now_ms],
     )?;
-    let c = &out.calls;
     if !c.call_id.is_empty() {
         tx.execute(
             UPSERT_SEGMENTS,
@@ -211,7 +211,16 @@ pub(crate) fn write(
         )?;
         tx.execute(UPSERT_CALLS, &[&c.call_id])?;
     }
-    let e = &out.events;
+    Ok(())
+}
+
+/// Writes events in `tx` (the caller commits), with everything summed from the ones inserted.
+pub(crate) fn write_events(
+    tx: &mut Transaction<'_>,
+    server: &str,
+    origin: &str,
+    e: &EventColumns,
+) -> Result<Shipped, postgres::Error> {
     if e.len() == 0 {
         return Ok(Shipped::default());
     }

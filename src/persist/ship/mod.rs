@@ -63,6 +63,9 @@ impl ShipConfig {
     pub(crate) const MAX_EVENTS: usize = 5_000;
     /// The idle poll.
     pub(crate) const IDLE: Duration = Duration::from_millis(500);
+    /// Transactions of events in flight at once, on as many connections: a PostgreSQL backend works
+    /// on one core, so two keep two cores busy while a backlog drains.
+    pub(crate) const PARTS: usize = 2;
     /// The default refresh of the fleet's spend.
     pub(crate) const REFRESH: Duration = Duration::from_secs(2);
     /// The default backlog age that raises an alert.
@@ -82,6 +85,8 @@ enum ShipError {
     Postgres(#[from] postgres::Error),
     #[error("migrating the fleet schema: {0}")]
     Schema(#[from] schema::MigrateError),
+    #[error("a shipping thread panicked")]
+    Panicked,
 }
 
 /// What a round did.
@@ -133,7 +138,7 @@ pub(crate) fn spawn(
         counters,
         wake,
         stop,
-        client: None,
+        clients: Vec::new(),
         stop_at: None,
         limits,
         quotas,
@@ -159,8 +164,9 @@ struct Shipper {
     counters: Arc<Counters>,
     wake: Receiver<()>,
     stop: Receiver<Instant>,
-    /// The connection, migrated; dropped after an error so the next round connects again.
-    client: Option<Client>,
+    /// The connections, the first one migrated; dropped after an error so the next round connects
+    /// again.
+    clients: Vec<Client>,
     stop_at: Option<Instant>,
     /// The meter's limits, whose counters learn the other servers' spend.
     limits: Arc<LimitBook>,
@@ -212,8 +218,8 @@ impl Shipper {
                     if self.stop_at.is_some() {
                         return;
                     }
-                    if matches!(e, ShipError::Postgres(_) | ShipError::Schema(_)) {
-                        self.client = None;
+                    if !matches!(e, ShipError::Sqlite(_)) {
+                        self.clients.clear();
                     }
                     self.wait(delay, false);
                     delay = (delay * 2).min(BACKOFF_MAX);
@@ -262,41 +268,91 @@ impl Shipper {
         Ok(())
     }
 
-    /// The connection, connecting and migrating the schema first if there is none.
+    /// The first connection, connecting and migrating the schema first if there is none.
     fn client(&mut self) -> Result<&mut Client, ShipError> {
-        let client = match self.client.take() {
-            Some(c) => c,
-            None => {
-                let mut c = Client::connect(&self.config.url, NoTls)?;
-                schema::migrate(&mut c)?;
-                c
-            }
-        };
-        Ok(self.client.insert(client))
+        self.connect(1)?;
+        Ok(&mut self.clients[0])
     }
 
-    /// One shipment, if there is anything to ship.
+    /// One shipment, if there is anything to ship: the calls first (the events are summed into
+    /// them), then up to [`ShipConfig::PARTS`] parts of events, each in a transaction of its own on
+    /// a connection of its own, at the same time. The watermark moves past every part committed
+    /// before the first that failed; a part committed after it is sent again and ignored.
     fn round(&mut self, sqlite: &Connection) -> Result<Round, ShipError> {
         let from = Watermarks::read(sqlite)?;
         // Counted before PostgreSQL is tried, so the backlog shows while it is unreachable.
         self.note_backlog(sqlite, from)?;
-        let out = outgoing::read(sqlite, from, self.config.max_events)?;
+        let max = self.config.max_events;
+        let out = outgoing::read(sqlite, from, max * ShipConfig::PARTS)?;
         if out.is_empty() {
             return Ok(Round::Idle);
         }
         let origin = outbox::origin(sqlite)?;
         let server = self.config.server.clone();
-        let mut tx = self.client()?.transaction()?;
-        let shipped = fleet::write(&mut tx, &server, &origin, now_ms(), &out)?;
+        let parts = out.events.split(max);
+        self.connect(parts.len())?;
+        let mut tx = self.clients[0].transaction()?;
+        fleet::write_calls(&mut tx, &server, &origin, now_ms(), &out.calls)?;
         tx.commit()?;
-        // Committed: a failure from here on sends the shipment again, which the fleet ignores.
-        out.through.advance(sqlite)?;
+        let mut through = Watermarks {
+            events: from.events,
+            changes: out.through.changes,
+        };
+        through.advance(sqlite)?;
+        let results: Vec<Result<fleet::Shipped, ShipError>> = if parts.len() == 1 {
+            vec![ship_part(&mut self.clients[0], &server, &origin, &parts[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = parts
+                    .iter()
+                    .zip(self.clients.iter_mut())
+                    .map(|(part, client)| {
+                        let (server, origin) = (&server, &origin);
+                        s.spawn(move || ship_part(client, server, origin, part))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err(ShipError::Panicked)))
+                    .collect()
+            })
+        };
         let ship = &self.counters.ship;
-        ship.shipped.fetch_add(shipped.inserted, Ordering::Relaxed);
-        ship.duplicates
-            .fetch_add(shipped.already, Ordering::Relaxed);
-        self.note_backlog(sqlite, out.through)?;
-        Ok(Round::Shipped)
+        let mut failed = None;
+        for (part, result) in parts.iter().zip(results) {
+            match result {
+                Ok(shipped) => {
+                    ship.shipped.fetch_add(shipped.inserted, Ordering::Relaxed);
+                    ship.duplicates
+                        .fetch_add(shipped.already, Ordering::Relaxed);
+                    if failed.is_none() {
+                        through.events = part.last_id().unwrap_or(through.events);
+                    }
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        // Committed: a failure from here on sends those events again, which the fleet ignores.
+        through.advance(sqlite)?;
+        self.note_backlog(sqlite, through)?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Round::Shipped),
+        }
+    }
+
+    /// Opens connections (migrating the schema on the first) until there are `n`.
+    fn connect(&mut self, n: usize) -> Result<(), ShipError> {
+        while self.clients.len() < n {
+            let mut c = Client::connect(&self.config.url, NoTls)?;
+            if self.clients.is_empty() {
+                schema::migrate(&mut c)?;
+            }
+            self.clients.push(c);
+        }
+        Ok(())
     }
 
     /// Counts the backlog; raises its alert once it is older than the threshold.
@@ -322,6 +378,19 @@ impl Shipper {
         }
         Ok(())
     }
+}
+
+/// Ships one part of a shipment's events in a transaction of its own.
+fn ship_part(
+    client: &mut Client,
+    server: &str,
+    origin: &str,
+    part: &outgoing::EventColumns,
+) -> Result<fleet::Shipped, ShipError> {
+    let mut tx = client.transaction()?;
+    let shipped = fleet::write_events(&mut tx, server, origin, part)?;
+    tx.commit()?;
+    Ok(shipped)
 }
 
 /// The alert of a backlog older than its threshold.

@@ -41,6 +41,8 @@ pub(crate) const DETAIL_COLUMNS: [&str; 12] = [
 /// Events, one vector per column.
 #[derive(Debug, Default)]
 pub(crate) struct EventColumns {
+    /// `cost_events.id` in the file (not shipped: the watermark).
+    pub(crate) id: Vec<i64>,
     pub(crate) event_id: Vec<String>,
     pub(crate) call_id: Vec<String>,
     pub(crate) segment: Vec<i64>,
@@ -61,6 +63,52 @@ pub(crate) struct EventColumns {
 impl EventColumns {
     pub(crate) fn len(&self) -> usize {
         self.event_id.len()
+    }
+
+    /// The events in consecutive parts of at most `size` each, in order.
+    pub(crate) fn split(self, size: usize) -> Vec<EventColumns> {
+        let size = size.max(1);
+        let parts = self.len().div_ceil(size).max(1);
+        if parts == 1 {
+            return vec![self];
+        }
+        let mut out: Vec<EventColumns> = (0..parts).map(|_| EventColumns::default()).collect();
+        fn deal<T>(
+            column: Vec<T>,
+            size: usize,
+            out: &mut [EventColumns],
+            pick: fn(&mut EventColumns) -> &mut Vec<T>,
+        ) {
+            for (i, v) in column.into_iter().enumerate() {
+                pick(&mut out[i / size]).push(v);
+            }
+        }
+        deal(self.id, size, &mut out, |e| &mut e.id);
+        deal(self.event_id, size, &mut out, |e| &mut e.event_id);
+        deal(self.call_id, size, &mut out, |e| &mut e.call_id);
+        deal(self.segment, size, &mut out, |e| &mut e.segment);
+        deal(self.seq, size, &mut out, |e| &mut e.seq);
+        deal(self.created_at, size, &mut out, |e| &mut e.created_at);
+        deal(self.category, size, &mut out, |e| &mut e.category);
+        deal(self.provider, size, &mut out, |e| &mut e.provider);
+        deal(self.model, size, &mut out, |e| &mut e.model);
+        deal(self.agent, size, &mut out, |e| &mut e.agent);
+        deal(self.quantity, size, &mut out, |e| &mut e.quantity);
+        deal(self.unit, size, &mut out, |e| &mut e.unit);
+        deal(self.cost_nanos, size, &mut out, |e| &mut e.cost_nanos);
+        deal(self.kind, size, &mut out, |e| &mut e.kind);
+        deal(self.priced, size, &mut out, |e| &mut e.priced);
+        for (d, column) in self.detail.into_iter().enumerate() {
+            for (i, v) in column.into_iter().enumerate() {
+                out[i / size].detail[d].push(v);
+            }
+        }
+        out
+    }
+
+    /// The last event's id in the file.
+    pub(crate) fn last_id(&self) -> Option<i64> {
+        self.id.last().copied()
     }
 }
 
@@ -132,6 +180,7 @@ pub(crate) fn read(
         let e = &mut out.events;
         while let Some(r) = rows.next()? {
             out.through.events = r.get(0)?;
+            e.id.push(out.through.events);
             e.event_id.push(r.get(1)?);
             e.call_id.push(r.get(2)?);
             e.segment.push(r.get(3)?);
@@ -153,4 +202,55 @@ pub(crate) fn read(
     }
     tx.commit()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column of a part holds the same events, in order, and the parts cover them all once.
+    #[test]
+    fn parts_keep_each_event_whole_and_in_order() {
+        let mut e = EventColumns::default();
+        for i in 1..=5_i64 {
+            e.id.push(i);
+            e.event_id.push(format!("c#1#{i}@o"));
+            e.call_id.push("c".into());
+            e.segment.push(1);
+            e.seq.push(i);
+            e.created_at.push(1_000 + i);
+            e.category.push("tts".into());
+            e.provider.push("p".into());
+            e.model.push("m".into());
+            e.agent.push((i % 2 == 0).then(|| "critic".to_owned()));
+            e.quantity.push(i as f64);
+            e.unit.push("character".into());
+            e.cost_nanos.push(10 * i);
+            e.kind.push("usage".into());
+            e.priced.push(true);
+            for (d, column) in e.detail.iter_mut().enumerate() {
+                column.push((d == 0).then_some(100 + i));
+            }
+        }
+        let parts = e.split(2);
+        assert_eq!(parts.len(), 3);
+        let ids: Vec<Vec<i64>> = parts.iter().map(|p| p.id.clone()).collect();
+        assert_eq!(ids, [vec![1, 2], vec![3, 4], vec![5]]);
+        for p in &parts {
+            for (k, id) in p.id.iter().enumerate() {
+                assert_eq!(p.event_id[k], format!("c#1#{id}@o"));
+                assert_eq!(p.seq[k], *id);
+                assert_eq!(p.cost_nanos[k], 10 * id);
+                assert_eq!(p.agent[k].is_some(), id % 2 == 0);
+                assert_eq!(p.detail[0][k], Some(100 + id));
+                assert_eq!(p.detail[1][k], None);
+            }
+        }
+        assert_eq!(parts[2].last_id(), Some(5));
+        let whole = EventColumns {
+            id: vec![7],
+            ..EventColumns::default()
+        };
+        assert_eq!(whole.split(2).len(), 1);
+    }
 }
