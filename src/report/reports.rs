@@ -499,10 +499,16 @@ impl Reports {
     /// The events of a call, in order: found by its number in a file (the event index is built on
     /// it), by its id in a fleet database.
     pub(crate) fn events_of(&self, call: CallKey<'_>) -> Result<Vec<EventLine>> {
-        let (condition, key): (&str, Param<'_>) = match self.dialect() {
-            Dialect::Sqlite => ("call_ref = ?1", call.call_ref.into()),
+        // In a fleet database, the range of the identity's index whose ids begin with `call_id#`.
+        #[cfg(feature = "postgres")]
+        let range = (format!("{}#", call.call_id), format!("{}$", call.call_id));
+        let (condition, keys): (&str, Vec<Param<'_>>) = match self.dialect() {
+            Dialect::Sqlite => ("call_ref = ?1", vec![call.call_ref.into()]),
             #[cfg(feature = "postgres")]
-            Dialect::Postgres => ("call_id = ?1", call.call_id.into()),
+            Dialect::Postgres => (
+                "event_id >= ?1 AND event_id < ?2 AND call_id = ?3",
+                vec![(&range.0).into(), (&range.1).into(), call.call_id.into()],
+            ),
         };
         self.query(
             &format!(
@@ -510,7 +516,7 @@ impl Reports {
                         kind, priced, segment
                  FROM cost_events WHERE {condition} ORDER BY segment, seq"
             ),
-            &[key],
+            &keys,
             "reading a call's events",
             |r| {
                 Ok(EventLine {
