@@ -287,19 +287,22 @@ mod fleet {
         Ok(Some(nanos(&call.finalize(callmeter::Outcome::Completed)?)))
     }
 
+    /// What one [`spend_once`] call costs, measured on a meter of its own in `dir`.
+    fn one_call_cost(dir: &Path) -> Result<i64, Box<dyn std::error::Error>> {
+        let (meter, guard) = Meter::builder().path(dir.join("probe.db")).open()?;
+        let cost = spend_once(&meter, "probe".into(), "nobody")?.ok_or("admitted")?;
+        drop(meter);
+        guard.shutdown()?;
+        Ok(cost)
+    }
+
     #[test]
     fn a_limit_reached_on_one_server_refuses_calls_on_another() -> TestResult {
         let Some(fleet) = FleetDb::new("a_limit_reached_on_one_server") else {
             return Ok(());
         };
         let dir = tempfile::tempdir()?;
-        let probe = {
-            let (meter, guard) = Meter::builder().path(dir.path().join("probe.db")).open()?;
-            let cost = spend_once(&meter, "probe".into(), "nobody")?.ok_or("admitted")?;
-            drop(meter);
-            guard.shutdown()?;
-            cost
-        };
+        let probe = one_call_cost(dir.path())?;
         let each = callmeter::Usd::from_nanos(probe);
         let limit = callmeter::Usd::from_nanos(probe * 10);
         let (a, guard_a) = limited(&fleet, &dir.path().join("a.db"), "a", limit, each)?;
@@ -352,13 +355,7 @@ mod fleet {
             return Ok(());
         };
         let dir = tempfile::tempdir()?;
-        let probe = {
-            let (meter, guard) = Meter::builder().path(dir.path().join("probe.db")).open()?;
-            let cost = spend_once(&meter, "probe".into(), "nobody")?.ok_or("admitted")?;
-            drop(meter);
-            guard.shutdown()?;
-            cost
-        };
+        let probe = one_call_cost(dir.path())?;
         const SERVERS: i64 = 3;
         const LIMIT_CALLS: i64 = 40;
         let pace = std::time::Duration::from_millis(50);

@@ -197,26 +197,34 @@ const TOKENS: usize = 1 << 2;
 const AUDIO: usize = 1 << 3;
 const AMOUNT: usize = 1 << 4;
 const LAYOUTS: usize = 1 << 5;
+
+/// The detail columns of `cost_events`, NULL where they do not apply: the token counts (in the order
+/// of `TokenUsage::parts`), the realtime audio milliseconds, a payment's amount.
+pub(crate) const DETAIL_COLUMNS: [&str; 12] = [
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "cached_audio_input_tokens",
+    "audio_output_tokens",
+    "audio_input_ms",
+    "audio_output_ms",
+    "amount_nanos",
+];
+/// [`DETAIL_COLUMNS`] split into the token counts, the audio milliseconds and the amount.
+const TOKEN_COLUMNS: &[&str] = DETAIL_COLUMNS.split_at(9).0;
+const AUDIO_COLUMNS: &[&str] = DETAIL_COLUMNS.split_at(9).1.split_at(2).0;
+const AMOUNT_COLUMNS: &[&str] = DETAIL_COLUMNS.split_at(11).1;
+
 const GROUPS: [(usize, &[&str]); 5] = [
     (AGENT, &["agent"]),
     (FLAGS, &["kind", "priced"]),
-    (
-        TOKENS,
-        // In the order of `TokenUsage::parts`.
-        &[
-            "input_tokens",
-            "cached_input_tokens",
-            "cache_write_tokens",
-            "cache_write_1h_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "audio_input_tokens",
-            "cached_audio_input_tokens",
-            "audio_output_tokens",
-        ],
-    ),
-    (AUDIO, &["audio_input_ms", "audio_output_ms"]),
-    (AMOUNT, &["amount_nanos"]),
+    (TOKENS, TOKEN_COLUMNS),
+    (AUDIO, AUDIO_COLUMNS),
+    (AMOUNT, AMOUNT_COLUMNS),
 ];
 
 /// Rows per multi-row INSERT: one statement step per this many events (SQLite's per-statement work is a

@@ -126,11 +126,7 @@ impl Reports {
     /// As [`export_calls_csv`](Self::export_calls_csv).
     pub fn export_jsonl(&self, from: NaiveDate, to: NaiveDate, mut out: impl Write) -> Result<u64> {
         let (a, b) = range_ms(from, to);
-        let number = match self.dialect() {
-            Dialect::Sqlite => "call_ref",
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => "0",
-        };
+        let number = self.call_number();
         let calls = self.query(
             &format!(
                 "SELECT {number}, call_id, user_id, tenant_id, persona, session_kind, status,

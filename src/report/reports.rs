@@ -343,6 +343,16 @@ impl Reports {
         self.src.dialect()
     }
 
+    /// The SQL of a call's number in `calls`, for [`CallKey::call_ref`]: a file numbers its calls; a
+    /// fleet database finds a call's events by its id, and answers 0.
+    pub(crate) fn call_number(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => "call_ref",
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => "0",
+        }
+    }
+
     /// The rows `sql` answers, each read by `f`.
     pub(crate) fn query<T>(
         &self,
@@ -410,11 +420,7 @@ impl Reports {
     ///
     /// [`Error::Storage`] when the database cannot be read.
     pub fn call(&self, call_id: &str) -> Result<Option<CallReport>> {
-        let number = match self.dialect() {
-            Dialect::Sqlite => "call_ref",
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => "0",
-        };
+        let number = self.call_number();
         let head = self.query_one(
             &format!(
                 "SELECT {number}, user_id, tenant_id, persona, session_kind, status, failure_reason,

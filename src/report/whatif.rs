@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::base::error::Result as CrateResult;
 use crate::base::money::Usd;
 use crate::base::usage::{Measure, TokenUsage, UsageKind};
+use crate::persist::store::DETAIL_COLUMNS;
 use crate::pricing::{Catalog, Lookup, Tally};
 use crate::report::reports::{Reports, range_ms};
 use crate::report::source::{BoxError, Dialect, Row};
@@ -75,20 +76,9 @@ pub struct WhatIf {
     pub by_category: Vec<WhatIfLine>,
 }
 
-/// The columns [`measure_of`] reads, after the first eight of the re-pricing query.
-const DETAIL: [&str; 11] = [
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "cached_audio_input_tokens",
-    "audio_output_tokens",
-    "audio_input_ms",
-    "audio_output_ms",
-];
+/// The columns [`measure_of`] reads after the first nine of the re-pricing query: the detail
+/// columns but the payment's amount.
+const DETAIL: &[&str] = DETAIL_COLUMNS.split_at(11).0;
 
 /// Rebuilds the measure of a stored event of `category` from its columns (`quantity` at 5, `unit` at
 /// 6, then [`DETAIL`] from 9).

@@ -5,6 +5,7 @@
 use rusqlite::{Connection, params};
 
 use crate::persist::outbox::Watermarks;
+pub(crate) use crate::persist::store::DETAIL_COLUMNS;
 
 /// A call's row as this file knows it (one segment of the call in the fleet).
 #[derive(Debug, Default)]
@@ -21,22 +22,6 @@ pub(crate) struct CallColumns {
     pub(crate) segments: Vec<i64>,
     pub(crate) metadata: Vec<Option<String>>,
 }
-
-/// The token and audio detail columns, in the schema's order.
-pub(crate) const DETAIL_COLUMNS: [&str; 12] = [
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "cached_audio_input_tokens",
-    "audio_output_tokens",
-    "audio_input_ms",
-    "audio_output_ms",
-    "amount_nanos",
-];
 
 /// Events, one vector per column.
 #[derive(Debug, Default)]
