@@ -191,7 +191,10 @@ impl Shipper {
                 return;
             }
             let round = match &sqlite {
-                Some(conn) => self.refresh(conn).and_then(|()| self.round(conn)),
+                // The round first: it counts the backlog even when PostgreSQL is unreachable.
+                Some(conn) => self
+                    .round(conn)
+                    .and_then(|round| self.refresh(conn).map(|()| round)),
                 None => open(&self.db).map_err(ShipError::from).and_then(|conn| {
                     let round = self.round(&conn);
                     sqlite = Some(conn);
