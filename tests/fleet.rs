@@ -224,6 +224,61 @@ mod fleet {
         Ok(())
     }
 
+    /// A part holding events the fleet has and events it has not (an acknowledgement lost, then more
+    /// written) is sent plainly first, refused, and sent again skipping the ones held.
+    #[test]
+    fn a_shipment_half_held_adds_only_the_new_half() -> TestResult {
+        let Some(fleet) = FleetDb::new("a_shipment_half_held_adds_only_the_new_half") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("a.db");
+        let (old, first) = run_server(&fleet, &file, "a", "old", 6).map_err(|e| e.to_string())?;
+        // More calls, written while no fleet is configured: they wait in the file.
+        let (meter, guard) = Meter::builder().path(&file).open()?;
+        let mut new = Vec::new();
+        for i in 0..4 {
+            let call = meter.start_call(CallInfo::new(format!("new-{i}")).user("u9"))?;
+            call.track_stt("deepgram", "nova-2", 3.0 + f64::from(i))?;
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 200)?;
+            new.push(call.finalize(callmeter::Outcome::Completed)?);
+        }
+        let written = guard.shutdown()?.persisted;
+        rusqlite::Connection::open(&file)?.execute_batch(
+            "UPDATE outbox SET events_shipped = 0, changes_shipped = 0;
+             INSERT INTO call_changes (call_ref) SELECT call_ref FROM calls;",
+        )?;
+        let (meter, guard) = Meter::builder()
+            .path(&file)
+            .postgres(&fleet.url)
+            .server("a")
+            .open()?;
+        drop(meter);
+        let second = guard.shutdown()?;
+        assert_eq!(second.shipped, written, "{second:?}");
+        assert_eq!(second.ship_duplicates, first.persisted, "{second:?}");
+        let total: i64 = old.iter().chain(&new).map(nanos).sum();
+        assert_eq!(
+            fleet.int("SELECT SUM(total_cost_nanos)::bigint FROM calls", &[]),
+            total
+        );
+        assert_eq!(
+            fleet.int(
+                "SELECT SUM(cost_nanos)::bigint FROM rollups WHERE scope = 'platform_day'",
+                &[]
+            ),
+            total
+        );
+        assert_eq!(
+            fleet.int(
+                "SELECT SUM(cost_nanos)::bigint FROM rollups WHERE scope = 'user_day' AND subject = 'u9'",
+                &[]
+            ),
+            new.iter().map(nanos).sum::<i64>()
+        );
+        Ok(())
+    }
+
     #[test]
     fn a_call_moved_to_another_server_is_one_call_with_both_usages() -> TestResult {
         let Some(fleet) = FleetDb::new("a_call_moved_to_another_server") else {

@@ -1,8 +1,10 @@
 //! The fleet shipper (feature `postgres`): the `callmeter-shipper` thread sends what the writer
 //! committed to the SQLite file on to one PostgreSQL database shared by every server, exactly once.
 //!
-//! Each round reads the next shipment after the file's watermarks ([`outgoing`]), writes it in one
-//! PostgreSQL transaction ([`fleet`]), and only once that commits moves the watermarks forward. A crash
+//! Each round reads the next shipment after the file's watermarks ([`outgoing`]), writes it to
+//! PostgreSQL ([`fleet`]: the calls in one transaction, then the events in parts, each a transaction
+//! on a connection of its own, at once), and only once those commit moves the watermarks forward.
+//! While a full shipment is being written the next one is read. A crash
 //! between the two sends the shipment again, and the fleet database ignores the events it holds (its
 //! `event_id` is unique), so nothing is counted twice; nothing is lost either, since the file keeps
 //! every event until it is shipped. When PostgreSQL is down or slow the backlog stays in the file and
@@ -37,6 +39,7 @@ use crate::control::quota::FleetQuota;
 use crate::ident::now_ms;
 use crate::persist::message::Batch;
 use crate::persist::outbox::{self, Watermarks};
+use crate::persist::ship::outgoing::Outgoing;
 use crate::persist::sink::Sink;
 
 /// Where and how to ship.
@@ -60,7 +63,7 @@ pub(crate) struct ShipConfig {
 impl ShipConfig {
     /// Events per transaction: large enough that a transaction's fixed cost is small beside its rows,
     /// small enough that a retry resends little.
-    pub(crate) const MAX_EVENTS: usize = 5_000;
+    pub(crate) const MAX_EVENTS: usize = 10_000;
     /// The idle poll.
     pub(crate) const IDLE: Duration = Duration::from_millis(500);
     /// Transactions of events in flight at once, on as many connections: a PostgreSQL backend works
@@ -139,6 +142,7 @@ pub(crate) fn spawn(
         wake,
         stop,
         clients: Vec::new(),
+        prefetched: None,
         stop_at: None,
         limits,
         quotas,
@@ -166,7 +170,10 @@ struct Shipper {
     stop: Receiver<Instant>,
     /// The connections, the first one migrated; dropped after an error so the next round connects
     /// again.
-    clients: Vec<Client>,
+    clients: Vec<Conn>,
+    /// The next shipment, read from the file while the last one was being written, and the
+    /// watermarks it starts from: used only if the watermarks are still those.
+    prefetched: Option<(Watermarks, Outgoing)>,
     stop_at: Option<Instant>,
     /// The meter's limits, whose counters learn the other servers' spend.
     limits: Arc<LimitBook>,
@@ -274,7 +281,7 @@ impl Shipper {
     /// The first connection, connecting and migrating the schema first if there is none.
     fn client(&mut self) -> Result<&mut Client, ShipError> {
         self.connect(1)?;
-        Ok(&mut self.clients[0])
+        Ok(&mut self.clients[0].client)
     }
 
     /// One shipment, if there is anything to ship: the calls first (the events are summed into
@@ -286,15 +293,21 @@ impl Shipper {
         // Counted before PostgreSQL is tried, so the backlog shows while it is unreachable.
         self.note_backlog(sqlite, from)?;
         let max = self.config.max_events;
-        let out = outgoing::read(sqlite, from, max * ShipConfig::PARTS)?;
+        let out = match self.prefetched.take() {
+            Some((start, out)) if start == from => out,
+            _ => outgoing::read(sqlite, from, max * ShipConfig::PARTS)?,
+        };
         if out.is_empty() {
             return Ok(Round::Idle);
         }
+        // A full shipment leaves more behind, likely: it is read while this one is written.
+        let full = out.events.len() == max * ShipConfig::PARTS;
+        let next = out.through;
         let origin = outbox::origin(sqlite)?;
         let server = self.config.server.clone();
         let parts = out.events.split(max);
         self.connect(parts.len())?;
-        let mut tx = self.clients[0].transaction()?;
+        let mut tx = self.clients[0].client.transaction()?;
         fleet::write_calls(&mut tx, &server, &origin, now_ms(), &out.calls)?;
         tx.commit()?;
         let mut through = Watermarks {
@@ -302,24 +315,24 @@ impl Shipper {
             changes: out.through.changes,
         };
         through.advance(sqlite)?;
-        let results: Vec<Result<fleet::Shipped, ShipError>> = if parts.len() == 1 {
-            vec![ship_part(&mut self.clients[0], &server, &origin, &parts[0])]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = parts
-                    .iter()
-                    .zip(self.clients.iter_mut())
-                    .map(|(part, client)| {
-                        let (server, origin) = (&server, &origin);
-                        s.spawn(move || ship_part(client, server, origin, part))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or(Err(ShipError::Panicked)))
-                    .collect()
-            })
-        };
+        let mut prefetched = None;
+        let results: Vec<Result<fleet::Shipped, ShipError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .zip(self.clients.iter_mut())
+                .map(|(part, conn)| {
+                    let (server, origin) = (&server, &origin);
+                    s.spawn(move || conn.ship(server, origin, part))
+                })
+                .collect();
+            if full {
+                prefetched = Some((next, outgoing::read(sqlite, next, max * ShipConfig::PARTS)));
+            }
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(ShipError::Panicked)))
+                .collect()
+        });
         let ship = &self.counters.ship;
         let mut failed = None;
         for (part, result) in parts.iter().zip(results) {
@@ -339,6 +352,11 @@ impl Shipper {
         }
         // Committed: a failure from here on sends those events again, which the fleet ignores.
         through.advance(sqlite)?;
+        // Kept only when every part committed: otherwise the next round starts from an earlier
+        // watermark, and reads again.
+        if let (None, Some((start, Ok(out)))) = (&failed, prefetched) {
+            self.prefetched = Some((start, out));
+        }
         self.note_backlog(sqlite, through)?;
         match failed {
             Some(e) => Err(e),
@@ -349,11 +367,14 @@ impl Shipper {
     /// Opens connections (migrating the schema on the first) until there are `n`.
     fn connect(&mut self, n: usize) -> Result<(), ShipError> {
         while self.clients.len() < n {
-            let mut c = Client::connect(&self.config.url, NoTls)?;
+            let mut client = Client::connect(&self.config.url, NoTls)?;
             if self.clients.is_empty() {
-                schema::migrate(&mut c)?;
+                schema::migrate(&mut client)?;
             }
-            self.clients.push(c);
+            self.clients.push(Conn {
+                client,
+                statements: None,
+            });
         }
         Ok(())
     }
@@ -383,17 +404,37 @@ impl Shipper {
     }
 }
 
-/// Ships one part of a shipment's events in a transaction of its own.
-fn ship_part(
-    client: &mut Client,
-    server: &str,
-    origin: &str,
-    part: &outgoing::EventColumns,
-) -> Result<fleet::Shipped, ShipError> {
-    let mut tx = client.transaction()?;
-    let shipped = fleet::write_events(&mut tx, server, origin, part)?;
-    tx.commit()?;
-    Ok(shipped)
+/// A connection to the fleet database, with its prepared statements for events.
+struct Conn {
+    client: Client,
+    statements: Option<fleet::EventStatements>,
+}
+
+impl Conn {
+    /// Ships one part of a shipment's events in a transaction of its own.
+    fn ship(
+        &mut self,
+        server: &str,
+        origin: &str,
+        part: &outgoing::EventColumns,
+    ) -> Result<fleet::Shipped, ShipError> {
+        let statements = match self.statements.take() {
+            Some(statements) => statements,
+            None => fleet::EventStatements::prepare(&mut self.client)?,
+        };
+        let mut write = |insert| -> Result<fleet::Shipped, postgres::Error> {
+            let mut tx = self.client.transaction()?;
+            let shipped = fleet::write_events(&mut tx, &statements, insert, server, origin, part)?;
+            tx.commit()?;
+            Ok(shipped)
+        };
+        let shipped = match write(fleet::Insert::New) {
+            Err(e) if fleet::is_replay(&e) => write(fleet::Insert::Replay)?,
+            shipped => shipped?,
+        };
+        self.statements = Some(statements);
+        Ok(shipped)
+    }
 }
 
 /// The alert of a backlog older than its threshold.

@@ -13,6 +13,12 @@
 //! 'CA1'`). A second index on a text id, inserted at as many places as there are open calls, took
 //! half of the fleet's insert time (measured: 200 000 rows in 2.0 s with it, 1.05 s without).
 //!
+//! `created_at` has a BRIN index: events arrive roughly in time order, so a time range (exports, what-if
+//! reports) reads a few blocks' ranges, and an insert costs next to nothing. The rows updated in place
+//! (calls, segments, rollups, usage) leave 30 % of each page free, so an update stays on its page
+//! and touches no index (measured: 69 000 events/s shipped before, 78 000 after). `rollups` has no
+//! per-call scope: a call's breakdown is read from its events.
+//!
 //! Text compares as bytes (`COLLATE "C"`), as in SQLite: reports sort the same on both, and the ids'
 //! indexes are built and searched with `memcmp` instead of the locale's rules.
 //!
@@ -53,7 +59,7 @@ CREATE TABLE call_segments (
     cost_nanos     BIGINT NOT NULL DEFAULT 0,
     call_ms        BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (call_id, origin)
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE calls (
     call_id          TEXT COLLATE "C" PRIMARY KEY,
@@ -71,7 +77,7 @@ CREATE TABLE calls (
     event_count      BIGINT NOT NULL DEFAULT 0,
     server           TEXT COLLATE "C" NOT NULL,
     metadata         TEXT COLLATE "C"
-);
+) WITH (fillfactor = 70);
 CREATE INDEX calls_by_started ON calls (started_at);
 CREATE INDEX calls_by_user ON calls (user_id, started_at);
 CREATE INDEX calls_by_tenant ON calls (tenant_id, started_at);
@@ -105,7 +111,7 @@ CREATE TABLE cost_events (
     audio_output_ms     BIGINT,
     amount_nanos        BIGINT
 );
-CREATE INDEX cost_events_by_time ON cost_events (created_at);
+CREATE INDEX cost_events_by_time ON cost_events USING brin (created_at);
 
 CREATE TABLE usage_by_origin (
     origin     TEXT COLLATE "C" NOT NULL,
@@ -115,11 +121,11 @@ CREATE TABLE usage_by_origin (
     quantity   NUMERIC NOT NULL,
     cost_nanos BIGINT NOT NULL,
     PRIMARY KEY (origin, provider, model, day)
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE rollups (
-    scope      TEXT COLLATE "C" NOT NULL CHECK (scope IN ('call', 'user_day', 'user_month', 'tenant_day',
-                                              'tenant_month', 'platform_day')),
+    scope      TEXT COLLATE "C" NOT NULL CHECK (scope IN ('user_day', 'user_month', 'tenant_day', 'tenant_month',
+                                              'platform_day')),
     subject    TEXT COLLATE "C" NOT NULL,
     period     TEXT COLLATE "C" NOT NULL,
     category   TEXT COLLATE "C" NOT NULL,
@@ -130,7 +136,7 @@ CREATE TABLE rollups (
     characters BIGINT NOT NULL,
     time_ms    BIGINT NOT NULL,
     PRIMARY KEY (scope, subject, period, category, provider)
-);
+) WITH (fillfactor = 70);
 "#;
 
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
