@@ -123,7 +123,7 @@ mod ship {
                 for _ in 0..iters {
                     round += 1;
                     let _ = admin.batch_execute(
-                        "TRUNCATE cost_events, calls, call_segments, rollups, callmeter_servers",
+                        "TRUNCATE cost_events, calls, call_segments, rollups, usage_by_origin, callmeter_servers",
                     );
                     let copy = dir.path().join(format!("copy-{round}.db"));
                     std::fs::copy(&template, &copy).expect("copy");
