@@ -6,12 +6,12 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use once_cell::race::OnceBox;
 
+use crate::base::clock::TimeSource;
 use crate::pricing::Catalog;
 
 /// A call's identity, shared with the writer by every event of the call.
@@ -32,6 +32,8 @@ pub(crate) struct CallIdent {
     pub(crate) segment: i64,
     /// The coarse monotonic clock at `started_at_ms`: events are stamped from it (see [`CallIdent::now_ms`]).
     pub(crate) started: coarsetime::Instant,
+    /// The meter's clock when it was given one; events are then stamped from it instead.
+    pub(crate) clock: TimeSource,
     pub(crate) catalog: Arc<Catalog>,
     /// Agents of a multi-agent session; an event names its agent by index into this list.
     /// Made by the first agent (most calls have none), without a lock.
@@ -59,11 +61,17 @@ impl CallIdent {
             .saturating_add(i64::from(self.elapsed_ms()))
     }
 
-    /// Milliseconds since the call started, read the same way (saturating after 49 days).
+    /// Milliseconds since the call started, read the same way (saturating after 49 days; 0 if a
+    /// given clock went back before the start).
     pub(crate) fn elapsed_ms(&self) -> u32 {
-        let elapsed = coarsetime::Instant::now()
-            .duration_since(self.started)
-            .as_millis();
+        let elapsed = match self.clock.custom() {
+            None => coarsetime::Instant::now()
+                .duration_since(self.started)
+                .as_millis(),
+            Some(clock) => {
+                u64::try_from(clock.now_ms().saturating_sub(self.started_at_ms)).unwrap_or(0)
+            }
+        };
         u32::try_from(elapsed).unwrap_or(u32::MAX)
     }
 }
@@ -114,9 +122,4 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    }
-}
+pub(crate) use crate::base::clock::system_now_ms as now_ms;

@@ -106,6 +106,7 @@ pub mod pricing;
 pub mod report;
 
 // The meter and its calls.
+pub use crate::base::clock::{Clock, ManualClock};
 pub use crate::base::stats::Stats;
 pub use crate::call::info::{CallInfo, CallSummary, Outcome, Tracked};
 pub use crate::call::meter::{Meter, MeterBuilder, MeterGuard};

@@ -4,10 +4,12 @@
 //! - [`money`]: [`Usd`](crate::Usd), nano-dollar arithmetic and the bounds on totals.
 //! - [`usage`]: what is tracked ([`UsageKind`](crate::UsageKind), [`TokenUsage`](crate::TokenUsage),
 //!   [`Category`](crate::Category), [`Unit`](crate::Unit)) and the quantity an event carries.
+//! - [`clock`]: where a meter reads the time ([`Clock`](crate::Clock), [`ManualClock`](crate::ManualClock)).
 //! - [`stats`]: the meter's counters and their snapshot, [`Stats`](crate::Stats).
 //!
 //! Layer: the bottom. Imports nothing of the crate outside this folder.
 
+pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod money;
 pub(crate) mod stats;

@@ -10,6 +10,7 @@ use chrono::FixedOffset;
 use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 use rustc_hash::FxHashMap;
 
+use crate::base::clock::{Clock, TimeSource};
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::stats::{Counters, Stats};
@@ -22,7 +23,7 @@ use crate::control::limits::{
     Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
 };
 use crate::control::quota::{Quota, Watch};
-use crate::ident::{CallIdent, now_ms};
+use crate::ident::CallIdent;
 use crate::persist::message::{CallEnd, Control, Event};
 #[cfg(feature = "postgres")]
 use crate::persist::ship;
@@ -78,6 +79,7 @@ pub struct MeterBuilder {
     estimate: Usd,
     estimates: FxHashMap<String, Usd>,
     quotas: Vec<Quota>,
+    time: TimeSource,
     #[cfg(feature = "postgres")]
     fleet: Option<Fleet>,
 }
@@ -119,6 +121,7 @@ impl std::fmt::Debug for MeterBuilder {
             .field("budget", &self.budget)
             .field("thresholds", &self.thresholds)
             .field("sinks", &self.sinks.len())
+            .field("clock", &self.time)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +143,7 @@ impl Default for MeterBuilder {
             estimate: DEFAULT_CALL_ESTIMATE,
             estimates: FxHashMap::default(),
             quotas: Vec::new(),
+            time: TimeSource::default(),
             #[cfg(feature = "postgres")]
             fleet: None,
         }
@@ -200,6 +204,14 @@ impl MeterBuilder {
     /// goes to the `alerts` table.
     pub fn alert_sink(mut self, sink: impl AlertSink) -> Self {
         self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// The clock calls and events are stamped by, and limits' days and months decided by (the system
+    /// clock by default). It is read on the calling thread only, once per track call; see [`Clock`].
+    /// For tests and simulations: [`ManualClock`](crate::ManualClock), or a clock of one's own.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.time = TimeSource::new(Arc::new(clock));
         self
     }
 
@@ -312,7 +324,8 @@ impl MeterBuilder {
         #[cfg(feature = "postgres")]
         let fleet = self.fleet_config()?;
         let store = Store::open(&self.path)?;
-        let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds)?;
+        let now = self.time.now_ms();
+        let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds, now)?;
         let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
@@ -378,6 +391,7 @@ impl MeterBuilder {
             flush_timeout: self.flush_timeout,
             next_key: AtomicU64::new(0),
             seed: uuid::Uuid::new_v4().as_u64_pair().0,
+            time: self.time,
             budget: self.budget,
             alerts: alerts_tx,
             session_alert: thresholds.session.to_nanos().unwrap_or(i64::MAX),
@@ -465,9 +479,10 @@ fn load_control(
     config: LimitConfig,
     quotas: Vec<Quota>,
     thresholds: &AlertThresholds,
+    now_ms: i64,
 ) -> Result<(Arc<LimitBook>, Watch)> {
     let past = if config.any() {
-        load_past(store.connection(), store.path(), config.offset(), now_ms())?
+        load_past(store.connection(), store.path(), config.offset(), now_ms)?
     } else {
         Vec::new()
     };
@@ -477,7 +492,7 @@ fn load_control(
         quotas,
         thresholds.daily,
         thresholds.monthly,
-        now_ms(),
+        now_ms,
     )?;
     Ok((Arc::new(LimitBook::new(config, past)), watch))
 }
@@ -547,6 +562,8 @@ pub(crate) struct MeterShared {
     next_key: AtomicU64,
     /// Random bits of this meter, mixed into its calls' segment ids.
     seed: u64,
+    /// Where calls read the time.
+    pub(crate) time: TimeSource,
 }
 
 impl MeterShared {
@@ -775,13 +792,15 @@ impl Meter {
             .copied()
             .unwrap_or(s.estimate);
         s.limits
-            .admit(info.user_id(), info.tenant_id(), estimate, now_ms())
+            .admit(info.user_id(), info.tenant_id(), estimate, s.time.now_ms())
     }
 
     /// What a user or tenant has spent today and this month (calls in progress included), against its
     /// limits; one entry per limited period.
     pub fn spend(&self, kind: SubjectKind, id: &str) -> Vec<SpendStatus> {
-        self.shared.limits.status(kind, id, now_ms())
+        self.shared
+            .limits
+            .status(kind, id, self.shared.time.now_ms())
     }
 
     /// The catalog calls started now are priced by.

@@ -23,7 +23,7 @@ use crate::control::budget::{
     CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, CompiledBudget, Transitions, Verdict,
 };
 use crate::control::limits::PeriodCounter;
-use crate::ident::{Agent, CallIdent, CallStatus, lock, now_ms};
+use crate::ident::{Agent, CallIdent, CallStatus, lock};
 use crate::persist::message::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 use crate::pricing::{Lookup, LookupCache};
 
@@ -119,7 +119,7 @@ impl CallState {
             ));
         }
         let key = meter.next_call_key();
-        let started_at_ms = now_ms();
+        let started_at_ms = meter.time.now_ms();
         let ident = Arc::new(CallIdent {
             call_id: info.call_id.into_boxed_str(),
             user_id: info.user_id.map(String::into_boxed_str),
@@ -129,6 +129,7 @@ impl CallState {
             metadata,
             started_at_ms,
             started: coarsetime::Instant::now(),
+            clock: meter.time.clone(),
             catalog: Arc::clone(&catalog),
             agents: OnceBox::new(),
             call_ref: AtomicI64::new(0),
