@@ -1,8 +1,16 @@
-//! Simulates a voice platform's day of calls through callmeter and checks that nothing was lost.
+//! Simulates a voice platform's month of calls through callmeter and checks that nothing was lost.
 //!
 //! ```text
-//! cargo run --release --example simulate_calls -- --calls 1000 --db callmeter.db --seed 7 --threads 4
+//! cargo run --release --example simulate_calls -- --calls 1000 --days 30 --db callmeter.db --seed 7
 //! ```
+//!
+//! The calls are spread over `--days` simulated days (ending today, UTC, the window `callmeter
+//! report` shows by default, unless `--start YYYY-MM-DD` says where they begin): fewer at weekends, most in working hours, each on the
+//! timeline for as long as it lasts. The meter reads a simulated clock ([`MeterBuilder::clock`]), so
+//! calls, events and limits' days are those of the simulation, and the run is reproducible: the same
+//! `--seed`, `--calls`, `--days` and `--start` give the same calls, events, totals and report whatever
+//! `--threads` is (a tenant's calls, and so its users' daily limits, are all simulated by one thread,
+//! in time order). The database is written afresh unless `--append` is given.
 //!
 //! With the `postgres` feature, `--postgres URL --server NAME` also ships the run to a fleet database
 //! and checks that its totals equal the local ones; run it for two servers against one PostgreSQL,
@@ -32,14 +40,34 @@
 //! Exits with status 1 if any call or event is missing from the database, or if any amount differs.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use callmeter::chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
 use callmeter::{
-    Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Limits, Meter, Outcome,
-    Quota, TokenUsage, Usd, Verdict,
+    Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Clock, Limits, Meter,
+    Outcome, Quota, TokenUsage, Usd, Verdict,
 };
+
+thread_local! {
+    /// The simulated time of the call this thread is simulating, in milliseconds since the epoch.
+    static SIM_NOW: Cell<i64> = const { Cell::new(0) };
+}
+
+/// The meter's clock: each simulating thread's own timeline.
+struct SimClock;
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> i64 {
+        SIM_NOW.with(Cell::get)
+    }
+}
+
+fn set_now(ms: i64) {
+    SIM_NOW.with(|n| n.set(ms));
+}
 
 /// Why a council call ended early.
 const CUT_OFF: &str = "cut off: budget reached";
@@ -75,6 +103,9 @@ impl Rng {
 
 struct Args {
     calls: u64,
+    days: u64,
+    start: NaiveDate,
+    append: bool,
     db: PathBuf,
     seed: u64,
     threads: u64,
@@ -86,6 +117,9 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         calls: 1_000,
+        days: 30,
+        start: NaiveDate::MIN,
+        append: false,
         db: PathBuf::from(callmeter::MeterBuilder::DEFAULT_DB_PATH),
         seed: 42,
         threads: 4,
@@ -97,6 +131,16 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--calls" => args.calls = value()?.parse().map_err(|e| format!("--calls: {e}"))?,
+            "--days" => {
+                args.days = value()?.parse().map_err(|e| format!("--days: {e}"))?;
+                args.days = args.days.max(1);
+            }
+            "--start" => {
+                args.start = value()?
+                    .parse()
+                    .map_err(|e| format!("--start (YYYY-MM-DD): {e}"))?;
+            }
+            "--append" => args.append = true,
             "--db" => args.db = PathBuf::from(value()?),
             "--seed" => args.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--threads" => {
@@ -114,24 +158,94 @@ fn parse_args() -> Result<Args, String> {
             "--server" => args.server = Some(value()?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: simulate_calls [--calls N] [--db PATH] [--seed S] [--threads T] \
-                            [--postgres URL [--server NAME]]"
+                    "usage: simulate_calls [--calls N] [--days D] [--start YYYY-MM-DD] [--db PATH] \
+                            [--append] [--seed S] [--threads T] [--postgres URL [--server NAME]]"
                         .into(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if args.start == NaiveDate::MIN {
+        let days = i64::try_from(args.days).map_err(|e| format!("--days: {e}"))?;
+        // The last `days` days, today included: the window `callmeter report` shows by default.
+        args.start = Utc::now().date_naive() - Days::days(days - 1);
+    }
     Ok(args)
+}
+
+/// Relative call volume per hour of the day (UTC): quiet at night, a peak in working hours.
+const HOURLY: [u64; 24] = [
+    1, 1, 1, 1, 1, 2, 4, 7, 10, 12, 12, 11, 10, 11, 12, 12, 11, 9, 7, 6, 4, 3, 2, 1,
+];
+
+/// One simulated call, decided before any runs: who, when, and the generator its conversation uses.
+struct Planned {
+    n: u64,
+    start_ms: i64,
+    user: u64,
+    tenant: u64,
+    rng: Rng,
+}
+
+/// Every call of the run, in a reproducible order: each from its own generator, seeded by the run's
+/// seed and the call's number.
+fn plan(args: &Args) -> Vec<Planned> {
+    let first_ms = args
+        .start
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp_millis());
+    // Weekend days get half the calls of a weekday.
+    let day_weights: Vec<u64> = (0..args.days)
+        .map(|d| {
+            let day = args.start + Days::days(d as i64);
+            if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let pick = |rng: &mut Rng, weights: &[u64]| -> u64 {
+        let mut x = rng.range(0, weights.iter().sum::<u64>() - 1);
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return i as u64;
+            }
+            x -= w;
+        }
+        0
+    };
+    (0..args.calls)
+        .map(|n| {
+            let mut rng = Rng(args.seed ^ (n.wrapping_mul(0x2545_F491_4F6C_DD1D)));
+            let day = pick(&mut rng, &day_weights);
+            let hour = pick(&mut rng, &HOURLY);
+            let ms_in_hour = rng.range(0, 3_599_999);
+            let start_ms = first_ms + ((day * 24 + hour) * 3_600_000 + ms_in_hour) as i64;
+            // A few heavy users and a long tail: user 1 makes about a sixth of the calls.
+            let u = rng.range(0, 999_999) as f64 / 1_000_000.0;
+            let user = 1 + (200.0 * u * u * u) as u64;
+            Planned {
+                n,
+                start_ms,
+                user,
+                tenant: user % 12 + 1,
+                rng,
+            }
+        })
+        .collect()
 }
 
 const SCENARIOS: [&str; 4] = ["phone", "council", "assistant", "realtime"];
 
 /// One call's conversation: turns of (user speech seconds, assistant speech characters).
+/// The simulated clock moves to the end of each turn before the turn's usage is tracked.
 fn converse(
     rng: &mut Rng,
     call: &CallCostTracker,
     scenario: &str,
+    start_ms: i64,
 ) -> Result<Outcome, callmeter::Error> {
     let seconds = rng.around(300.0, 75.0, 20.0);
     let turns = ((seconds / 60.0).round() as u64).max(1);
@@ -144,6 +258,7 @@ fn converse(
         .chain([call.agent("synthesis")])
         .collect::<Result<_, _>>()?;
     for turn in 0..turns {
+        set_now(start_ms + ((turn + 1) as f64 * per_turn * 1000.0) as i64);
         let listen = per_turn * rng.around(0.45, 0.1, 0.05);
         let chars = (400.0 * per_turn / 60.0 * rng.around(1.0, 0.2, 0.1)) as u64;
         let prompt = rng.range(8_500, 10_500);
@@ -215,32 +330,65 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
             builder = builder.server(server);
         }
     }
-    let (meter, guard) = builder.open()?;
-    let run_started_ms = chrono::Utc::now().timestamp_millis();
-    let run_id = format!(
-        "sim-{}-{}",
-        args.seed,
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
+    if !args.append {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = args.db.clone().into_os_string();
+            path.push(suffix);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        // The folder of the file's meters' lock files (empty once they closed).
+        let mut meters = args.db.clone().into_os_string();
+        meters.push("-meters");
+        let _ = std::fs::remove_dir_all(&meters);
+    }
+    let planned = plan(args);
+    let window = (
+        planned.iter().map(|p| p.start_ms).min().unwrap_or(0),
+        planned.iter().map(|p| p.start_ms).max().unwrap_or(0) + 86_400_000,
     );
+    // The meter opens at the simulation's start: limits load the spend of that day and month.
+    set_now(window.0);
+    let (meter, guard) = builder.clock(SimClock).open()?;
+    // Call ids repeat from run to run with the same seed, so an appended run gets ids of its own.
+    let run_id = if args.append {
+        format!("sim-{}-{}", args.seed, Utc::now().timestamp_millis())
+    } else {
+        format!("sim-{}", args.seed)
+    };
+    // A tenant's calls go to one thread, in time order: its users' daily limits see them in the
+    // same order whatever the number of threads.
+    let mut shares: Vec<Vec<Planned>> = (0..args.threads).map(|_| Vec::new()).collect();
+    for p in planned {
+        shares[(p.tenant % args.threads) as usize].push(p);
+    }
     let started = Instant::now();
-    let workers: Vec<_> = (0..args.threads)
-        .map(|t| {
+    let workers: Vec<_> = shares
+        .into_iter()
+        .map(|mut share| {
+            share.sort_by_key(|p| (p.start_ms, p.n));
             let meter: Meter = meter.clone();
             let run_id = run_id.clone();
-            let (calls, threads, seed) = (args.calls, args.threads, args.seed);
             std::thread::spawn(
                 move || -> Result<(Vec<(String, CallSummary)>, u64), callmeter::Error> {
                     let mut out = Vec::new();
                     let mut denied = 0;
-                    for n in (t..calls).step_by(threads as usize) {
-                        let mut rng = Rng(seed ^ (n.wrapping_mul(0x2545_F491_4F6C_DD1D)));
+                    for Planned {
+                        n,
+                        start_ms,
+                        user,
+                        tenant,
+                        mut rng,
+                    } in share
+                    {
+                        set_now(start_ms);
                         let scenario = SCENARIOS[(rng.next() % 4) as usize];
                         let mut info = CallInfo::new(format!("{run_id}-{n}"))
                             // Users and tenants of this run: a new run is a new set of customers.
-                            .user(format!("{run_id}-user-{}", rng.range(1, 200)))
-                            .tenant(format!("{run_id}-tenant-{}", rng.range(1, 12)))
+                            .user(format!("{run_id}-user-{user}"))
+                            .tenant(format!("{run_id}-tenant-{tenant}"))
                             .persona(["coach", "friend", "tutor"][rng.range(0, 2) as usize])
                             .session_kind(scenario);
                         if scenario == "council" {
@@ -252,7 +400,7 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
                             continue;
                         }
                         let call = meter.start_call(info)?;
-                        let outcome = converse(&mut rng, &call, scenario)?;
+                        let outcome = converse(&mut rng, &call, scenario, start_ms)?;
                         out.push((scenario.to_owned(), call.finalize(outcome)?));
                     }
                     Ok((out, denied))
@@ -330,8 +478,10 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     let usd = Usd::from_nanos;
     println!(
-        "callmeter simulate_calls: {} calls, seed {}, {} threads, database {}",
+        "callmeter simulate_calls: {} calls over {} days from {}, seed {}, {} threads, database {}",
         args.calls,
+        args.days,
+        args.start,
         args.seed,
         args.threads,
         args.db.display()
@@ -380,9 +530,10 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     println!("  calls cut off     {cut_off:>6}   (council sessions, $1.00 budget)");
     println!("  alerts raised     {:>6}", stats.alerts_raised);
     let mut kinds = conn.prepare(
-        "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 GROUP BY kind ORDER BY kind",
+        "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
+         GROUP BY kind ORDER BY kind",
     )?;
-    let rows = kinds.query_map([run_started_ms], |r| {
+    let rows = kinds.query_map([window.0, window.1], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;
     for row in rows {
