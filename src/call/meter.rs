@@ -210,6 +210,9 @@ impl MeterBuilder {
     /// The clock calls and events are stamped by, and limits' days and months decided by (the system
     /// clock by default). It is read on the calling thread only, once per track call; see [`Clock`].
     /// For tests and simulations: [`ManualClock`](crate::ManualClock), or a clock of one's own.
+    /// With a clock given, limits keep the counters of ended days and months (one per limited user
+    /// or tenant and period): a clock may answer per thread, and a day one thread has left behind
+    /// may still come for another.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.time = TimeSource::new(Arc::new(clock));
         self
@@ -324,8 +327,12 @@ impl MeterBuilder {
         #[cfg(feature = "postgres")]
         let fleet = self.fleet_config()?;
         let store = Store::open(&self.path)?;
-        let now = self.time.now_ms();
-        let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds, now)?;
+        let control = ControlStart {
+            now_ms: self.time.now_ms(),
+            // A given clock may answer per thread: a day one thread left behind may come back.
+            keep_ended: self.time.custom().is_some(),
+        };
+        let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds, control)?;
         let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let counters = Arc::new(Counters::new());
         let unknown = Arc::new(UnknownModels::new());
@@ -472,6 +479,12 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// When the control stage starts, and whether its limits keep ended periods' counters.
+struct ControlStart {
+    now_ms: i64,
+    keep_ended: bool,
+}
+
 /// What the control stage needs from the database when a meter opens: this period's spend of the
 /// users and tenants with limits, and the state of quotas and platform thresholds.
 fn load_control(
@@ -479,8 +492,9 @@ fn load_control(
     config: LimitConfig,
     quotas: Vec<Quota>,
     thresholds: &AlertThresholds,
-    now_ms: i64,
+    start: ControlStart,
 ) -> Result<(Arc<LimitBook>, Watch)> {
+    let now_ms = start.now_ms;
     let past = if config.any() {
         load_past(store.connection(), store.path(), config.offset(), now_ms)?
     } else {
@@ -494,7 +508,11 @@ fn load_control(
         thresholds.monthly,
         now_ms,
     )?;
-    Ok((Arc::new(LimitBook::new(config, past)), watch))
+    let mut book = LimitBook::new(config, past);
+    if start.keep_ended {
+        book = book.keeping_ended_periods();
+    }
+    Ok((Arc::new(book), watch))
 }
 
 /// Starts the `callmeter-writer` thread.

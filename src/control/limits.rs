@@ -274,6 +274,9 @@ pub(crate) struct LimitBook {
     counters: Mutex<FxHashMap<CounterKey, Arc<PeriodCounter>>>,
     /// Spend (cost nano-dollars, call milliseconds) found in the database at open.
     baseline: FxHashMap<CounterKey, (i64, u64)>,
+    /// Whether ended periods' counters are kept: with a clock given to the meter, which may answer
+    /// per thread, a call may start on a day another thread has left behind.
+    keep_ended: bool,
 }
 
 /// UTC as an offset.
@@ -343,6 +346,12 @@ pub(crate) fn month_start_ms(offset: FixedOffset, now_ms: i64) -> i64 {
 }
 
 impl LimitBook {
+    /// Keeps the counters of ended periods (see `keep_ended`).
+    pub(crate) fn keeping_ended_periods(mut self) -> Self {
+        self.keep_ended = true;
+        self
+    }
+
     pub(crate) fn new(config: LimitConfig, past: Vec<PastCall>) -> Self {
         let offset = config.offset();
         let mut baseline: FxHashMap<CounterKey, (i64, u64)> = FxHashMap::default();
@@ -371,6 +380,7 @@ impl LimitBook {
             tenants: config.tenants,
             counters: Mutex::new(FxHashMap::default()),
             baseline,
+            keep_ended: false,
         }
     }
 
@@ -424,6 +434,9 @@ impl LimitBook {
             }
         }
         // Counters of periods that have ended stay with the calls that hold them; the book forgets them.
+        if self.keep_ended {
+            return out;
+        }
         let today = period_of(self.offset, started_ms, Period::Day).0;
         let month = period_of(self.offset, started_ms, Period::Month).0;
         counters.retain(|(_, _, period, key), _| match period {
