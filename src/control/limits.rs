@@ -592,4 +592,33 @@ mod tests {
         let april = book.counters_for(Some("u"), None, ms(2026, 4, 1, 0, 0, 0));
         assert_eq!(april[1].status().spent, Usd::ZERO);
     }
+
+    /// With a per-thread clock one thread may be on the 20th while another still starts calls on
+    /// the 5th: the 5th's spend must still be there for it.
+    #[test]
+    fn a_book_keeping_ended_periods_finds_an_earlier_day_s_spend() {
+        let config = || LimitConfig {
+            user_default: Limits::none().daily_cost(Usd::from_nanos(1_000)),
+            ..LimitConfig::default()
+        };
+        let fifth = ms(2026, 3, 5, 12, 0, 0);
+        let twentieth = ms(2026, 3, 20, 12, 0, 0);
+        for (book, kept) in [
+            (LimitBook::new(config(), Vec::new()), false),
+            (
+                LimitBook::new(config(), Vec::new()).keeping_ended_periods(),
+                true,
+            ),
+        ] {
+            book.counters_for(Some("u"), None, fifth)[0].add(600, 0);
+            let _ = book.counters_for(Some("u"), None, twentieth);
+            let again = book.counters_for(Some("u"), None, fifth)[0].status().spent;
+            let expected = if kept {
+                Usd::from_nanos(600)
+            } else {
+                Usd::ZERO
+            };
+            assert_eq!(again, expected, "kept: {kept}");
+        }
+    }
 }
