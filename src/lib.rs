@@ -114,7 +114,7 @@ pub use crate::call::tracker::CallCostTracker;
 pub use crate::ident::CallStatus;
 
 // Money and usage.
-pub use crate::base::money::Usd;
+pub use crate::base::money::{Rounded, Usd};
 pub use crate::base::usage::{Category, TokenUsage, Unit, UsageKind};
 pub use chrono;
 pub use rust_decimal::Decimal;

@@ -130,6 +130,18 @@ fn a_float_price_is_refused_and_the_error_says_how_to_write_it() {
     assert_names(&err, None, None, "write it as a string");
 }
 
+/// Rates get the same advice as fees, in entries and in prompt-size tiers.
+#[test]
+fn a_float_rate_is_refused_with_the_same_advice() {
+    for body in [
+        "rates = { characters = 0.5 }\n",
+        "[[model.above]]\nprompt_tokens = 200000\nrates = { input_tokens = 0.000003 }\n",
+    ] {
+        let err = error_of(&format!("{HEAD}{body}"));
+        assert_names(&err, None, None, "write it as a string");
+    }
+}
+
 #[test]
 fn file_errors_name_the_entry_and_the_field() {
     let cases = [

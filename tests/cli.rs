@@ -49,6 +49,7 @@ fn quote_prices_token_kinds_and_payments() {
         "--payment",
         "4.99",
         "--international",
+        "--exact",
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("total: $0.54451"), "{out}");
@@ -125,16 +126,79 @@ fn report_on_an_empty_a_missing_and_a_corrupt_database() {
     guard.shutdown().expect("shutdown");
     let (ok, out, err) = callmeter(&["report", "--db", empty.to_str().expect("path")]);
     assert!(ok, "{err}");
-    assert!(out.lines().any(|l| l == "  total         $0"), "{out}");
+    assert!(out.lines().any(|l| l == "  total         $0.00"), "{out}");
     let missing = dir.path().join("missing.db");
     let (ok, _, err) = callmeter(&["report", "--db", missing.to_str().expect("path")]);
     assert!(!ok);
-    assert!(err.contains("missing.db"), "{err}");
+    assert!(err.contains("missing.db: no such file"), "{err}");
+    let blank = dir.path().join("blank.db");
+    std::fs::write(&blank, b"").expect("write");
+    let (ok, _, err) = callmeter(&["report", "--db", blank.to_str().expect("path")]);
+    assert!(!ok);
+    assert!(err.contains("blank.db: empty"), "{err}");
     let corrupt = dir.path().join("corrupt.db");
     std::fs::write(&corrupt, vec![0x42_u8; 4096]).expect("write");
     let (ok, _, err) = callmeter(&["report", "--db", corrupt.to_str().expect("path")]);
     assert!(!ok);
     assert!(err.contains("corrupt.db"), "{err}");
+    assert!(err.contains("not a database"), "{err}");
+}
+
+#[test]
+fn a_range_ending_before_it_starts_is_an_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let db = db.to_str().expect("utf-8 path");
+    for command in ["report", "economics", "export"] {
+        let (ok, out, err) = callmeter(&[
+            command,
+            "--db",
+            db,
+            "--from",
+            "2026-11-10",
+            "--to",
+            "2026-11-01",
+        ]);
+        assert!(!ok, "{command}: {out}");
+        assert!(
+            err.contains("--from 2026-11-10 is after --to 2026-11-01"),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_usage_the_model_does_not_bill_is_an_error_naming_what_it_bills() {
+    let (ok, out, err) = callmeter(&[
+        "quote",
+        "elevenlabs",
+        "eleven_turbo_v2_5",
+        "--seconds",
+        "10",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("does not bill audio_seconds; it bills characters"),
+        "{err}"
+    );
+}
+
+#[test]
+fn amounts_are_rounded_for_reading_and_exact_with_exact() {
+    let args = [
+        "quote",
+        "openai",
+        "gpt-4o-mini",
+        "--input-tokens",
+        "1234567",
+    ];
+    let (ok, out, err) = callmeter(&args);
+    assert!(ok, "{err}");
+    // 1 234 567 tokens at $0.15 per million: $0.18518505.
+    assert!(out.lines().any(|l| l == "  total: $0.1852"), "{out}");
+    let (ok, out, err) = callmeter(&[&args[..], &["--exact"]].concat());
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l == "  total: $0.18518505"), "{out}");
 }
 
 #[test]

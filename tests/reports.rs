@@ -104,13 +104,19 @@ fn the_platform_report_sums_the_range() -> TestResult {
 }
 
 #[test]
-fn missing_foreign_and_corrupt_files_are_typed_errors() -> TestResult {
+fn missing_empty_foreign_and_corrupt_files_are_typed_errors() -> TestResult {
     let dir = tempfile::tempdir()?;
     let missing = Reports::open(dir.path().join("none.db")).err();
     assert!(
-        matches!(missing, Some(Error::Storage { .. })),
+        matches!(missing, Some(Error::NoSuchDatabase { .. })),
         "{missing:?}"
     );
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"")?;
+    assert!(matches!(
+        Reports::open(&empty),
+        Err(Error::EmptyDatabase { .. })
+    ));
     let foreign = dir.path().join("foreign.db");
     rusqlite::Connection::open(&foreign)?.execute_batch("CREATE TABLE notes (x TEXT);")?;
     assert!(matches!(

@@ -235,6 +235,23 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A report was asked of a file that does not exist.
+    #[error("database {path}: no such file")]
+    NoSuchDatabase {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// A report was asked of a file with no tables at all (an empty file, or a database no meter
+    /// has opened).
+    #[error(
+        "database {path}: empty (no callmeter tables; a meter creates them when it opens the file)"
+    )]
+    EmptyDatabase {
+        /// The database file.
+        path: PathBuf,
+    },
+
     /// The writer thread could not be started.
     #[error("could not start the writer thread")]
     Spawn(#[source] std::io::Error),

@@ -163,6 +163,43 @@ impl FromStr for Usd {
     }
 }
 
+/// An amount as people read it (see [`Usd::rounded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rounded(Usd);
+
+impl fmt::Display for Rounded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0.0;
+        let shown = if d.abs() >= Decimal::ONE || d.is_zero() {
+            d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        } else {
+            // Below a dollar, cents would show a turn's or an event's cost as $0.00.
+            d.round_sf_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                .unwrap_or(d)
+                .normalize()
+        };
+        let sign = if shown.is_sign_negative() && !shown.is_zero() {
+            "-"
+        } else {
+            ""
+        };
+        let mut abs = shown.abs();
+        if abs >= Decimal::ONE || abs.is_zero() {
+            abs.rescale(2);
+        }
+        write!(f, "{sign}${abs}")
+    }
+}
+
+impl Usd {
+    /// The amount as people read it: to the cent from a dollar up (`$554.43`, `-$1.50`), to four
+    /// significant digits below (`$0.03921`, `$0.00006`). For screens and text reports; the
+    /// amount itself, its `Display` and its JSON stay exact.
+    pub fn rounded(self) -> Rounded {
+        Rounded(self)
+    }
+}
+
 impl fmt::Display for Usd {
     /// `$0.014`, `-$1.5`: the exact amount, without trailing zeros.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -205,6 +242,25 @@ pub(crate) const fn div_round_half_even(n: u128, d: u128) -> u128 {
 mod tests {
     use super::*;
     use rust_decimal::dec;
+
+    #[test]
+    fn rounded_amounts_read_as_people_expect() {
+        let cases = [
+            ("554.432414649", "$554.43"),
+            ("1", "$1.00"),
+            ("0.995", "$0.995"),
+            ("2.005", "$2.01"),
+            ("-1.5", "-$1.50"),
+            ("0.039210213", "$0.03921"),
+            ("0.00006", "$0.00006"),
+            ("-0.0000004", "-$0.0000004"),
+            ("0", "$0.00"),
+        ];
+        for (exact, shown) in cases {
+            let usd = Usd::new(exact.parse().expect("decimal"));
+            assert_eq!(usd.rounded().to_string(), shown, "{exact}");
+        }
+    }
 
     #[test]
     fn nanos_round_trip() -> Result<()> {

@@ -26,6 +26,22 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print amounts exactly, to the nano-dollar (text output rounds them for reading: to the cent
+    /// from a dollar up, to four significant digits below; JSON is always exact).
+    #[arg(long, global = true)]
+    exact: bool,
+}
+
+/// Whether `--exact` was given.
+static EXACT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// An amount for text output: rounded for reading, or exact with `--exact`.
+fn money(amount: Usd) -> String {
+    if EXACT.get().copied().unwrap_or(false) {
+        amount.to_string()
+    } else {
+        amount.rounded().to_string()
+    }
 }
 
 #[derive(Subcommand)]
@@ -63,7 +79,7 @@ impl Source {
     fn open(&self) -> Result<(Reports, NaiveDate, NaiveDate), String> {
         let reports = match &self.postgres {
             #[cfg(feature = "postgres")]
-            Some(url) => Reports::postgres(url).map_err(|e| e.to_string())?,
+            Some(url) => Reports::postgres(url).map_err(|e| describe(&e))?,
             #[cfg(not(feature = "postgres"))]
             Some(_) => {
                 return Err(
@@ -72,10 +88,13 @@ impl Source {
                         .into(),
                 );
             }
-            None => Reports::open(&self.db).map_err(|e| e.to_string())?,
+            None => Reports::open(&self.db).map_err(|e| describe(&e))?,
         };
         let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
         let from = self.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+        if from > to {
+            return Err(format!("--from {from} is after --to {to}"));
+        }
         Ok((reports, from, to))
     }
 }
@@ -104,7 +123,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         ExportFormat::EventsCsv => reports.export_events_csv(from, to, out),
         ExportFormat::Jsonl => reports.export_jsonl(from, to, out),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| describe(&e))?;
     eprintln!("callmeter: {written} records, {from} to {to}");
     Ok(())
 }
@@ -128,12 +147,12 @@ fn economics(args: &EconomicsArgs) -> Result<(), String> {
     let (reports, from, to) = args.source.open()?;
     let mut builder = Catalog::builder();
     for file in &args.catalog {
-        builder = builder.load_file(file).map_err(|e| e.to_string())?;
+        builder = builder.load_file(file).map_err(|e| describe(&e))?;
     }
-    let fixed = builder.build().map_err(|e| e.to_string())?.fixed_costs();
+    let fixed = builder.build().map_err(|e| describe(&e))?.fixed_costs();
     let e = reports
         .economics(from, to, &fixed)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     let monthly = fixed
         .iter()
         .try_fold(Usd::ZERO, |sum, c| sum.checked_add(c.monthly()))
@@ -152,32 +171,39 @@ fn economics(args: &EconomicsArgs) -> Result<(), String> {
     }
     println!("economics {} to {}", e.from, e.to);
     println!("  calls           {}", e.calls);
-    println!("  revenue         {}", e.revenue);
-    println!("  variable cost   {}", e.variable_cost);
-    println!("  payment fees    {}", e.payment_fees);
+    println!("  revenue         {}", money(e.revenue));
+    println!("  variable cost   {}", money(e.variable_cost));
+    println!("  payment fees    {}", money(e.payment_fees));
     println!(
         "  fixed costs     {}  ({} a month, spread by day)",
-        e.fixed_costs, monthly
+        money(e.fixed_costs),
+        money(monthly)
     );
-    println!("  gross profit    {}", e.gross_profit);
+    println!("  gross profit    {}", money(e.gross_profit));
     if let Some(m) = e.margin_percent {
         println!("  margin          {m} %");
     }
     if let Some(p) = per_call {
         println!(
             "  per call        revenue {}, variable {}, fees {}, fixed {}",
-            p.revenue, p.variable_cost, p.payment_fees, p.fixed_costs
+            money(p.revenue),
+            money(p.variable_cost),
+            money(p.payment_fees),
+            money(p.fixed_costs)
         );
     }
     match even {
         Some(b) => match b.calls_per_month {
             Some(n) => println!(
                 "  break-even      {n} calls a month = {} fixed ÷ ({} price − {} cost per call), rounded up",
-                b.fixed_monthly, b.price, b.cost_per_call
+                money(b.fixed_monthly),
+                money(b.price),
+                money(b.cost_per_call)
             ),
             None => println!(
                 "  break-even      none: the price {} does not exceed the cost per call {}",
-                b.price, b.cost_per_call
+                money(b.price),
+                money(b.cost_per_call)
             ),
         },
         None => println!("  break-even      give --price (no revenue recorded in the period)"),
@@ -222,7 +248,7 @@ enum Group {
 }
 
 fn json(value: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| describe(&e))?;
     println!("{text}");
     Ok(())
 }
@@ -236,7 +262,7 @@ fn print_shares(title: &str, shares: &[callmeter::report::Share]) {
         println!(
             "    {:<22} {:>16} {:>9} events",
             s.name,
-            s.cost.to_string(),
+            money(s.cost),
             s.events
         );
     }
@@ -247,10 +273,10 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     if let Some(file) = &args.html {
         let mut builder = Catalog::builder();
         for path in &args.catalog {
-            builder = builder.load_file(path).map_err(|e| e.to_string())?;
+            builder = builder.load_file(path).map_err(|e| describe(&e))?;
         }
-        let fixed = builder.build().map_err(|e| e.to_string())?.fixed_costs();
-        let page = reports.html(from, to, &fixed).map_err(|e| e.to_string())?;
+        let fixed = builder.build().map_err(|e| describe(&e))?.fixed_costs();
+        let page = reports.html(from, to, &fixed).map_err(|e| describe(&e))?;
         std::fs::write(file, page).map_err(|e| format!("{}: {e}", file.display()))?;
         eprintln!("callmeter: wrote {}", file.display());
         return Ok(());
@@ -258,7 +284,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     if let Some(id) = &args.call {
         let call = reports
             .call(id)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| describe(&e))?
             .ok_or_else(|| format!("no call {id:?} in {}", args.source.db.display()))?;
         if args.json {
             return json(&call);
@@ -287,9 +313,9 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         if let Some(d) = call.duration_seconds {
             println!("  duration  {d:.1} s");
         }
-        println!("  total     {}", call.total);
+        println!("  total     {}", money(call.total));
         if let Some(m) = call.margin {
-            println!("  revenue   {}   margin {m}", call.revenue);
+            println!("  revenue   {}   margin {}", money(call.revenue), money(m));
         }
         print_shares("by category", &call.by_category);
         print_shares("by provider", &call.by_provider);
@@ -304,7 +330,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
                 e.model,
                 e.quantity,
                 e.unit,
-                e.cost.to_string(),
+                money(e.cost),
                 if e.kind == "usage" {
                     String::new()
                 } else {
@@ -325,7 +351,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         };
         let mut rows = reports
             .calls_by(group, from, to)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         rows.truncate(args.top);
         if args.json {
             return json(&rows);
@@ -340,32 +366,36 @@ fn report(args: &ReportArgs) -> Result<(), String> {
                 "  {:<28} {:>7} {:>16} {:>14} {:>14}",
                 r.name.unwrap_or_else(|| "(none)".into()),
                 r.calls,
-                r.cost.to_string(),
-                r.cost_per_call.to_string(),
-                r.revenue.to_string()
+                money(r.cost),
+                money(r.cost_per_call),
+                money(r.revenue)
             );
         }
         return Ok(());
     }
-    let p = reports.platform(from, to).map_err(|e| e.to_string())?;
+    let p = reports.platform(from, to).map_err(|e| describe(&e))?;
     let top = reports
         .top_calls(from, to, args.top)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     if args.json {
         return json(&serde_json::json!({ "platform": p, "top_calls": top }));
     }
     println!("platform {from} to {to}");
-    println!("  total         {}", p.total);
+    println!("  total         {}", money(p.total));
     println!("  calls         {}", p.calls);
     println!("  minutes       {:.1}", p.minutes);
     if let Some(c) = p.cost_per_call {
-        println!("  per call      {c}");
+        println!("  per call      {}", money(c));
     }
     if let Some(c) = p.cost_per_minute {
-        println!("  per minute    {c}");
+        println!("  per minute    {}", money(c));
     }
     if let Some(c) = p.cost_per_turn {
-        println!("  per turn      {c}  ({} language-model requests)", p.turns);
+        println!(
+            "  per turn      {}  ({} language-model requests)",
+            money(c),
+            p.turns
+        );
     }
     print_shares("by category", &p.by_category);
     print_shares("by provider", &p.by_provider);
@@ -373,13 +403,13 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     for d in &p.daily {
         let change = d
             .change
-            .map(|c| format!("  ({c} on the day before)"))
+            .map(|c| format!("  ({} on the day before)", money(c)))
             .unwrap_or_default();
-        println!("    {}  {:>16}{change}", d.day, d.cost.to_string());
+        println!("    {}  {:>16}{change}", d.day, money(d.cost));
     }
     println!("  dearest calls");
     for (id, cost) in top {
-        println!("    {id:<40} {:>14}", cost.to_string());
+        println!("    {id:<40} {:>14}", money(cost));
     }
     Ok(())
 }
@@ -585,13 +615,10 @@ fn print(quote: &Quote) {
             line.kind.to_string(),
             amount(line.quantity),
             line.price,
-            line.cost
+            money(line.cost)
         );
     }
-    for kind in &quote.missing {
-        println!("  {kind:<26} no rate in this entry: not priced");
-    }
-    println!("  total: {}", quote.total);
+    println!("  total: {}", money(quote.total));
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -600,7 +627,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Economics(args) => economics(&args),
         Command::Export(args) => export(&args),
         Command::Quote(args) => {
-            let catalog = args.catalog().map_err(|e| e.to_string())?;
+            let catalog = args.catalog().map_err(|e| describe(&e))?;
             let at = args.at.unwrap_or_else(Utc::now);
             let usage = args.usage(&catalog, at)?;
             let quote = catalog
@@ -624,8 +651,26 @@ fn run(cli: Cli) -> Result<(), String> {
                     } => format!("no price for {provider}/{model} in force at {at}"),
                     other => other.to_string(),
                 })?;
+            if !quote.missing.is_empty() {
+                let billed: Vec<String> = catalog
+                    .get_at(&args.provider, &args.model, at)
+                    .map(|p| p.rates().iter().map(|(k, _)| k.to_string()).collect())
+                    .unwrap_or_default();
+                let missing: Vec<String> = quote.missing.iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "{}/{} does not bill {}; it bills {}",
+                    quote.provider,
+                    quote.model,
+                    missing.join(", "),
+                    if billed.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        billed.join(", ")
+                    }
+                ));
+            }
             if args.json {
-                let json = serde_json::to_string_pretty(&quote).map_err(|e| e.to_string())?;
+                let json = serde_json::to_string_pretty(&quote).map_err(|e| describe(&e))?;
                 println!("{json}");
             } else {
                 print(&quote);
@@ -635,8 +680,28 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// An error and its causes, on one line: `database x.db: reading …: file is not a database`.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut last = text.clone();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // A cause often repeats the message it causes, with more or less around it.
+        if !text.contains(&cause_text) && !cause_text.contains(&last) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        last = cause_text;
+        source = cause.source();
+    }
+    text
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let _ = EXACT.set(cli.exact);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("callmeter: {e}");

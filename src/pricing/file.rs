@@ -75,7 +75,7 @@ struct ModelEntry {
     #[serde(default)]
     aliases: Vec<String>,
     #[serde(default)]
-    rates: BTreeMap<String, String>,
+    rates: BTreeMap<String, Exact>,
     #[serde(default)]
     increments: BTreeMap<String, IncrementEntry>,
     #[serde(default)]
@@ -97,7 +97,7 @@ struct IncrementEntry {
 #[serde(deny_unknown_fields)]
 struct TierEntry {
     prompt_tokens: u64,
-    rates: BTreeMap<String, String>,
+    rates: BTreeMap<String, Exact>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,13 +248,13 @@ fn model_price(
     }
     for (kind, text) in &m.rates {
         let field = format!("rates.{kind}");
-        let (kind, rate) = kind_and_rate(kind, text).map_err(|r| err(&field, r))?;
+        let (kind, rate) = kind_and_rate(kind, &text.0).map_err(|r| err(&field, r))?;
         price = price.rate(kind, rate);
     }
     for tier in &m.above {
         for (kind, text) in &tier.rates {
             let field = format!("above.{}.{kind}", tier.prompt_tokens);
-            let (kind, rate) = kind_and_rate(kind, text).map_err(|r| err(&field, r))?;
+            let (kind, rate) = kind_and_rate(kind, &text.0).map_err(|r| err(&field, r))?;
             price = price.rate_above(tier.prompt_tokens, kind, rate);
         }
     }

@@ -259,12 +259,16 @@ impl Reports {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] when the file is missing or is not a SQLite database,
-    /// [`Error::ForeignDatabase`] when it is not a callmeter database,
+    /// [`Error::NoSuchDatabase`] when the file is missing, [`Error::EmptyDatabase`] when it has no
+    /// tables, [`Error::Storage`] when it is not a SQLite database,
+    /// [`Error::ForeignDatabase`] when it is another program's database,
     /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
         let path = path.as_ref().to_path_buf();
         let storage = |context| crate::base::error::storage(&path, context);
+        if !path.exists() {
+            return Err(Error::NoSuchDatabase { path });
+        }
         let src = Source::sqlite(&path).map_err(storage("opening for reports"))?;
         let version: i64 = src
             .sqlite_connection()
@@ -275,7 +279,18 @@ impl Reports {
             ))?;
         match version {
             crate::persist::store::SCHEMA_VERSION => Ok(Reports { src, place: path }),
-            0 => Err(Error::ForeignDatabase { path }),
+            0 => {
+                let tables: i64 = src
+                    .sqlite_connection()
+                    .map(|c| c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0)))
+                    .unwrap_or(Ok(1))
+                    .map_err(storage("reading the tables"))?;
+                if tables == 0 {
+                    Err(Error::EmptyDatabase { path })
+                } else {
+                    Err(Error::ForeignDatabase { path })
+                }
+            }
             v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => {
                 Err(Error::PreReleaseSchema {
                     path,
