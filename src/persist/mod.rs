@@ -14,6 +14,8 @@
 //! - [`unknown`]: the names of models the catalog does not know, interned for the queue.
 //! - `ship` (feature `postgres`): the `callmeter-shipper` thread, which sends what the writer committed
 //!   on to one PostgreSQL database for the whole fleet, exactly once.
+//! - `metrics` (feature `metrics`): the counters and the cost by category and provider, through the
+//!   `metrics` facade, recorded by the writer.
 //! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
 //!   destination of committed batches.
 //!
@@ -21,6 +23,8 @@
 //! and `base`; never `call` or `report`.
 
 pub(crate) mod message;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 pub(crate) mod outbox;
 pub(crate) mod owner;
 pub(crate) mod quarantine;

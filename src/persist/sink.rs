@@ -100,8 +100,8 @@ impl Sink for TraceSink {
     }
 }
 
-/// The sinks every meter has: quotas and thresholds, and the log events when the `tracing` feature is
-/// on.
+/// The sinks every meter has: quotas and thresholds, the log events when the `tracing` feature is
+/// on, and the cost metrics when the `metrics` feature is.
 pub(crate) fn standard(
     watch: Watch,
     alerts: Sender<AlertMsg>,
@@ -110,6 +110,8 @@ pub(crate) fn standard(
     vec![
         #[cfg(feature = "tracing")]
         Box::new(TraceSink),
+        #[cfg(feature = "metrics")]
+        Box::new(crate::persist::metrics::CostSink),
         Box::new(QuotaSink::new(watch, alerts, counters)),
     ]
 }

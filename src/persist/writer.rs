@@ -184,6 +184,8 @@ impl Writer {
         {
             st.since_checkpoint = None;
         }
+        // Events dropped on a full queue, and the shipper's counters, change without a commit.
+        self.record_metrics(0);
         std::thread::park_timeout(self.config.poll);
     }
 
@@ -280,6 +282,16 @@ impl Writer {
         for sink in &mut self.sinks {
             sink.committed(batch);
         }
+        self.record_metrics(0);
+    }
+
+    /// Records the counters through the `metrics` facade (feature `metrics`); `in_hand` events are
+    /// taken from the queue but not committed.
+    fn record_metrics(&self, in_hand: usize) {
+        #[cfg(feature = "metrics")]
+        crate::persist::metrics::record(&self.counters, (self.events.len() + in_hand) as u64);
+        #[cfg(not(feature = "metrics"))]
+        let _ = in_hand;
     }
 
     /// After a transient failure: counts it, frees the log's space after a "disk full", and waits
@@ -288,6 +300,7 @@ impl Writer {
         // A shutdown request may have come while the write was failing.
         self.take_control(st);
         Counters::bump(&self.counters.write_errors);
+        self.record_metrics(st.batch.events.len());
         if let Ok(mut last) = self.counters.last_write_error.lock() {
             *last = Some(e.to_string());
         }
