@@ -15,6 +15,7 @@ use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::stats::{Counters, Stats};
 use crate::call::info::CallInfo;
+use crate::call::off_thread::off_thread;
 use crate::call::state::CallState;
 use crate::call::tracker::CallCostTracker;
 use crate::control::alert::{ALERT_QUEUE, AlertMsg, AlertSink, AlertThresholds, Dispatcher};
@@ -846,6 +847,10 @@ impl Meter {
 
     /// Waits until every event, start and end record enqueued before this call is committed.
     ///
+    /// **Blocks** the calling thread: usually for one commit (milliseconds), at most the flush timeout
+    /// (default 10 s) while the database fails. From async code use
+    /// [`flush_async`](Self::flush_async).
+    ///
     /// # Errors
     ///
     /// [`Error::Timeout`] when the writer does not answer within the flush timeout (the database is
@@ -854,6 +859,18 @@ impl Meter {
         let timeout = self.shared.flush_timeout;
         self.shared
             .request(Control::Flush, Instant::now() + timeout, timeout)
+    }
+
+    /// [`flush`](Self::flush) without blocking the caller: the wait runs on a thread of its own
+    /// (`callmeter-flush`), and the future, which any async runtime can poll, is ready when it ends.
+    /// Dropping the future does not cancel the flush.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush); [`Error::Spawn`] when the thread cannot start.
+    pub fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let meter = self.clone();
+        off_thread("callmeter-flush", move || meter.flush())
     }
 }
 
@@ -883,6 +900,10 @@ impl std::fmt::Debug for MeterGuard {
 impl MeterGuard {
     /// Drains and commits everything, stops the writer, and returns the final counters.
     ///
+    /// **Blocks** the calling thread until the writer has committed what was queued: usually
+    /// milliseconds, at most the shutdown timeout (default 30 s) while the database fails. From async
+    /// code use [`shutdown_async`](Self::shutdown_async).
+    ///
     /// # Errors
     ///
     /// [`Error::Timeout`] when the writer did not answer within the shutdown timeout,
@@ -890,6 +911,18 @@ impl MeterGuard {
     /// each call's unwritten events and their dollars.
     pub fn shutdown(mut self) -> Result<Stats> {
         self.stop()
+    }
+
+    /// [`shutdown`](Self::shutdown) without blocking the caller: it runs on a thread of its own
+    /// (`callmeter-shutdown`), and the future, which any async runtime can poll, is ready with the
+    /// final counters when it ends. Dropping the future does not cancel the shutdown.
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](Self::shutdown); [`Error::Spawn`] when the thread cannot start (the guard is
+    /// then dropped, which shuts the meter down on the calling thread).
+    pub fn shutdown_async(self) -> impl Future<Output = Result<Stats>> + Send + 'static {
+        off_thread("callmeter-shutdown", move || self.shutdown())
     }
 
     fn stop(&mut self) -> Result<Stats> {

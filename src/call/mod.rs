@@ -5,6 +5,7 @@
 //! - [`info`]: what a call is ([`CallInfo`](crate::CallInfo)) and what it cost
 //!   ([`CallSummary`](crate::CallSummary), [`Tracked`](crate::Tracked)).
 //! - [`tracker`]: [`CallCostTracker`](crate::CallCostTracker), the handle the pipeline tracks through.
+//! - [`off_thread`]: the async forms of the waiting calls, run on a thread of their own.
 //! - [`state`]: one call's shared state — its gate, its running totals, pricing and booking one event,
 //!   ending the call.
 //! - [`totals`], [`cumulative`]: the call's lock-free running cost per catalog entry, and its
@@ -37,6 +38,7 @@
 pub(crate) mod cumulative;
 pub(crate) mod info;
 pub(crate) mod meter;
+pub(crate) mod off_thread;
 pub(crate) mod state;
 pub(crate) mod totals;
 pub(crate) mod tracker;
