@@ -121,6 +121,8 @@ pub use rust_decimal::Decimal;
 
 // Prices, control and reports: the types most users name; the rest is in the modules.
 pub use crate::control::{Alert, AlertKind, AlertSink, Budget, Limits, Quota, Verdict};
+#[cfg(feature = "webhook")]
+pub use crate::control::{WebhookOptions, WebhookSink};
 pub use crate::pricing::{Catalog, CatalogBuilder, ModelPrice, Rate};
 pub use crate::report::Reports;
 

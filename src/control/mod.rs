@@ -17,8 +17,12 @@ pub(crate) mod alert;
 pub(crate) mod budget;
 pub(crate) mod limits;
 pub(crate) mod quota;
+#[cfg(feature = "webhook")]
+pub(crate) mod webhook;
 
 pub use alert::{Alert, AlertKind, AlertSink, AlertThresholds, AlertUsage, LogSink};
 pub use budget::{Budget, Verdict};
 pub use limits::{Admission, Limits, Period, SpendStatus, SubjectKind};
 pub use quota::Quota;
+#[cfg(feature = "webhook")]
+pub use webhook::{WebhookOptions, WebhookSink};
