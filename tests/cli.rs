@@ -110,6 +110,13 @@ fn report_summarises_a_database_and_breaks_down_a_call() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["total"], "0.07");
     assert_eq!(v["events"][0]["provider"], "twilio");
+    let (ok, out, err) = callmeter(&["report", "--db", db, "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["endings"][0]["status"], "completed");
+    assert_eq!(v["endings"][0]["calls"], 1);
+    assert_eq!(v["cost_spread"]["p50"], "0.07");
+    assert_eq!(v["against_previous"]["calls"], 1);
     let (ok, out, err) = callmeter(&["report", "--db", db, "--by", "user"]);
     assert!(ok, "{err}");
     assert!(out.contains("u1"), "{out}");

@@ -606,6 +606,21 @@ mod fleet {
             json(&local.platform(from, to)?),
             json(&remote.platform(from, to)?),
         );
+        same(
+            "endings",
+            json(&local.endings(from, to)?),
+            json(&remote.endings(from, to)?),
+        );
+        same(
+            "cost spread",
+            json(&local.cost_spread(from, to)?),
+            json(&remote.cost_spread(from, to)?),
+        );
+        same(
+            "against the period before",
+            json(&local.against_previous(from, to)?),
+            json(&remote.against_previous(from, to)?),
+        );
         for group in [
             GroupBy::User,
             GroupBy::Tenant,

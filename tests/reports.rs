@@ -388,3 +388,118 @@ fn a_subject_s_calls_over_a_range() -> TestResult {
     );
     Ok(())
 }
+
+/// Four calls of $0.05 in the week of 1 October 2026, then ten in the week of the 8th costing $0.01
+/// to $0.10 by steps of a cent: seven completed, two failed ($0.03 and $0.09), one abandoned ($0.05).
+mod operations {
+    use super::*;
+    use callmeter::{Catalog, Category, ManualClock, ModelPrice, Rate, UsageKind};
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+    use std::time::Duration;
+
+    /// One character costs a tenth of a cent: ten characters are a cent.
+    fn catalog() -> Catalog {
+        Catalog::builder()
+            .insert(ModelPrice::new("acme", "voice", Category::Tts).rate(
+                UsageKind::Characters,
+                Rate::per_thousand_characters(usd(dec!(1))),
+            ))
+            .build()
+            .expect("catalog")
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, d).expect("day")
+    }
+
+    fn fill(db: &Db) -> TestResult {
+        let clock = ManualClock::starting_at("2026-10-01T10:00:00Z".parse()?);
+        let (meter, guard) = db
+            .builder()
+            .catalog(catalog())
+            .clock(clock.clone())
+            .open()?;
+        // The week before: four calls of $0.05.
+        for i in 0..4 {
+            let call = meter.start_call(CallInfo::new(format!("before-{i}")))?;
+            call.track_tts("acme", "voice", 50)?;
+            call.finalize(Outcome::Completed)?;
+        }
+        clock.set("2026-10-08T10:00:00Z".parse()?);
+        for cents in 1..=10_u64 {
+            clock.advance(Duration::from_secs(60));
+            let call = meter.start_call(CallInfo::new(format!("c{cents}")))?;
+            call.track_tts("acme", "voice", 10 * cents)?;
+            match cents {
+                3 | 9 => {
+                    call.finalize(Outcome::failed("dropped"))?;
+                }
+                5 => drop(call),
+                _ => {
+                    call.finalize(Outcome::Completed)?;
+                }
+            }
+        }
+        drop(meter);
+        guard.shutdown()?;
+        Ok(())
+    }
+
+    #[test]
+    fn endings_give_failure_and_abandon_rates_with_their_cost() -> TestResult {
+        let db = Db::new();
+        fill(&db)?;
+        let r = Reports::open(&db.path)?;
+        let endings = r.endings(day(8), day(14))?;
+        let got: Vec<(&str, u64, Decimal, Usd)> = endings
+            .iter()
+            .map(|e| (e.status.as_str(), e.calls, e.percent, e.cost))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("completed", 7, dec!(70), usd(dec!(0.38))),
+                ("failed", 2, dec!(20), usd(dec!(0.12))),
+                ("abandoned", 1, dec!(10), usd(dec!(0.05))),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn cost_spread_gives_nearest_rank_percentiles() -> TestResult {
+        let db = Db::new();
+        fill(&db)?;
+        let r = Reports::open(&db.path)?;
+        let spread = r.cost_spread(day(8), day(14))?.ok_or("no calls")?;
+        assert_eq!(spread.calls, 10);
+        assert_eq!(
+            (spread.p50, spread.p95, spread.p99, spread.max),
+            (
+                usd(dec!(0.05)),
+                usd(dec!(0.10)),
+                usd(dec!(0.10)),
+                usd(dec!(0.10))
+            )
+        );
+        assert_eq!(r.cost_spread(day(20), day(21))?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_week_against_the_week_before() -> TestResult {
+        let db = Db::new();
+        fill(&db)?;
+        let r = Reports::open(&db.path)?;
+        let change = r.against_previous(day(8), day(14))?;
+        assert_eq!((change.previous_from, change.previous_to), (day(1), day(7)));
+        assert_eq!((change.calls, change.previous_calls), (10, 4));
+        assert_eq!(
+            (change.cost, change.previous_cost),
+            (usd(dec!(0.55)), usd(dec!(0.20)))
+        );
+        assert_eq!(change.cost_change_percent, Some(dec!(175)));
+        Ok(())
+    }
+}

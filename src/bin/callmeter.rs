@@ -377,8 +377,19 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     let top = reports
         .top_calls(from, to, args.top)
         .map_err(|e| describe(&e))?;
+    let endings = reports.endings(from, to).map_err(|e| describe(&e))?;
+    let spread = reports.cost_spread(from, to).map_err(|e| describe(&e))?;
+    let change = reports
+        .against_previous(from, to)
+        .map_err(|e| describe(&e))?;
     if args.json {
-        return json(&serde_json::json!({ "platform": p, "top_calls": top }));
+        return json(&serde_json::json!({
+            "platform": p,
+            "top_calls": top,
+            "endings": endings,
+            "cost_spread": spread,
+            "against_previous": change,
+        }));
     }
     println!("platform {from} to {to}");
     println!("  total         {}", money(p.total));
@@ -411,6 +422,37 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     for (id, cost) in top {
         println!("    {id:<40} {:>14}", money(cost));
     }
+    println!("  how calls ended");
+    for e in &endings {
+        println!(
+            "    {:<12} {:>7} calls {:>7} %  {:>14}",
+            e.status,
+            e.calls,
+            e.percent,
+            money(e.cost)
+        );
+    }
+    if let Some(s) = spread {
+        println!(
+            "  cost per call  p50 {}  p95 {}  p99 {}  max {}",
+            money(s.p50),
+            money(s.p95),
+            money(s.p99),
+            money(s.max)
+        );
+    }
+    let percent = change
+        .cost_change_percent
+        .map(|p| format!(" ({p:+} %)"))
+        .unwrap_or_default();
+    println!(
+        "  against {} to {}: {} calls, {} before; now {}{percent}",
+        change.previous_from,
+        change.previous_to,
+        change.previous_calls,
+        money(change.previous_cost),
+        money(change.cost)
+    );
     Ok(())
 }
 

@@ -7,6 +7,8 @@
 //!
 //! - [`Reports::call`], [`Reports::platform`], [`Reports::calls_by`], [`Reports::spend`],
 //!   [`Reports::cost_by_hour`], [`Reports::top_calls`]: the figures behind the CLI's `report` command.
+//! - [`Reports::endings`], [`Reports::cost_spread`], [`Reports::against_previous`]: how calls ended
+//!   and what that cost, percentiles of cost per call, a period against the one before.
 //! - [`Reports::export_calls_csv`], [`Reports::export_events_csv`], [`Reports::export_jsonl`]: one
 //!   line per call or per event.
 //! - [`Reports::html`]: a self-contained HTML page.
@@ -20,6 +22,7 @@
 pub(crate) mod economics;
 pub(crate) mod export;
 pub(crate) mod html;
+pub(crate) mod operations;
 pub(crate) mod reports;
 pub(crate) mod source;
 pub(crate) mod whatif;
@@ -27,6 +30,7 @@ pub(crate) mod whatif;
 pub use economics::{
     BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
 };
+pub use operations::{CostSpread, Ending, PeriodChange};
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,

@@ -1,0 +1,184 @@
+//! What an operator watches besides the totals: how calls ended and what those endings cost, the
+//! spread of cost per call, and a period against the one before it.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::base::error::Result;
+use crate::base::money::Usd;
+use crate::report::reports::{Reports, range_ms};
+
+/// The calls of a range that ended one way (`completed`, `failed`, `abandoned`, `interrupted`, or
+/// still `active`), and what they cost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Ending {
+    /// The status, as stored (`completed`, `failed` …).
+    pub status: String,
+    /// Calls that ended so.
+    pub calls: u64,
+    /// Their share of the range's calls, in percent, to two decimals.
+    pub percent: Decimal,
+    /// What they cost.
+    pub cost: Usd,
+}
+
+/// How cost per call is spread over the calls of a range: nearest-rank percentiles of the calls'
+/// totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CostSpread {
+    /// Calls counted.
+    pub calls: u64,
+    /// Half the calls cost this much or less.
+    pub p50: Usd,
+    /// 95 % of the calls cost this much or less.
+    pub p95: Usd,
+    /// 99 % of the calls cost this much or less.
+    pub p99: Usd,
+    /// The dearest call.
+    pub max: Usd,
+}
+
+/// A range against the range of the same length just before it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PeriodChange {
+    /// The range: first and last day, inclusive.
+    pub from: NaiveDate,
+    /// Last day of the range.
+    pub to: NaiveDate,
+    /// First day of the range before (as many days, ending the day before `from`).
+    pub previous_from: NaiveDate,
+    /// Last day of the range before.
+    pub previous_to: NaiveDate,
+    /// Cost of the calls started in the range.
+    pub cost: Usd,
+    /// Cost of the calls started in the range before.
+    pub previous_cost: Usd,
+    /// Calls started in the range.
+    pub calls: u64,
+    /// Calls started in the range before.
+    pub previous_calls: u64,
+    /// The change of cost in percent, to two decimals; `None` when the range before cost nothing.
+    pub cost_change_percent: Option<Decimal>,
+}
+
+/// `part` of `whole`, in percent, to two decimals; `None` for a whole of zero.
+fn percent(part: i64, whole: i64) -> Option<Decimal> {
+    if whole == 0 {
+        return None;
+    }
+    let p = Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole);
+    Some(p.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
+}
+
+impl Reports {
+    /// How the calls started from `from` to `to` ended, most frequent first: failure and abandon
+    /// rates, and what those calls cost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn endings(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<Ending>> {
+        let (start, end) = range_ms(from, to);
+        let rows = self.query(
+            "SELECT status, COUNT(*), CAST(COALESCE(SUM(total_cost_nanos), 0) AS BIGINT) FROM calls
+             WHERE started_at >= ?1 AND started_at < ?2
+             GROUP BY status ORDER BY 2 DESC, status",
+            &[start.into(), end.into()],
+            "reading how calls ended",
+            |r| Ok((r.text(0)?, r.int(1)?, r.int(2)?)),
+        )?;
+        let all: i64 = rows.iter().map(|(_, n, _)| n).sum();
+        Ok(rows
+            .into_iter()
+            .map(|(status, calls, cost)| Ending {
+                status,
+                calls: u64::try_from(calls).unwrap_or(0),
+                percent: percent(calls, all).unwrap_or_default(),
+                cost: Usd::from_nanos(cost),
+            })
+            .collect())
+    }
+
+    /// The spread of cost per call over the calls started from `from` to `to`; `None` without
+    /// calls.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn cost_spread(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<CostSpread>> {
+        let (start, end) = range_ms(from, to);
+        let range = [start.into(), end.into()];
+        let calls = self
+            .query_one(
+                "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
+                &range,
+                "counting calls",
+                |r| r.int(0),
+            )?
+            .unwrap_or(0);
+        if calls == 0 {
+            return Ok(None);
+        }
+        // Nearest rank: the smallest total with at least p % of the calls at or below it.
+        let at = |p: i64| -> Result<Usd> {
+            let rank = (calls * p + 99) / 100;
+            let nanos = self
+                .query_one(
+                    "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2
+                     ORDER BY total_cost_nanos LIMIT 1 OFFSET ?3",
+                    &[start.into(), end.into(), (rank.max(1) - 1).into()],
+                    "reading a percentile of cost per call",
+                    |r| r.int(0),
+                )?
+                .unwrap_or(0);
+            Ok(Usd::from_nanos(nanos))
+        };
+        Ok(Some(CostSpread {
+            calls: u64::try_from(calls).unwrap_or(0),
+            p50: at(50)?,
+            p95: at(95)?,
+            p99: at(99)?,
+            max: at(100)?,
+        }))
+    }
+
+    /// The calls started from `from` to `to` against those of the as many days before.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn against_previous(&self, from: NaiveDate, to: NaiveDate) -> Result<PeriodChange> {
+        let days = (to - from).num_days().max(0) + 1;
+        let previous_to = from - chrono::Duration::days(1);
+        let previous_from = previous_to - chrono::Duration::days(days - 1);
+        let totals = |from: NaiveDate, to: NaiveDate| -> Result<(i64, i64)> {
+            let (start, end) = range_ms(from, to);
+            Ok(self
+                .query_one(
+                    "SELECT COUNT(*), CAST(COALESCE(SUM(total_cost_nanos), 0) AS BIGINT) FROM calls
+                     WHERE started_at >= ?1 AND started_at < ?2",
+                    &[start.into(), end.into()],
+                    "summing a period",
+                    |r| Ok((r.int(0)?, r.int(1)?)),
+                )?
+                .unwrap_or((0, 0)))
+        };
+        let (calls, cost) = totals(from, to)?;
+        let (previous_calls, previous_cost) = totals(previous_from, previous_to)?;
+        Ok(PeriodChange {
+            from,
+            to,
+            previous_from,
+            previous_to,
+            cost: Usd::from_nanos(cost),
+            previous_cost: Usd::from_nanos(previous_cost),
+            calls: u64::try_from(calls).unwrap_or(0),
+            previous_calls: u64::try_from(previous_calls).unwrap_or(0),
+            cost_change_percent: percent(cost - previous_cost, previous_cost),
+        })
+    }
+}
