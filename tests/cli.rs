@@ -305,7 +305,11 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
         "cost-by-provider",
         "cost-per-call",
         "margin-by-kind",
-        "top-users",
+        "cost-by-hour",
+        "endings",
+        "alerts",
+        "tenants",
+        "users",
         "dearest-calls",
     ] {
         assert!(
@@ -314,6 +318,17 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
         );
     }
     assert!(dom.contains("<svg"), "charts are drawn");
+    // Every call is a row with its breakdown, and money shows to the cent.
+    assert!(
+        dom.contains("id=\"call-CA&lt;script&gt;\""),
+        "the call's row"
+    );
+    assert!(
+        dom.contains("<summary>CA&lt;script&gt;</summary>"),
+        "its breakdown"
+    );
+    assert!(dom.contains(">twilio<"), "the breakdown's provider");
+    assert!(dom.contains(">$0.07<"), "money to the cent");
     assert!(!dom.contains("<script"), "no script element in the DOM");
     assert!(!log.contains("Uncaught"), "no script error: {log}");
     let png = dir.path().join("report.png");

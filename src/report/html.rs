@@ -1,8 +1,10 @@
-//! A self-contained HTML report: inline CSS and SVG charts, no script, nothing fetched from a network.
+//! The operator's dashboard: one self-contained HTML page — inline CSS and SVG charts, no script,
+//! nothing fetched from a network — full width and responsive.
 //!
 //! The page is built with `maud`, whose templates escape every value they interpolate: an id, a name
-//! or a metadata value from the database cannot become markup. The report is gathered first (the
-//! queries, into plain data) and rendered after, one template per part.
+//! or a metadata value from the database cannot become markup. The page is gathered first (the
+//! queries, into plain data, [`Page`]) and rendered after, one template per part. Money shows to the
+//! cent ([`Usd::rounded`]); the JSON reports stay exact.
 
 use chrono::NaiveDate;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -10,73 +12,139 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::pricing::FixedCost;
-use crate::report::reports::{GroupBy, Reports, range_ms};
+use crate::report::operations::{CostSpread, Ending, PeriodChange};
+use crate::report::reports::{GroupBy, GroupCost, Reports, range_ms};
+use crate::report::source::Dialect;
 
-const COLORS: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+/// One colour per category, the same on every chart: no two categories share one.
+const CATEGORY_COLORS: [(&str, &str); 9] = [
+    ("telephony", "#4e79a7"),
+    ("stt", "#59a14f"),
+    ("llm", "#b07aa1"),
+    ("tts", "#f28e2b"),
+    ("realtime", "#76b7b2"),
+    ("transport", "#edc948"),
+    ("payment", "#9c755f"),
+    ("platform", "#bab0ac"),
+    ("other", "#7f7f7f"),
 ];
 
+/// Bars that are not categories (providers, users, hours) wear one neutral colour, so that no
+/// provider is mistaken for a category; losses are red.
+const NEUTRAL: &str = "#5b7fa6";
+const LOSS: &str = "#d1495b";
+const PROFIT: &str = "#2e8b57";
+
+/// Calls listed in the page's table at most (the dearest first).
+const CALLS_LISTED: usize = 2_000;
+
 const STYLE: &str = "
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:980px}
-h1{font-size:1.4em} .cards{display:flex;gap:1em;flex-wrap:wrap}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:9em}
-.card b{display:block;font-size:1.3em} figure{margin:1.5em 0} figcaption{font-weight:600;margin-bottom:.4em}
-.label{font-size:12px} .value{font-size:11px;fill:#444} table{border-collapse:collapse}
-td,th{border-bottom:1px solid #eee;padding:.2em .8em;text-align:left} td.n{text-align:right}
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0;padding:1.2em 2vw;color:#1f2328;background:#f6f8fa}
+h1{font-size:1.5em;margin:.2em 0 .8em} h2{font-size:1.1em;margin:0 0 .6em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9.5em,1fr));gap:.8em;margin-bottom:1.2em}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.6em .9em}
+.card span{color:#57606a;font-size:.85em} .card b{display:block;font-size:1.35em;margin-top:.15em}
+.card small{color:#57606a}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,34em),1fr));gap:1em}
+section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.9em 1.1em;margin-bottom:1em;min-width:0}
+svg{width:100%;height:auto;display:block} .label{font-size:12px;fill:#1f2328} .value{font-size:11px;fill:#57606a}
+.legend span{display:inline-block;margin-right:1em;font-size:.85em} .legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}
+.scroll{overflow-x:auto} table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{border-bottom:1px solid #eaeef2;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}
+th{color:#57606a;font-weight:600} td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.id{max-width:22em;overflow:hidden;text-overflow:ellipsis} .loss{color:#d1495b} .muted{color:#57606a}
+details summary{cursor:pointer} details table{margin:.3em 0 .6em;width:auto}
+tr:target{background:#fff8c5}
 ";
 
 fn dollars(nanos: i64) -> f64 {
     nanos as f64 / 1e9
 }
 
-fn color(i: usize) -> &'static str {
-    COLORS[i % COLORS.len()]
+fn nanos(u: Usd) -> i64 {
+    u.to_nanos().unwrap_or(0)
+}
+
+fn category_color(category: &str) -> &'static str {
+    CATEGORY_COLORS
+        .iter()
+        .find(|(c, _)| *c == category)
+        .map_or(NEUTRAL, |(_, color)| color)
 }
 
 /// A label cut to fit beside its bar (the bar's tooltip keeps the whole text).
-fn short(label: &str) -> String {
-    const MAX: usize = 30;
-    if label.chars().count() <= MAX {
+fn short(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
         label.to_owned()
     } else {
-        let head: String = label.chars().take(MAX - 1).collect();
+        let head: String = label.chars().take(max - 1).collect();
         format!("{head}…")
     }
 }
 
-/// A horizontal bar chart: one bar per row.
+/// A horizontal bar chart: one bar per row; negative values draw left of the zero line.
 struct Bars {
     id: &'static str,
-    title: &'static str,
+    title: String,
     rows: Vec<Bar>,
 }
 
 struct Bar {
     label: String,
     value: f64,
+    /// Shown beside the bar.
     text: String,
+    /// Shown when the bar is pointed at, after the label.
+    detail: String,
+    color: &'static str,
 }
 
-/// Daily cost stacked by category: `(day, category, nano-dollars)` rows, ordered by day.
-struct Daily {
-    rows: Vec<(String, String, i64)>,
+/// One call of the table, with its breakdown.
+struct CallRow {
+    call_id: String,
+    user: Option<String>,
+    tenant: Option<String>,
+    status: String,
+    started_at: i64,
+    seconds: Option<f64>,
+    cost: Usd,
+    /// (category, provider, cost), dearest first.
+    parts: Vec<(String, String, Usd)>,
+}
+
+/// The alerts of the range: how many of each kind, and the latest.
+struct Alerts {
+    by_kind: Vec<(String, i64)>,
+    latest: Vec<(i64, String, String)>,
 }
 
 /// Everything the page shows, read from the database.
 struct Page {
     from: NaiveDate,
     to: NaiveDate,
-    cards: Vec<(&'static str, String)>,
-    daily: Daily,
+    cards: Vec<(&'static str, String, Option<String>)>,
+    /// `(day, category, nano-dollars)`, ordered by day.
+    daily: Vec<(String, String, i64)>,
+    hourly: [Usd; 24],
     charts: Vec<Bars>,
-    dearest: Vec<(String, Usd)>,
+    endings: Vec<Ending>,
+    tenants: Vec<GroupCost>,
+    users: Vec<GroupCost>,
+    /// `None` for a fleet database: alerts stay in each server's file.
+    alerts: Option<Alerts>,
+    calls: Vec<CallRow>,
+    calls_in_range: i64,
 }
 
 impl Reports {
-    /// One HTML page on the period `from` to `to` (UTC days): totals, daily cost stacked by category,
-    /// cost by provider, the distribution of cost per call, margin by session kind, top users and the
-    /// dearest calls. `fixed` monthly costs are spread over the period in the economics line.
+    /// The operator's dashboard for the period `from` to `to` (UTC days), as one self-contained HTML
+    /// page: totals with percentiles of cost per call and the change against the period before;
+    /// daily cost stacked by category; cost by hour of day, by provider and per call; margin by plan
+    /// (losses drawn left of zero); how calls ended and what that cost; tenants and users; alerts by
+    /// kind and the latest (quota state among them); and the calls, dearest first, each with its
+    /// breakdown by category and provider. `fixed` monthly costs are spread over the period in the
+    /// margin.
     ///
     /// # Errors
     ///
@@ -89,60 +157,57 @@ impl Reports {
     fn page(&self, from: NaiveDate, to: NaiveDate, fixed: &[FixedCost]) -> Result<Page> {
         let p = self.platform(from, to)?;
         let e = self.economics(from, to, fixed)?;
-        let none = || "–".to_owned();
-        let cards = vec![
-            ("total cost", p.total.to_string()),
-            ("calls", p.calls.to_string()),
-            ("call minutes", format!("{:.1}", p.minutes)),
-            (
-                "cost per call",
-                p.cost_per_call.map_or_else(none, |c| c.to_string()),
-            ),
-            ("revenue", e.revenue.to_string()),
-            (
-                "margin",
-                e.margin_percent.map_or_else(none, |m| format!("{m} %")),
-            ),
-        ];
+        let spread = self.cost_spread(from, to)?;
+        let change = self.against_previous(from, to)?;
         let by_provider = Bars {
             id: "cost-by-provider",
-            title: "Cost by provider",
+            title: "Cost by provider".into(),
             rows: p
                 .by_provider
                 .iter()
                 .map(|s| Bar {
                     label: s.name.clone(),
-                    value: dollars(s.cost.to_nanos().unwrap_or(0)),
-                    text: s.cost.to_string(),
+                    value: dollars(nanos(s.cost)),
+                    text: s.cost.rounded().to_string(),
+                    detail: format!("{} in {} events", s.cost.rounded(), s.events),
+                    color: NEUTRAL,
                 })
                 .collect(),
         };
         Ok(Page {
             from,
             to,
-            cards,
+            cards: cards(&p, &e, spread.as_ref(), &change),
             daily: self.daily_by_category(from, to)?,
+            hourly: self.cost_by_hour(from, to)?,
             charts: vec![
                 by_provider,
                 self.cost_per_call(from, to)?,
                 self.margins(from, to)?,
-                self.top_users(from, to)?,
             ],
-            dearest: self.top_calls(from, to, 10)?,
+            endings: self.endings(from, to)?,
+            tenants: self.calls_by(GroupBy::Tenant, from, to)?,
+            users: self.calls_by(GroupBy::User, from, to)?,
+            alerts: self.alerts(from, to)?,
+            calls: self.call_rows(from, to)?,
+            calls_in_range: p.calls,
         })
     }
 
-    fn daily_by_category(&self, from: NaiveDate, to: NaiveDate) -> Result<Daily> {
+    fn daily_by_category(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, String, i64)>> {
         let (a, b) = (from.to_string(), to.to_string());
-        let rows = self.query(
+        self.query(
             "SELECT period, category, CAST(SUM(cost_nanos) AS BIGINT) FROM rollups
              WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
              GROUP BY period, category ORDER BY period, category",
             &[(&a).into(), (&b).into()],
             "reading daily costs",
             |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
-        )?;
-        Ok(Daily { rows })
+        )
     }
 
     /// The distribution of cost per call, in ten buckets up to the dearest call.
@@ -164,7 +229,7 @@ impl Reports {
         let step = top as f64 / buckets as f64;
         Ok(Bars {
             id: "cost-per-call",
-            title: "Cost per call",
+            title: "Calls by cost".into(),
             rows: counts
                 .iter()
                 .enumerate()
@@ -176,12 +241,15 @@ impl Reports {
                     ),
                     value: *n as f64,
                     text: format!("{n} calls"),
+                    detail: format!("{n} calls"),
+                    color: NEUTRAL,
                 })
                 .collect(),
         })
     }
 
-    /// Margin by pricing tier: the calls' `plan` metadata when they have one, else their session kind.
+    /// Margin by pricing tier: the calls' `plan` metadata when they have one, else their session
+    /// kind. A loss is a bar left of zero.
     fn margins(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
         let plans = self.calls_by(GroupBy::Metadata("plan".into()), from, to)?;
         let by_plan = plans.iter().any(|g| g.name.is_some());
@@ -193,45 +261,152 @@ impl Reports {
         Ok(Bars {
             id: "margin-by-kind",
             title: if by_plan {
-                "Margin by plan"
+                "Margin by plan".into()
             } else {
-                "Margin by session kind"
+                "Margin by session kind".into()
             },
             rows: groups
                 .iter()
                 .map(|k| {
-                    let m = k.revenue.to_nanos().unwrap_or(0) - k.cost.to_nanos().unwrap_or(0);
+                    let m = nanos(k.revenue) - nanos(k.cost);
                     Bar {
                         label: k.name.clone().unwrap_or_else(|| "(none)".into()),
-                        value: dollars(m).max(0.0),
-                        text: format!(
-                            "{} ({} revenue − {} cost)",
-                            Usd::from_nanos(m),
-                            k.revenue,
-                            k.cost
+                        value: dollars(m),
+                        text: Usd::from_nanos(m).rounded().to_string(),
+                        detail: format!(
+                            "{} = {} revenue − {} cost, {} calls",
+                            Usd::from_nanos(m).rounded(),
+                            k.revenue.rounded(),
+                            k.cost.rounded(),
+                            k.calls
                         ),
+                        color: if m < 0 { LOSS } else { PROFIT },
                     }
                 })
                 .collect(),
         })
     }
 
-    fn top_users(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
-        let users = self.calls_by(GroupBy::User, from, to)?;
-        Ok(Bars {
-            id: "top-users",
-            title: "Top users by cost",
-            rows: users
-                .iter()
-                .take(10)
-                .map(|u| Bar {
-                    label: u.name.clone().unwrap_or_else(|| "(none)".into()),
-                    value: dollars(u.cost.to_nanos().unwrap_or(0)),
-                    text: format!("{} in {} calls", u.cost, u.calls),
-                })
-                .collect(),
-        })
+    /// The alerts raised in the range, from the file's `alerts` table; `None` for a fleet database.
+    fn alerts(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<Alerts>> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let (start, end) = range_ms(from, to);
+        let range = [start.into(), end.into()];
+        let by_kind = self.query(
+            "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
+             GROUP BY kind ORDER BY 2 DESC, kind",
+            &range,
+            "reading alerts",
+            |r| Ok((r.text(0)?, r.int(1)?)),
+        )?;
+        let latest = self.query(
+            "SELECT raised_at, kind, message FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
+             ORDER BY raised_at DESC, alert_id DESC LIMIT 25",
+            &range,
+            "reading alerts",
+            |r| Ok((r.int(0)?, r.text(1)?, r.text(2)?)),
+        )?;
+        Ok(Some(Alerts { by_kind, latest }))
     }
+
+    /// The calls of the range, dearest first, each with its cost by category and provider.
+    fn call_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CallRow>> {
+        let (start, end) = range_ms(from, to);
+        let limit = i64::try_from(CALLS_LISTED).unwrap_or(i64::MAX);
+        let mut calls = self.query(
+            "SELECT call_id, user_id, tenant_id, status, started_at, ended_at, total_cost_nanos
+             FROM calls WHERE started_at >= ?1 AND started_at < ?2
+             ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
+            &[start.into(), end.into(), limit.into()],
+            "listing calls",
+            |r| {
+                let started_at = r.int(4)?;
+                Ok(CallRow {
+                    call_id: r.text(0)?,
+                    user: r.opt_text(1)?,
+                    tenant: r.opt_text(2)?,
+                    status: r.text(3)?,
+                    started_at,
+                    seconds: r.opt_int(5)?.map(|e| (e - started_at) as f64 / 1000.0),
+                    cost: Usd::from_nanos(r.int(6)?),
+                    parts: Vec::new(),
+                })
+            },
+        )?;
+        let index: std::collections::HashMap<String, usize> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.call_id.clone(), i))
+            .collect();
+        self.for_each(
+            "SELECT e.call_id, e.category, e.provider, CAST(SUM(e.cost_nanos) AS BIGINT)
+             FROM cost_events e JOIN calls c ON c.call_id = e.call_id
+             WHERE c.started_at >= ?1 AND c.started_at < ?2
+             GROUP BY e.call_id, e.category, e.provider",
+            &[start.into(), end.into()],
+            "reading the calls' breakdowns",
+            |r| {
+                if let Some(&i) = index.get(&r.text(0)?) {
+                    let part = (r.text(1)?, r.text(2)?, Usd::from_nanos(r.int(3)?));
+                    calls[i].parts.push(part);
+                }
+                Ok(())
+            },
+        )?;
+        for call in &mut calls {
+            call.parts
+                .sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        }
+        Ok(calls)
+    }
+}
+
+/// The figures at the top.
+fn cards(
+    p: &crate::report::reports::PlatformReport,
+    e: &crate::report::economics::Economics,
+    spread: Option<&CostSpread>,
+    change: &PeriodChange,
+) -> Vec<(&'static str, String, Option<String>)> {
+    let none = || "–".to_owned();
+    let money = |u: Option<Usd>| u.map_or_else(none, |u| u.rounded().to_string());
+    let against = change.cost_change_percent.map_or_else(
+        || {
+            format!(
+                "nothing in {} to {}",
+                change.previous_from, change.previous_to
+            )
+        },
+        |c| {
+            format!(
+                "{}{c} % against {}",
+                if c.is_sign_positive() { "+" } else { "" },
+                change.previous_cost.rounded()
+            )
+        },
+    );
+    vec![
+        ("total cost", p.total.rounded().to_string(), Some(against)),
+        (
+            "calls",
+            p.calls.to_string(),
+            Some(format!("{} before", change.previous_calls)),
+        ),
+        ("call minutes", format!("{:.1}", p.minutes), None),
+        ("cost per call", money(p.cost_per_call), None),
+        ("p50 per call", money(spread.map(|s| s.p50)), None),
+        ("p95 per call", money(spread.map(|s| s.p95)), None),
+        ("p99 per call", money(spread.map(|s| s.p99)), None),
+        ("cost per minute", money(p.cost_per_minute), None),
+        ("revenue", e.revenue.rounded().to_string(), None),
+        (
+            "margin",
+            e.margin_percent.map_or_else(none, |m| format!("{m} %")),
+            Some(format!("{} gross profit", e.gross_profit.rounded())),
+        ),
+    ]
 }
 
 fn render(page: &Page) -> Markup {
@@ -241,80 +416,112 @@ fn render(page: &Page) -> Markup {
         html lang="en" {
             head {
                 meta charset="utf-8";
-                title { "callmeter report " (from) " to " (to) }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "callmeter — " (from) " to " (to) }
                 style { (PreEscaped(STYLE)) }
             }
             body {
                 h1 { "callmeter — " (from) " to " (to) }
                 div.cards {
-                    @for (name, value) in &page.cards {
-                        div.card { (name) b { (value) } }
-                    }
-                }
-                (daily_chart(&page.daily))
-                @for chart in &page.charts {
-                    (bar_chart(chart))
-                }
-                figure #dearest-calls {
-                    figcaption { "Dearest calls" }
-                    table {
-                        tr { th { "call" } th { "cost" } }
-                        @for (id, cost) in &page.dearest {
-                            tr { td { (id) } td.n { (cost) } }
+                    @for (name, value, note) in &page.cards {
+                        div.card {
+                            span { (name) }
+                            b { (value) }
+                            @if let Some(note) = note { small { (note) } }
                         }
                     }
+                }
+                div.grid {
+                    (daily_chart(&page.daily))
+                    (hourly_chart(&page.hourly))
+                    @for chart in &page.charts {
+                        (bar_chart(chart))
+                    }
+                    (endings(&page.endings))
+                    (alerts(page.alerts.as_ref()))
+                    (groups("tenants", "Tenants", &page.tenants))
+                    (groups("users", "Users", &page.users))
+                }
+                (calls(&page.calls, page.calls_in_range))
+            }
+        }
+    }
+}
+
+fn daily_chart(daily: &[(String, String, i64)]) -> Markup {
+    let mut days: Vec<&str> = daily.iter().map(|r| r.0.as_str()).collect();
+    days.dedup();
+    let mut categories: Vec<&str> = daily.iter().map(|r| r.1.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let cost = |d: &str, c: &str| {
+        daily
+            .iter()
+            .find(|r| r.0 == d && r.1 == c)
+            .map_or(0, |r| r.2)
+    };
+    let day_total = |d: &str| daily.iter().filter(|r| r.0 == d).map(|r| r.2).sum::<i64>();
+    let max = days.iter().map(|d| day_total(d)).max().unwrap_or(0).max(1);
+    let slot = 24;
+    let width = 60 + slot * days.len().max(1);
+    // Each day's column: its categories stacked from the bottom (y = 210) up.
+    let columns = days.iter().enumerate().map(|(i, &day)| {
+        let mut top = 210.0;
+        let segments: Vec<(&str, i64, f64, f64)> = categories
+            .iter()
+            .map(|&category| {
+                let v = cost(day, category);
+                let h = v as f64 / max as f64 * 190.0;
+                top -= h;
+                (category, v, top, h)
+            })
+            .collect();
+        (55 + i * slot, day, day_total(day), segments)
+    });
+    html! {
+        section #daily-by-category {
+            h2 { "Daily cost by category" }
+            svg role="img" viewBox={ "0 0 " (width) " 250" } {
+                text x="0" y="24" class="value" { (Usd::from_nanos(max).rounded()) }
+                line x1="52" x2=(width) y1="20" y2="20" stroke="#eaeef2" {}
+                line x1="52" x2=(width) y1="210" y2="210" stroke="#d0d7de" {}
+                @for (x, day, total, segments) in columns {
+                    @for (category, v, y, h) in segments {
+                        rect x=(x) y=(format!("{y:.1}")) width=(slot - 6) height=(format!("{h:.1}")) fill=(category_color(category)) {
+                            title { (day) " " (category) ": " (Usd::from_nanos(v).rounded()) }
+                        }
+                    }
+                    rect x=(x) y="20" width=(slot - 6) height="190" fill="transparent" {
+                        title { (day) ": " (Usd::from_nanos(total).rounded()) }
+                    }
+                    text x=(x) y="228" class="value" transform={ "rotate(45 " (x) " 228)" } { (day.get(5..).unwrap_or(day)) }
+                }
+            }
+            div.legend {
+                @for c in &categories {
+                    span { i style={ "background:" (category_color(c)) } {} (c) }
                 }
             }
         }
     }
 }
 
-fn daily_chart(daily: &Daily) -> Markup {
-    let rows = &daily.rows;
-    let mut days: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    days.dedup();
-    let mut categories: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    categories.sort_unstable();
-    categories.dedup();
-    let cost = |d: &str, c: &str| {
-        rows.iter()
-            .find(|r| r.0 == d && r.1 == c)
-            .map_or(0, |r| r.2)
-    };
-    let day_total = |d: &str| rows.iter().filter(|r| r.0 == d).map(|r| r.2).sum::<i64>();
-    let max = days.iter().map(|d| day_total(d)).max().unwrap_or(0).max(1) as f64;
-    let width = 40 + 28 * days.len().max(1);
-    // Each day's column: its categories stacked from the bottom (y = 210) up.
-    let columns = days.iter().enumerate().map(|(i, &day)| {
-        let mut top = 210.0;
-        let segments: Vec<(usize, &str, i64, f64, f64)> = categories
-            .iter()
-            .enumerate()
-            .map(|(k, &category)| {
-                let v = cost(day, category);
-                let h = v as f64 / max * 200.0;
-                top -= h;
-                (k, category, v, top, h)
-            })
-            .collect();
-        (40 + i * 28, day, segments)
-    });
+fn hourly_chart(hours: &[Usd; 24]) -> Markup {
+    let max = hours.iter().map(|h| nanos(*h)).max().unwrap_or(0).max(1) as f64;
     html! {
-        figure.chart #daily-by-category {
-            figcaption { "Daily cost by category" }
-            svg role="img" viewBox={ "0 0 " (width) " 240" } width=(width) height="240" {
-                @for (x, day, segments) in columns {
-                    @for (k, category, v, y, h) in segments {
-                        rect x=(x) y=(format!("{y:.1}")) width="20" height=(format!("{h:.1}")) fill=(color(k)) {
-                            title { (day) " " (category) ": $" (format!("{:.2}", dollars(v))) }
-                        }
+        section #cost-by-hour {
+            h2 { "Cost by hour of day (UTC, call start)" }
+            svg role="img" viewBox="0 0 620 230" {
+                line x1="20" x2="620" y1="200" y2="200" stroke="#d0d7de" {}
+                @for (h, cost) in hours.iter().enumerate() {
+                    @let height = nanos(*cost) as f64 / max * 180.0;
+                    @let x = 22 + h * 25;
+                    rect x=(x) y=(format!("{:.1}", 200.0 - height)) width="19" height=(format!("{height:.1}")) fill=(NEUTRAL) {
+                        title { (format!("{h:02}:00")) ": " (cost.rounded()) }
                     }
-                    text x=(x) y="230" class="value" { (day.get(5..).unwrap_or(day)) }
-                }
-            }
-            p {
-                @for (k, c) in categories.iter().enumerate() {
-                    span style={ "color:" (color(k)) } { "■" } " " (c) " "
+                    @if h % 3 == 0 {
+                        text x=(x) y="216" class="value" { (format!("{h:02}")) }
+                    }
                 }
             }
         }
@@ -322,25 +529,169 @@ fn daily_chart(daily: &Daily) -> Markup {
 }
 
 fn bar_chart(chart: &Bars) -> Markup {
-    let max = chart
+    let most = chart
         .rows
         .iter()
-        .map(|r| r.value)
+        .map(|r| r.value.abs())
         .fold(0.0_f64, f64::max)
         .max(1e-12);
-    let height = 24 * chart.rows.len().max(1) + 10;
+    let negative = chart.rows.iter().any(|r| r.value < 0.0);
+    // The zero line: at the left, or in the middle of the bars' room when some are negative.
+    let (zero, room) = if negative {
+        (400.0, 170.0)
+    } else {
+        (220.0, 300.0)
+    };
+    let height = 26 * chart.rows.len().max(1) + 10;
     html! {
-        figure.chart id=(chart.id) {
-            figcaption { (chart.title) }
-            svg role="img" viewBox={ "0 0 640 " (height) } width="640" height=(height) {
+        section id=(chart.id) {
+            h2 { (chart.title) }
+            svg role="img" viewBox={ "0 0 760 " (height) } {
+                @if negative {
+                    line x1=(zero) x2=(zero) y1="0" y2=(height) stroke="#8c959f" {}
+                }
                 @for (i, bar) in chart.rows.iter().enumerate() {
-                    @let y = 5 + i * 24;
-                    @let w = (bar.value / max * 300.0).max(0.0);
-                    text x="0" y=(y + 14) class="label" { (short(&bar.label)) }
-                    rect x="200" y=(y) width=(format!("{w:.1}")) height="18" fill=(color(i)) {
-                        title { (bar.label) ": " (bar.text) }
+                    @let y = 5 + i * 26;
+                    @let w = bar.value.abs() / most * room;
+                    @let x = if bar.value < 0.0 { zero - w } else { zero };
+                    text x="0" y=(y + 14) class="label" { (short(&bar.label, 28)) }
+                    rect x=(format!("{x:.1}")) y=(y) width=(format!("{w:.1}")) height="18" fill=(bar.color) {
+                        title { (bar.label) ": " (bar.detail) }
                     }
-                    text x=(format!("{:.1}", 205.0 + w)) y=(y + 14) class="value" { (bar.text) }
+                    @if bar.value < 0.0 {
+                        text x=(format!("{:.1}", zero + 5.0)) y=(y + 14) class="value" { (bar.text) }
+                    } @else {
+                        text x=(format!("{:.1}", zero + w + 5.0)) y=(y + 14) class="value" { (bar.text) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn endings(endings: &[Ending]) -> Markup {
+    html! {
+        section #endings {
+            h2 { "How calls ended" }
+            table {
+                tr { th { "status" } th.n { "calls" } th.n { "share" } th.n { "cost" } }
+                @for e in endings {
+                    tr {
+                        td { (e.status) }
+                        td.n { (e.calls) }
+                        td.n { (e.percent) " %" }
+                        td.n { (e.cost.rounded()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn alerts(alerts: Option<&Alerts>) -> Markup {
+    html! {
+        section #alerts {
+            h2 { "Alerts" }
+            @match alerts {
+                None => p.muted { "A fleet database holds no alerts: each server keeps its own in its file." },
+                Some(a) if a.by_kind.is_empty() => p.muted { "No alert in the period." },
+                Some(a) => {
+                    p {
+                        @for (kind, n) in &a.by_kind {
+                            span { b { (n) } " " (kind) }
+                            " · "
+                        }
+                    }
+                    div.scroll {
+                        table {
+                            tr { th { "raised (UTC)" } th { "kind" } th { "message" } }
+                            @for (at, kind, message) in &a.latest {
+                                tr {
+                                    td { (time(*at)) }
+                                    td { (kind) }
+                                    td { (message) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn groups(id: &str, title: &str, rows: &[GroupCost]) -> Markup {
+    html! {
+        section id=(id) {
+            h2 { (title) " (" (rows.len()) ", dearest first)" }
+            div.scroll {
+                table {
+                    tr {
+                        th { "name" } th.n { "calls" } th.n { "cost" } th.n { "per call" }
+                        th.n { "revenue" } th.n { "margin" }
+                    }
+                    @for g in rows.iter().take(25) {
+                        @let margin = nanos(g.revenue) - nanos(g.cost);
+                        tr {
+                            td.id title=[g.name.as_deref()] { (g.name.as_deref().unwrap_or("(none)")) }
+                            td.n { (g.calls) }
+                            td.n { (g.cost.rounded()) }
+                            td.n { (g.cost_per_call.rounded()) }
+                            td.n { (g.revenue.rounded()) }
+                            td.n.loss[margin < 0] { (Usd::from_nanos(margin).rounded()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn calls(calls: &[CallRow], in_range: i64) -> Markup {
+    html! {
+        section #dearest-calls {
+            h2 {
+                "Calls, dearest first"
+                @if (calls.len() as i64) < in_range {
+                    " (the " (calls.len()) " dearest of " (in_range) ")"
+                }
+            }
+            div.scroll {
+                table {
+                    tr {
+                        th { "call" } th { "started (UTC)" } th { "user" } th { "tenant" }
+                        th { "status" } th.n { "duration" } th.n { "cost" }
+                    }
+                    @for c in calls {
+                        tr id={ "call-" (c.call_id) } {
+                            td.id {
+                                details {
+                                    summary { (c.call_id) }
+                                    table {
+                                        @for (category, provider, cost) in &c.parts {
+                                            tr {
+                                                td { i style={ "display:inline-block;width:.7em;height:.7em;margin-right:.3em;background:" (category_color(category)) } {} (category) }
+                                                td { (provider) }
+                                                td.n { (cost.rounded()) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            td { (time(c.started_at)) }
+                            td { (c.user.as_deref().unwrap_or("")) }
+                            td { (c.tenant.as_deref().unwrap_or("")) }
+                            td { (c.status) }
+                            td.n { @if let Some(s) = c.seconds { (format!("{s:.0} s")) } }
+                            td.n { (c.cost.rounded()) }
+                        }
+                    }
                 }
             }
         }
@@ -355,11 +706,13 @@ mod tests {
     fn what_comes_from_the_database_is_escaped_in_text_and_attributes() {
         let chart = Bars {
             id: "x",
-            title: "t",
+            title: "t".into(),
             rows: vec![Bar {
                 label: r#"<script>alert("x")</script>"#.into(),
                 value: 1.0,
                 text: r#"Tom & 'Jerry' "quoted""#.into(),
+                detail: String::new(),
+                color: NEUTRAL,
             }],
         };
         let out = bar_chart(&chart).into_string();
@@ -369,5 +722,46 @@ mod tests {
             out.contains("Tom &amp; 'Jerry' &quot;quoted&quot;"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_loss_is_a_bar_left_of_zero() {
+        let chart = Bars {
+            id: "m",
+            title: "Margin".into(),
+            rows: vec![
+                Bar {
+                    label: "gain".into(),
+                    value: 2.0,
+                    text: String::new(),
+                    detail: String::new(),
+                    color: PROFIT,
+                },
+                Bar {
+                    label: "loss".into(),
+                    value: -1.0,
+                    text: String::new(),
+                    detail: String::new(),
+                    color: LOSS,
+                },
+            ],
+        };
+        let out = bar_chart(&chart).into_string();
+        // Zero at x = 400; the gain spans 170 to its right, the loss 85 to its left.
+        assert!(out.contains(r#"x="400.0" y="5" width="170.0""#), "{out}");
+        assert!(out.contains(r#"x="315.0" y="31" width="85.0""#), "{out}");
+    }
+
+    #[test]
+    fn every_category_has_a_colour_of_its_own() {
+        let mut colours: Vec<&str> = CATEGORY_COLORS.iter().map(|(_, c)| *c).collect();
+        colours.push(NEUTRAL);
+        let n = colours.len();
+        colours.sort_unstable();
+        colours.dedup();
+        assert_eq!(colours.len(), n);
+        for c in crate::base::usage::Category::ALL {
+            assert_ne!(category_color(c.as_str()), NEUTRAL, "{c:?}");
+        }
     }
 }
