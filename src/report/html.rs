@@ -12,9 +12,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::pricing::FixedCost;
-use crate::report::operations::{CostSpread, Ending, PeriodChange};
+use crate::report::operations::{AlertSummary, CostSpread, Ending, PeriodChange};
 use crate::report::reports::{GroupBy, GroupCost, Reports, range_ms};
-use crate::report::source::Dialect;
 
 /// One colour per category, the same on every chart: no two categories share one.
 const CATEGORY_COLORS: [(&str, &str); 9] = [
@@ -113,12 +112,6 @@ struct CallRow {
     parts: Vec<(String, String, Usd)>,
 }
 
-/// The alerts of the range: how many of each kind, and the latest.
-struct Alerts {
-    by_kind: Vec<(String, i64)>,
-    latest: Vec<(i64, String, String)>,
-}
-
 /// Everything the page shows, read from the database.
 struct Page {
     from: NaiveDate,
@@ -132,9 +125,11 @@ struct Page {
     tenants: Vec<GroupCost>,
     users: Vec<GroupCost>,
     /// `None` for a fleet database: alerts stay in each server's file.
-    alerts: Option<Alerts>,
+    alerts: Option<AlertSummary>,
     calls: Vec<CallRow>,
     calls_in_range: i64,
+    /// Whether each call links to its own page (`calls/<id>`), as `callmeter serve` serves them.
+    call_links: bool,
 }
 
 impl Reports {
@@ -152,6 +147,35 @@ impl Reports {
     pub fn html(&self, from: NaiveDate, to: NaiveDate, fixed: &[FixedCost]) -> Result<String> {
         let page = self.page(from, to, fixed)?;
         Ok(render(&page).into_string() + "\n")
+    }
+
+    /// [`html`](Self::html) as a server shows it: each call also links to its own page at
+    /// `calls/<id>` (relative, the id percent-encoded), which [`call_html`](Self::call_html) writes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn html_linked(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        fixed: &[FixedCost],
+    ) -> Result<String> {
+        let mut page = self.page(from, to, fixed)?;
+        page.call_links = true;
+        Ok(render(&page).into_string() + "\n")
+    }
+
+    /// One call's page: who, when, how it ended, its total, revenue and margin, its cost by
+    /// category, provider and agent, and its events in order; `None` when there is no such call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn call_html(&self, call_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .call(call_id)?
+            .map(|call| call_page(&call).into_string() + "\n"))
     }
 
     fn page(&self, from: NaiveDate, to: NaiveDate, fixed: &[FixedCost]) -> Result<Page> {
@@ -191,6 +215,7 @@ impl Reports {
             alerts: self.alerts(from, to)?,
             calls: self.call_rows(from, to)?,
             calls_in_range: p.calls,
+            call_links: false,
         })
     }
 
@@ -285,30 +310,6 @@ impl Reports {
                 })
                 .collect(),
         })
-    }
-
-    /// The alerts raised in the range, from the file's `alerts` table; `None` for a fleet database.
-    fn alerts(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<Alerts>> {
-        if self.dialect() != Dialect::Sqlite {
-            return Ok(None);
-        }
-        let (start, end) = range_ms(from, to);
-        let range = [start.into(), end.into()];
-        let by_kind = self.query(
-            "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
-             GROUP BY kind ORDER BY 2 DESC, kind",
-            &range,
-            "reading alerts",
-            |r| Ok((r.text(0)?, r.int(1)?)),
-        )?;
-        let latest = self.query(
-            "SELECT raised_at, kind, message FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
-             ORDER BY raised_at DESC, alert_id DESC LIMIT 25",
-            &range,
-            "reading alerts",
-            |r| Ok((r.int(0)?, r.text(1)?, r.text(2)?)),
-        )?;
-        Ok(Some(Alerts { by_kind, latest }))
     }
 
     /// The calls of the range, dearest first, each with its cost by category and provider.
@@ -442,7 +443,7 @@ fn render(page: &Page) -> Markup {
                     (groups("tenants", "Tenants", &page.tenants))
                     (groups("users", "Users", &page.users))
                 }
-                (calls(&page.calls, page.calls_in_range))
+                (calls(&page.calls, page.calls_in_range, page.call_links))
             }
         }
     }
@@ -588,7 +589,7 @@ fn endings(endings: &[Ending]) -> Markup {
     }
 }
 
-fn alerts(alerts: Option<&Alerts>) -> Markup {
+fn alerts(alerts: Option<&AlertSummary>) -> Markup {
     html! {
         section #alerts {
             h2 { "Alerts" }
@@ -605,11 +606,11 @@ fn alerts(alerts: Option<&Alerts>) -> Markup {
                     div.scroll {
                         table {
                             tr { th { "raised (UTC)" } th { "kind" } th { "message" } }
-                            @for (at, kind, message) in &a.latest {
+                            @for alert in &a.latest {
                                 tr {
-                                    td { (time(*at)) }
-                                    td { (kind) }
-                                    td { (message) }
+                                    td { (alert.at.format("%Y-%m-%d %H:%M")) }
+                                    td { (alert.kind) }
+                                    td { (alert.message) }
                                 }
                             }
                         }
@@ -653,7 +654,20 @@ fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn calls(calls: &[CallRow], in_range: i64) -> Markup {
+/// The path segment of a call's page: its id, percent-encoded.
+fn call_path(call_id: &str) -> String {
+    let mut out = String::from("calls/");
+    for b in call_id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
     html! {
         section #dearest-calls {
             h2 {
@@ -671,6 +685,9 @@ fn calls(calls: &[CallRow], in_range: i64) -> Markup {
                     @for c in calls {
                         tr id={ "call-" (c.call_id) } {
                             td.id {
+                                @if links {
+                                    a href=(call_path(&c.call_id)) { "open" } " "
+                                }
                                 details {
                                     summary { (c.call_id) }
                                     table {
@@ -690,6 +707,105 @@ fn calls(calls: &[CallRow], in_range: i64) -> Markup {
                             td { (c.status) }
                             td.n { @if let Some(s) = c.seconds { (format!("{s:.0} s")) } }
                             td.n { (c.cost.rounded()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            section {
+                h2 { (title) }
+                table {
+                    tr { th { "name" } th.n { "events" } th.n { "cost" } }
+                    @for s in rows {
+                        tr {
+                            td { (s.name) }
+                            td.n { (s.events) }
+                            td.n { (s.cost.rounded()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn call_page(call: &crate::report::reports::CallReport) -> Markup {
+    let who = [
+        ("user", &call.user_id),
+        ("tenant", &call.tenant_id),
+        ("persona", &call.persona),
+        ("session", &call.session_kind),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "callmeter — call " (call.call_id) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                p { a href="../" { "← dashboard" } }
+                h1 { "Call " (call.call_id) }
+                div.cards {
+                    div.card { span { "total" } b { (call.total.rounded()) } small { (call.total) } }
+                    div.card {
+                        span { "status" }
+                        b { (call.status) }
+                        @if let Some(r) = &call.failure_reason { small { (r) } }
+                    }
+                    div.card { span { "started (UTC)" } b { (call.started_at.format("%Y-%m-%d %H:%M:%S")) } }
+                    @if let Some(d) = call.duration_seconds {
+                        div.card { span { "duration" } b { (format!("{d:.1} s")) } }
+                    }
+                    @if let Some(m) = call.margin {
+                        div.card {
+                            span { "margin" }
+                            b.loss[m.is_negative()] { (m.rounded()) }
+                            small { (call.revenue.rounded()) " revenue" }
+                        }
+                    }
+                    @for (what, value) in who {
+                        @if let Some(v) = value {
+                            div.card { span { (what) } b { (v) } }
+                        }
+                    }
+                }
+                div.grid {
+                    (shares("By category", &call.by_category))
+                    (shares("By provider", &call.by_provider))
+                    (shares("By agent", &call.by_agent))
+                }
+                section #events {
+                    h2 { "Events (" (call.events.len()) ")" }
+                    div.scroll {
+                        table {
+                            tr {
+                                th.n { "#" } th { "at (UTC)" } th { "category" } th { "provider" }
+                                th { "model" } th { "agent" } th.n { "quantity" } th { "unit" }
+                                th.n { "cost" } th { "kind" }
+                            }
+                            @for e in &call.events {
+                                tr {
+                                    td.n { (e.seq) }
+                                    td { (e.at.format("%H:%M:%S%.3f")) }
+                                    td { i style={ "display:inline-block;width:.7em;height:.7em;margin-right:.3em;background:" (category_color(&e.category)) } {} (e.category) }
+                                    td { (e.provider) }
+                                    td { (e.model) }
+                                    td { (e.agent.as_deref().unwrap_or("")) }
+                                    td.n { (e.quantity) }
+                                    td { (e.unit) }
+                                    td.n title=(e.cost) { (e.cost.rounded()) }
+                                    td { (e.kind) }
+                                }
+                            }
                         }
                     }
                 }
@@ -722,6 +838,12 @@ mod tests {
             out.contains("Tom &amp; 'Jerry' &quot;quoted&quot;"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_call_s_path_is_percent_encoded() {
+        assert_eq!(call_path("CA12-x_y.z~"), "calls/CA12-x_y.z~");
+        assert_eq!(call_path("a b/<c>"), "calls/a%20b%2F%3Cc%3E");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //!
 //! - [`Reports::call`], [`Reports::platform`], [`Reports::calls_by`], [`Reports::spend`],
 //!   [`Reports::cost_by_hour`], [`Reports::top_calls`]: the figures behind the CLI's `report` command.
-//! - [`Reports::endings`], [`Reports::cost_spread`], [`Reports::against_previous`]: how calls ended
-//!   and what that cost, percentiles of cost per call, a period against the one before.
+//! - [`Reports::endings`], [`Reports::cost_spread`], [`Reports::against_previous`],
+//!   [`Reports::alerts`]: how calls ended and what that cost, percentiles of cost per call, a period
+//!   against the one before, the alerts raised.
 //! - [`Reports::export_calls_csv`], [`Reports::export_events_csv`], [`Reports::export_jsonl`]: one
 //!   line per call or per event.
 //! - [`Reports::html`]: a self-contained HTML page.
@@ -30,7 +31,7 @@ pub(crate) mod whatif;
 pub use economics::{
     BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
 };
-pub use operations::{CostSpread, Ending, PeriodChange};
+pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert};
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,

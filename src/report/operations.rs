@@ -1,13 +1,14 @@
 //! What an operator watches besides the totals: how calls ended and what those endings cost, the
 //! spread of cost per call, and a period against the one before it.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::report::reports::{Reports, range_ms};
+use crate::report::source::Dialect;
 
 /// The calls of a range that ended one way (`completed`, `failed`, `abandoned`, `interrupted`, or
 /// still `active`), and what they cost.
@@ -63,6 +64,28 @@ pub struct PeriodChange {
     pub previous_calls: u64,
     /// The change of cost in percent, to two decimals; `None` when the range before cost nothing.
     pub cost_change_percent: Option<Decimal>,
+}
+
+/// The alerts raised in a range: how many of each kind, and the latest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AlertSummary {
+    /// Alerts of each kind (`call_cutoff`, `quota_warning` …), most frequent first.
+    pub by_kind: Vec<(String, u64)>,
+    /// The latest 25, newest first.
+    pub latest: Vec<RaisedAlert>,
+}
+
+/// One alert raised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RaisedAlert {
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+    /// Its kind.
+    pub kind: String,
+    /// Its sentence for people.
+    pub message: String,
 }
 
 /// `part` of `whole`, in percent, to two decimals; `None` for a whole of zero.
@@ -144,6 +167,41 @@ impl Reports {
             p99: at(99)?,
             max: at(100)?,
         }))
+    }
+
+    /// The alerts raised from `from` to `to`, from the file's `alerts` table; `None` for a fleet
+    /// database, which holds no alerts (each server keeps its own in its file).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn alerts(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<AlertSummary>> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let (start, end) = range_ms(from, to);
+        let range = [start.into(), end.into()];
+        let by_kind = self.query(
+            "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
+             GROUP BY kind ORDER BY 2 DESC, kind",
+            &range,
+            "reading alerts",
+            |r| Ok((r.text(0)?, u64::try_from(r.int(1)?).unwrap_or(0))),
+        )?;
+        let latest = self.query(
+            "SELECT raised_at, kind, message FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
+             ORDER BY raised_at DESC, alert_id DESC LIMIT 25",
+            &range,
+            "reading alerts",
+            |r| {
+                Ok(RaisedAlert {
+                    at: DateTime::from_timestamp_millis(r.int(0)?).unwrap_or_default(),
+                    kind: r.text(1)?,
+                    message: r.text(2)?,
+                })
+            },
+        )?;
+        Ok(Some(AlertSummary { by_kind, latest }))
     }
 
     /// The calls started from `from` to `to` against those of the as many days before.

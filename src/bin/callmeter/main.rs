@@ -54,7 +54,14 @@ enum Command {
     Economics(EconomicsArgs),
     /// Calls or events of a date range as CSV, or calls with their usages as JSON Lines, to stdout.
     Export(ExportArgs),
+    /// The dashboard, each call's page and a JSON API (`/api/summary`, `/api/calls`,
+    /// `/api/calls/<id>`, `/api/users`, `/api/tenants`, `/api/alerts`) over HTTP, read-only; every
+    /// request carries the key in `CALLMETER_ADMIN_KEY` (`Authorization: Bearer <key>`, or sign in
+    /// at `/login` in a browser).
+    Serve(serve::ServeArgs),
 }
+
+mod serve;
 
 /// The database and the days a command reads.
 #[derive(Args)]
@@ -668,6 +675,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Report(args) => report(&args),
         Command::Economics(args) => economics(&args),
         Command::Export(args) => export(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| describe(&e))?;
             let at = args.at.unwrap_or_else(Utc::now);
