@@ -48,7 +48,8 @@ h1{font-size:1.5em;margin:.2em 0 .8em} h2{font-size:1.1em;margin:0 0 .6em}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,34em),1fr));gap:1em}
 section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.9em 1.1em;margin-bottom:1em;min-width:0}
 svg{width:100%;height:auto;display:block} .label{font-size:12px;fill:#1f2328} .value{font-size:11px;fill:#57606a}
-.legend span{display:inline-block;margin-right:1em;font-size:.85em} .legend i{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}
+.legend span{display:inline-block;margin-right:1em;font-size:.85em}
+.legend i,i.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em;border-radius:2px}
 .scroll{overflow-x:auto} table{border-collapse:collapse;width:100%;font-size:.9em}
 th,td{border-bottom:1px solid #eaeef2;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}
 th{color:#57606a;font-weight:600} td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -410,43 +411,54 @@ fn cards(
     ]
 }
 
-fn render(page: &Page) -> Markup {
-    let (from, to) = (page.from, page.to);
+/// A whole page: the shared head and style around `body`.
+fn document(title: &str, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "callmeter — " (from) " to " (to) }
+                title { (title) }
                 style { (PreEscaped(STYLE)) }
             }
-            body {
-                h1 { "callmeter — " (from) " to " (to) }
-                div.cards {
-                    @for (name, value, note) in &page.cards {
-                        div.card {
-                            span { (name) }
-                            b { (value) }
-                            @if let Some(note) = note { small { (note) } }
-                        }
-                    }
-                }
-                div.grid {
-                    (daily_chart(&page.daily))
-                    (hourly_chart(&page.hourly))
-                    @for chart in &page.charts {
-                        (bar_chart(chart))
-                    }
-                    (endings(&page.endings))
-                    (alerts(page.alerts.as_ref()))
-                    (groups("tenants", "Tenants", &page.tenants))
-                    (groups("users", "Users", &page.users))
-                }
-                (calls(&page.calls, page.calls_in_range, page.call_links))
-            }
+            body { (body) }
         }
     }
+}
+
+/// A category's colour, as a small square before its name.
+fn swatch(category: &str) -> Markup {
+    html! { i.sw style={ "background:" (category_color(category)) } {} }
+}
+
+fn render(page: &Page) -> Markup {
+    let (from, to) = (page.from, page.to);
+    let body = html! {
+        h1 { "callmeter — " (from) " to " (to) }
+        div.cards {
+            @for (name, value, note) in &page.cards {
+                div.card {
+                    span { (name) }
+                    b { (value) }
+                    @if let Some(note) = note { small { (note) } }
+                }
+            }
+        }
+        div.grid {
+            (daily_chart(&page.daily))
+            (hourly_chart(&page.hourly))
+            @for chart in &page.charts {
+                (bar_chart(chart))
+            }
+            (endings(&page.endings))
+            (alerts(page.alerts.as_ref()))
+            (groups("tenants", "Tenants", &page.tenants))
+            (groups("users", "Users", &page.users))
+        }
+        (calls(&page.calls, page.calls_in_range, page.call_links))
+    };
+    document(&format!("callmeter — {from} to {to}"), &body)
 }
 
 fn daily_chart(daily: &[(String, String, i64)]) -> Markup {
@@ -693,7 +705,7 @@ fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
                                     table {
                                         @for (category, provider, cost) in &c.parts {
                                             tr {
-                                                td { i style={ "display:inline-block;width:.7em;height:.7em;margin-right:.3em;background:" (category_color(category)) } {} (category) }
+                                                td { (swatch(category)) (category) }
                                                 td { (provider) }
                                                 td.n { (cost.rounded()) }
                                             }
@@ -742,76 +754,66 @@ fn call_page(call: &crate::report::reports::CallReport) -> Markup {
         ("persona", &call.persona),
         ("session", &call.session_kind),
     ];
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "callmeter — call " (call.call_id) }
-                style { (PreEscaped(STYLE)) }
+    let body = html! {
+        p { a href="../" { "← dashboard" } }
+        h1 { "Call " (call.call_id) }
+        div.cards {
+            div.card { span { "total" } b { (call.total.rounded()) } small { (call.total) } }
+            div.card {
+                span { "status" }
+                b { (call.status) }
+                @if let Some(r) = &call.failure_reason { small { (r) } }
             }
-            body {
-                p { a href="../" { "← dashboard" } }
-                h1 { "Call " (call.call_id) }
-                div.cards {
-                    div.card { span { "total" } b { (call.total.rounded()) } small { (call.total) } }
-                    div.card {
-                        span { "status" }
-                        b { (call.status) }
-                        @if let Some(r) = &call.failure_reason { small { (r) } }
-                    }
-                    div.card { span { "started (UTC)" } b { (call.started_at.format("%Y-%m-%d %H:%M:%S")) } }
-                    @if let Some(d) = call.duration_seconds {
-                        div.card { span { "duration" } b { (format!("{d:.1} s")) } }
-                    }
-                    @if let Some(m) = call.margin {
-                        div.card {
-                            span { "margin" }
-                            b.loss[m.is_negative()] { (m.rounded()) }
-                            small { (call.revenue.rounded()) " revenue" }
-                        }
-                    }
-                    @for (what, value) in who {
-                        @if let Some(v) = value {
-                            div.card { span { (what) } b { (v) } }
-                        }
-                    }
+            div.card { span { "started (UTC)" } b { (call.started_at.format("%Y-%m-%d %H:%M:%S")) } }
+            @if let Some(d) = call.duration_seconds {
+                div.card { span { "duration" } b { (format!("{d:.1} s")) } }
+            }
+            @if let Some(m) = call.margin {
+                div.card {
+                    span { "margin" }
+                    b.loss[m.is_negative()] { (m.rounded()) }
+                    small { (call.revenue.rounded()) " revenue" }
                 }
-                div.grid {
-                    (shares("By category", &call.by_category))
-                    (shares("By provider", &call.by_provider))
-                    (shares("By agent", &call.by_agent))
+            }
+            @for (what, value) in who {
+                @if let Some(v) = value {
+                    div.card { span { (what) } b { (v) } }
                 }
-                section #events {
-                    h2 { "Events (" (call.events.len()) ")" }
-                    div.scroll {
-                        table {
-                            tr {
-                                th.n { "#" } th { "at (UTC)" } th { "category" } th { "provider" }
-                                th { "model" } th { "agent" } th.n { "quantity" } th { "unit" }
-                                th.n { "cost" } th { "kind" }
-                            }
-                            @for e in &call.events {
-                                tr {
-                                    td.n { (e.seq) }
-                                    td { (e.at.format("%H:%M:%S%.3f")) }
-                                    td { i style={ "display:inline-block;width:.7em;height:.7em;margin-right:.3em;background:" (category_color(&e.category)) } {} (e.category) }
-                                    td { (e.provider) }
-                                    td { (e.model) }
-                                    td { (e.agent.as_deref().unwrap_or("")) }
-                                    td.n { (e.quantity) }
-                                    td { (e.unit) }
-                                    td.n title=(e.cost) { (e.cost.rounded()) }
-                                    td { (e.kind) }
-                                }
-                            }
+            }
+        }
+        div.grid {
+            (shares("By category", &call.by_category))
+            (shares("By provider", &call.by_provider))
+            (shares("By agent", &call.by_agent))
+        }
+        section #events {
+            h2 { "Events (" (call.events.len()) ")" }
+            div.scroll {
+                table {
+                    tr {
+                        th.n { "#" } th { "at (UTC)" } th { "category" } th { "provider" }
+                        th { "model" } th { "agent" } th.n { "quantity" } th { "unit" }
+                        th.n { "cost" } th { "kind" }
+                    }
+                    @for e in &call.events {
+                        tr {
+                            td.n { (e.seq) }
+                            td { (e.at.format("%H:%M:%S%.3f")) }
+                            td { (swatch(&e.category)) (e.category) }
+                            td { (e.provider) }
+                            td { (e.model) }
+                            td { (e.agent.as_deref().unwrap_or("")) }
+                            td.n { (e.quantity) }
+                            td { (e.unit) }
+                            td.n title=(e.cost) { (e.cost.rounded()) }
+                            td { (e.kind) }
                         }
                     }
                 }
             }
         }
-    }
+    };
+    document(&format!("callmeter — call {}", call.call_id), &body)
 }
 
 #[cfg(test)]

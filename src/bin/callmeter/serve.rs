@@ -256,20 +256,13 @@ fn route(
             } else if let Some(id) = call_id("/calls/") {
                 match reports.call_html(&id).map_err(e)? {
                     Some(page) => Reply::html(200, page),
-                    None => Reply::html(404, format!("no call {}", html_escape(&id))),
+                    None => Reply::html(404, maud::html! { "no call " (id) }.into_string()),
                 }
             } else {
                 Reply::error(404, "no such page")
             }
         }
     })
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `GET /login`: the form; `POST /login` with the key: the cookie, and back to the dashboard.
