@@ -22,6 +22,10 @@ fn catalog() -> Catalog {
     Catalog::builder()
         .insert(tts("voice"))
         .insert(tts("other"))
+        .insert(ModelPrice::new("acme", "ears", Category::Stt).rate(
+            UsageKind::AudioSeconds,
+            Rate::per_second(Usd::new(dec!(0.001))),
+        ))
         .build()
         .expect("catalog")
 }
@@ -113,5 +117,29 @@ fn after_a_restart_usage_counts_on_and_no_alert_repeats() -> TestResult {
     guard.shutdown()?;
     assert_eq!(alerts(&db, AlertKind::QuotaWarning), 1);
     assert_eq!(alerts(&db, AlertKind::QuotaCritical), 1);
+    Ok(())
+}
+
+/// Seconds are counted exactly across a restart: 0.7 s and 0.1 s read back are 0.8 s, not the
+/// 0.7999999999999999 s their stored floats add to, so 0.1 s more reaches 90 % of a 1-second quota.
+#[test]
+fn seconds_read_back_after_a_restart_add_up_exactly() -> TestResult {
+    let db = Db::new();
+    let quota = || Quota::monthly("acme").model("ears").units(1).warn_at_percent(90);
+    {
+        let (meter, guard) = builder(&db).quota(quota()).open()?;
+        let call = meter.start_call(CallInfo::new("before"))?;
+        call.track_stt("acme", "ears", 0.7)?;
+        call.track_stt("acme", "ears", 0.1)?; // 0.8 s: under 90 %
+        drop(call);
+        guard.shutdown()?;
+    }
+    assert_eq!(alerts(&db, AlertKind::QuotaWarning), 0);
+    let (meter, guard) = builder(&db).quota(quota()).open()?;
+    let call = meter.start_call(CallInfo::new("after"))?;
+    call.track_stt("acme", "ears", 0.1)?; // 0.9 s: the warning
+    drop(call);
+    guard.shutdown()?;
+    assert_eq!(alerts(&db, AlertKind::QuotaWarning), 1);
     Ok(())
 }

@@ -40,13 +40,13 @@ pub(crate) const DEFAULT_QUOTA_CRITICAL_PERCENT: u8 = 95;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
-    provider: String,
-    model: Option<String>,
-    period: Period,
-    units: Option<u64>,
-    cost: Option<Usd>,
-    warn_percent: u8,
-    critical_percent: u8,
+    pub(crate) provider: String,
+    pub(crate) model: Option<String>,
+    pub(crate) period: Period,
+    pub(crate) units: Option<u64>,
+    pub(crate) cost: Option<Usd>,
+    pub(crate) warn_percent: u8,
+    pub(crate) critical_percent: u8,
 }
 
 /// The default thresholds.
@@ -277,10 +277,12 @@ impl Watch {
         }
         for quota in quotas {
             let window = Window::containing(quota.period, now_ms);
-            let (units, cost): (f64, i64) = conn
+            let (milli_units, cost): (i64, i64) = conn
                 .query_row(
-                    "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(cost_nanos), 0) FROM cost_events
-                     WHERE created_at >= ?1 AND provider = ?2 AND (?3 IS NULL OR model = ?3)",
+                    &format!(
+                        "SELECT {MILLI_UNITS}, COALESCE(SUM(cost_nanos), 0) FROM cost_events
+                         WHERE created_at >= ?1 AND provider = ?2 AND (?3 IS NULL OR model = ?3)"
+                    ),
                     rusqlite::params![window.start, quota.provider, quota.model],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -288,7 +290,7 @@ impl Watch {
             watch.quotas.push(Watched {
                 quota,
                 window,
-                units: units_of(units),
+                units: Decimal::new(milli_units, 3),
                 cost,
                 others: Arc::default(),
             });
@@ -418,6 +420,11 @@ pub(crate) struct Spent<'a> {
     pub(crate) model: &'a str,
     pub(crate) measure: Measure,
 }
+
+/// The sum of events' headline quantities in thousandths, exact: a quantity is whole units, or
+/// milliseconds shown as seconds, so it has at most three decimals, and each one is rounded back to
+/// them before the sum (a sum of the stored floats would carry their binary error).
+pub(crate) const MILLI_UNITS: &str = "CAST(COALESCE(SUM(CAST(ROUND(quantity * 1000) AS BIGINT)), 0) AS BIGINT)";
 
 /// A quantity as the exact decimal it stands for (quantities are whole units, or milliseconds shown
 /// as seconds); past the decimal range it counts as the most there is.
