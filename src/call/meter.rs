@@ -327,12 +327,18 @@ impl MeterBuilder {
         let thresholds = self.thresholds.with_env()?;
         #[cfg(feature = "postgres")]
         let fleet = self.fleet_config()?;
-        let store = Store::open(&self.path)?;
+        let mut store = Store::open(&self.path)?;
         let control = ControlStart {
             now_ms: self.time.now_ms(),
             // A given clock may answer per thread: a day one thread left behind may come back.
             keep_ended: self.time.custom().is_some(),
         };
+        store.record_quotas(
+            &self.quotas,
+            thresholds.daily,
+            thresholds.monthly,
+            control.now_ms,
+        )?;
         let (limits, watch) = load_control(&store, self.limits, self.quotas, &thresholds, control)?;
         let (alerts_tx, alerts_rx) = bounded(ALERT_QUEUE);
         let counters = Arc::new(Counters::new());

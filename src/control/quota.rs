@@ -424,7 +424,8 @@ pub(crate) struct Spent<'a> {
 /// The sum of events' headline quantities in thousandths, exact: a quantity is whole units, or
 /// milliseconds shown as seconds, so it has at most three decimals, and each one is rounded back to
 /// them before the sum (a sum of the stored floats would carry their binary error).
-pub(crate) const MILLI_UNITS: &str = "CAST(COALESCE(SUM(CAST(ROUND(quantity * 1000) AS BIGINT)), 0) AS BIGINT)";
+pub(crate) const MILLI_UNITS: &str =
+    "CAST(COALESCE(SUM(CAST(ROUND(quantity * 1000) AS BIGINT)), 0) AS BIGINT)";
 
 /// A quantity as the exact decimal it stands for (quantities are whole units, or milliseconds shown
 /// as seconds); past the decimal range it counts as the most there is.

@@ -14,7 +14,9 @@ use rusqlite::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::base::error::{Error, Result, storage};
+use crate::base::money::Usd;
 use crate::base::usage::Measure;
+use crate::control::{Period, Quota};
 use crate::ident::CallIdent;
 use crate::persist::message::{Batch, Resolved, UNKNOWN_BIT};
 use crate::persist::outbox;
@@ -23,7 +25,7 @@ use crate::persist::quarantine::{Quarantined, SCHEMA as QUARANTINE};
 use crate::persist::rollup::{Deltas, SCHEMA as ROLLUPS, Sums};
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Versions written by development builds before the first release; their layout cannot be migrated.
 pub(crate) const PRE_RELEASE_VERSIONS: std::ops::RangeInclusive<i64> = 1..=2;
@@ -145,6 +147,23 @@ CREATE INDEX cost_events_by_time ON cost_events (created_at);
 // `cost_events.price_id` names a row of `prices` but declares no REFERENCES clause: a table with a
 // foreign key makes SQLite keep a statement journal for every multi-row insert (measured: 40 % of the
 // writer's time), even with foreign-key enforcement off.
+
+/// Version 5: the thresholds the last meter to open the file watched, for reports to show what was
+/// used of each: provider quotas (`provider` set) and the platform's daily and monthly cost alert
+/// thresholds (`provider` NULL). Replaced whole each time a meter opens.
+const QUOTAS: &str = "
+CREATE TABLE quotas (
+    position         INTEGER PRIMARY KEY,
+    provider         TEXT,
+    model            TEXT,
+    period           TEXT NOT NULL CHECK (period IN ('day', 'month')),
+    units            INTEGER,
+    cost_nanos       INTEGER,
+    warn_percent     INTEGER NOT NULL,
+    critical_percent INTEGER NOT NULL,
+    set_at           INTEGER NOT NULL
+);
+";
 
 /// Inserts a call unless its id is already there, under the number given, or else numbered after every
 /// call already there; answers its `call_ref`, or nothing when the id was there.
@@ -464,6 +483,56 @@ impl Store {
             recovered,
             origin,
         })
+    }
+
+    /// Replaces the file's `quotas` with what this meter watches: `quotas`, then the platform's
+    /// `daily` and `monthly` cost alert thresholds (one transaction).
+    pub(crate) fn record_quotas(
+        &mut self,
+        quotas: &[Quota],
+        daily: Usd,
+        monthly: Usd,
+        now_ms: i64,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let write = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM quotas", [])?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO quotas (provider, model, period, units, cost_nanos, warn_percent,
+                                         critical_percent, set_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for q in quotas {
+                    insert.execute(params![
+                        q.provider,
+                        q.model,
+                        period_name(q.period),
+                        q.units.map(|u| i64::try_from(u).unwrap_or(i64::MAX)),
+                        q.cost.map(|c| c.to_nanos().unwrap_or(i64::MAX)),
+                        q.warn_percent,
+                        q.critical_percent,
+                        now_ms
+                    ])?;
+                }
+                for (period, threshold) in [(Period::Day, daily), (Period::Month, monthly)] {
+                    let nanos = threshold.to_nanos().unwrap_or(i64::MAX);
+                    insert.execute(params![
+                        None::<&str>,
+                        None::<&str>,
+                        period_name(period),
+                        None::<i64>,
+                        nanos,
+                        100,
+                        100,
+                        now_ms
+                    ])?;
+                }
+            }
+            tx.commit()
+        };
+        write(&mut self.conn).map_err(|e| not_writable_or(&path, "recording the quotas", e))
     }
 
     /// Writes one refused record to `quarantine` (a transaction of its own).
@@ -916,6 +985,14 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     .map_err(storage(path, "setting pragmas"))
 }
 
+/// A period as the `quotas` table names it.
+fn period_name(period: Period) -> &'static str {
+    match period {
+        Period::Day => "day",
+        Period::Month => "month",
+    }
+}
+
 fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -948,16 +1025,23 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {QUOTAS}
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
             outbox::migrate_3_to_4()
         ))
         .map_err(|e| not_writable_or(path, "creating the schema", e))?;
-    } else if version == 3 {
+        return Ok(());
+    }
+    if version == 3 {
         conn.execute_batch(&format!(
             "BEGIN; {} PRAGMA user_version = 4; COMMIT;",
             outbox::migrate_3_to_4()
         ))
         .map_err(|e| not_writable_or(path, "migrating the schema from version 3 to 4", e))?;
+    }
+    if version <= 4 {
+        conn.execute_batch(&format!("BEGIN; {QUOTAS} PRAGMA user_version = 5; COMMIT;"))
+            .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
     }
     Ok(())
 }
@@ -969,7 +1053,7 @@ mod tests {
     /// A file written by a version-3 build: its events keep their rows and totals, gain the file's
     /// origin in `event_id`, and every call is logged once as changed so a shipper sends it.
     #[test]
-    fn version_3_files_migrate_to_4() {
+    fn version_3_files_migrate_to_the_current_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("v3.db");
         let conn = Connection::open(&path).expect("open");
@@ -994,7 +1078,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 4);
+        assert_eq!(version, SCHEMA_VERSION);
         let origin = outbox::origin(&conn).expect("origin");
         let ids: Vec<String> = conn
             .prepare("SELECT event_id FROM cost_events ORDER BY id")
@@ -1026,5 +1110,58 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM call_changes", [], |r| r.get(0))
             .expect("count");
         assert_eq!(logged, 3);
+    }
+
+    /// A file written by a version-4 build keeps its calls and events and gains an empty `quotas`
+    /// table, which a meter opening it then fills.
+    #[test]
+    fn version_4_files_gain_the_quotas_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v4.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} PRAGMA user_version = 4; COMMIT;
+                 INSERT INTO calls (call_id, call_ref, status, started_at, total_cost_nanos)
+                     VALUES ('a', 1, 'completed', 1000, 3);
+                 INSERT INTO cost_events (call_id, call_ref, seq, segment, created_at, category,
+                                          provider, model, quantity, unit, cost_nanos)
+                     VALUES ('a', 1, 0, 1, 1000, 'tts', 'p', 'm', 3.0, 'character', 3);",
+                outbox::migrate_3_to_4()
+            ))
+            .expect("a version-4 file");
+        }
+        let mut store = Store::open(&path).expect("opened and migrated");
+        let count = |store: &Store, sql: &str| -> i64 {
+            store
+                .connection()
+                .query_row(sql, [], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(count(&store, "PRAGMA user_version"), 5);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM quotas"), 0);
+        assert_eq!(count(&store, "SELECT SUM(cost_nanos) FROM cost_events"), 3);
+        let quota = Quota::daily("p").units(10);
+        store
+            .record_quotas(&[quota], Usd::from_nanos(5), Usd::from_nanos(7), 2000)
+            .expect("recorded");
+        let rows: Vec<(Option<String>, String, Option<i64>, Option<i64>)> = store
+            .connection()
+            .prepare("SELECT provider, period, units, cost_nanos FROM quotas ORDER BY position")
+            .expect("prepare")
+            .query_map([], |r| {
+                <(Option<String>, String, Option<i64>, Option<i64>)>::try_from(r)
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [
+                (Some("p".to_owned()), "day".to_owned(), Some(10), None),
+                (None, "day".to_owned(), None, Some(5)),
+                (None, "month".to_owned(), None, Some(7)),
+            ]
+        );
     }
 }

@@ -8,8 +8,9 @@
 //! - [`Reports::call`], [`Reports::platform`], [`Reports::calls_by`], [`Reports::spend`],
 //!   [`Reports::cost_by_hour`], [`Reports::top_calls`]: the figures behind the CLI's `report` command.
 //! - [`Reports::endings`], [`Reports::cost_spread`], [`Reports::against_previous`],
-//!   [`Reports::alerts`]: how calls ended and what that cost, percentiles of cost per call, a period
-//!   against the one before, the alerts raised.
+//!   [`Reports::alerts`], [`Reports::quotas`]: how calls ended and what that cost, percentiles of
+//!   cost per call, a period against the one before, the alerts raised, what each quota's period
+//!   has used of it.
 //! - [`Reports::export_calls_csv`], [`Reports::export_events_csv`], [`Reports::export_jsonl`]: one
 //!   line per call or per event.
 //! - [`Reports::html`]: a self-contained HTML page.
@@ -17,13 +18,15 @@
 //! - [`Reports::what_if`]: what the recorded usage would have cost under another catalog.
 //!
 //! Layer: the top, beside `call` (neither imports the other). Imports `base`, `pricing`, the
-//! schema version from `persist` and [`SubjectKind`](crate::control::SubjectKind) from `control`;
+//! schema version from `persist`, and from `control` [`SubjectKind`](crate::control::SubjectKind),
+//! [`Period`](crate::control::Period) and how quota usage is summed;
 //! it never writes.
 
 pub(crate) mod economics;
 pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod operations;
+pub(crate) mod quotas;
 pub(crate) mod reports;
 pub(crate) mod source;
 pub(crate) mod whatif;
@@ -32,6 +35,7 @@ pub use economics::{
     BreakEven, CallCosts, Economics, PerCall, Plan, PlanMargin, break_even, plan_margin,
 };
 pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert};
+pub use quotas::{QuotaLevel, QuotaState};
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,

@@ -278,7 +278,8 @@ impl Reports {
                 "reading the schema version (is this a SQLite database?)",
             ))?;
         match version {
-            crate::persist::store::SCHEMA_VERSION => Ok(Reports { src, place: path }),
+            // Version 4 lacks only the quotas, which then read as none.
+            4 | crate::persist::store::SCHEMA_VERSION => Ok(Reports { src, place: path }),
             0 => {
                 let tables: i64 = src
                     .sqlite_connection()
