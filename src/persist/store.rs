@@ -1145,7 +1145,8 @@ mod tests {
         store
             .record_quotas(&[quota], Usd::from_nanos(5), Usd::from_nanos(7), 2000)
             .expect("recorded");
-        let rows: Vec<(Option<String>, String, Option<i64>, Option<i64>)> = store
+        type QuotaRow = (Option<String>, String, Option<i64>, Option<i64>);
+        let rows: Vec<QuotaRow> = store
             .connection()
             .prepare("SELECT provider, period, units, cost_nanos FROM quotas ORDER BY position")
             .expect("prepare")
