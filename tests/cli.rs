@@ -82,9 +82,15 @@ fn an_unknown_model_fails_with_suggestions() {
 }
 
 fn database_with_calls(dir: &std::path::Path) -> std::path::PathBuf {
-    use callmeter::{CallInfo, Meter, Outcome};
+    use callmeter::{CallInfo, Meter, Outcome, Quota, Usd};
     let path = dir.join("calls.db");
-    let (meter, guard) = Meter::builder().path(&path).open().expect("open");
+    // The call's $0.07 is 87.5 % of this quota: past its warning.
+    let quota = Quota::monthly("twilio").cost(Usd::new(rust_decimal::dec!(0.08)));
+    let (meter, guard) = Meter::builder()
+        .path(&path)
+        .quota(quota)
+        .open()
+        .expect("open");
     let call = meter
         .start_call(CallInfo::new("CA<script>").user("u1").session_kind("phone"))
         .expect("start");
@@ -117,6 +123,19 @@ fn report_summarises_a_database_and_breaks_down_a_call() {
     assert_eq!(v["endings"][0]["calls"], 1);
     assert_eq!(v["cost_spread"]["p50"], "0.07");
     assert_eq!(v["against_previous"]["calls"], 1);
+    assert_eq!(v["quotas"][0]["subject"], "provider:twilio");
+    assert_eq!(v["quotas"][0]["cost"], "0.07");
+    assert_eq!(v["quotas"][0]["level"], "warning");
+    let (ok, out, err) = callmeter(&["report", "--db", db]);
+    assert!(ok, "{err}");
+    let quota = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("provider:twilio"))
+        .unwrap_or_else(|| panic!("the quota's line in {out}"));
+    assert!(
+        quota.contains("87.5 %") && quota.contains("warning") && quota.contains("$0.07 of $0.08"),
+        "{quota}"
+    );
     let (ok, out, err) = callmeter(&["report", "--db", db, "--by", "user"]);
     assert!(ok, "{err}");
     assert!(out.contains("u1"), "{out}");
@@ -308,6 +327,7 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
         "cost-by-hour",
         "endings",
         "alerts",
+        "quotas",
         "tenants",
         "users",
         "dearest-calls",
@@ -329,6 +349,10 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
     );
     assert!(dom.contains(">twilio<"), "the breakdown's provider");
     assert!(dom.contains(">$0.07<"), "money to the cent");
+    assert!(
+        dom.contains(">provider:twilio<") && dom.contains(">warning<"),
+        "the quota's state"
+    );
     assert!(!dom.contains("<script"), "no script element in the DOM");
     assert!(!log.contains("Uncaught"), "no script error: {log}");
     let png = dir.path().join("report.png");

@@ -717,9 +717,10 @@ mod fleet {
             (m?, String::from_utf8(b)?),
             "JSON Lines"
         );
-        // The same page, but for its alerts: they stay in each server's file.
-        let without_alerts = |page: String| -> (String, String) {
-            let start = page.find("<section id=\"alerts\">").unwrap_or(0);
+        // The same page, but for its alerts and quotas: they stay in each server's file.
+        let without = |page: String, id: &str| -> (String, String) {
+            let open = format!("<section id=\"{id}\">");
+            let start = page.find(&open).unwrap_or(0);
             let end = page[start..]
                 .find("</section>")
                 .map_or(start, |e| start + e + "</section>".len());
@@ -728,13 +729,15 @@ mod fleet {
                 page[start..end].to_owned(),
             )
         };
-        let (file_page, _) = without_alerts(local.html(from, to, &[])?);
-        let (fleet_page, fleet_alerts) = without_alerts(remote.html(from, to, &[])?);
+        let (file_page, _) = without(local.html(from, to, &[])?, "alerts");
+        let (file_page, _) = without(file_page, "quotas");
+        let (fleet_page, fleet_alerts) = without(remote.html(from, to, &[])?, "alerts");
+        let (fleet_page, fleet_quotas) = without(fleet_page, "quotas");
         assert_eq!(file_page, fleet_page, "HTML report");
-        assert!(
-            fleet_alerts.contains("each server keeps its own"),
-            "{fleet_alerts}"
-        );
+        for section in [fleet_alerts, fleet_quotas] {
+            assert!(section.contains("each server keeps its own"), "{section}");
+        }
+        assert_eq!(remote.quotas(to)?, None, "a fleet holds no quotas");
         Ok(())
     }
 

@@ -5,14 +5,18 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use callmeter::{CallInfo, Meter, Outcome};
+use callmeter::{CallInfo, Meter, Outcome, Quota};
 
 const KEY: &str = "k3y-for-tests";
 
-/// A file with two calls, one with an id that needs escaping.
+/// A file with two calls, one with an id that needs escaping, and a quota they used 80 % of.
 fn database(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("serve.db");
-    let (meter, guard) = Meter::builder().path(&path).open().expect("open");
+    let (meter, guard) = Meter::builder()
+        .path(&path)
+        .quota(Quota::monthly("elevenlabs").units(2_500))
+        .open()
+        .expect("open");
     for id in ["CA1", "CA <b>&2"] {
         let call = meter
             .start_call(CallInfo::new(id).user("u1").tenant("t1"))
@@ -129,6 +133,13 @@ fn every_request_needs_the_key_and_the_api_answers_json() {
     for path in ["/api/users", "/api/tenants", "/api/alerts"] {
         assert_eq!(get(&format!("{base}{path}"), &[BEARER]).0, 200, "{path}");
     }
+    let (status, body) = get(&format!("{base}/api/quotas"), &[BEARER]);
+    assert_eq!(status, 200);
+    let quotas: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(quotas[0]["subject"], "provider:elevenlabs");
+    assert_eq!(quotas[0]["units"], "2000");
+    assert_eq!(quotas[0]["units_limit"], 2500);
+    assert_eq!(quotas[0]["level"], "warning");
     assert_eq!(get(&format!("{base}/api/calls/nope"), &[BEARER]).0, 404);
     assert_eq!(
         get(&format!("{base}/?from=2026-02-10&to=2026-02-01"), &[BEARER]).0,

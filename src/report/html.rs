@@ -11,8 +11,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
+use crate::control::Period;
 use crate::pricing::FixedCost;
 use crate::report::operations::{AlertSummary, CostSpread, Ending, PeriodChange};
+use crate::report::quotas::{QuotaLevel, QuotaState};
 use crate::report::reports::{GroupBy, GroupCost, Reports, range_ms};
 
 /// One colour per category, the same on every chart: no two categories share one.
@@ -56,6 +58,8 @@ th{color:#57606a;font-weight:600} td.n,th.n{text-align:right;font-variant-numeri
 td.id{max-width:22em;overflow:hidden;text-overflow:ellipsis} .loss{color:#d1495b} .muted{color:#57606a}
 details summary{cursor:pointer} details table{margin:.3em 0 .6em;width:auto}
 tr:target{background:#fff8c5}
+.meter{display:inline-block;width:8em;height:.7em;background:#eaeef2;border-radius:3px;vertical-align:middle}
+.meter i{display:block;height:100%;border-radius:3px}
 ";
 
 fn dollars(nanos: i64) -> f64 {
@@ -127,6 +131,8 @@ struct Page {
     users: Vec<GroupCost>,
     /// `None` for a fleet database: alerts stay in each server's file.
     alerts: Option<AlertSummary>,
+    /// The quotas as of the range's last day; `None` for a fleet database, like alerts.
+    quotas: Option<Vec<QuotaState>>,
     calls: Vec<CallRow>,
     calls_in_range: i64,
     /// Whether each call links to its own page (`calls/<id>`), as `callmeter serve` serves them.
@@ -138,8 +144,8 @@ impl Reports {
     /// page: totals with percentiles of cost per call and the change against the period before;
     /// daily cost stacked by category; cost by hour of day, by provider and per call; margin by plan
     /// (losses drawn left of zero); how calls ended and what that cost; tenants and users; alerts by
-    /// kind and the latest (quota state among them); and the calls, dearest first, each with its
-    /// breakdown by category and provider. `fixed` monthly costs are spread over the period in the
+    /// kind and the latest; each quota's state on the last day ([`quotas`](Self::quotas)); and the
+    /// calls, dearest first, each with its breakdown by category and provider. `fixed` monthly costs are spread over the period in the
     /// margin.
     ///
     /// # Errors
@@ -214,6 +220,7 @@ impl Reports {
             tenants: self.calls_by(GroupBy::Tenant, from, to)?,
             users: self.calls_by(GroupBy::User, from, to)?,
             alerts: self.alerts(from, to)?,
+            quotas: self.quotas(to)?,
             calls: self.call_rows(from, to)?,
             calls_in_range: p.calls,
             call_links: false,
@@ -453,6 +460,7 @@ fn render(page: &Page) -> Markup {
             }
             (endings(&page.endings))
             (alerts(page.alerts.as_ref()))
+            (quotas(page.quotas.as_deref(), to))
             (groups("tenants", "Tenants", &page.tenants))
             (groups("users", "Users", &page.users))
         }
@@ -624,6 +632,69 @@ fn alerts(alerts: Option<&AlertSummary>) -> Markup {
                                     td { (alert.kind) }
                                     td { (alert.message) }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A quota level's colour: calm below the warning, amber, orange, red.
+fn level_color(level: QuotaLevel) -> &'static str {
+    match level {
+        QuotaLevel::Under => PROFIT,
+        QuotaLevel::Warning => "#e0a100",
+        QuotaLevel::Critical => "#e8712b",
+        QuotaLevel::Over => LOSS,
+    }
+}
+
+fn quotas(states: Option<&[QuotaState]>, on: NaiveDate) -> Markup {
+    let what = |q: &QuotaState| match (&q.provider, q.period) {
+        (Some(_), _) => q.subject.clone(),
+        (None, Period::Day) => "platform: daily cost alert".to_owned(),
+        (None, Period::Month) => "platform: monthly cost alert".to_owned(),
+    };
+    let period = |q: &QuotaState| match q.period {
+        Period::Day => format!("day {}", q.period_start),
+        Period::Month => format!("month {}", q.period_start.format("%Y-%m")),
+    };
+    html! {
+        section #quotas {
+            h2 { "Quotas on " (on) }
+            @match states {
+                None => p.muted { "A fleet database holds no quotas: each server keeps its own in its file." },
+                Some([]) => p.muted { "No quota recorded in this file." },
+                Some(states) => div.scroll {
+                    table {
+                        tr {
+                            th { "quota" } th { "period" } th.n { "cost used" } th.n { "units used" }
+                            th { "used" } th { "state" }
+                        }
+                        @for q in states {
+                            @let color = level_color(q.level);
+                            @let width = q.used_percent.min(rust_decimal::Decimal::ONE_HUNDRED);
+                            tr {
+                                td.id title=(q.subject) { (what(q)) }
+                                td { (period(q)) }
+                                td.n {
+                                    (q.cost.rounded())
+                                    @if let Some(limit) = q.cost_limit { " of " (limit.rounded()) }
+                                }
+                                td.n {
+                                    @if let Some(limit) = q.units_limit {
+                                        (q.units) " of " (limit) " " (q.unit.as_deref().map_or("units".to_owned(), |u| format!("{u}s")))
+                                    } @else { "—" }
+                                }
+                                td {
+                                    span.meter title={ (q.used_percent) " %" } {
+                                        i style={ "width:" (width) "%;background:" (color) } {}
+                                    }
+                                    " " (q.used_percent) " %"
+                                }
+                                td { b style={ "color:" (color) } { (q.level) } }
                             }
                         }
                     }

@@ -219,7 +219,9 @@ impl Reports {
                 if limit.is_zero() {
                     Decimal::ONE_HUNDRED
                 } else {
-                    (used / limit).round_dp_with_strategy(2, RoundingStrategy::ToZero)
+                    (used / limit)
+                        .round_dp_with_strategy(2, RoundingStrategy::ToZero)
+                        .normalize()
                 }
             })
             .max()

@@ -55,7 +55,8 @@ enum Command {
     /// Calls or events of a date range as CSV, or calls with their usages as JSON Lines, to stdout.
     Export(ExportArgs),
     /// The dashboard, each call's page and a JSON API (`/api/summary`, `/api/calls`,
-    /// `/api/calls/<id>`, `/api/users`, `/api/tenants`, `/api/alerts`) over HTTP, read-only; every
+    /// `/api/calls/<id>`, `/api/users`, `/api/tenants`, `/api/alerts`, `/api/quotas` on the range's
+    /// last day) over HTTP, read-only; every
     /// request carries the key in `CALLMETER_ADMIN_KEY` (`Authorization: Bearer <key>`, or sign in
     /// at `/login` in a browser).
     Serve(serve::ServeArgs),
@@ -389,6 +390,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
     let change = reports
         .against_previous(from, to)
         .map_err(|e| describe(&e))?;
+    let quotas = reports.quotas(to).map_err(|e| describe(&e))?;
     if args.json {
         return json(&serde_json::json!({
             "platform": p,
@@ -396,6 +398,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
             "endings": endings,
             "cost_spread": spread,
             "against_previous": change,
+            "quotas": quotas,
         }));
     }
     println!("platform {from} to {to}");
@@ -460,6 +463,27 @@ fn report(args: &ReportArgs) -> Result<(), String> {
         money(change.previous_cost),
         money(change.cost)
     );
+    if let Some(quotas) = quotas.filter(|q| !q.is_empty()) {
+        println!("  quotas on {to}");
+        for q in &quotas {
+            let limit = match (q.cost_limit, q.units_limit) {
+                (Some(c), Some(u)) => {
+                    format!("{} of {}, {} of {u}", money(q.cost), money(c), q.units)
+                }
+                (Some(c), None) => format!("{} of {}", money(q.cost), money(c)),
+                (None, Some(u)) => format!("{} of {u}", q.units),
+                (None, None) => money(q.cost),
+            };
+            let period = match q.period {
+                callmeter::control::Period::Day => "day",
+                callmeter::control::Period::Month => "month",
+            };
+            println!(
+                "    {:<32} {period:<5} {:>7} %  {:<8}  {limit}",
+                q.subject, q.used_percent, q.level
+            );
+        }
+    }
     Ok(())
 }
 

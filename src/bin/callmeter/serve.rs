@@ -247,6 +247,13 @@ fn route(
                 "a fleet database holds no alerts: each server keeps its own",
             ),
         },
+        "/api/quotas" => match reports.quotas(to).map_err(e)? {
+            Some(quotas) => Reply::json(&quotas),
+            None => Reply::error(
+                404,
+                "a fleet database holds no quotas: each server keeps its own",
+            ),
+        },
         _ => {
             if let Some(id) = call_id("/api/calls/") {
                 match reports.call(&id).map_err(e)? {
