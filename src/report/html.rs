@@ -58,7 +58,7 @@ th{color:#57606a;font-weight:600} td.n,th.n{text-align:right;font-variant-numeri
 td.id{max-width:22em;overflow:hidden;text-overflow:ellipsis} .loss{color:#d1495b} .muted{color:#57606a}
 details summary{cursor:pointer} details table{margin:.3em 0 .6em;width:auto}
 tr:target{background:#fff8c5}
-.meter{display:inline-block;width:8em;height:.7em;background:#eaeef2;border-radius:3px;vertical-align:middle}
+.meter{display:inline-block;width:5em;height:.7em;background:#eaeef2;border-radius:3px;vertical-align:middle}
 .meter i{display:block;height:100%;border-radius:3px}
 ";
 
@@ -459,8 +459,8 @@ fn render(page: &Page) -> Markup {
                 (bar_chart(chart))
             }
             (endings(&page.endings))
-            (alerts(page.alerts.as_ref()))
             (quotas(page.quotas.as_deref(), to))
+            (alerts(page.alerts.as_ref()))
             (groups("tenants", "Tenants", &page.tenants))
             (groups("users", "Users", &page.users))
         }
@@ -669,32 +669,30 @@ fn quotas(states: Option<&[QuotaState]>, on: NaiveDate) -> Markup {
                 Some([]) => p.muted { "No quota recorded in this file." },
                 Some(states) => div.scroll {
                     table {
-                        tr {
-                            th { "quota" } th { "period" } th.n { "cost used" } th.n { "units used" }
-                            th { "used" } th { "state" }
-                        }
+                        tr { th { "quota" } th.n { "used" } th { "share and state" } }
                         @for q in states {
                             @let color = level_color(q.level);
                             @let width = q.used_percent.min(rust_decimal::Decimal::ONE_HUNDRED);
                             tr {
-                                td.id title=(q.subject) { (what(q)) }
-                                td { (period(q)) }
+                                td.id title=(q.subject) { (what(q)) br; small.muted { (period(q)) } }
                                 td.n {
                                     (q.cost.rounded())
                                     @if let Some(limit) = q.cost_limit { " of " (limit.rounded()) }
-                                }
-                                td.n {
                                     @if let Some(limit) = q.units_limit {
-                                        (q.units) " of " (limit) " " (q.unit.as_deref().map_or("units".to_owned(), |u| format!("{u}s")))
-                                    } @else { "—" }
+                                        br;
+                                        small {
+                                            (q.units) " of " (limit) " "
+                                            (q.unit.as_deref().map_or("units".to_owned(), |u| format!("{u}s")))
+                                        }
+                                    }
                                 }
                                 td {
                                     span.meter title={ (q.used_percent) " %" } {
                                         i style={ "width:" (width) "%;background:" (color) } {}
                                     }
-                                    " " (q.used_percent) " %"
+                                    " " (q.used_percent) " % "
+                                    b style={ "color:" (color) } { (q.level) }
                                 }
-                                td { b style={ "color:" (color) } { (q.level) } }
                             }
                         }
                     }

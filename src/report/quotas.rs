@@ -41,7 +41,7 @@ impl QuotaLevel {
 
 impl std::fmt::Display for QuotaLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
