@@ -27,6 +27,25 @@ pub enum Error {
         suggestions: Vec<String>,
     },
 
+    /// A telephony table by destination has no rate for a call leg's route (a number no prefix
+    /// matches, a country without a default, an inbound number type or SIP it does not price). The
+    /// usage was recorded under `product:unknown`: unpriced, or at that entry's rate when the catalog
+    /// has one.
+    #[error(
+        "no rate for {route} in {provider}/{product}'s destinations (usage recorded as {product}:unknown, {})",
+        if *priced { "at its fallback rate" } else { "unpriced" }
+    )]
+    UnknownDestination {
+        /// Provider as given.
+        provider: String,
+        /// Product as given.
+        product: String,
+        /// The route, as text (`to +33 1 23 45 67 89`).
+        route: String,
+        /// Whether the catalog priced `product:unknown` (a fallback rate).
+        priced: bool,
+    },
+
     /// The model is in the catalog, but none of its price versions is in force at the time of the usage
     /// (they all start later, or the last one ended). The usage was recorded as unpriced.
     #[error("no price for {provider}/{model} in force at {at} (usage recorded as unpriced)")]
@@ -330,6 +349,7 @@ impl Error {
         matches!(
             self,
             Error::UnknownModel { .. }
+                | Error::UnknownDestination { .. }
                 | Error::NoPriceInForce { .. }
                 | Error::MissingRate { .. }
                 | Error::CostOverflow { .. }

@@ -16,7 +16,7 @@ use crate::control::budget::Verdict;
 use crate::ident::CallStatus;
 use crate::ident::{Agent, lock};
 use crate::persist::message::NO_AGENT;
-use crate::pricing::Payment;
+use crate::pricing::{Payment, Route};
 
 /// Ends the call as abandoned when the last handle goes without `finalize`.
 struct Handle {
@@ -233,6 +233,48 @@ impl CallCostTracker {
             model,
             Measure::seconds(UsageKind::CallSeconds, call_seconds),
         )
+    }
+
+    /// Telephony by destination: `call_seconds` more of a call leg of `provider`'s `product`
+    /// (`voice`) on `route`, priced by the catalog's [`Destinations`](crate::pricing::Destinations)
+    /// table for them — the group of the longest prefix of the number dialled, the country's
+    /// default, the inbound number type, or SIP — per started minute of the leg's cumulative
+    /// duration, as [`track_duration`](Self::track_duration). Without a table for `provider` and
+    /// `product`, `product` is priced as a model of its own (a flat rate). One lookup in the table
+    /// (a hash per digit at most, no allocation) before the usual track call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDestination`] when the table has nothing for `route`: the usage is recorded
+    /// under `product:unknown` — unpriced, or at that entry's rate if the catalog has one (a
+    /// fallback). Otherwise as [`track_stt`](Self::track_stt).
+    pub fn track_leg(
+        &self,
+        provider: &str,
+        product: &str,
+        route: Route<'_>,
+        call_seconds: f64,
+    ) -> Result<Tracked> {
+        let measure = || Measure::seconds(UsageKind::CallSeconds, call_seconds);
+        let catalog = &self.state().ident.catalog;
+        if !catalog.has_routes(provider, product) {
+            return self.record(provider, product, measure());
+        }
+        if let Some(model) = catalog.route(provider, product, route) {
+            return self.record(provider, model, measure());
+        }
+        let unknown = format!("{product}:unknown");
+        let priced = match self.record(provider, &unknown, measure()) {
+            Ok(_) => true,
+            Err(Error::UnknownModel { .. } | Error::NoPriceInForce { .. }) => false,
+            Err(other) => return Err(other),
+        };
+        Err(Error::UnknownDestination {
+            provider: provider.to_owned(),
+            product: product.to_owned(),
+            route: route.to_string(),
+            priced,
+        })
     }
 
     /// A realtime speech model's audio: seconds heard and seconds spoken. Tokens of the same session go to

@@ -33,6 +33,10 @@ pub struct Catalog {
     /// The same versions as `(from, to, entry)`, so that a lookup reads one small array.
     pub(super) windows: Vec<Box<[(i64, i64, u32)]>>,
     pub(super) cumulative_lines: usize,
+    /// The destination tables, as given.
+    pub(super) destinations: Vec<Destinations>,
+    /// Provider → product → the compiled destination table.
+    pub(super) routes: FxHashMap<Box<str>, FxHashMap<Box<str>, RouteTable>>,
 }
 
 pub(super) static NEXT_CATALOG_ID: AtomicU64 = AtomicU64::new(1);
@@ -90,7 +94,27 @@ impl Catalog {
             entries: self.entries.into_iter().map(|e| e.price).collect(),
             fixed_costs: self.fixed_costs,
             aliases: self.aliases,
+            destinations: self.destinations,
         }
+    }
+
+    /// The catalog model a telephony `route` of `provider`'s `product` is priced as (a group of a
+    /// [`Destinations`] table, `product:group`); `None` when there is no table for them, or it has
+    /// nothing for the route.
+    pub fn route(&self, provider: &str, product: &str, route: Route<'_>) -> Option<&str> {
+        self.routes.get(provider)?.get(product)?.resolve(route)
+    }
+
+    /// Whether `provider`'s `product` has a destination table.
+    pub(crate) fn has_routes(&self, provider: &str, product: &str) -> bool {
+        self.routes
+            .get(provider)
+            .is_some_and(|p| p.contains_key(product))
+    }
+
+    /// The destination tables.
+    pub fn destinations(&self) -> &[Destinations] {
+        &self.destinations
     }
 
     /// The fixed monthly costs: those added with [`CatalogBuilder::fixed_cost`], then the fee of each
@@ -365,6 +389,7 @@ pub struct CatalogBuilder {
     pub(super) fixed_costs: Vec<FixedCost>,
     /// (alias provider, alias model, provider, model).
     pub(super) aliases: Vec<(String, String, String, String)>,
+    pub(super) destinations: Vec<Destinations>,
 }
 
 impl CatalogBuilder {
@@ -408,6 +433,16 @@ impl CatalogBuilder {
         self
     }
 
+    /// Adds a telephony table by destination ([`Destinations`]); its groups, inbound types and SIP
+    /// become entries named `product:…` (added last, so they replace entries of the same names). A
+    /// later table for the same provider and product replaces an earlier one.
+    pub fn destinations(mut self, table: Destinations) -> Self {
+        self.destinations
+            .retain(|d| !(d.provider == table.provider && d.product == table.product));
+        self.destinations.push(table);
+        self
+    }
+
     /// Checks every entry and builds the catalog.
     ///
     /// # Errors
@@ -416,7 +451,19 @@ impl CatalogBuilder {
     /// not match its usage kind, a price is negative or out of range, an increment has no rate, a fee
     /// rule is given for anything but payments, or versions of one model overlap or end before they
     /// start.
-    pub fn build(self) -> Result<Catalog> {
+    pub fn build(mut self) -> Result<Catalog> {
+        let mut routes: FxHashMap<Box<str>, FxHashMap<Box<str>, RouteTable>> = FxHashMap::default();
+        for table in std::mem::take(&mut self.destinations) {
+            let compiled = table.compile()?;
+            routes
+                .entry(table.provider.as_str().into())
+                .or_default()
+                .insert(table.product.as_str().into(), compiled);
+            for price in table.prices() {
+                self = self.insert(price);
+            }
+            self.destinations.push(table);
+        }
         let mut catalog = Catalog {
             fixed_costs: self.fixed_costs,
             aliases: Vec::new(),
@@ -429,6 +476,8 @@ impl CatalogBuilder {
             windows: Vec::new(),
             series_names: Vec::new(),
             cumulative_lines: 0,
+            destinations: self.destinations,
+            routes,
         };
         for price in self.entries {
             let entry = compile(price, &mut catalog)?;

@@ -19,13 +19,16 @@
 //! [`rate`](Rate) and increments, [`fee`](FeeRule)s and payments, one [`ModelPrice`] (`model`), the
 //! catalog and its builder (`catalog`), the lines compiled for the hot path (`line`: exact fractions,
 //! fee arithmetic, the `Running` quantities increments apply to), and the ways prices come in or go
-//! out: `builtin`, catalog `file`s, the `litellm` import, `names` (matching and suggestions), `quote`.
+//! out: `builtin`, catalog `file`s, the `litellm` import, `names` (matching and suggestions), `quote`;
+//! and telephony by destination (`destination`: prefix tables that pick an entry per call leg;
+//! `twilio`: Twilio's Voice prices as its Pricing API returns them).
 //!
 //! Layer: above `base` only. The call's cumulative quantities are its own (`call::cumulative`); this
 //! module prices through the `Running` trait, so it never imports the hot path.
 
 mod builtin;
 mod catalog;
+mod destination;
 mod fee;
 mod file;
 mod line;
@@ -34,16 +37,20 @@ mod model;
 mod names;
 mod quote;
 mod rate;
+mod twilio;
 
 pub use quote::{Quote, QuoteLine, Usage};
 
 pub use litellm::ImportReport;
 
 pub use catalog::{Catalog, CatalogBuilder};
+pub use destination::{Destinations, NumberType, Route};
 pub use fee::{FeeRule, Payment};
 pub use model::{ContextTier, FixedCost, ModelPrice, PriceOrigin, Subscription, SubscriptionTier};
 pub use rate::{Increment, Rate};
+pub use twilio::{TwilioInboundPrice, TwilioOutboundPrice, TwilioVoiceCountry};
 
 pub(crate) use catalog::*;
+pub(crate) use destination::*;
 pub(crate) use fee::*;
 pub(crate) use line::*;
