@@ -184,8 +184,41 @@ fn track_calls(c: &mut Criterion) {
             )
         })
     });
+    // Telephony by destination: Twilio's US prices (the vendored Pricing API body); the number's
+    // 11 digits are looked up from the table's longest prefix (4 digits) down to the match (`1`).
+    let country: callmeter::pricing::TwilioVoiceCountry =
+        serde_json::from_str(include_str!("../tests/fixtures/sdk_twilio_voice_country_us.json"))
+            .expect("Twilio's body");
+    let (table, _) = callmeter::pricing::Destinations::from_twilio("voice", &[country])
+        .expect("imported");
+    let routed_dir = tempfile::tempdir().expect("tempdir");
+    let (routed_meter, routed_guard) = Meter::builder()
+        .path(routed_dir.path().join("routes.db"))
+        .queue_capacity(2 * SEGMENT as usize)
+        .catalog(
+            callmeter::Catalog::builtin()
+                .into_builder()
+                .destinations(table)
+                .build()
+                .expect("catalog"),
+        )
+        .open()
+        .expect("open meter");
+    g.bench_function("track_leg", |b| {
+        b.iter_custom(|iters| {
+            timed("track_leg", &routed_meter, whole, iters, |call| {
+                let _ = black_box(call.track_leg(
+                    black_box("twilio"),
+                    black_box("voice"),
+                    black_box(callmeter::pricing::Route::To("+14155550100")),
+                    black_box(1.0),
+                ));
+            })
+        })
+    });
     g.finish();
     limited_guard.shutdown().expect("shutdown");
+    routed_guard.shutdown().expect("shutdown");
 
     let stats = guard.shutdown().expect("shutdown");
     assert_eq!(
