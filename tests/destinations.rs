@@ -197,7 +197,8 @@ fn prices_by_origin_are_left_out_and_other_currencies_refused() {
         "outbound_prefix_prices": [
             {"current_price": 0.25, "destination_prefixes": ["999"], "friendly_name": "Programmable Outbound Minute - Somewhere", "origination_prefixes": ["ALL"]},
             {"current_price": "0.40", "destination_prefixes": ["9997"], "friendly_name": "Programmable Outbound Minute - Somewhere - Mobile", "origination_prefixes": ["44"]},
-            {"current_price": "soon", "destination_prefixes": ["9998"], "friendly_name": "Programmable Outbound Minute - Somewhere - Other", "origination_prefixes": ["ALL"]}
+            {"current_price": "soon", "destination_prefixes": ["9998"], "friendly_name": "Programmable Outbound Minute - Somewhere - Other", "origination_prefixes": ["ALL"]},
+            {"current_price": "0.30", "destination_prefixes": ["9996"], "friendly_name": "Programmable Outbound Minute - Somewhere - Rest", "origination_prefixes": ["ROW"]}
         ],
         "inbound_call_prices": [{"current_price": "0.01", "number_type": "satellite"}]
     }"#;
@@ -208,7 +209,7 @@ fn prices_by_origin_are_left_out_and_other_currencies_refused() {
     );
     let (table, report) =
         Destinations::from_twilio("voice", std::slice::from_ref(&country)).expect("imported");
-    assert_eq!(report.imported, 1);
+    assert_eq!(report.imported, 2, "ALL and ROW: any origin");
     let skipped: Vec<&str> = report.skipped.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         skipped,

@@ -4,9 +4,9 @@
 //! number type, each country's group of shortest prefix its default.
 //!
 //! Twilio writes prices as text (`"0.013"`); a price written as a JSON number is read as the
-//! shortest decimal that is the same float. Prices that depend on where a call comes from
-//! (`origination_prefixes` other than `ALL`) are left out and reported: the table prices by
-//! destination only.
+//! shortest decimal that is the same float. Prices for particular origins (`origination_prefixes`
+//! other than `ALL`, or `ROW` — the rest of the world) are left out and reported: the table prices
+//! by destination only, at the price for any origin.
 
 use std::path::Path;
 
@@ -47,7 +47,8 @@ pub struct TwilioOutboundPrice {
     pub destination_prefixes: Vec<String>,
     /// Twilio's name for it (`Programmable Outbound Minute - United States - Alaska`).
     pub friendly_name: String,
-    /// The prefixes of the numbers calling for which it applies (`ALL`, or particular origins).
+    /// The prefixes of the numbers calling for which it applies: `ALL`, particular origins, or
+    /// `ROW` (every origin not priced apart).
     pub origination_prefixes: Vec<String>,
 }
 
@@ -141,8 +142,9 @@ impl Destinations {
             for p in &c.outbound_prefix_prices {
                 let name = group_name(&p.friendly_name).to_owned();
                 let key = format!("{}: {name}", c.iso_country);
+                // `ALL` origins, or `ROW` (the rest of the world: every origin not priced apart).
                 if !p.origination_prefixes.is_empty()
-                    && !p.origination_prefixes.iter().any(|o| o == "ALL")
+                    && !p.origination_prefixes.iter().any(|o| o == "ALL" || o == "ROW")
                 {
                     report.skipped.push((
                         key,
