@@ -186,11 +186,12 @@ fn track_calls(c: &mut Criterion) {
     });
     // Telephony by destination: Twilio's US prices (the vendored Pricing API body); the number's
     // 11 digits are looked up from the table's longest prefix (4 digits) down to the match (`1`).
-    let country: callmeter::pricing::TwilioVoiceCountry =
-        serde_json::from_str(include_str!("../tests/fixtures/sdk_twilio_voice_country_us.json"))
-            .expect("Twilio's body");
-    let (table, _) = callmeter::pricing::Destinations::from_twilio("voice", &[country])
-        .expect("imported");
+    let country: callmeter::pricing::TwilioVoiceCountry = serde_json::from_str(include_str!(
+        "../tests/fixtures/sdk_twilio_voice_country_us.json"
+    ))
+    .expect("Twilio's body");
+    let (table, _) =
+        callmeter::pricing::Destinations::from_twilio("voice", &[country]).expect("imported");
     let routed_dir = tempfile::tempdir().expect("tempdir");
     let (routed_meter, routed_guard) = Meter::builder()
         .path(routed_dir.path().join("routes.db"))

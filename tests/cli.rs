@@ -360,3 +360,49 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
     let bytes = std::fs::read(&png).expect("screenshot");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
 }
+
+#[test]
+fn quote_prices_a_leg_by_its_destination_from_twilio_s_prices() {
+    let prices = "tests/fixtures/sdk_twilio_voice_country_us.json";
+    let (ok, out, err) = callmeter(&[
+        "quote",
+        "twilio",
+        "voice",
+        "--twilio-voice",
+        prices,
+        "--to",
+        "+1 907 555 0100",
+        "--seconds",
+        "80",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("twilio/voice:United States - Alaska (telephony)"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "  total: $0.18"), "{out}");
+    let (ok, _, err) = callmeter(&[
+        "quote",
+        "twilio",
+        "voice",
+        "--twilio-voice",
+        prices,
+        "--to",
+        "+44 20 7946 0000",
+        "--seconds",
+        "80",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no rate for to +44 20 7946 0000"), "{err}");
+    let (ok, _, err) = callmeter(&[
+        "quote",
+        "twilio",
+        "voice",
+        "--inbound",
+        "toll free",
+        "--seconds",
+        "80",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("give --twilio-voice FILE"), "{err}");
+}

@@ -142,6 +142,7 @@ pub struct Destinations {
     pub(crate) sip: Option<Usd>,
     pub(crate) source: String,
     pub(crate) verified_on: Option<NaiveDate>,
+    pub(crate) origin: PriceOrigin,
 }
 
 impl Destinations {
@@ -156,6 +157,7 @@ impl Destinations {
             sip: None,
             source: String::new(),
             verified_on: None,
+            origin: PriceOrigin::Manual,
         }
     }
 
@@ -209,6 +211,13 @@ impl Destinations {
         self
     }
 
+    /// How the prices entered the catalog (default [`PriceOrigin::Manual`]; a Twilio import is
+    /// [`PriceOrigin::Api`]).
+    pub fn with_origin(mut self, origin: PriceOrigin) -> Self {
+        self.origin = origin;
+        self
+    }
+
     /// The provider.
     pub fn provider(&self) -> &str {
         &self.provider
@@ -229,7 +238,8 @@ impl Destinations {
         let entry = |name: String, per_minute: Usd| {
             let price = ModelPrice::new(&self.provider, name, Category::Telephony)
                 .rate(UsageKind::CallSeconds, Rate::per_minute(per_minute))
-                .increment(UsageKind::CallSeconds, Increment::per_started_minute());
+                .increment(UsageKind::CallSeconds, Increment::per_started_minute())
+                .with_origin(self.origin);
             if self.source.is_empty() {
                 price
             } else {

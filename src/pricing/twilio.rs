@@ -121,7 +121,8 @@ impl Destinations {
         let mut table = Destinations::new("twilio", product).with_source(
             "Twilio Pricing API, GET https://pricing.twilio.com/v2/Voice/Countries/{IsoCountry}",
             None,
-        );
+        )
+        .with_origin(PriceOrigin::Api);
         let mut report = ImportReport::default();
         let mut inbound_seen = Vec::new();
         for c in countries {
@@ -144,7 +145,10 @@ impl Destinations {
                 let key = format!("{}: {name}", c.iso_country);
                 // `ALL` origins, or `ROW` (the rest of the world: every origin not priced apart).
                 if !p.origination_prefixes.is_empty()
-                    && !p.origination_prefixes.iter().any(|o| o == "ALL" || o == "ROW")
+                    && !p
+                        .origination_prefixes
+                        .iter()
+                        .any(|o| o == "ALL" || o == "ROW")
                 {
                     report.skipped.push((
                         key,

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use callmeter::pricing::{Payment, Quote, Usage};
+use callmeter::pricing::{Destinations, NumberType, Payment, Quote, Route, Usage};
 use callmeter::report::GroupBy;
 use callmeter::{Catalog, Reports, TokenUsage, UsageKind, Usd};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -549,6 +549,23 @@ struct QuoteArgs {
     /// The payment needs a currency conversion.
     #[arg(long, requires = "payment")]
     currency_conversion: bool,
+    /// A call leg to this number (E.164), priced by the product's destination table (with
+    /// --twilio-voice, or a table of the catalog).
+    #[arg(long, value_name = "NUMBER", group = "route")]
+    to: Option<String>,
+    /// A call leg to this country (ISO 3166-1 alpha-2), at its default rate.
+    #[arg(long, value_name = "ISO", group = "route")]
+    country: Option<String>,
+    /// A call leg received on a number of this type (`local`, `toll free`, `mobile`, …).
+    #[arg(long, value_name = "TYPE", group = "route")]
+    inbound: Option<String>,
+    /// A call leg over SIP.
+    #[arg(long, group = "route")]
+    sip: bool,
+    /// Twilio's Voice prices as its Pricing API returns them (one country, or an array): a
+    /// destination table for the product named by MODEL.
+    #[arg(long, value_name = "FILE")]
+    twilio_voice: Option<PathBuf>,
 
     /// A catalog file (TOML or JSON) to load over the built-in catalog; may be repeated.
     #[arg(long, value_name = "FILE")]
@@ -565,8 +582,45 @@ struct QuoteArgs {
 }
 
 impl QuoteArgs {
+    /// The catalog model a route asked for is priced as; the model as given without a route.
+    fn model<'a>(&'a self, catalog: &'a Catalog) -> Result<&'a str, String> {
+        let number_type;
+        let route = if let Some(number) = &self.to {
+            Route::To(number)
+        } else if let Some(iso) = &self.country {
+            Route::ToCountry(iso)
+        } else if let Some(name) = &self.inbound {
+            number_type = NumberType::from_name(name).ok_or_else(|| {
+                format!("--inbound {name:?}: not a number type (local, toll free, mobile, national, shared cost)")
+            })?;
+            Route::Inbound(number_type)
+        } else if self.sip {
+            Route::Sip
+        } else {
+            return Ok(&self.model);
+        };
+        catalog
+            .route(&self.provider, &self.model, route)
+            .ok_or_else(|| {
+                format!(
+                    "no rate for {route} in {}/{}'s destinations{}",
+                    self.provider,
+                    self.model,
+                    if catalog
+                        .destinations()
+                        .iter()
+                        .any(|d| d.provider() == self.provider && d.product() == self.model)
+                    {
+                        ""
+                    } else {
+                        " (the catalog has no destination table for them: give --twilio-voice FILE)"
+                    }
+                )
+            })
+    }
+
     /// The usage asked for; `--seconds` alone is the time kind the entry prices (call, or audio).
-    fn usage(&self, catalog: &Catalog, at: DateTime<Utc>) -> Result<Usage, String> {
+    fn usage(&self, catalog: &Catalog, model: &str, at: DateTime<Utc>) -> Result<Usage, String> {
         let tokens = TokenUsage::new(self.input_tokens, self.output_tokens)
             .with_cached_input(self.cached_input_tokens)
             .with_cache_write(self.cache_write_tokens)
@@ -614,7 +668,7 @@ impl QuoteArgs {
             ([], true) => {
                 let seconds = self.seconds.unwrap_or(0.0);
                 let call = catalog
-                    .get_at(&self.provider, &self.model, at)
+                    .get_at(&self.provider, model, at)
                     .is_some_and(|p| p.rates().iter().any(|(k, _)| *k == UsageKind::CallSeconds));
                 Ok(if call {
                     Usage::CallSeconds(seconds)
@@ -643,6 +697,15 @@ impl QuoteArgs {
                 report.skipped.len()
             );
             builder = b;
+        }
+        if let Some(path) = &self.twilio_voice {
+            let (table, report) = Destinations::from_twilio_file(&self.model, path)?;
+            eprintln!(
+                "Twilio voice prices: {} imported, {} left out",
+                report.imported,
+                report.skipped.len()
+            );
+            builder = builder.destinations(table);
         }
         builder.build()
     }
@@ -703,9 +766,10 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| describe(&e))?;
             let at = args.at.unwrap_or_else(Utc::now);
-            let usage = args.usage(&catalog, at)?;
+            let model = args.model(&catalog)?;
+            let usage = args.usage(&catalog, model, at)?;
             let quote = catalog
-                .quote(&args.provider, &args.model, usage, at)
+                .quote(&args.provider, model, usage, at)
                 .map_err(|e| match e {
                     callmeter::Error::UnknownModel {
                         provider,
@@ -727,7 +791,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 })?;
             if !quote.missing.is_empty() {
                 let billed: Vec<String> = catalog
-                    .get_at(&args.provider, &args.model, at)
+                    .get_at(&args.provider, model, at)
                     .map(|p| p.rates().iter().map(|(k, _)| k.to_string()).collect())
                     .unwrap_or_default();
                 let missing: Vec<String> = quote.missing.iter().map(ToString::to_string).collect();
