@@ -24,7 +24,8 @@
 //! Four pipelines, with realistic spreads (about five minutes a call, about 400 characters of speech a
 //! minute, about 10 000 tokens a turn, about 5 % of calls failing mid-way):
 //!
-//! - **phone**: Twilio outbound + Deepgram nova-2 streaming + Cerebras llama3.1-8b (about 5 % of calls
+//! - **phone**: Twilio outbound, priced by destination (about one call in nine goes abroad: the UK,
+//!   Mexico, India, the Philippines) + Deepgram nova-2 streaming + Cerebras llama3.1-8b (about 5 % of calls
 //!   fall back to gpt-4-turbo) + ElevenLabs turbo; completed calls are charged $4.99 by card (Stripe,
 //!   card not present);
 //! - **council**: LiveKit room + Deepgram nova-3 + Claude Sonnet for each of 8, 6 or 14 agents plus a
@@ -46,9 +47,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use callmeter::chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
+use callmeter::pricing::{Destinations, Route};
 use callmeter::{
-    Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Category, Clock, Limits, Meter,
-    Outcome, Quota, TokenUsage, Usd, Verdict,
+    Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Catalog, Category, Clock, Limits,
+    Meter, Outcome, Quota, TokenUsage, Usd, Verdict,
 };
 
 thread_local! {
@@ -239,6 +241,41 @@ fn plan(args: &Args) -> Vec<Planned> {
 
 const SCENARIOS: [&str; 4] = ["phone", "council", "assistant", "realtime"];
 
+/// Where the phone pipeline's calls go, in percent of its calls: mostly the United States, about one
+/// in nine abroad.
+const DIALLED: [(u64, &str); 9] = [
+    (83, "+1 415 555 0100"),
+    (2, "+1 907 555 0100"),
+    (2, "+1 808 555 0100"),
+    (2, "+1 800 555 0100"),
+    (3, "+44 20 7946 0000"),
+    (3, "+44 7700 900123"),
+    (2, "+52 55 5555 0100"),
+    (2, "+91 22 5555 0100"),
+    (1, "+63 2 5555 0100"),
+];
+
+/// The phone pipeline's Twilio prices by destination: Twilio's own answer for the United States
+/// (its Pricing API's test body, vendored in `tests/fixtures`), and for calls abroad example rates of
+/// this simulation's, not Twilio's (import real ones with `Destinations::from_twilio_file`).
+fn destinations() -> Result<Destinations, Box<dyn std::error::Error>> {
+    let us: callmeter::pricing::TwilioVoiceCountry = serde_json::from_str(include_str!(
+        "../tests/fixtures/sdk_twilio_voice_country_us.json"
+    ))?;
+    let (table, _) = Destinations::from_twilio("voice", &[us])?;
+    let rate = |s: &str| s.parse::<Usd>();
+    Ok(table
+        .outbound("United Kingdom", ["44"], rate("0.02")?)
+        .outbound("United Kingdom - Mobile", ["447"], rate("0.04")?)
+        .outbound("Mexico", ["52"], rate("0.03")?)
+        .outbound("India", ["91"], rate("0.05")?)
+        .outbound("Philippines", ["63"], rate("0.20")?)
+        .with_source(
+            "Twilio's US Pricing API test body; the simulation's example rates abroad",
+            None,
+        ))
+}
+
 /// One call's conversation: turns of (user speech seconds, assistant speech characters).
 /// The simulated clock moves to the end of each turn before the turn's usage is tracked.
 fn converse(
@@ -253,6 +290,15 @@ fn converse(
     let fail_at = rng.percent(5).then(|| rng.range(0, turns - 1));
     let fallback = rng.percent(5);
     let agents = [8, 6, 14][rng.range(0, 2) as usize];
+    let mut dial = rng.range(0, 99);
+    let number = DIALLED
+        .iter()
+        .find(|(share, _)| {
+            let here = dial < *share;
+            dial = dial.saturating_sub(*share);
+            here
+        })
+        .map_or(DIALLED[0].1, |(_, n)| *n);
     let council: Vec<CallCostTracker> = (0..agents)
         .map(|i| call.agent(&format!("agent-{}", i + 1)))
         .chain([call.agent("synthesis")])
@@ -276,7 +322,7 @@ fn converse(
                     )?;
                 }
                 call.track_tts("elevenlabs", "eleven_turbo_v2_5", chars)?;
-                call.track_duration("twilio", "outbound-us", per_turn)?;
+                call.track_leg("twilio", "voice", Route::To(number), per_turn)?;
             }
             "council" => {
                 call.track_stt("deepgram", "nova-3", listen)?;
@@ -320,6 +366,12 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     #[allow(unused_mut)]
     let mut builder = Meter::builder()
         .path(&args.db)
+        .catalog(
+            Catalog::builtin()
+                .into_builder()
+                .destinations(destinations()?)
+                .build()?,
+        )
         .queue_capacity(1 << 20)
         .user_limits(Limits::none().daily_cost("4.00".parse()?))
         .quota(Quota::monthly("elevenlabs").units(500_000));
