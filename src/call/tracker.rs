@@ -256,11 +256,10 @@ impl CallCostTracker {
         call_seconds: f64,
     ) -> Result<Tracked> {
         let measure = || Measure::seconds(UsageKind::CallSeconds, call_seconds);
-        let catalog = &self.state().ident.catalog;
-        if !catalog.has_routes(provider, product) {
+        let Some(table) = self.state().ident.catalog.routes_of(provider, product) else {
             return self.record(provider, product, measure());
-        }
-        if let Some(model) = catalog.route(provider, product, route) {
+        };
+        if let Some(model) = table.resolve(route) {
             return self.record(provider, model, measure());
         }
         let unknown = format!("{product}:unknown");

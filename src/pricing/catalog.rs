@@ -105,11 +105,9 @@ impl Catalog {
         self.routes.get(provider)?.get(product)?.resolve(route)
     }
 
-    /// Whether `provider`'s `product` has a destination table.
-    pub(crate) fn has_routes(&self, provider: &str, product: &str) -> bool {
-        self.routes
-            .get(provider)
-            .is_some_and(|p| p.contains_key(product))
+    /// `provider`'s `product`'s destination table, if it has one.
+    pub(crate) fn routes_of(&self, provider: &str, product: &str) -> Option<&RouteTable> {
+        self.routes.get(provider)?.get(product)
     }
 
     /// The destination tables.

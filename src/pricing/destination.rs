@@ -272,7 +272,7 @@ impl Destinations {
     /// Checks the table and compiles its index.
     pub(crate) fn compile(&self) -> Result<RouteTable> {
         let product = &self.product;
-        let mut prefixes: FxHashMap<Box<[u8]>, Box<str>> = FxHashMap::default();
+        let mut prefixes: FxHashMap<u64, Box<str>> = FxHashMap::default();
         let mut names: FxHashMap<&str, ()> = FxHashMap::default();
         let mut longest = 0;
         for g in &self.groups {
@@ -295,7 +295,7 @@ impl Destinations {
                         format!("prefix {p:?} is not 1 to {MAX_DIGITS} digits"),
                     ));
                 }
-                if let Some(other) = prefixes.insert(p.as_bytes().into(), model.clone()) {
+                if let Some(other) = prefixes.insert(prefix_key(p.as_bytes()), model.clone()) {
                     return Err(self.err(
                         format!("outbound {}", g.name),
                         format!("prefix {p} is also in {other}"),
@@ -340,8 +340,8 @@ impl Destinations {
 /// A compiled [`Destinations`]: which catalog model a route is priced as.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteTable {
-    /// Digits → model name.
-    prefixes: FxHashMap<Box<[u8]>, Box<str>>,
+    /// Digits ([`prefix_key`]) → model name.
+    prefixes: FxHashMap<u64, Box<str>>,
     longest: usize,
     countries: FxHashMap<[u8; 2], Box<str>>,
     inbound: Vec<(NumberType, Box<str>)>,
@@ -358,7 +358,7 @@ impl RouteTable {
                 let len = e164_digits(number, &mut digits)?;
                 (1..=len.min(self.longest))
                     .rev()
-                    .find_map(|n| self.prefixes.get(&digits[..n]))
+                    .find_map(|n| self.prefixes.get(&prefix_key(&digits[..n])))
                     .map(|m| &**m)
             }
             Route::ToCountry(iso) => match iso.as_bytes() {
@@ -376,6 +376,15 @@ impl RouteTable {
             Route::Sip => self.sip.as_deref(),
         }
     }
+}
+
+/// A prefix of at most 15 ASCII digits as one integer: its value times 16 plus its length (`44`
+/// and `044` differ), hashed as a word rather than a slice.
+fn prefix_key(digits: &[u8]) -> u64 {
+    let value = digits
+        .iter()
+        .fold(0_u64, |v, d| v * 10 + u64::from(d - b'0'));
+    value * 16 + digits.len() as u64
 }
 
 /// The digits of an E.164 number written with an optional `+` and spaces, dashes, dots or
