@@ -13,16 +13,24 @@
 //!
 //! Speech (`speech`): Deepgram's pre-recorded response and live-stream messages, LiveKit Agents'
 //! STT and TTS metrics. Telephony (`telephony`): Twilio's status callback and Call resource.
+//! What providers billed (`billed`): Twilio's Call resources and Usage Records, OpenAI's Costs API,
+//! Anthropic's cost report and invoice lines as CSV, as [`BilledLine`]s to reconcile with.
 //!
 //! Missing counts are zero; a detail larger than the total it is part of, or a duration that is not a
 //! number of seconds, is a typed error ([`Error::InvalidQuantity`]), never a negative or made-up count.
 //!
 //! Layer: above `base` only; the tracker (`call`) turns these into track calls.
 
+mod billed;
 mod llm;
 mod speech;
 mod telephony;
 
+pub use billed::{
+    Amount, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult, BilledLine,
+    ExchangeRate, OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, TwilioCallsPage,
+    TwilioUsageRecord, TwilioUsageRecords, invoice_lines_csv,
+};
 pub use llm::{
     AnthropicCacheCreation, AnthropicUsage, LiveKitLlmMetrics, OpenAiInputDetails,
     OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage, RealtimeCachedDetails,

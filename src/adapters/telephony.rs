@@ -60,6 +60,13 @@ pub struct TwilioCall {
     pub price: Option<String>,
     /// The currency of `price` (`"USD"`).
     pub price_unit: Option<String>,
+    /// The number called (E.164), or the client or SIP address.
+    pub to: Option<String>,
+    /// When the call started, Twilio's way (`Tue, 31 Aug 2010 20:36:29 +0000`); `null` until it
+    /// has.
+    pub start_time: Option<String>,
+    /// When the resource was created, Twilio's way.
+    pub date_created: Option<String>,
 }
 
 impl TwilioCall {

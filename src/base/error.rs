@@ -46,6 +46,19 @@ pub enum Error {
         priced: bool,
     },
 
+    /// A provider's usage or cost record that cannot be imported: an amount that is not a number, a
+    /// currency without an exchange rate, a period that is not one day. Nothing of the import was
+    /// stored.
+    #[error("{provider} record {record}: {reason}")]
+    BilledRecord {
+        /// The provider.
+        provider: String,
+        /// The record (its id, or its line).
+        record: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The model is in the catalog, but none of its price versions is in force at the time of the usage
     /// (they all start later, or the last one ended). The usage was recorded as unpriced.
     #[error("no price for {provider}/{model} in force at {at} (usage recorded as unpriced)")]

@@ -1,0 +1,142 @@
+//! What the providers billed, read from their own records: real bodies from the providers' SDK
+//! test suites and API references (`tests/fixtures/README.md`), turned into exact lines.
+
+use callmeter::adapters::{
+    AnthropicCostReport, BilledLine, ExchangeRate, OpenAiCosts, TwilioCall, TwilioCallsPage,
+    TwilioUsageRecords, invoice_lines_csv,
+};
+use callmeter::{Error, Usd};
+use chrono::NaiveDate;
+use rust_decimal::dec;
+
+fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("its shape")
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("a date")
+}
+
+#[test]
+fn a_twilio_call_bills_its_price_on_its_day_for_its_sid() {
+    let call: TwilioCall = fixture("sdk_twilio_call.json");
+    let line = call.billed_line(None).expect("read").expect("priced");
+    assert_eq!(
+        line,
+        BilledLine::new(
+            "twilio",
+            "CAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            day("2010-08-31"),
+            "call inbound",
+            Usd::new(dec!(0.03))
+        )
+        .call("CAaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+    );
+    assert_eq!(call.to.as_deref(), Some("+14158675309"));
+    let page: TwilioCallsPage = fixture("sdk_twilio_calls_page.json");
+    assert_eq!(page.billed_lines(None).expect("read"), [], "not priced yet");
+}
+
+#[test]
+fn twilio_usage_records_bill_the_categories_asked_for() {
+    let page: TwilioUsageRecords = fixture("sdk_twilio_usage_records_daily.json");
+    assert_eq!(page.billed_lines(&["calls"], None).expect("read"), []);
+    let lines = page
+        .billed_lines(&["sms-inbound-shortcode"], None)
+        .expect("read");
+    assert_eq!(
+        lines,
+        [BilledLine::new(
+            "twilio",
+            "2015-09-06/sms-inbound-shortcode",
+            day("2015-09-06"),
+            "sms-inbound-shortcode",
+            Usd::ZERO
+        )]
+    );
+    let mut monthly = page.clone();
+    monthly.usage_records[0].end_date = "2015-09-30".into();
+    assert!(matches!(
+        monthly.billed_lines(&["sms-inbound-shortcode"], None),
+        Err(Error::BilledRecord { .. })
+    ));
+}
+
+#[test]
+fn openai_costs_are_dollars_read_exactly() {
+    let costs: OpenAiCosts = fixture("api_openai_costs.json");
+    let lines = costs.billed_lines(None).expect("read");
+    assert_eq!(
+        lines,
+        [BilledLine::new(
+            "openai",
+            "2024-11-01//",
+            day("2024-11-01"),
+            "costs",
+            Usd::new(dec!(0.06))
+        )]
+    );
+    let by_item: OpenAiCosts = serde_json::from_str(
+        r#"{"data": [{"start_time": 1730419200, "end_time": 1730505600, "results": [
+            {"amount": {"value": "1.5", "currency": "usd"}, "line_item": "gpt-4o-mini-2024-07-18, input"}]}]}"#,
+    )
+    .expect("a page");
+    let line = &by_item.billed_lines(None).expect("read")[0];
+    assert_eq!(line.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+    assert_eq!(line.amount, Usd::new(dec!(1.5)));
+}
+
+#[test]
+fn anthropic_costs_are_cents_divided_exactly() {
+    let report: AnthropicCostReport = fixture("api_anthropic_cost_report.json");
+    let lines = report.billed_lines(None).expect("read");
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert_eq!(line.amount, Usd::new(dec!(1.2378912)));
+    assert_eq!(line.day, day("2025-08-01"));
+    assert_eq!(line.model.as_deref(), Some("claude-opus-5"));
+    assert_eq!(line.item, "Claude Opus 5 Usage - Input Tokens");
+}
+
+#[test]
+fn another_currency_needs_a_rate() {
+    let text = "date,provider,item,amount,currency\n2026-11-02,elevenlabs,characters,10.00,EUR\n";
+    assert!(matches!(
+        invoice_lines_csv(text, None),
+        Err(Error::BilledRecord { .. })
+    ));
+    let rate = ExchangeRate::new("EUR", dec!(1.08));
+    let lines = invoice_lines_csv(text, Some(&rate)).expect("read");
+    assert_eq!(lines[0].amount, Usd::new(dec!(10.80)));
+}
+
+#[test]
+fn invoice_lines_keep_their_identity_across_imports() {
+    let text = "date,provider,item,amount,model\n\
+                2026-11-02,deepgram,nova-2 streaming,1.25,nova-2\n\
+                2026-11-02,deepgram,nova-2 streaming,0.75,nova-2\n\
+                2026-11-03,elevenlabs,characters,3,\n";
+    let lines = invoice_lines_csv(text, None).expect("read");
+    let ids: Vec<&str> = lines.iter().map(|l| l.record_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "2026-11-02/nova-2 streaming/nova-2/#1",
+            "2026-11-02/nova-2 streaming/nova-2/#2",
+            "2026-11-03/characters//#1"
+        ]
+    );
+    assert_eq!(lines, invoice_lines_csv(text, None).expect("read again"));
+    assert_eq!(lines[2].model, None);
+    let missing = "date,provider,amount\n2026-11-02,deepgram,1\n";
+    assert!(matches!(
+        invoice_lines_csv(missing, None),
+        Err(Error::BilledRecord { .. })
+    ));
+    let garbled = "date,provider,item,amount\n2026-11-02,deepgram,x,about two\n";
+    assert!(matches!(
+        invoice_lines_csv(garbled, None),
+        Err(Error::BilledRecord { .. })
+    ));
+}
