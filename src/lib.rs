@@ -123,6 +123,7 @@ pub use rust_decimal::Decimal;
 pub use crate::control::{Alert, AlertKind, AlertSink, Budget, Limits, Quota, Verdict};
 #[cfg(feature = "webhook")]
 pub use crate::control::{WebhookOptions, WebhookSink};
+pub use crate::persist::ledger::{Ledger, Recorded};
 pub use crate::pricing::{Catalog, CatalogBuilder, ModelPrice, Rate};
 pub use crate::report::Reports;
 

@@ -396,3 +396,18 @@ pub(crate) fn storage(
         source: Box::new(source),
     }
 }
+
+/// A PostgreSQL URL without its password, to name the database in errors.
+#[cfg(feature = "postgres")]
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}

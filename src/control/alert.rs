@@ -59,6 +59,9 @@ pub enum AlertKind {
     /// threshold (`MeterBuilder::ship_backlog_alert`, feature `postgres`); the figure is the money
     /// they carry, the usage the oldest one's age in seconds.
     ShipBacklog,
+    /// What a provider billed for a day differs from what callmeter computed by more than the
+    /// threshold given to reconciliation; the figure is the difference (billed − computed).
+    BilledDelta,
 }
 
 impl AlertKind {
@@ -76,11 +79,12 @@ impl AlertKind {
             AlertKind::MonthlyCost => "monthly_cost",
             AlertKind::Quarantined => "quarantined",
             AlertKind::ShipBacklog => "ship_backlog",
+            AlertKind::BilledDelta => "billed_delta",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 11] = [
+    pub const ALL: [AlertKind; 12] = [
         AlertKind::CallWarning,
         AlertKind::CallCutoff,
         AlertKind::SessionCost,
@@ -92,6 +96,7 @@ impl AlertKind {
         AlertKind::MonthlyCost,
         AlertKind::Quarantined,
         AlertKind::ShipBacklog,
+        AlertKind::BilledDelta,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<AlertKind> {

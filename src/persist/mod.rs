@@ -16,12 +16,15 @@
 //!   on to one PostgreSQL database for the whole fleet, exactly once.
 //! - `metrics` (feature `metrics`): the counters and the cost by category and provider, through the
 //!   `metrics` facade, recorded by the writer.
+//! - [`ledger`]: what providers billed, imported beside what the writer committed (`billed`), for
+//!   reports to reconcile.
 //! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
 //!   destination of committed batches.
 //!
-//! Layer: imports `control` (alerts and quotas are raised from committed data), `ident`, `pricing`
-//! and `base`; never `call` or `report`.
+//! Layer: imports `control` (alerts and quotas are raised from committed data), `ident`, `pricing`,
+//! `adapters` (the billed lines a ledger stores) and `base`; never `call` or `report`.
 
+pub(crate) mod ledger;
 pub(crate) mod message;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;

@@ -150,8 +150,9 @@ CREATE INDEX cost_events_by_time ON cost_events (created_at);
 
 /// Version 5: the thresholds the last meter to open the file watched, for reports to show what was
 /// used of each: provider quotas (`provider` set) and the platform's daily and monthly cost alert
-/// thresholds (`provider` NULL). Replaced whole each time a meter opens.
-const QUOTAS: &str = "
+/// thresholds (`provider` NULL), replaced whole each time a meter opens; and what the providers
+/// billed (`billed`, one row per provider record, written by a `Ledger`), to reconcile with.
+const SCHEMA_V5: &str = "
 CREATE TABLE quotas (
     position         INTEGER PRIMARY KEY,
     provider         TEXT,
@@ -163,6 +164,18 @@ CREATE TABLE quotas (
     critical_percent INTEGER NOT NULL,
     set_at           INTEGER NOT NULL
 );
+CREATE TABLE billed (
+    provider     TEXT NOT NULL,
+    record_id    TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    call_id      TEXT,
+    model        TEXT,
+    item         TEXT NOT NULL,
+    amount_nanos INTEGER NOT NULL,
+    imported_at  INTEGER NOT NULL,
+    PRIMARY KEY (provider, record_id)
+);
+CREATE INDEX billed_by_day ON billed (day);
 ";
 
 /// Inserts a call unless its id is already there, under the number given, or else numbered after every
@@ -993,7 +1006,7 @@ fn period_name(period: Period) -> &'static str {
     }
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(storage(path, "reading the schema version"))?;
@@ -1025,7 +1038,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {QUOTAS}
+            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5}
              PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
             outbox::migrate_3_to_4()
         ))
@@ -1040,8 +1053,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(|e| not_writable_or(path, "migrating the schema from version 3 to 4", e))?;
     }
     if version <= 4 {
-        conn.execute_batch(&format!("BEGIN; {QUOTAS} PRAGMA user_version = 5; COMMIT;"))
-            .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V5} PRAGMA user_version = 5; COMMIT;"
+        ))
+        .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
     }
     Ok(())
 }

@@ -54,3 +54,4 @@ pub(crate) use catalog::*;
 pub(crate) use destination::*;
 pub(crate) use fee::*;
 pub(crate) use line::*;
+pub(crate) use names::{strip_date, strip_provider};

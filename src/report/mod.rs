@@ -16,6 +16,8 @@
 //! - [`Reports::html`]: a self-contained HTML page.
 //! - [`Economics`], [`break_even`], [`plan_margin`]: margin, payment fees and break-even prices.
 //! - [`Reports::what_if`]: what the recorded usage would have cost under another catalog.
+//! - [`Reports::reconcile`]: what the providers billed (imported by a [`Ledger`](crate::Ledger))
+//!   against what callmeter computed, per call, per day and model, or per day.
 //!
 //! Layer: the top, beside `call` (neither imports the other). Imports `base`, `pricing`, the
 //! schema version from `persist`, and from `control` [`SubjectKind`](crate::control::SubjectKind),
@@ -27,6 +29,7 @@ pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod operations;
 pub(crate) mod quotas;
+pub(crate) mod reconcile;
 pub(crate) mod reports;
 pub(crate) mod source;
 pub(crate) mod whatif;
@@ -36,6 +39,10 @@ pub use economics::{
 };
 pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert};
 pub use quotas::{QuotaLevel, QuotaState};
+pub use reconcile::{
+    Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine, Reconciliation,
+    Tolerance,
+};
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
     SubjectSpend,

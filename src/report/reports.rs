@@ -315,7 +315,7 @@ impl Reports {
     /// callmeter server has shipped to it yet, [`Error::SchemaVersion`] when a newer callmeter made it.
     #[cfg(feature = "postgres")]
     pub fn postgres(url: &str) -> Result<Reports> {
-        let place = PathBuf::from(crate::report::source::redacted(url));
+        let place = PathBuf::from(crate::base::error::redacted(url));
         let fail = |context: &'static str| {
             let place = place.clone();
             move |e: postgres::Error| Error::Storage {
@@ -343,7 +343,8 @@ impl Reports {
         let supported = crate::persist::ship::schema::VERSION;
         match version {
             None => Err(Error::ForeignDatabase { path: place }),
-            Some(v) if v == supported => Ok(Reports {
+            // Version 1 lacks only `billed`, which then reads as nothing billed.
+            Some(v) if v == supported || v == 1 => Ok(Reports {
                 src: Source::Postgres(std::cell::RefCell::new(client)),
                 place,
             }),

@@ -22,13 +22,15 @@
 //! Text compares as bytes (`COLLATE "C"`), as in SQLite: reports sort the same on both, and the ids'
 //! indexes are built and searched with `memcmp` instead of the locale's rules.
 //!
+//! Version 2 adds `billed`: what the providers billed, to reconcile with.
+//!
 //! Migrations run in one transaction under an advisory lock, so servers starting together migrate
 //! once.
 
 use postgres::Client;
 
 /// The fleet schema version this build writes.
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 /// Any number, the same in every build: the advisory lock migrations hold.
 const MIGRATION_LOCK: i64 = 0x6361_6c6c_6d65_7472;
@@ -139,6 +141,23 @@ CREATE TABLE rollups (
 ) WITH (fillfactor = 70);
 "#;
 
+/// Version 2: what the providers billed, one row per provider record (written by a `Ledger`), to
+/// reconcile with, as in the SQLite file.
+const V2: &str = r#"
+CREATE TABLE billed (
+    provider     TEXT COLLATE "C" NOT NULL,
+    record_id    TEXT COLLATE "C" NOT NULL,
+    day          TEXT COLLATE "C" NOT NULL,
+    call_id      TEXT COLLATE "C",
+    model        TEXT COLLATE "C",
+    item         TEXT COLLATE "C" NOT NULL,
+    amount_nanos BIGINT NOT NULL,
+    imported_at  BIGINT NOT NULL,
+    PRIMARY KEY (provider, record_id)
+);
+CREATE INDEX billed_by_day ON billed (day);
+"#;
+
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
 pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
     let mut tx = client.transaction()?;
@@ -150,12 +169,17 @@ pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
     match found {
         None => {
             tx.batch_execute(V1)?;
+            tx.batch_execute(V2)?;
             tx.execute(
                 "INSERT INTO callmeter_schema (version) VALUES ($1)",
                 &[&VERSION],
             )?;
         }
         Some(v) if v > VERSION => return Err(MigrateError::Newer(v)),
+        Some(1) => {
+            tx.batch_execute(V2)?;
+            tx.execute("UPDATE callmeter_schema SET version = $1", &[&VERSION])?;
+        }
         Some(_) => {}
     }
     tx.commit()?;

@@ -1,0 +1,524 @@
+//! Reconciliation: what the providers billed (table `billed`, written by a
+//! [`Ledger`](crate::Ledger)) beside what callmeter computed, at the finest level each record
+//! allows — per call (a record naming a call), per day and model (a record naming a model), or per
+//! day and provider (anything else).
+//!
+//! Each level of each provider is compared only where that provider has billed records at that
+//! level in the range: a provider never imported is not reconciled, and its computed costs are not
+//! reported as unbilled.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::base::error::Result;
+use crate::base::money::Usd;
+use crate::control::{Alert, AlertKind};
+use crate::pricing::{strip_date, strip_provider};
+use crate::report::reports::{Reports, range_ms};
+use crate::report::source::Dialect;
+
+/// How close a billed figure must be to the computed one to match: within `absolute` dollars or
+/// within `percent` % of the billed figure, whichever is larger. The default, $0.01 or 1 %,
+/// absorbs a provider rounding each line to the cent, and nothing a price or a missed usage would
+/// cause on a day's bill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Tolerance {
+    /// Dollars either way that still match.
+    pub absolute: Usd,
+    /// Percent of the billed figure either way that still matches.
+    pub percent: Decimal,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance {
+            absolute: Usd::new(Decimal::new(1, 2)),
+            percent: Decimal::ONE,
+        }
+    }
+}
+
+impl Tolerance {
+    fn accepts(&self, delta: i64, billed: i64) -> bool {
+        let allowed_abs = self.absolute.to_nanos().unwrap_or(i64::MAX);
+        let allowed_rel =
+            Decimal::from(billed.unsigned_abs()) * self.percent / Decimal::ONE_HUNDRED;
+        let delta = delta.unsigned_abs();
+        Decimal::from(delta) <= allowed_rel || delta <= allowed_abs.unsigned_abs()
+    }
+}
+
+/// What to reconcile how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconcileOptions {
+    /// When lines match.
+    pub tolerance: Tolerance,
+    /// The metadata key of a call that holds the id a provider bills it under (a Twilio call SID),
+    /// when it is not callmeter's call id itself.
+    pub call_key: Option<String>,
+}
+
+/// The level a line is compared at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// One call (records naming a call: Twilio's Call resources).
+    Call,
+    /// One day and model (records naming a model: OpenAI's line items, Anthropic's models).
+    DayModel,
+    /// One day of a provider (everything else: usage records, invoice lines).
+    Day,
+}
+
+/// How a line came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// Billed and computed agree within the tolerance.
+    Matches,
+    /// Billed more than computed, beyond the tolerance: callmeter under-estimated.
+    Over,
+    /// Billed less than computed, beyond the tolerance: callmeter over-estimated.
+    Under,
+    /// Computed, but the provider billed nothing for it in the records imported.
+    NotBilled,
+    /// Billed, but callmeter computed nothing for it: usage it never saw.
+    NotComputed,
+}
+
+impl Finding {
+    /// Its name: `matches`, `over`, `under`, `not_billed`, `not_computed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::Matches => "matches",
+            Finding::Over => "over",
+            Finding::Under => "under",
+            Finding::NotBilled => "not_billed",
+            Finding::NotComputed => "not_computed",
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One compared line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ReconciledLine {
+    /// Its level.
+    pub level: Level,
+    /// The provider.
+    pub provider: String,
+    /// The UTC day (for a call: the day the provider billed it, or it started).
+    pub day: NaiveDate,
+    /// The call, at the call level (callmeter's id).
+    pub call_id: Option<String>,
+    /// The model, at the day-and-model level (without its date suffix, in lowercase).
+    pub model: Option<String>,
+    /// What callmeter computed.
+    pub computed: Usd,
+    /// What the provider billed.
+    pub billed: Usd,
+    /// Billed − computed.
+    pub delta: Usd,
+    /// The delta in percent of the computed figure, to two decimals; `None` when nothing was
+    /// computed.
+    pub delta_percent: Option<Decimal>,
+    /// How it came out.
+    pub finding: Finding,
+}
+
+/// One provider's totals over the lines reconciled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProviderReconciliation {
+    /// The provider.
+    pub provider: String,
+    /// What callmeter computed, over the lines compared.
+    pub computed: Usd,
+    /// What the provider billed, over the same lines.
+    pub billed: Usd,
+    /// Billed − computed.
+    pub delta: Usd,
+    /// Lines compared.
+    pub lines: u64,
+    /// Lines that match.
+    pub matching: u64,
+}
+
+/// What the providers billed against what callmeter computed, over a range of days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Reconciliation {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// The tolerance lines were matched with.
+    pub tolerance: Tolerance,
+    /// Each provider reconciled, by name.
+    pub providers: Vec<ProviderReconciliation>,
+    /// Every line, by provider, level, day and key.
+    pub lines: Vec<ReconciledLine>,
+}
+
+impl Reconciliation {
+    /// The lines that do not match.
+    pub fn mismatches(&self) -> impl Iterator<Item = &ReconciledLine> {
+        self.lines.iter().filter(|l| l.finding != Finding::Matches)
+    }
+
+    /// One [`AlertKind::BilledDelta`] alert per provider and day whose lines' deltas add up to
+    /// `threshold` or more either way (dated at the end of that day, so the same day alerts once
+    /// however often it is reconciled).
+    pub fn alerts(&self, threshold: Usd) -> Vec<Alert> {
+        let limit = threshold.to_nanos().unwrap_or(i64::MAX);
+        let mut by_day: BTreeMap<(&str, NaiveDate), (i64, i64, i64)> = BTreeMap::new();
+        for l in &self.lines {
+            let e = by_day.entry((&l.provider, l.day)).or_default();
+            e.0 = e.0.saturating_add(nanos(l.delta));
+            e.1 = e.1.saturating_add(nanos(l.billed));
+            e.2 = e.2.saturating_add(nanos(l.computed));
+        }
+        by_day
+            .into_iter()
+            .filter(|(_, (delta, _, _))| delta.unsigned_abs() >= limit.unsigned_abs())
+            .map(|((provider, day), (delta, billed, computed))| {
+                let at = day
+                    .checked_add_days(Days::new(1))
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map_or_else(Utc::now, |t| t.and_utc());
+                let subject = format!("provider:{provider}");
+                let (delta, billed, computed) =
+                    (Usd::from_nanos(delta), Usd::from_nanos(billed), Usd::from_nanos(computed));
+                Alert {
+                    kind: AlertKind::BilledDelta,
+                    message: format!(
+                        "{} for {subject} on {day}: billed {billed}, computed {computed}, a difference of {delta} (threshold {threshold})",
+                        AlertKind::BilledDelta
+                    ),
+                    subject,
+                    call_id: None,
+                    user_id: None,
+                    tenant_id: None,
+                    value: delta,
+                    threshold: Some(threshold),
+                    usage: None,
+                    at,
+                }
+            })
+            .collect()
+    }
+}
+
+fn nanos(u: Usd) -> i64 {
+    u.to_nanos().unwrap_or(0)
+}
+
+/// A model as both sides are compared: lowercase, without a `provider/` prefix or a date suffix.
+fn model_key(provider: &str, model: &str) -> String {
+    let m = strip_provider(provider, model).unwrap_or(model);
+    let m = strip_date(m).unwrap_or(m);
+    m.to_ascii_lowercase()
+}
+
+fn epoch_day(n: i64) -> NaiveDate {
+    DateTime::from_timestamp(n.saturating_mul(86_400), 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+/// A line's key within its provider and level.
+type Key = (NaiveDate, String);
+
+impl Reports {
+    /// What the providers billed from `from` to `to` (as imported by a [`Ledger`](crate::Ledger))
+    /// against what callmeter computed, line by line (see the module documentation for the
+    /// levels), with each provider's totals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    pub fn reconcile(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        options: &ReconcileOptions,
+    ) -> Result<Reconciliation> {
+        let billed = self.billed_rows(from, to)?;
+        let (start, end) = range_ms(from, to);
+        // provider → level → key → nano-dollars billed.
+        let mut wanted: BTreeMap<String, BTreeMap<Level, BTreeMap<Key, i64>>> = BTreeMap::new();
+        let sid_to_call = match &options.call_key {
+            Some(key) => self.calls_by_metadata(key, start, end)?,
+            None => BTreeMap::new(),
+        };
+        for (provider, day, call, model, amount) in billed {
+            let (level, key) = match (call, model) {
+                (Some(c), _) => {
+                    let id = sid_to_call.get(&c).cloned().unwrap_or(c);
+                    (Level::Call, (day, id))
+                }
+                (None, Some(m)) => (Level::DayModel, (day, model_key(&provider, &m))),
+                (None, None) => (Level::Day, (day, String::new())),
+            };
+            let slot = wanted
+                .entry(provider)
+                .or_default()
+                .entry(level)
+                .or_default();
+            // A call keeps the day it was first billed on.
+            let key = match level {
+                Level::Call => slot
+                    .keys()
+                    .find(|(_, id)| *id == key.1)
+                    .cloned()
+                    .unwrap_or(key),
+                _ => key,
+            };
+            let v = slot.entry(key).or_insert(0);
+            *v = v.saturating_add(amount);
+        }
+        let mut lines = Vec::new();
+        for (provider, levels) in &wanted {
+            for (&level, billed) in levels {
+                let computed = self.computed(provider, level, start, end)?;
+                lines.extend(compare(
+                    provider,
+                    level,
+                    billed,
+                    &computed,
+                    &options.tolerance,
+                ));
+            }
+        }
+        let providers = wanted
+            .keys()
+            .map(|p| {
+                let mine: Vec<&ReconciledLine> =
+                    lines.iter().filter(|l| l.provider == *p).collect();
+                let sum = |f: fn(&ReconciledLine) -> Usd| {
+                    Usd::from_nanos(
+                        mine.iter()
+                            .map(|l| nanos(f(l)))
+                            .fold(0_i64, i64::saturating_add),
+                    )
+                };
+                ProviderReconciliation {
+                    provider: p.clone(),
+                    computed: sum(|l| l.computed),
+                    billed: sum(|l| l.billed),
+                    delta: sum(|l| l.delta),
+                    lines: mine.len() as u64,
+                    matching: mine
+                        .iter()
+                        .filter(|l| l.finding == Finding::Matches)
+                        .count() as u64,
+                }
+            })
+            .collect();
+        Ok(Reconciliation {
+            from,
+            to,
+            tolerance: options.tolerance,
+            providers,
+            lines,
+        })
+    }
+
+    /// Whether the database has the `billed` table (files and fleets of earlier versions do not).
+    fn has_billed(&self) -> Result<bool> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'billed'"
+            }
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => {
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = 'billed'"
+            }
+        };
+        Ok(self
+            .query_one(sql, &[], "reading the schema", |r| r.int(0))?
+            .unwrap_or(0)
+            > 0)
+    }
+
+    /// (provider, day, call, model, nano-dollars) of the billed records of the range.
+    #[allow(clippy::type_complexity)]
+    fn billed_rows(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, NaiveDate, Option<String>, Option<String>, i64)>> {
+        if !self.has_billed()? {
+            return Ok(Vec::new());
+        }
+        let (a, b) = (from.to_string(), to.to_string());
+        self.query(
+            "SELECT provider, day, call_id, model, CAST(SUM(amount_nanos) AS BIGINT) FROM billed
+             WHERE day >= ?1 AND day <= ?2
+             GROUP BY provider, day, call_id, model ORDER BY provider, day",
+            &[(&a).into(), (&b).into()],
+            "reading billed records",
+            |r| {
+                let day: NaiveDate = r.text(1)?.parse()?;
+                Ok((r.text(0)?, day, r.opt_text(2)?, r.opt_text(3)?, r.int(4)?))
+            },
+        )
+    }
+
+    /// The provider's id of each call started in the range → callmeter's call id, from the calls'
+    /// metadata under `key`.
+    fn calls_by_metadata(
+        &self,
+        key: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<BTreeMap<String, String>> {
+        let rows = self.query(
+            "SELECT call_id, metadata FROM calls
+             WHERE started_at >= ?1 AND started_at < ?2 AND metadata IS NOT NULL",
+            &[start.into(), end.into()],
+            "reading calls' metadata",
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(call, meta)| {
+                let v: serde_json::Value = serde_json::from_str(&meta).ok()?;
+                Some((v.get(key)?.as_str()?.to_owned(), call))
+            })
+            .collect())
+    }
+
+    /// What callmeter computed for `provider` at `level` from `start` to `end`, by key.
+    fn computed(
+        &self,
+        provider: &str,
+        level: Level,
+        start: i64,
+        end: i64,
+    ) -> Result<BTreeMap<Key, i64>> {
+        let params = [provider.into(), start.into(), end.into()];
+        let rows: Vec<(i64, String, i64)> = match level {
+            Level::Call => self.query(
+                "SELECT MIN(created_at) / 86400000, call_id, CAST(SUM(cost_nanos) AS BIGINT)
+                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
+                 GROUP BY call_id",
+                &params,
+                "summing calls' costs",
+                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
+            )?,
+            Level::DayModel => self.query(
+                "SELECT created_at / 86400000, model, CAST(SUM(cost_nanos) AS BIGINT)
+                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
+                 GROUP BY created_at / 86400000, model",
+                &params,
+                "summing costs by day and model",
+                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
+            )?,
+            Level::Day => self.query(
+                "SELECT created_at / 86400000, CAST('' AS TEXT), CAST(SUM(cost_nanos) AS BIGINT)
+                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
+                 GROUP BY created_at / 86400000",
+                &params,
+                "summing costs by day",
+                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
+            )?,
+        };
+        let mut out = BTreeMap::new();
+        for (day, name, cost) in rows {
+            let name = match level {
+                Level::DayModel => model_key(provider, &name),
+                _ => name,
+            };
+            let v = out.entry((epoch_day(day), name)).or_insert(0_i64);
+            *v = v.saturating_add(cost);
+        }
+        Ok(out)
+    }
+}
+
+/// The lines of one provider and level: every key billed or computed.
+fn compare(
+    provider: &str,
+    level: Level,
+    billed: &BTreeMap<Key, i64>,
+    computed: &BTreeMap<Key, i64>,
+    tolerance: &Tolerance,
+) -> Vec<ReconciledLine> {
+    // A call is matched by its id, whatever day each side puts it on.
+    let by_id = |map: &BTreeMap<Key, i64>| -> BTreeMap<String, (NaiveDate, i64)> {
+        map.iter()
+            .map(|((d, id), v)| (id.clone(), (*d, *v)))
+            .collect()
+    };
+    let keys: Vec<(NaiveDate, String, Option<i64>, Option<i64>)> = if level == Level::Call {
+        let (b, c) = (by_id(billed), by_id(computed));
+        let ids: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+        ids.into_iter()
+            .map(|id| {
+                let (bd, bv) = b
+                    .get(id)
+                    .map_or((None, None), |(d, v)| (Some(*d), Some(*v)));
+                let (cd, cv) = c
+                    .get(id)
+                    .map_or((None, None), |(d, v)| (Some(*d), Some(*v)));
+                (bd.or(cd).unwrap_or_default(), id.clone(), bv, cv)
+            })
+            .collect()
+    } else {
+        let all: BTreeSet<&Key> = billed.keys().chain(computed.keys()).collect();
+        all.into_iter()
+            .map(|k| {
+                (
+                    k.0,
+                    k.1.clone(),
+                    billed.get(k).copied(),
+                    computed.get(k).copied(),
+                )
+            })
+            .collect()
+    };
+    let mut lines: Vec<ReconciledLine> = keys
+        .into_iter()
+        .map(|(day, name, b, c)| {
+            let (bn, cn) = (b.unwrap_or(0), c.unwrap_or(0));
+            let delta = bn.saturating_sub(cn);
+            let finding = match (b, c) {
+                (None, _) => Finding::NotBilled,
+                (_, None) => Finding::NotComputed,
+                _ if tolerance.accepts(delta, bn) => Finding::Matches,
+                _ if delta > 0 => Finding::Over,
+                _ => Finding::Under,
+            };
+            ReconciledLine {
+                level,
+                provider: provider.to_owned(),
+                day,
+                call_id: (level == Level::Call).then(|| name.clone()),
+                model: (level == Level::DayModel).then_some(name),
+                computed: Usd::from_nanos(cn),
+                billed: Usd::from_nanos(bn),
+                delta: Usd::from_nanos(delta),
+                delta_percent: (cn != 0).then(|| {
+                    (Decimal::from(delta) * Decimal::ONE_HUNDRED / Decimal::from(cn))
+                        .round_dp_with_strategy(
+                            2,
+                            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                        )
+                }),
+                finding,
+            }
+        })
+        .collect();
+    lines.sort_by(|a, b| (a.day, &a.call_id, &a.model).cmp(&(b.day, &b.call_id, &b.model)));
+    lines
+}
