@@ -621,6 +621,56 @@ mod fleet {
             json(&local.against_previous(from, to)?),
             json(&remote.against_previous(from, to)?),
         );
+        // What the providers billed, imported into each: the same reconciliation.
+        let billed: Vec<callmeter::adapters::BilledLine> = (0..10)
+            .map(|i| {
+                callmeter::adapters::BilledLine::new(
+                    "twilio",
+                    format!("r-{i}"),
+                    today,
+                    "call",
+                    callmeter::Usd::from_nanos(28_000_000),
+                )
+                .call(format!("r-{i}"))
+            })
+            .chain([
+                callmeter::adapters::BilledLine::new(
+                    "deepgram",
+                    "day",
+                    today,
+                    "nova-2",
+                    callmeter::Usd::from_nanos(1_000_000),
+                ),
+                callmeter::adapters::BilledLine::new(
+                    "cerebras",
+                    "day",
+                    today,
+                    "llama",
+                    callmeter::Usd::from_nanos(5_000),
+                )
+                .model("llama3.1-8b"),
+            ])
+            .collect();
+        let added = callmeter::Ledger::open(&file)?.record(&billed)?.added;
+        let mut fleet_ledger = callmeter::Ledger::postgres(&fleet.url)?;
+        assert_eq!(fleet_ledger.record(&billed)?.added, added);
+        assert_eq!(
+            fleet_ledger.record(&billed)?.unchanged,
+            billed.len(),
+            "idempotent"
+        );
+        let options = callmeter::report::ReconcileOptions::default();
+        let reconciled = local.reconcile(from, to, &options)?;
+        assert_eq!(
+            reconciled.lines.len(),
+            30 + 1 + 1,
+            "every call of twilio, a day of each other"
+        );
+        same(
+            "reconciliation",
+            json(&reconciled),
+            json(&remote.reconcile(from, to, &options)?),
+        );
         for group in [
             GroupBy::User,
             GroupBy::Tenant,
@@ -738,6 +788,30 @@ mod fleet {
             assert!(section.contains("each server keeps its own"), "{section}");
         }
         assert_eq!(remote.quotas(to)?, None, "a fleet holds no quotas");
+        Ok(())
+    }
+
+    /// A fleet database of version 1 (before `billed`) is read as having nothing billed, and a
+    /// ledger brings it to version 2.
+    #[test]
+    fn a_version_1_fleet_gains_the_billed_table() -> TestResult {
+        let Some(fleet) = FleetDb::new("a_version_1_fleet_gains_billed") else {
+            return Ok(());
+        };
+        drop(callmeter::Ledger::postgres(&fleet.url)?);
+        fleet
+            .client()
+            .batch_execute("DROP TABLE billed; UPDATE callmeter_schema SET version = 1")?;
+        let today = chrono::Utc::now().date_naive();
+        let options = callmeter::report::ReconcileOptions::default();
+        let before = callmeter::Reports::postgres(&fleet.url)?.reconcile(today, today, &options)?;
+        assert!(before.lines.is_empty());
+        drop(callmeter::Ledger::postgres(&fleet.url)?);
+        assert_eq!(
+            fleet.int("SELECT CAST(version AS BIGINT) FROM callmeter_schema", &[]),
+            2
+        );
+        assert_eq!(fleet.int("SELECT COUNT(*) FROM billed", &[]), 0);
         Ok(())
     }
 
