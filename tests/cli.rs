@@ -406,3 +406,62 @@ fn quote_prices_a_leg_by_its_destination_from_twilio_s_prices() {
     assert!(!ok);
     assert!(err.contains("give --twilio-voice FILE"), "{err}");
 }
+
+#[test]
+fn reconcile_imports_provider_records_and_reports_the_differences() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database_with_calls(dir.path());
+    let db = db.to_str().expect("utf-8 path");
+    let today = chrono::Utc::now().date_naive();
+    // Twilio billed the call $0.08 (callmeter computed $0.07), and a call callmeter never saw.
+    let calls = dir.path().join("calls.json");
+    let start = chrono::Utc::now().to_rfc2822();
+    std::fs::write(
+        &calls,
+        format!(
+            r#"{{"calls": [
+                {{"sid": "CA<script>", "price": "-0.08000", "price_unit": "USD", "start_time": "{start}"}},
+                {{"sid": "CAother", "price": "-0.01000", "price_unit": "USD", "start_time": "{start}"}}
+            ]}}"#
+        ),
+    )
+    .expect("write");
+    let calls = calls.to_str().expect("path");
+    let (ok, out, err) = callmeter(&["reconcile", "--db", db, "--twilio-calls", calls]);
+    assert!(ok, "{err}");
+    assert!(err.contains("2 billed records: 2 added"), "{err}");
+    let twilio = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("twilio"))
+        .unwrap_or_else(|| panic!("twilio's totals in {out}"));
+    assert!(
+        twilio.contains("$0.07") && twilio.contains("$0.09") && twilio.contains("$0.02"),
+        "{twilio}"
+    );
+    assert!(out.contains("call CA<script>"), "{out}");
+    assert!(out.contains("not_computed"), "{out}");
+    // Again: nothing added, the same report, and as JSON with an alert past $0.005.
+    let (ok, json, err) = callmeter(&[
+        "reconcile",
+        "--db",
+        db,
+        "--twilio-calls",
+        calls,
+        "--alert-over",
+        "0.005",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("2 already there"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["reconciliation"]["providers"][0]["delta"], "0.02");
+    assert_eq!(v["alerts"][0]["kind"], "billed_delta");
+    assert_eq!(v["alerts"][0]["subject"], "provider:twilio");
+    assert_eq!(
+        v["reconciliation"]["from"],
+        (today - chrono::Duration::days(29)).to_string()
+    );
+    let (ok, _, err) = callmeter(&["reconcile", "--db", db, "--openai-costs", "Cargo.toml"]);
+    assert!(!ok);
+    assert!(err.contains("not JSON"), "{err}");
+}

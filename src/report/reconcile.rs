@@ -21,9 +21,10 @@ use crate::report::reports::{Reports, range_ms};
 use crate::report::source::Dialect;
 
 /// How close a billed figure must be to the computed one to match: within `absolute` dollars or
-/// within `percent` % of the billed figure, whichever is larger. The default, $0.01 or 1 %,
-/// absorbs a provider rounding each line to the cent, and nothing a price or a missed usage would
-/// cause on a day's bill.
+/// within `percent` % of the billed figure, whichever is larger. The default, $0.001 or 1 %,
+/// absorbs a provider writing a call's price to five decimals (Twilio) or rounding a day's bill of
+/// a dollar or more to the cent; a price that differs by more than 1 %, a call or a day missing,
+/// or a rounding rule that adds more than a tenth of a cent to a call do not match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Tolerance {
     /// Dollars either way that still match.
@@ -35,7 +36,7 @@ pub struct Tolerance {
 impl Default for Tolerance {
     fn default() -> Self {
         Tolerance {
-            absolute: Usd::new(Decimal::new(1, 2)),
+            absolute: Usd::new(Decimal::new(1, 3)),
             percent: Decimal::ONE,
         }
     }
@@ -521,4 +522,24 @@ fn compare(
         .collect();
     lines.sort_by(|a, b| (a.day, &a.call_id, &a.model).cmp(&(b.day, &b.call_id, &b.model)));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_tolerance_takes_a_tenth_of_a_cent_or_one_percent() {
+        let t = Tolerance::default();
+        // Twilio writes a call's price to five decimals: half of 0.00001 either way matches.
+        assert!(t.accepts(-5_000, 28_000_000));
+        // A rounding rule adding $0.002 to a $0.028 call does not.
+        assert!(!t.accepts(2_000_000, 30_000_000));
+        // A tenth of a cent exactly matches, whatever the bill.
+        assert!(t.accepts(1_000_000, 0));
+        assert!(!t.accepts(1_000_001, 0));
+        // A day of $2.00 rounded to the cent: 1 % of it is $0.02.
+        assert!(t.accepts(20_000_000, 2_000_000_000));
+        assert!(!t.accepts(20_000_001, 2_000_000_000));
+    }
 }

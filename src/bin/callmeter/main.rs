@@ -60,8 +60,13 @@ enum Command {
     /// request carries the key in `CALLMETER_ADMIN_KEY` (`Authorization: Bearer <key>`, or sign in
     /// at `/login` in a browser).
     Serve(serve::ServeArgs),
+    /// Imports what the providers billed (Twilio calls and usage records, OpenAI costs, Anthropic
+    /// cost reports, invoice lines as CSV) and sets it beside what callmeter computed: per call,
+    /// per day and model, or per day, with what does not match.
+    Reconcile(Box<reconcile::ReconcileArgs>),
 }
 
+mod reconcile;
 mod serve;
 
 /// The database and the days a command reads.
@@ -763,6 +768,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Economics(args) => economics(&args),
         Command::Export(args) => export(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Reconcile(args) => reconcile::reconcile(&args),
         Command::Quote(args) => {
             let catalog = args.catalog().map_err(|e| describe(&e))?;
             let at = args.at.unwrap_or_else(Utc::now);

@@ -1,0 +1,249 @@
+//! `callmeter reconcile`: imports what the providers billed (their own records, as their APIs
+//! return them, or invoice lines as CSV) into the database, then sets it beside what callmeter
+//! computed.
+
+use std::path::{Path, PathBuf};
+
+use callmeter::adapters::{
+    AnthropicCostReport, BilledLine, ExchangeRate, OpenAiCosts, TwilioCall, TwilioCallsPage,
+    TwilioUsageRecords, invoice_lines_csv,
+};
+use callmeter::report::{ReconcileOptions, Tolerance};
+use callmeter::{Ledger, Usd};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+
+use crate::{Source, describe, json, money};
+
+#[derive(clap::Args)]
+pub(crate) struct ReconcileArgs {
+    #[command(flatten)]
+    pub(crate) source: Source,
+    /// Twilio Call resources: a page (`GET …/Calls.json`), an array of pages, a call, or an array
+    /// of calls. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    twilio_calls: Vec<PathBuf>,
+    /// Twilio's daily Usage Records (`GET …/Usage/Records/Daily.json`): a page or an array of
+    /// pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    twilio_usage: Vec<PathBuf>,
+    /// The Usage Record categories to import (repeatable; default `calls`: all voice). Twilio's
+    /// categories nest: give ones that do not overlap.
+    #[arg(long, value_name = "CATEGORY")]
+    twilio_category: Vec<String>,
+    /// OpenAI's organization costs (`GET /v1/organization/costs`, best with
+    /// `group_by=line_item`): a page or an array of pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    openai_costs: Vec<PathBuf>,
+    /// Anthropic's cost report (`GET /v1/organizations/cost_report`, best with
+    /// `group_by[]=description`): a page or an array of pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    anthropic_costs: Vec<PathBuf>,
+    /// Invoice lines as CSV: `date,provider,item,amount`, optionally `model`, `call_id`,
+    /// `currency`, `record_id`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    invoice_csv: Vec<PathBuf>,
+    /// Dollars per unit of another currency the records use (`EUR=1.08`).
+    #[arg(long, value_name = "CUR=USD")]
+    rate: Option<String>,
+    /// The call metadata key holding the id a provider bills a call under, when it is not the call
+    /// id.
+    #[arg(long, value_name = "KEY")]
+    call_key: Option<String>,
+    /// Dollars either way that still match (default 0.001).
+    #[arg(long, value_name = "USD")]
+    tolerance_usd: Option<Usd>,
+    /// Percent of the billed figure either way that still matches (default 1).
+    #[arg(long, value_name = "PERCENT")]
+    tolerance_percent: Option<Decimal>,
+    /// Raise a `billed_delta` alert (stored in the file's `alerts`) for each provider and day whose
+    /// difference reaches this many dollars either way.
+    #[arg(long, value_name = "USD")]
+    alert_over: Option<Usd>,
+    /// Print the reconciliation as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One of `T`, or an array of them, from a JSON file.
+fn one_or_many<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Vec<T>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    items
+        .into_iter()
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| format!("{}: not {what}: {e}", path.display()))
+        })
+        .collect()
+}
+
+impl ReconcileArgs {
+    /// Every line of every file given.
+    fn lines(&self) -> Result<Vec<BilledLine>, String> {
+        let rate = match &self.rate {
+            Some(text) => {
+                let (currency, usd) = text
+                    .split_once('=')
+                    .ok_or_else(|| format!("--rate {text:?}: write it CUR=USD (EUR=1.08)"))?;
+                let usd = Decimal::from_str_exact(usd.trim())
+                    .map_err(|_| format!("--rate {text:?}: {usd:?} is not a decimal"))?;
+                Some(ExchangeRate::new(currency.trim(), usd))
+            }
+            None => None,
+        };
+        let rate = rate.as_ref();
+        let e = |e: callmeter::Error| describe(&e);
+        let mut lines = Vec::new();
+        for path in &self.twilio_calls {
+            let values: Vec<serde_json::Value> = one_or_many(path, "Twilio calls")?;
+            for v in values {
+                if v.get("calls").is_some() {
+                    let page: TwilioCallsPage = serde_json::from_value(v)
+                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                    lines.extend(page.billed_lines(rate).map_err(e)?);
+                } else {
+                    let call: TwilioCall = serde_json::from_value(v)
+                        .map_err(|err| format!("{}: {err}", path.display()))?;
+                    lines.extend(call.billed_line(rate).map_err(e)?);
+                }
+            }
+        }
+        let categories: Vec<&str> = if self.twilio_category.is_empty() {
+            vec!["calls"]
+        } else {
+            self.twilio_category.iter().map(String::as_str).collect()
+        };
+        for path in &self.twilio_usage {
+            for page in one_or_many::<TwilioUsageRecords>(path, "Twilio usage records")? {
+                lines.extend(page.billed_lines(&categories, rate).map_err(e)?);
+            }
+        }
+        for path in &self.openai_costs {
+            for page in one_or_many::<OpenAiCosts>(path, "OpenAI costs")? {
+                lines.extend(page.billed_lines(rate).map_err(e)?);
+            }
+        }
+        for path in &self.anthropic_costs {
+            for page in one_or_many::<AnthropicCostReport>(path, "an Anthropic cost report")? {
+                lines.extend(page.billed_lines(rate).map_err(e)?);
+            }
+        }
+        for path in &self.invoice_csv {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| format!("{}: cannot read it: {err}", path.display()))?;
+            lines.extend(invoice_lines_csv(&text, rate).map_err(e)?);
+        }
+        Ok(lines)
+    }
+
+    fn ledger(&self) -> Result<Ledger, String> {
+        match &self.source.postgres {
+            #[cfg(feature = "postgres")]
+            Some(url) => Ledger::postgres(url).map_err(|e| describe(&e)),
+            #[cfg(not(feature = "postgres"))]
+            Some(_) => Err("--postgres needs callmeter built with the `postgres` feature".into()),
+            None => Ledger::open(&self.source.db).map_err(|e| describe(&e)),
+        }
+    }
+}
+
+pub(crate) fn reconcile(args: &ReconcileArgs) -> Result<(), String> {
+    let lines = args.lines()?;
+    let mut ledger = args.ledger()?;
+    if !lines.is_empty() {
+        let recorded = ledger.record(&lines).map_err(|e| describe(&e))?;
+        eprintln!(
+            "callmeter: {} billed records: {} added, {} changed, {} already there",
+            lines.len(),
+            recorded.added,
+            recorded.changed,
+            recorded.unchanged
+        );
+    }
+    let (reports, from, to) = args.source.open()?;
+    let default = Tolerance::default();
+    let options = ReconcileOptions {
+        tolerance: Tolerance {
+            absolute: args.tolerance_usd.unwrap_or(default.absolute),
+            percent: args.tolerance_percent.unwrap_or(default.percent),
+        },
+        call_key: args.call_key.clone(),
+    };
+    let r = reports
+        .reconcile(from, to, &options)
+        .map_err(|e| describe(&e))?;
+    let alerts = match args.alert_over {
+        Some(threshold) => {
+            let alerts = r.alerts(threshold);
+            let new = ledger.record_alerts(&alerts).map_err(|e| describe(&e))?;
+            eprintln!(
+                "callmeter: provider days past {}: {} ({new} new alerts)",
+                money(threshold),
+                alerts.len()
+            );
+            alerts
+        }
+        None => Vec::new(),
+    };
+    if args.json {
+        return json(&serde_json::json!({ "reconciliation": r, "alerts": alerts }));
+    }
+    println!(
+        "reconciliation {from} to {to} (matching within {} or {} % of the billed figure)",
+        money(r.tolerance.absolute),
+        r.tolerance.percent
+    );
+    if r.providers.is_empty() {
+        println!("  nothing billed in the range: import the providers' records first");
+        return Ok(());
+    }
+    println!(
+        "  {:<12} {:>14} {:>14} {:>14} {:>7} {:>9}",
+        "provider", "computed", "billed", "billed − comp.", "lines", "matching"
+    );
+    for p in &r.providers {
+        println!(
+            "  {:<12} {:>14} {:>14} {:>14} {:>7} {:>9}",
+            p.provider,
+            money(p.computed),
+            money(p.billed),
+            money(p.delta),
+            p.lines,
+            p.matching
+        );
+    }
+    let mut mismatches: Vec<_> = r.mismatches().collect();
+    mismatches.sort_by_key(|l| std::cmp::Reverse(l.delta.to_nanos().unwrap_or(0).unsigned_abs()));
+    if !mismatches.is_empty() {
+        println!("  not matching ({}; the 25 largest)", mismatches.len());
+        for l in mismatches.iter().take(25) {
+            let what = l
+                .call_id
+                .as_deref()
+                .map(|c| format!("call {c}"))
+                .or_else(|| l.model.as_deref().map(|m| format!("model {m}")))
+                .unwrap_or_else(|| "day".to_owned());
+            let percent = l
+                .delta_percent
+                .map(|p| format!(" ({p:+} %)"))
+                .unwrap_or_default();
+            println!(
+                "    {} {:<10} {:<28} computed {:>10} billed {:>10} {:>11}{percent}  {}",
+                l.day,
+                l.provider,
+                what,
+                money(l.computed),
+                money(l.billed),
+                money(l.delta),
+                l.finding
+            );
+        }
+    }
+    Ok(())
+}
