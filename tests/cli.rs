@@ -328,6 +328,7 @@ fn the_html_report_renders_in_chromium_with_every_chart_and_no_script() {
         "endings",
         "alerts",
         "quotas",
+        "reconciliation",
         "tenants",
         "users",
         "dearest-calls",
@@ -460,6 +461,18 @@ fn reconcile_imports_provider_records_and_reports_the_differences() {
     assert_eq!(
         v["reconciliation"]["from"],
         (today - chrono::Duration::days(29)).to_string()
+    );
+    // The dashboard shows the same, estimated against verified.
+    let page = dir.path().join("report.html");
+    let (ok, _, err) = callmeter(&["report", "--db", db, "--html", page.to_str().expect("path")]);
+    assert!(ok, "{err}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    let section = &html[html
+        .find("<section id=\"reconciliation\">")
+        .expect("the section")..];
+    assert!(
+        section.contains("call CAother") && section.contains("not_computed"),
+        "{section}"
     );
     let (ok, _, err) = callmeter(&["reconcile", "--db", db, "--openai-costs", "Cargo.toml"]);
     assert!(!ok);

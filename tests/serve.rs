@@ -130,7 +130,12 @@ fn every_request_needs_the_key_and_the_api_answers_json() {
     assert_eq!(status, 200);
     let calls: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(calls.as_array().map(Vec::len), Some(1));
-    for path in ["/api/users", "/api/tenants", "/api/alerts"] {
+    for path in [
+        "/api/users",
+        "/api/tenants",
+        "/api/alerts",
+        "/api/reconciliation",
+    ] {
         assert_eq!(get(&format!("{base}{path}"), &[BEARER]).0, 200, "{path}");
     }
     let (status, body) = get(&format!("{base}/api/quotas"), &[BEARER]);

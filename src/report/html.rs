@@ -15,6 +15,7 @@ use crate::control::Period;
 use crate::pricing::FixedCost;
 use crate::report::operations::{AlertSummary, CostSpread, Ending, PeriodChange};
 use crate::report::quotas::{QuotaLevel, QuotaState};
+use crate::report::reconcile::{Finding, ReconcileOptions, Reconciliation};
 use crate::report::reports::{GroupBy, GroupCost, Reports, range_ms};
 
 /// One colour per category, the same on every chart: no two categories share one.
@@ -133,6 +134,8 @@ struct Page {
     alerts: Option<AlertSummary>,
     /// The quotas as of the range's last day; `None` for a fleet database, like alerts.
     quotas: Option<Vec<QuotaState>>,
+    /// What the providers billed against what was computed (the default tolerance).
+    reconciliation: Reconciliation,
     calls: Vec<CallRow>,
     calls_in_range: i64,
     /// Whether each call links to its own page (`calls/<id>`), as `callmeter serve` serves them.
@@ -221,6 +224,7 @@ impl Reports {
             users: self.calls_by(GroupBy::User, from, to)?,
             alerts: self.alerts(from, to)?,
             quotas: self.quotas(to)?,
+            reconciliation: self.reconcile(from, to, &ReconcileOptions::default())?,
             calls: self.call_rows(from, to)?,
             calls_in_range: p.calls,
             call_links: false,
@@ -461,6 +465,7 @@ fn render(page: &Page) -> Markup {
             (endings(&page.endings))
             (quotas(page.quotas.as_deref(), to))
             (alerts(page.alerts.as_ref()))
+            (reconciliation(&page.reconciliation))
             (groups("tenants", "Tenants", &page.tenants))
             (groups("users", "Users", &page.users))
         }
@@ -631,6 +636,61 @@ fn alerts(alerts: Option<&AlertSummary>) -> Markup {
                                     td { (alert.at.format("%Y-%m-%d %H:%M")) }
                                     td { (alert.kind) }
                                     td { (alert.message) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Estimated → verified: each provider's computed and billed totals over the lines reconciled, and
+/// the largest differences.
+fn reconciliation(r: &Reconciliation) -> Markup {
+    let mut worst: Vec<_> = r.mismatches().collect();
+    worst.sort_by_key(|l| std::cmp::Reverse(nanos(l.delta).unsigned_abs()));
+    html! {
+        section #reconciliation {
+            h2 { "Estimated → verified" }
+            @if r.providers.is_empty() {
+                p.muted { "Nothing billed imported for the period: " code { "callmeter reconcile" } " imports the providers' records." }
+            } @else {
+                div.scroll {
+                    table {
+                        tr {
+                            th { "provider" } th.n { "computed" } th.n { "billed" } th.n { "billed − computed" }
+                            th.n { "lines" } th.n { "matching" }
+                        }
+                        @for p in &r.providers {
+                            tr {
+                                td { (p.provider) }
+                                td.n { (p.computed.rounded()) }
+                                td.n { (p.billed.rounded()) }
+                                td.n.loss[nanos(p.delta) > 0] { (p.delta.rounded()) }
+                                td.n { (p.lines) }
+                                td.n { (p.matching) }
+                            }
+                        }
+                    }
+                    @if !worst.is_empty() {
+                        p { (worst.len()) " lines do not match (within " (r.tolerance.absolute) " or " (r.tolerance.percent) " %); the largest:" }
+                        table {
+                            tr { th { "day" } th { "provider" } th { "what" } th.n { "computed" } th.n { "billed" } th.n { "difference" } th { "finding" } }
+                            @for l in worst.iter().take(10) {
+                                tr {
+                                    td { (l.day) }
+                                    td { (l.provider) }
+                                    td.id {
+                                        @if let Some(c) = &l.call_id { "call " (c) }
+                                        @else if let Some(m) = &l.model { (m) }
+                                        @else { "the day" }
+                                    }
+                                    td.n { (l.computed.rounded()) }
+                                    td.n { (l.billed.rounded()) }
+                                    td.n.loss[nanos(l.delta) > 0] { (l.delta.rounded()) }
+                                    td.loss[l.finding != Finding::Under] { (l.finding) }
                                 }
                             }
                         }

@@ -247,6 +247,11 @@ fn route(
                 "a fleet database holds no alerts: each server keeps its own",
             ),
         },
+        "/api/reconciliation" => Reply::json(
+            &reports
+                .reconcile(from, to, &callmeter::report::ReconcileOptions::default())
+                .map_err(e)?,
+        ),
         "/api/quotas" => match reports.quotas(to).map_err(e)? {
             Some(quotas) => Reply::json(&quotas),
             None => Reply::error(
