@@ -462,6 +462,12 @@ fn reconcile_imports_provider_records_and_reports_the_differences() {
         v["reconciliation"]["from"],
         (today - chrono::Duration::days(29)).to_string()
     );
+    // The call's report carries what Twilio billed for it.
+    let (ok, out, err) = callmeter(&["report", "--db", db, "--call", "CA<script>", "--json"]);
+    assert!(ok, "{err}");
+    let call: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(call["billed"][0]["name"], "twilio");
+    assert_eq!(call["billed"][0]["cost"], "0.08");
     // The dashboard shows the same, estimated against verified.
     let page = dir.path().join("report.html");
     let (ok, _, err) = callmeter(&["report", "--db", db, "--html", page.to_str().expect("path")]);

@@ -914,6 +914,24 @@ fn call_page(call: &crate::report::reports::CallReport) -> Markup {
             (shares("By category", &call.by_category))
             (shares("By provider", &call.by_provider))
             (shares("By agent", &call.by_agent))
+            @if !call.billed.is_empty() {
+                section #verified {
+                    h2 { "Estimated → verified" }
+                    table {
+                        tr { th { "provider" } th.n { "computed" } th.n { "billed" } th.n { "billed − computed" } }
+                        @for b in &call.billed {
+                            @let computed = call.by_provider.iter().find(|p| p.name == b.name).map_or(Usd::ZERO, |p| p.cost);
+                            @let delta = Usd::from_nanos(nanos(b.cost) - nanos(computed));
+                            tr {
+                                td { (b.name) }
+                                td.n { (computed.rounded()) }
+                                td.n { (b.cost.rounded()) }
+                                td.n.loss[nanos(delta) > 0] { (delta.rounded()) }
+                            }
+                        }
+                    }
+                }
+            }
         }
         section #events {
             h2 { "Events (" (call.events.len()) ")" }

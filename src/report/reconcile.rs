@@ -334,6 +334,26 @@ impl Reports {
         })
     }
 
+    /// What each provider billed for the call `call_id`, by provider.
+    pub(crate) fn billed_for_call(&self, call_id: &str) -> Result<Vec<crate::report::Share>> {
+        if !self.has_billed()? {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT provider, CAST(SUM(amount_nanos) AS BIGINT), COUNT(*) FROM billed
+             WHERE call_id = ?1 GROUP BY provider ORDER BY provider",
+            &[call_id.into()],
+            "reading a call's billed records",
+            |r| {
+                Ok(crate::report::Share {
+                    name: r.text(0)?,
+                    cost: Usd::from_nanos(r.int(1)?),
+                    events: r.int(2)?,
+                })
+            },
+        )
+    }
+
     /// Whether the database has the `billed` table (files and fleets of earlier versions do not).
     fn has_billed(&self) -> Result<bool> {
         let sql = match self.dialect() {

@@ -104,6 +104,9 @@ pub struct CallReport {
     pub by_agent: Vec<Share>,
     /// Its events in order.
     pub events: Vec<EventLine>,
+    /// What each provider billed for it, from the records imported by a
+    /// [`Ledger`](crate::Ledger) that name it (`events`: how many records); empty before any.
+    pub billed: Vec<Share>,
 }
 
 /// The platform over a range of UTC days.
@@ -498,6 +501,7 @@ impl Reports {
         let by_category = by(&|e| Some(e.category.as_str()));
         let by_provider = by(&|e| Some(e.provider.as_str()));
         let by_agent = by(&|e| e.agent.as_deref());
+        let billed = self.billed_for_call(call_id)?;
         Ok(Some(CallReport {
             call_id: call_id.to_owned(),
             user_id,
@@ -516,6 +520,7 @@ impl Reports {
             by_provider,
             by_agent,
             events,
+            billed,
         }))
     }
 
