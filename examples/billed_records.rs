@@ -17,7 +17,14 @@
 //!   Injected: the last day is missing (the API reports a day late).
 //! - `anthropic-costs.json`: Anthropic's cost report, in cents, per day and model. Exact.
 //! - `invoice.csv`: the other providers' days as invoice lines. Injected: ElevenLabs rounds each
-//!   day up to the cent (within the tolerance).
+//!   day up to the cent.
+//! - `deepgram-usage.json`: Deepgram's daily usage summary, in hours (floats). Exact but for the
+//!   floats' rounding, within the tolerance.
+//! - `elevenlabs-usage.json`: ElevenLabs' daily character counts. Injected: on the 12th day, 1 000
+//!   characters the pipeline never tracked.
+//!
+//! Add `--deepgram-usage billed/deepgram-usage.json --elevenlabs-usage
+//! billed/elevenlabs-usage.json` to the `reconcile` command to compare quantities too.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -178,6 +185,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     std::fs::write(out.join("invoice.csv"), csv)?;
+
+    // Usage, as Deepgram and ElevenLabs count it.
+    let per_day = |provider: &str| -> rusqlite::Result<BTreeMap<i64, f64>> {
+        let mut stmt = conn.prepare(
+            "SELECT created_at / 86400000, SUM(quantity) FROM cost_events WHERE provider = ?1
+             GROUP BY 1",
+        )?;
+        let rows = stmt.query_map([provider], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    let results: Vec<_> = per_day("deepgram")?
+        .into_iter()
+        .map(|(day, seconds)| {
+            json!({"start": date(day).to_string(), "end": date(day).to_string(),
+                   "hours": seconds / 3600.0, "total_hours": seconds / 3600.0, "requests": 1})
+        })
+        .collect();
+    std::fs::write(
+        out.join("deepgram-usage.json"),
+        serde_json::to_string_pretty(&json!({
+            "start": date(first_day).to_string(), "end": date(last_day).to_string(),
+            "resolution": {"units": "day", "amount": 1}, "results": results,
+        }))?,
+    )?;
+    let chars = per_day("elevenlabs")?;
+    let time: Vec<i64> = chars.keys().map(|d| d * 86_400_000).collect();
+    let all: Vec<f64> = chars
+        .iter()
+        .map(|(d, n)| if d - first_day == 11 { n + 1000.0 } else { *n })
+        .collect();
+    std::fs::write(
+        out.join("elevenlabs-usage.json"),
+        serde_json::to_string_pretty(&json!({"time": time, "usage": {"All": all}}))?,
+    )?;
     eprintln!(
         "wrote {}: {n_calls} Twilio calls, OpenAI and Anthropic costs for days {} to {}, {lines} invoice lines",
         out.display(),

@@ -140,3 +140,74 @@ fn invoice_lines_keep_their_identity_across_imports() {
         Err(Error::BilledRecord { .. })
     ));
 }
+
+#[test]
+fn usage_records_count_tokens_characters_and_seconds_exactly() {
+    use callmeter::Unit;
+    use callmeter::adapters::{DeepgramUsageSummary, ElevenLabsCharacterStats, OpenAiUsageReport};
+    let speeches: OpenAiUsageReport = fixture("api_openai_usage_audio_speeches.json");
+    let usage = speeches.billed_usage().expect("read");
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (
+            usage[0].day,
+            usage[0].unit,
+            usage[0].quantity,
+            usage[0].model.as_deref()
+        ),
+        (day("2024-11-01"), Unit::Character, dec!(45), None)
+    );
+    // Completions: text and audio tokens, input (cached included) and output.
+    let completions: OpenAiUsageReport = serde_json::from_str(
+        r#"{"data": [{"start_time": 1730419200, "end_time": 1730505600, "results": [
+            {"object": "organization.usage.completions.result", "input_tokens": 1000,
+             "input_cached_tokens": 800, "output_tokens": 500, "input_audio_tokens": 20,
+             "output_audio_tokens": 10, "num_model_requests": 5, "model": "gpt-4o-mini-2024-07-18"},
+            {"object": "organization.usage.embeddings.result", "input_tokens": 7}]}]}"#,
+    )
+    .expect("a page");
+    let usage = completions.billed_usage().expect("read");
+    assert_eq!(usage.len(), 1, "embeddings are not voice");
+    assert_eq!(
+        (usage[0].unit, usage[0].quantity),
+        (Unit::Token, dec!(1530))
+    );
+    assert_eq!(usage[0].model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+
+    let deepgram: DeepgramUsageSummary = fixture("shape_deepgram_usage_summary.json");
+    let usage = deepgram.billed_usage().expect("read");
+    let seconds: Vec<(NaiveDate, rust_decimal::Decimal)> =
+        usage.iter().map(|u| (u.day, u.quantity)).collect();
+    // Billed hours (every channel): 1.5 h and 0.0175 h, exactly.
+    assert_eq!(
+        seconds,
+        [
+            (day("2026-11-01"), dec!(5400)),
+            (day("2026-11-02"), dec!(63))
+        ]
+    );
+    let mut weekly = deepgram.clone();
+    weekly.results[0].end = "2026-11-07".into();
+    assert!(matches!(
+        weekly.billed_usage(),
+        Err(Error::BilledRecord { .. })
+    ));
+
+    let eleven: ElevenLabsCharacterStats = fixture("shape_elevenlabs_character_stats.json");
+    let usage = eleven.billed_usage(false).expect("read");
+    let chars: Vec<(NaiveDate, rust_decimal::Decimal)> =
+        usage.iter().map(|u| (u.day, u.quantity)).collect();
+    assert_eq!(
+        chars,
+        [
+            (day("2025-11-01"), dec!(12000)),
+            (day("2025-11-02"), dec!(345))
+        ]
+    );
+    let mut short = eleven.clone();
+    short.usage.insert("All".into(), vec![1.0]);
+    assert!(matches!(
+        short.billed_usage(false),
+        Err(Error::BilledRecord { .. })
+    ));
+}

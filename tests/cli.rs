@@ -480,6 +480,29 @@ fn reconcile_imports_provider_records_and_reports_the_differences() {
         section.contains("call CAother") && section.contains("not_computed"),
         "{section}"
     );
+    // Usage counted by the providers: ElevenLabs counted characters the pipeline never tracked.
+    let stats = dir.path().join("elevenlabs.json");
+    let midnight = today
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp_millis();
+    std::fs::write(
+        &stats,
+        format!(r#"{{"time": [{midnight}], "usage": {{"All": [120]}}}}"#),
+    )
+    .expect("write");
+    let (ok, out, err) = callmeter(&[
+        "reconcile",
+        "--db",
+        db,
+        "--elevenlabs-usage",
+        stats.to_str().expect("path"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("1 usage records: 1 added"), "{err}");
+    assert!(out.contains("usage counted by the providers"), "{out}");
+    assert!(out.contains("not_computed"), "{out}");
     let (ok, _, err) = callmeter(&["reconcile", "--db", db, "--openai-costs", "Cargo.toml"]);
     assert!(!ok);
     assert!(err.contains("not JSON"), "{err}");

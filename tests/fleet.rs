@@ -659,8 +659,23 @@ mod fleet {
             billed.len(),
             "idempotent"
         );
+        let counted = [callmeter::adapters::BilledUsage::new(
+            "deepgram",
+            "day",
+            today,
+            callmeter::Unit::Second,
+            rust_decimal::Decimal::new(3_750, 1),
+        )];
+        callmeter::Ledger::open(&file)?.record_usage(&counted)?;
+        assert_eq!(fleet_ledger.record_usage(&counted)?.added, 1);
         let options = callmeter::report::ReconcileOptions::default();
         let reconciled = local.reconcile(from, to, &options)?;
+        assert_eq!(reconciled.usage.len(), 1);
+        assert_eq!(
+            reconciled.usage[0].computed,
+            rust_decimal::Decimal::new(375, 0),
+            "30 × 12.5 s"
+        );
         assert_eq!(
             reconciled.lines.len(),
             30 + 1 + 1,
@@ -799,9 +814,9 @@ mod fleet {
             return Ok(());
         };
         drop(callmeter::Ledger::postgres(&fleet.url)?);
-        fleet
-            .client()
-            .batch_execute("DROP TABLE billed; UPDATE callmeter_schema SET version = 1")?;
+        fleet.client().batch_execute(
+            "DROP TABLE billed; DROP TABLE billed_usage; UPDATE callmeter_schema SET version = 1",
+        )?;
         let today = chrono::Utc::now().date_naive();
         let options = callmeter::report::ReconcileOptions::default();
         let before = callmeter::Reports::postgres(&fleet.url)?.reconcile(today, today, &options)?;

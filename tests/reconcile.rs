@@ -314,3 +314,156 @@ fn a_missing_database_is_named_and_nothing_is_created() {
     ));
     assert!(!path.exists());
 }
+
+/// What providers counted, against what was tracked: 500 characters ElevenLabs counted that the
+/// pipeline never tracked, a day Deepgram's records lack, tokens that match, whatever the date
+/// suffix of the model's name.
+#[test]
+fn usage_records_show_usage_never_tracked() -> TestResult {
+    use callmeter::Unit;
+    use callmeter::adapters::BilledUsage;
+    let db = Db::new();
+    let clock = ManualClock::starting_at("2026-10-01T10:00:00Z".parse()?);
+    let (meter, guard) = db
+        .builder()
+        .budget(Budget::unlimited())
+        .clock(clock.clone())
+        .open()?;
+    let mut counted = Vec::new();
+    for d in 0..3 {
+        let call = meter.start_call(CallInfo::new(format!("CA{d}")))?;
+        call.track_tts("elevenlabs", "eleven_turbo_v2_5", 1_000)?;
+        call.track_stt("deepgram", "nova-2", 60.5)?;
+        call.track_inference("openai", "gpt-4o-mini", TokenUsage::new(900, 100))?;
+        call.finalize(Outcome::Completed)?;
+        let chars = if d == 2 { dec!(1500) } else { dec!(1000) };
+        counted.push(BilledUsage::new(
+            "elevenlabs",
+            format!("{}/All", day(d)),
+            day(d),
+            Unit::Character,
+            chars,
+        ));
+        if d != 1 {
+            counted.push(BilledUsage::new(
+                "deepgram",
+                day(d).to_string(),
+                day(d),
+                Unit::Second,
+                dec!(60.5),
+            ));
+        }
+        counted.push(
+            BilledUsage::new(
+                "openai",
+                format!("{}/completions", day(d)),
+                day(d),
+                Unit::Token,
+                dec!(1000),
+            )
+            .model("gpt-4o-mini-2024-07-18"),
+        );
+        clock.advance(Duration::from_secs(86_400));
+    }
+    guard.shutdown()?;
+    let mut ledger = Ledger::open(&db.path)?;
+    assert_eq!(ledger.record_usage(&counted)?.added, counted.len());
+    assert_eq!(ledger.record_usage(&counted)?.unchanged, counted.len());
+    let r = Reports::open(&db.path)?.reconcile(day(0), day(2), &ReconcileOptions::default())?;
+    type Found<'a> = (&'a str, NaiveDate, Option<&'a str>, Decimal, Decimal, Finding);
+    let found: Vec<Found<'_>> = r
+        .usage
+        .iter()
+        .map(|u| {
+            (
+                u.provider.as_str(),
+                u.day,
+                u.model.as_deref(),
+                u.computed,
+                u.billed,
+                u.finding,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "deepgram",
+                day(0),
+                None,
+                dec!(60.5),
+                dec!(60.5),
+                Finding::Matches
+            ),
+            (
+                "deepgram",
+                day(1),
+                None,
+                dec!(60.5),
+                dec!(0),
+                Finding::NotBilled
+            ),
+            (
+                "deepgram",
+                day(2),
+                None,
+                dec!(60.5),
+                dec!(60.5),
+                Finding::Matches
+            ),
+            (
+                "elevenlabs",
+                day(0),
+                None,
+                dec!(1000),
+                dec!(1000),
+                Finding::Matches
+            ),
+            (
+                "elevenlabs",
+                day(1),
+                None,
+                dec!(1000),
+                dec!(1000),
+                Finding::Matches
+            ),
+            (
+                "elevenlabs",
+                day(2),
+                None,
+                dec!(1000),
+                dec!(1500),
+                Finding::Over
+            ),
+            (
+                "openai",
+                day(0),
+                Some("gpt-4o-mini"),
+                dec!(1000),
+                dec!(1000),
+                Finding::Matches
+            ),
+            (
+                "openai",
+                day(1),
+                Some("gpt-4o-mini"),
+                dec!(1000),
+                dec!(1000),
+                Finding::Matches
+            ),
+            (
+                "openai",
+                day(2),
+                Some("gpt-4o-mini"),
+                dec!(1000),
+                dec!(1000),
+                Finding::Matches
+            ),
+        ]
+    );
+    assert_eq!(r.usage_mismatches().count(), 2);
+    assert_eq!(r.usage[5].delta_percent, Some(dec!(50.00)));
+    assert!(r.lines.is_empty(), "no money was imported");
+    Ok(())
+}

@@ -8,6 +8,8 @@
 //! given; a line's `record_id` is the provider's own identity of the record, so importing the same
 //! records twice changes nothing.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -15,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::adapters::TwilioCall;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
+use crate::base::usage::Unit;
 
 /// One line of what a provider billed, as callmeter stores and reconciles it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -590,4 +593,292 @@ pub fn invoice_lines_csv(text: &str, rate: Option<&ExchangeRate>) -> Result<Vec<
         lines.push(line);
     }
     Ok(lines)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage: what the providers counted, where they report usage rather than money
+
+/// What a provider counted on a day (tokens, characters, seconds), where its API reports usage
+/// rather than money: set beside the quantities callmeter tracked, it shows usage the pipeline
+/// never tracked, whatever the prices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BilledUsage {
+    /// The provider, named as track calls name it.
+    pub provider: String,
+    /// The provider's own identity of the record: importing it again replaces it.
+    pub record_id: String,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// The model, for per-model records.
+    pub model: Option<String>,
+    /// The unit, as callmeter stores it.
+    pub unit: Unit,
+    /// How much, exactly.
+    pub quantity: Decimal,
+}
+
+impl BilledUsage {
+    /// `quantity` `unit`s of `provider` on `day`, identified by `record_id`.
+    pub fn new(
+        provider: impl Into<String>,
+        record_id: impl Into<String>,
+        day: NaiveDate,
+        unit: Unit,
+        quantity: Decimal,
+    ) -> Self {
+        BilledUsage {
+            provider: provider.into(),
+            record_id: record_id.into(),
+            day,
+            model: None,
+            unit,
+            quantity,
+        }
+    }
+
+    /// The model it counts.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+}
+
+/// A page of OpenAI's organization usage (`GET /v1/organization/usage/completions`,
+/// `…/audio_speeches`, `…/audio_transcriptions`; daily buckets, best grouped by `model`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiUsageReport {
+    /// Daily buckets.
+    pub data: Vec<OpenAiUsageBucket>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// The cursor of the next page.
+    pub next_page: Option<String>,
+}
+
+/// One day of OpenAI's usage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiUsageBucket {
+    /// Its start, in Unix seconds.
+    pub start_time: i64,
+    /// Its end, in Unix seconds.
+    pub end_time: i64,
+    /// Its usage, one per group.
+    #[serde(alias = "result")]
+    pub results: Vec<OpenAiUsageResult>,
+}
+
+/// One usage result: completions count tokens, audio speeches characters, audio transcriptions
+/// seconds (each field absent from the others).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiUsageResult {
+    /// `organization.usage.completions.result`, `organization.usage.audio_speeches.result`,
+    /// `organization.usage.audio_transcriptions.result` …
+    pub object: String,
+    /// Text input tokens, cached ones included.
+    pub input_tokens: u64,
+    /// Text input tokens read from the cache (part of `input_tokens`).
+    pub input_cached_tokens: u64,
+    /// Text output tokens.
+    pub output_tokens: u64,
+    /// Audio input tokens, cached ones included.
+    pub input_audio_tokens: u64,
+    /// Audio output tokens.
+    pub output_audio_tokens: u64,
+    /// Characters synthesised (audio speeches).
+    pub characters: u64,
+    /// Seconds transcribed (audio transcriptions).
+    pub seconds: Option<Amount>,
+    /// Requests.
+    pub num_model_requests: u64,
+    /// With `group_by=model`: the model.
+    pub model: Option<String>,
+    /// With `group_by=project_id`: the project.
+    pub project_id: Option<String>,
+}
+
+impl OpenAiUsageReport {
+    /// One usage per day and result: completions in tokens (text and audio, input and output),
+    /// audio speeches in characters, audio transcriptions in seconds; other kinds of usage
+    /// (embeddings, images …) are not voice and are left out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] for a bucket time out of range or seconds that are not a number.
+    pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
+        let mut out = Vec::new();
+        for bucket in &self.data {
+            let day = day_of_unix(bucket.start_time, "openai", "bucket")?;
+            for r in &bucket.results {
+                let kind = r
+                    .object
+                    .strip_prefix("organization.usage.")
+                    .and_then(|k| k.strip_suffix(".result"))
+                    .unwrap_or("");
+                let id = format!(
+                    "{day}/{kind}/{}/{}",
+                    r.project_id.as_deref().unwrap_or(""),
+                    r.model.as_deref().unwrap_or("")
+                );
+                let (unit, quantity) = match kind {
+                    "completions" => (
+                        Unit::Token,
+                        Decimal::from(
+                            r.input_tokens
+                                .saturating_add(r.output_tokens)
+                                .saturating_add(r.input_audio_tokens)
+                                .saturating_add(r.output_audio_tokens),
+                        ),
+                    ),
+                    "audio_speeches" => (Unit::Character, Decimal::from(r.characters)),
+                    "audio_transcriptions" => (
+                        Unit::Second,
+                        r.seconds
+                            .as_ref()
+                            .map_or(Ok(Decimal::ZERO), |s| s.exact("openai", &id))?,
+                    ),
+                    _ => continue,
+                };
+                let mut usage = BilledUsage::new("openai", id, day, unit, quantity);
+                if let Some(m) = &r.model {
+                    usage = usage.model(m.clone());
+                }
+                out.push(usage);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Deepgram's project usage summary (`GET /v1/projects/{project_id}/usage`, daily resolution).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramUsageSummary {
+    /// The range's start.
+    pub start: String,
+    /// The range's end.
+    pub end: String,
+    /// One result per period of the resolution.
+    pub results: Vec<DeepgramUsageResult>,
+}
+
+/// One period of Deepgram's usage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramUsageResult {
+    /// The period's start (`2024-10-01`, or a time on that day).
+    pub start: String,
+    /// The period's end.
+    pub end: String,
+    /// Hours of audio processed.
+    pub hours: f64,
+    /// Hours billed: every channel of multichannel audio counts.
+    pub total_hours: Option<f64>,
+    /// Requests.
+    pub requests: u64,
+}
+
+impl DeepgramUsageSummary {
+    /// One usage per day, in seconds billed (`total_hours` × 3 600, or `hours` without it), read as
+    /// the shortest decimal of each float and rounded to the millisecond.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] for a period that does not start with a date, or spans more than a
+    /// day (ask for the daily resolution).
+    pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
+        let mut out = Vec::new();
+        for r in &self.results {
+            let day_of = |s: &str| -> Result<NaiveDate> {
+                s.get(..10)
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| bad("deepgram", s, "not a date"))
+            };
+            let (day, last) = (day_of(&r.start)?, day_of(&r.end)?);
+            // A day is `2024-10-01`..`2024-10-01`, or a time on it to the next midnight.
+            let midnight = r
+                .end
+                .get(10..)
+                .is_some_and(|t| t.trim_start_matches(['T', ' ']).starts_with("00:00"));
+            let one_day = last == day || (last == day.succ_opt().unwrap_or(day) && midnight);
+            if !one_day {
+                return Err(bad(
+                    "deepgram",
+                    &r.start,
+                    "a period of more than one day: ask for the daily resolution",
+                ));
+            }
+            let hours = r.total_hours.unwrap_or(r.hours);
+            let hours = crate::base::money::shortest_decimal(hours)
+                .ok_or_else(|| bad("deepgram", &r.start, format!("hours {hours} not a number")))?;
+            out.push(BilledUsage::new(
+                "deepgram",
+                day.to_string(),
+                day,
+                Unit::Second,
+                // Hours are floats: to the millisecond, as callmeter counts time.
+                (hours * Decimal::from(3_600))
+                    .round_dp_with_strategy(3, rust_decimal::RoundingStrategy::MidpointNearestEven)
+                    .normalize(),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// ElevenLabs' character usage (`GET /v1/usage/character-stats`, daily aggregation): a time axis
+/// and, per breakdown key (`All`, or each model or voice asked for), the characters of each day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ElevenLabsCharacterStats {
+    /// Each day's start, in Unix milliseconds.
+    pub time: Vec<i64>,
+    /// Per breakdown key, the characters of each day in `time`'s order.
+    pub usage: BTreeMap<String, Vec<f64>>,
+}
+
+impl ElevenLabsCharacterStats {
+    /// One usage per day and breakdown key, in characters; with `by_model`, the keys are models
+    /// (`breakdown_type=model`), otherwise the key `All` is the provider's day.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] when a series is not as long as the time axis, or a count is not a
+    /// whole number.
+    pub fn billed_usage(&self, by_model: bool) -> Result<Vec<BilledUsage>> {
+        let mut out = Vec::new();
+        for (key, series) in &self.usage {
+            if series.len() != self.time.len() {
+                return Err(bad(
+                    "elevenlabs",
+                    key,
+                    "a usage series not as long as the time axis",
+                ));
+            }
+            if !by_model && key != "All" {
+                continue;
+            }
+            for (&ms, &n) in self.time.iter().zip(series) {
+                let day = day_of_unix(ms.div_euclid(1000), "elevenlabs", key)?;
+                let chars = crate::base::money::shortest_decimal(n)
+                    .filter(|d| d.fract().is_zero() && !d.is_sign_negative())
+                    .ok_or_else(|| bad("elevenlabs", key, format!("{n} characters")))?;
+                let mut usage = BilledUsage::new(
+                    "elevenlabs",
+                    format!("{day}/{key}"),
+                    day,
+                    Unit::Character,
+                    chars,
+                );
+                if by_model {
+                    usage = usage.model(key.clone());
+                }
+                out.push(usage);
+            }
+        }
+        Ok(out)
+    }
 }

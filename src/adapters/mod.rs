@@ -27,9 +27,11 @@ mod speech;
 mod telephony;
 
 pub use billed::{
-    Amount, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult, BilledLine,
-    ExchangeRate, OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, TwilioCallsPage,
-    TwilioUsageRecord, TwilioUsageRecords, invoice_lines_csv,
+    Amount, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult, BilledLine, BilledUsage,
+    DeepgramUsageResult, DeepgramUsageSummary, ElevenLabsCharacterStats, ExchangeRate,
+    OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiUsageBucket,
+    OpenAiUsageReport, OpenAiUsageResult, TwilioCallsPage, TwilioUsageRecord, TwilioUsageRecords,
+    invoice_lines_csv,
 };
 pub use llm::{
     AnthropicCacheCreation, AnthropicUsage, LiveKitLlmMetrics, OpenAiInputDetails,

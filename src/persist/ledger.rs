@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::adapters::BilledLine;
+use crate::adapters::{BilledLine, BilledUsage};
 use crate::base::error::{Error, Result, storage};
 use crate::control::Alert;
 use crate::persist::owner::not_writable_or;
@@ -166,6 +166,42 @@ impl Ledger {
                 record_postgres(client, lines, &amounts, now).map_err(|e| Error::Storage {
                     path: place,
                     context: "storing billed records",
+                    source: Box::new(e),
+                })
+            }
+        }
+    }
+
+    /// Stores what providers counted (`usage`) in table `billed_usage`, as [`record`](Self::record)
+    /// stores what they billed: in one transaction, idempotently.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the database refuses the transaction (nothing of it is stored).
+    pub fn record_usage(&mut self, usage: &[BilledUsage]) -> Result<Recorded> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let rows: Vec<UsageRow<'_>> = usage
+            .iter()
+            .map(|u| UsageRow {
+                provider: &u.provider,
+                record_id: &u.record_id,
+                figures: (
+                    u.day.format("%Y-%m-%d").to_string(),
+                    u.model.clone(),
+                    u.unit.as_str().to_owned(),
+                    u.quantity.normalize().to_string(),
+                ),
+            })
+            .collect();
+        let place = self.place.clone();
+        match &mut self.backend {
+            Backend::Sqlite(conn) => record_usage_sqlite(conn, &rows, now)
+                .map_err(storage(&place, "storing billed usage")),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(client) => {
+                record_usage_postgres(client, &rows, now).map_err(|e| Error::Storage {
+                    path: place,
+                    context: "storing billed usage",
                     source: Box::new(e),
                 })
             }
@@ -331,6 +367,111 @@ fn record_postgres(
                 &line.model,
                 &line.item,
                 &amount,
+                &now,
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(recorded)
+}
+
+/// A usage record's figures: day, model, unit, quantity (exact decimal text).
+type UsageFigures = (String, Option<String>, String, String);
+
+/// A usage record as stored.
+struct UsageRow<'a> {
+    provider: &'a str,
+    record_id: &'a str,
+    figures: UsageFigures,
+}
+
+fn record_usage_sqlite(
+    conn: &mut Connection,
+    rows: &[UsageRow<'_>],
+    now: i64,
+) -> rusqlite::Result<Recorded> {
+    let tx = conn.transaction()?;
+    let mut recorded = Recorded::default();
+    {
+        let mut find = tx.prepare(
+            "SELECT day, model, unit, quantity FROM billed_usage WHERE provider = ?1 AND record_id = ?2",
+        )?;
+        let mut upsert = tx.prepare(
+            "INSERT INTO billed_usage (provider, record_id, day, model, unit, quantity, imported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
+                 model = excluded.model, unit = excluded.unit, quantity = excluded.quantity,
+                 imported_at = excluded.imported_at",
+        )?;
+        for row in rows {
+            let stored: Option<UsageFigures> = find
+                .query_row(params![row.provider, row.record_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?;
+            match stored {
+                Some(s) if s == row.figures => {
+                    recorded.unchanged += 1;
+                    continue;
+                }
+                Some(_) => recorded.changed += 1,
+                None => recorded.added += 1,
+            }
+            let (day, model, unit, quantity) = &row.figures;
+            upsert.execute(params![
+                row.provider,
+                row.record_id,
+                day,
+                model,
+                unit,
+                quantity,
+                now
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(recorded)
+}
+
+#[cfg(feature = "postgres")]
+fn record_usage_postgres(
+    client: &mut postgres::Client,
+    rows: &[UsageRow<'_>],
+    now: i64,
+) -> std::result::Result<Recorded, postgres::Error> {
+    let mut tx = client.transaction()?;
+    let mut recorded = Recorded::default();
+    let find = tx.prepare(
+        "SELECT day, model, unit, quantity FROM billed_usage WHERE provider = $1 AND record_id = $2",
+    )?;
+    let upsert = tx.prepare(
+        "INSERT INTO billed_usage (provider, record_id, day, model, unit, quantity, imported_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
+             model = excluded.model, unit = excluded.unit, quantity = excluded.quantity,
+             imported_at = excluded.imported_at",
+    )?;
+    for row in rows {
+        let stored = tx.query_opt(&find, &[&row.provider, &row.record_id])?;
+        let stored: Option<UsageFigures> = stored.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)));
+        match stored {
+            Some(s) if s == row.figures => {
+                recorded.unchanged += 1;
+                continue;
+            }
+            Some(_) => recorded.changed += 1,
+            None => recorded.added += 1,
+        }
+        let (day, model, unit, quantity) = &row.figures;
+        tx.execute(
+            &upsert,
+            &[
+                &row.provider,
+                &row.record_id,
+                day,
+                model,
+                unit,
+                quantity,
                 &now,
             ],
         )?;

@@ -151,7 +151,8 @@ CREATE INDEX cost_events_by_time ON cost_events (created_at);
 /// Version 5: the thresholds the last meter to open the file watched, for reports to show what was
 /// used of each: provider quotas (`provider` set) and the platform's daily and monthly cost alert
 /// thresholds (`provider` NULL), replaced whole each time a meter opens; and what the providers
-/// billed (`billed`, one row per provider record, written by a `Ledger`), to reconcile with.
+/// billed (`billed`, one row per provider record, written by a `Ledger`) and counted
+/// (`billed_usage`, the quantity as exact decimal text), to reconcile with.
 const SCHEMA_V5: &str = "
 CREATE TABLE quotas (
     position         INTEGER PRIMARY KEY,
@@ -176,6 +177,17 @@ CREATE TABLE billed (
     PRIMARY KEY (provider, record_id)
 );
 CREATE INDEX billed_by_day ON billed (day);
+CREATE TABLE billed_usage (
+    provider    TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    model       TEXT,
+    unit        TEXT NOT NULL,
+    quantity    TEXT NOT NULL,
+    imported_at INTEGER NOT NULL,
+    PRIMARY KEY (provider, record_id)
+);
+CREATE INDEX billed_usage_by_day ON billed_usage (day);
 ";
 
 /// Inserts a call unless its id is already there, under the number given, or else numbered after every

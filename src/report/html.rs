@@ -654,7 +654,7 @@ fn reconciliation(r: &Reconciliation) -> Markup {
     html! {
         section #reconciliation {
             h2 { "Estimated → verified" }
-            @if r.providers.is_empty() {
+            @if r.providers.is_empty() && r.usage.is_empty() {
                 p.muted { "Nothing billed imported for the period: " code { "callmeter reconcile" } " imports the providers' records." }
             } @else {
                 div.scroll {
@@ -691,6 +691,30 @@ fn reconciliation(r: &Reconciliation) -> Markup {
                                     td.n { (l.billed.rounded()) }
                                     td.n.loss[nanos(l.delta) > 0] { (l.delta.rounded()) }
                                     td.loss[l.finding != Finding::Under] { (l.finding) }
+                                }
+                            }
+                        }
+                    }
+                    @let usage_worst: Vec<_> = r.usage_mismatches().collect();
+                    @if !r.usage.is_empty() {
+                        p {
+                            "Usage the providers counted: " (r.usage.len()) " days compared, "
+                            (usage_worst.len()) " do not match (within " (r.tolerance.percent) " %)"
+                            @if usage_worst.is_empty() { "." } @else { ":" }
+                        }
+                        @if !usage_worst.is_empty() {
+                            table {
+                                tr { th { "day" } th { "provider" } th { "model" } th.n { "tracked" } th.n { "counted" } th { "unit" } th { "finding" } }
+                                @for u in usage_worst.iter().take(10) {
+                                    tr {
+                                        td { (u.day) }
+                                        td { (u.provider) }
+                                        td.id { (u.model.as_deref().unwrap_or("")) }
+                                        td.n { (u.computed) }
+                                        td.n { (u.billed) }
+                                        td { (u.unit) }
+                                        td.loss[u.finding != Finding::Under] { (u.finding) }
+                                    }
                                 }
                             }
                         }

@@ -41,7 +41,7 @@ pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert
 pub use quotas::{QuotaLevel, QuotaState};
 pub use reconcile::{
     Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine, Reconciliation,
-    Tolerance,
+    Tolerance, UsageLine,
 };
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
+use crate::control::quota::MILLI_UNITS;
 use crate::control::{Alert, AlertKind};
 use crate::pricing::{strip_date, strip_provider};
 use crate::report::reports::{Reports, range_ms};
@@ -136,6 +137,32 @@ pub struct ReconciledLine {
     pub finding: Finding,
 }
 
+/// One compared quantity: what a provider counted on a day (and model) against what callmeter
+/// tracked in the same unit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct UsageLine {
+    /// The provider.
+    pub provider: String,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// The model, for per-model records (without its date suffix, in lowercase).
+    pub model: Option<String>,
+    /// The unit (`token`, `character`, `second`).
+    pub unit: String,
+    /// What callmeter tracked.
+    pub computed: Decimal,
+    /// What the provider counted.
+    pub billed: Decimal,
+    /// Counted − tracked.
+    pub delta: Decimal,
+    /// The delta in percent of the tracked quantity, to two decimals; `None` when nothing was
+    /// tracked.
+    pub delta_percent: Option<Decimal>,
+    /// How it came out (quantities match within the tolerance's percentage only).
+    pub finding: Finding,
+}
+
 /// One provider's totals over the lines reconciled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -168,12 +195,20 @@ pub struct Reconciliation {
     pub providers: Vec<ProviderReconciliation>,
     /// Every line, by provider, level, day and key.
     pub lines: Vec<ReconciledLine>,
+    /// Every quantity compared (from usage records: OpenAI's usage, Deepgram's hours, ElevenLabs'
+    /// characters), by provider, unit, day and model.
+    pub usage: Vec<UsageLine>,
 }
 
 impl Reconciliation {
     /// The lines that do not match.
     pub fn mismatches(&self) -> impl Iterator<Item = &ReconciledLine> {
         self.lines.iter().filter(|l| l.finding != Finding::Matches)
+    }
+
+    /// The quantities that do not match.
+    pub fn usage_mismatches(&self) -> impl Iterator<Item = &UsageLine> {
+        self.usage.iter().filter(|l| l.finding != Finding::Matches)
     }
 
     /// One [`AlertKind::BilledDelta`] alert per provider and day whose lines' deltas add up to
@@ -325,13 +360,117 @@ impl Reports {
                 }
             })
             .collect();
+        let usage = self.reconcile_usage(from, to, &options.tolerance)?;
         Ok(Reconciliation {
             from,
             to,
             tolerance: options.tolerance,
             providers,
             lines,
+            usage,
         })
+    }
+
+    /// The quantities of `billed_usage` from `from` to `to` against those tracked.
+    fn reconcile_usage(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        tolerance: &Tolerance,
+    ) -> Result<Vec<UsageLine>> {
+        if !self.has_table("billed_usage")? {
+            return Ok(Vec::new());
+        }
+        let (a, b) = (from.to_string(), to.to_string());
+        let rows = self.query(
+            "SELECT provider, day, model, unit, quantity FROM billed_usage
+             WHERE day >= ?1 AND day <= ?2 ORDER BY provider, day",
+            &[(&a).into(), (&b).into()],
+            "reading billed usage",
+            |r| {
+                let day: NaiveDate = r.text(1)?.parse()?;
+                let quantity: Decimal = r.text(4)?.parse()?;
+                Ok((r.text(0)?, day, r.opt_text(2)?, r.text(3)?, quantity))
+            },
+        )?;
+        // (provider, unit, per model?) → (day, model key) → quantity counted.
+        let mut wanted: BTreeMap<(String, String, bool), BTreeMap<Key, Decimal>> = BTreeMap::new();
+        for (provider, day, model, unit, quantity) in rows {
+            let key = (
+                day,
+                model
+                    .as_deref()
+                    .map(|m| model_key(&provider, m))
+                    .unwrap_or_default(),
+            );
+            *wanted
+                .entry((provider, unit, model.is_some()))
+                .or_default()
+                .entry(key)
+                .or_default() += quantity;
+        }
+        let (start, end) = range_ms(from, to);
+        let mut lines = Vec::new();
+        for ((provider, unit, per_model), billed) in &wanted {
+            let group = if *per_model {
+                "model"
+            } else {
+                "CAST('' AS TEXT)"
+            };
+            let sql = format!(
+                "SELECT created_at / 86400000, {group}, {MILLI_UNITS} FROM cost_events
+                 WHERE provider = ?1 AND unit = ?2 AND created_at >= ?3 AND created_at < ?4
+                 GROUP BY created_at / 86400000{}",
+                if *per_model { ", model" } else { "" }
+            );
+            let tracked = self.query(
+                &sql,
+                &[provider.into(), unit.into(), start.into(), end.into()],
+                "summing tracked usage",
+                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
+            )?;
+            let mut computed: BTreeMap<Key, Decimal> = BTreeMap::new();
+            for (day, model, milli) in tracked {
+                let name = if *per_model {
+                    model_key(provider, &model)
+                } else {
+                    model
+                };
+                *computed.entry((epoch_day(day), name)).or_default() += Decimal::new(milli, 3);
+            }
+            let keys: BTreeSet<&Key> = billed.keys().chain(computed.keys()).collect();
+            for key in keys {
+                let (b, c) = (billed.get(key).copied(), computed.get(key).copied());
+                let (bq, cq) = (b.unwrap_or_default(), c.unwrap_or_default());
+                let delta = bq - cq;
+                let finding = match (b, c) {
+                    (None, _) => Finding::NotBilled,
+                    (_, None) => Finding::NotComputed,
+                    _ if delta.abs() * Decimal::ONE_HUNDRED <= bq.abs() * tolerance.percent => {
+                        Finding::Matches
+                    }
+                    _ if delta > Decimal::ZERO => Finding::Over,
+                    _ => Finding::Under,
+                };
+                lines.push(UsageLine {
+                    provider: provider.clone(),
+                    day: key.0,
+                    model: per_model.then(|| key.1.clone()),
+                    unit: unit.clone(),
+                    computed: cq.normalize(),
+                    billed: bq.normalize(),
+                    delta: delta.normalize(),
+                    delta_percent: (!cq.is_zero()).then(|| {
+                        (delta * Decimal::ONE_HUNDRED / cq).round_dp_with_strategy(
+                            2,
+                            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                        )
+                    }),
+                    finding,
+                });
+            }
+        }
+        Ok(lines)
     }
 
     /// What each provider billed for the call `call_id`, by provider.
@@ -356,17 +495,22 @@ impl Reports {
 
     /// Whether the database has the `billed` table (files and fleets of earlier versions do not).
     fn has_billed(&self) -> Result<bool> {
+        self.has_table("billed")
+    }
+
+    /// Whether the database has the table `name`.
+    fn has_table(&self, name: &str) -> Result<bool> {
         let sql = match self.dialect() {
             Dialect::Sqlite => {
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'billed'"
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
             }
             #[cfg(feature = "postgres")]
             Dialect::Postgres => {
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = 'billed'"
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = ?1"
             }
         };
         Ok(self
-            .query_one(sql, &[], "reading the schema", |r| r.int(0))?
+            .query_one(sql, &[name.into()], "reading the schema", |r| r.int(0))?
             .unwrap_or(0)
             > 0)
     }

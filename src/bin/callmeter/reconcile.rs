@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use callmeter::adapters::{
-    AnthropicCostReport, BilledLine, ExchangeRate, OpenAiCosts, TwilioCall, TwilioCallsPage,
-    TwilioUsageRecords, invoice_lines_csv,
+    AnthropicCostReport, BilledLine, BilledUsage, DeepgramUsageSummary, ElevenLabsCharacterStats,
+    ExchangeRate, OpenAiCosts, OpenAiUsageReport, TwilioCall, TwilioCallsPage, TwilioUsageRecords,
+    invoice_lines_csv,
 };
 use callmeter::report::{ReconcileOptions, Tolerance};
 use callmeter::{Ledger, Usd};
@@ -39,6 +40,21 @@ pub(crate) struct ReconcileArgs {
     /// `group_by[]=description`): a page or an array of pages. Repeatable.
     #[arg(long, value_name = "FILE")]
     anthropic_costs: Vec<PathBuf>,
+    /// OpenAI's organization usage (`GET /v1/organization/usage/completions`,
+    /// `…/audio_speeches`, `…/audio_transcriptions`, best with `group_by=model`): a page or an
+    /// array of pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    openai_usage: Vec<PathBuf>,
+    /// Deepgram's project usage summary (`GET /v1/projects/{id}/usage`, daily). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    deepgram_usage: Vec<PathBuf>,
+    /// ElevenLabs' character usage (`GET /v1/usage/character-stats`, daily; with
+    /// `breakdown_type=model` give --elevenlabs-by-model). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    elevenlabs_usage: Vec<PathBuf>,
+    /// The ElevenLabs usage files are broken down by model.
+    #[arg(long)]
+    elevenlabs_by_model: bool,
     /// Invoice lines as CSV: `date,provider,item,amount`, optionally `model`, `call_id`,
     /// `currency`, `record_id`. Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -142,6 +158,28 @@ impl ReconcileArgs {
         Ok(lines)
     }
 
+    /// Every usage record of every file given.
+    fn usage(&self) -> Result<Vec<BilledUsage>, String> {
+        let e = |e: callmeter::Error| describe(&e);
+        let mut usage = Vec::new();
+        for path in &self.openai_usage {
+            for page in one_or_many::<OpenAiUsageReport>(path, "OpenAI usage")? {
+                usage.extend(page.billed_usage().map_err(e)?);
+            }
+        }
+        for path in &self.deepgram_usage {
+            for summary in one_or_many::<DeepgramUsageSummary>(path, "Deepgram usage")? {
+                usage.extend(summary.billed_usage().map_err(e)?);
+            }
+        }
+        for path in &self.elevenlabs_usage {
+            for stats in one_or_many::<ElevenLabsCharacterStats>(path, "ElevenLabs usage")? {
+                usage.extend(stats.billed_usage(self.elevenlabs_by_model).map_err(e)?);
+            }
+        }
+        Ok(usage)
+    }
+
     fn ledger(&self) -> Result<Ledger, String> {
         match &self.source.postgres {
             #[cfg(feature = "postgres")]
@@ -155,7 +193,18 @@ impl ReconcileArgs {
 
 pub(crate) fn reconcile(args: &ReconcileArgs) -> Result<(), String> {
     let lines = args.lines()?;
+    let usage = args.usage()?;
     let mut ledger = args.ledger()?;
+    if !usage.is_empty() {
+        let recorded = ledger.record_usage(&usage).map_err(|e| describe(&e))?;
+        eprintln!(
+            "callmeter: {} usage records: {} added, {} changed, {} already there",
+            usage.len(),
+            recorded.added,
+            recorded.changed,
+            recorded.unchanged
+        );
+    }
     if !lines.is_empty() {
         let recorded = ledger.record(&lines).map_err(|e| describe(&e))?;
         eprintln!(
@@ -199,7 +248,7 @@ pub(crate) fn reconcile(args: &ReconcileArgs) -> Result<(), String> {
         money(r.tolerance.absolute),
         r.tolerance.percent
     );
-    if r.providers.is_empty() {
+    if r.providers.is_empty() && r.usage.is_empty() {
         println!("  nothing billed in the range: import the providers' records first");
         return Ok(());
     }
@@ -245,5 +294,56 @@ pub(crate) fn reconcile(args: &ReconcileArgs) -> Result<(), String> {
             );
         }
     }
+    print_usage(&r);
     Ok(())
+}
+
+/// The quantities compared: totals per provider and unit, and the largest differences.
+fn print_usage(r: &callmeter::report::Reconciliation) {
+    if r.usage.is_empty() {
+        return;
+    }
+    let mut totals: std::collections::BTreeMap<(&str, &str), (Decimal, Decimal, usize, usize)> =
+        std::collections::BTreeMap::new();
+    for u in &r.usage {
+        let t = totals.entry((&u.provider, &u.unit)).or_default();
+        t.0 += u.computed;
+        t.1 += u.billed;
+        t.2 += 1;
+        t.3 += usize::from(u.finding == callmeter::report::Finding::Matches);
+    }
+    println!(
+        "  usage counted by the providers (within {} %)",
+        r.tolerance.percent
+    );
+    println!(
+        "  {:<12} {:<10} {:>14} {:>14} {:>7} {:>9}",
+        "provider", "unit", "tracked", "counted", "lines", "matching"
+    );
+    for ((provider, unit), (tracked, counted, lines, matching)) in totals {
+        println!(
+            "  {provider:<12} {unit:<10} {:>14} {:>14} {lines:>7} {matching:>9}",
+            tracked.normalize(),
+            counted.normalize()
+        );
+    }
+    let mut worst: Vec<_> = r.usage_mismatches().collect();
+    worst.sort_by_key(|u| std::cmp::Reverse(u.delta.abs()));
+    for u in worst.iter().take(10) {
+        let percent = u
+            .delta_percent
+            .map(|p| format!(" ({p:+} %)"))
+            .unwrap_or_default();
+        println!(
+            "    {} {:<10} {:<28} tracked {:>12} counted {:>12} {:>+12} {}{percent}  {}",
+            u.day,
+            u.provider,
+            u.model.as_deref().unwrap_or("day"),
+            u.computed,
+            u.billed,
+            u.delta,
+            u.unit,
+            u.finding
+        );
+    }
 }

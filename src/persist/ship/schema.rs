@@ -141,8 +141,8 @@ CREATE TABLE rollups (
 ) WITH (fillfactor = 70);
 "#;
 
-/// Version 2: what the providers billed, one row per provider record (written by a `Ledger`), to
-/// reconcile with, as in the SQLite file.
+/// Version 2: what the providers billed and counted, one row per provider record (written by a
+/// `Ledger`), to reconcile with, as in the SQLite file.
 const V2: &str = r#"
 CREATE TABLE billed (
     provider     TEXT COLLATE "C" NOT NULL,
@@ -156,6 +156,17 @@ CREATE TABLE billed (
     PRIMARY KEY (provider, record_id)
 );
 CREATE INDEX billed_by_day ON billed (day);
+CREATE TABLE billed_usage (
+    provider    TEXT COLLATE "C" NOT NULL,
+    record_id   TEXT COLLATE "C" NOT NULL,
+    day         TEXT COLLATE "C" NOT NULL,
+    model       TEXT COLLATE "C",
+    unit        TEXT COLLATE "C" NOT NULL,
+    quantity    TEXT COLLATE "C" NOT NULL,
+    imported_at BIGINT NOT NULL,
+    PRIMARY KEY (provider, record_id)
+);
+CREATE INDEX billed_usage_by_day ON billed_usage (day);
 "#;
 
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
