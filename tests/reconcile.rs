@@ -1,4 +1,4 @@
-//! Reconciliation on a simulated ten days whose "billed" side is built from the same usage with
+//! Reconciliation on a simulated month (30 days) whose "billed" side is built from the same usage with
 //! known differences injected: a provider rounding each call up to the cent (a rounding rule), a
 //! price rise from one day on, a day the provider's records lack, and a call callmeter never saw.
 //! Each is found, and reported exactly; a provider's own rounding to the fifth decimal is within
@@ -17,6 +17,11 @@ use chrono::NaiveDate;
 use common::{Db, TestResult, scalar_i64};
 use rust_decimal::{Decimal, dec};
 
+/// Days simulated; the day OpenAI's price rises from; the day Deepgram's records lack.
+const DAYS: u64 = 30;
+const RISE: u64 = 20;
+const MISSING: u64 = 14;
+
 fn day(n: u64) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 1).expect("a date") + chrono::Days::new(n)
 }
@@ -24,7 +29,7 @@ fn day(n: u64) -> NaiveDate {
 /// A day's computed costs: (day, Twilio, OpenAI, Deepgram).
 type Computed = (u64, Usd, Usd, Usd);
 
-/// Ten days, one call a day: a Twilio leg, an OpenAI turn, Deepgram transcription. Answers the
+/// Thirty days, one call a day: a Twilio leg, an OpenAI turn, Deepgram transcription. Answers the
 /// billed lines built from the same usage with the differences injected, and each computed cost.
 fn month(db: &Db) -> Result<(Vec<BilledLine>, Vec<Computed>), Box<dyn std::error::Error>> {
     let clock = ManualClock::starting_at("2026-10-01T10:00:00Z".parse()?);
@@ -35,7 +40,7 @@ fn month(db: &Db) -> Result<(Vec<BilledLine>, Vec<Computed>), Box<dyn std::error
         .open()?;
     let mut billed = Vec::new();
     let mut computed = Vec::new();
-    for d in 0..10 {
+    for d in 0..DAYS {
         let call = meter.start_call(CallInfo::new(format!("CA{d}")))?;
         let phone = call.track_duration("twilio", "outbound-us", 90.0)?.cost;
         let llm = call
@@ -64,8 +69,8 @@ fn month(db: &Db) -> Result<(Vec<BilledLine>, Vec<Computed>), Box<dyn std::error
             )
             .call(format!("CA{d}")),
         );
-        // OpenAI raised the price by 10 % from day 6 on, and names the model with its date.
-        let llm_billed = if d >= 6 {
+        // OpenAI raised the price by 10 % from day RISE on, and names the model with its date.
+        let llm_billed = if d >= RISE {
             Usd::new(llm.as_decimal() * dec!(1.1))
         } else {
             llm
@@ -80,8 +85,8 @@ fn month(db: &Db) -> Result<(Vec<BilledLine>, Vec<Computed>), Box<dyn std::error
             )
             .model("gpt-4o-mini-2024-07-18"),
         );
-        // Deepgram's records lack day 4.
-        if d != 4 {
+        // Deepgram's records lack day MISSING.
+        if d != MISSING {
             billed.push(BilledLine::new(
                 "deepgram",
                 format!("{}", day(d)),
@@ -128,7 +133,7 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
     let first = ledger.record(&billed)?;
     assert_eq!(first.added, billed.len());
     let reports = Reports::open(&db.path)?;
-    let r = reports.reconcile(day(0), day(9), &ReconcileOptions::default())?;
+    let r = reports.reconcile(day(0), day(DAYS - 1), &ReconcileOptions::default())?;
 
     for &(d, phone, llm, stt) in &computed {
         // Twilio, per call: $0.028 billed as $0.03, a rounding rule callmeter does not apply.
@@ -141,14 +146,14 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         assert_eq!(t.delta, Usd::new(dec!(0.002)));
         assert_eq!(t.delta_percent, Some(dec!(7.14)));
         assert_eq!(t.finding, Finding::Over);
-        // OpenAI, per day and model: the dated name matches the tracked one; 10 % more from day 6.
+        // OpenAI, per day and model: the dated name matches the tracked one; 10 % more from day RISE.
         let o = find(&r, "openai", d);
         assert_eq!(
             (o.level, o.model.as_deref()),
             (Level::DayModel, Some("gpt-4o-mini"))
         );
         assert_eq!(o.computed, llm);
-        if d >= 6 {
+        if d >= RISE {
             assert_eq!(o.delta, Usd::new(llm.as_decimal() * dec!(0.1)), "day {d}");
             assert_eq!(o.delta_percent, Some(dec!(10.00)));
             assert_eq!(o.finding, Finding::Over, "day {d}");
@@ -159,10 +164,10 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
                 "day {d}"
             );
         }
-        // Deepgram, per day: day 4 is missing from its records.
+        // Deepgram, per day: day MISSING is missing from its records.
         let g = find(&r, "deepgram", d);
         assert_eq!(g.level, Level::Day);
-        if d == 4 {
+        if d == MISSING {
             assert_eq!(
                 (g.finding, g.billed, g.delta),
                 (Finding::NotBilled, Usd::ZERO, Usd::new(-stt.as_decimal()))
@@ -192,9 +197,11 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
     assert_eq!(
         mismatched,
         [
-            vec![("deepgram", day(4), Finding::NotBilled)],
-            (6..10).map(|d| ("openai", day(d), Finding::Over)).collect(),
-            (0..10)
+            vec![("deepgram", day(MISSING), Finding::NotBilled)],
+            (RISE..DAYS)
+                .map(|d| ("openai", day(d), Finding::Over))
+                .collect(),
+            (0..DAYS)
                 .flat_map(|d| {
                     let mut v = vec![("twilio", day(d), Finding::Over)];
                     if d == 3 {
@@ -214,11 +221,11 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         .expect("openai");
     let extra: Decimal = computed
         .iter()
-        .filter(|c| c.0 >= 6)
+        .filter(|c| c.0 >= RISE)
         .map(|c| c.2.as_decimal() * dec!(0.1))
         .sum();
     assert_eq!(openai.delta, Usd::new(extra));
-    assert_eq!((openai.lines, openai.matching), (10, 6));
+    assert_eq!((openai.lines, openai.matching), (DAYS, RISE));
 
     // The same records again: nothing changes.
     let again = ledger.record(&billed)?;
@@ -227,14 +234,14 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         (0, 0, billed.len())
     );
     assert_eq!(
-        reports.reconcile(day(0), day(9), &ReconcileOptions::default())?,
+        reports.reconcile(day(0), day(DAYS - 1), &ReconcileOptions::default())?,
         r
     );
     // A revised record replaces its line.
     let mut revised = billed[0].clone();
     revised.amount = Usd::new(dec!(0.5));
     assert_eq!(ledger.record(&[revised])?.changed, 1);
-    let r2 = reports.reconcile(day(0), day(9), &ReconcileOptions::default())?;
+    let r2 = reports.reconcile(day(0), day(DAYS - 1), &ReconcileOptions::default())?;
     assert_eq!(find(&r2, "twilio", 0).billed, Usd::new(dec!(0.5)));
     Ok(())
 }
@@ -245,14 +252,15 @@ fn a_day_past_the_threshold_alerts_once() -> TestResult {
     let (billed, _) = month(&db)?;
     let mut ledger = Ledger::open(&db.path)?;
     ledger.record(&billed)?;
-    let r = Reports::open(&db.path)?.reconcile(day(0), day(9), &ReconcileOptions::default())?;
+    let r =
+        Reports::open(&db.path)?.reconcile(day(0), day(DAYS - 1), &ReconcileOptions::default())?;
     let alerts = r.alerts(Usd::new(dec!(0.0001)));
     let subjects: Vec<(String, i64)> = alerts
         .iter()
         .map(|a| (a.subject.clone(), a.at.timestamp()))
         .collect();
     assert!(alerts.iter().all(|a| a.kind == AlertKind::BilledDelta));
-    // Twilio's days carry the rounding ($0.002 a day) and the unseen call; OpenAI from day 6;
+    // Twilio's days carry the rounding ($0.002 a day) and the unseen call; OpenAI from day RISE;
     // Deepgram's missing day.
     assert!(subjects.iter().any(|(s, _)| s == "provider:openai"));
     assert!(subjects.iter().any(|(s, _)| s == "provider:deepgram"));
@@ -370,7 +378,14 @@ fn usage_records_show_usage_never_tracked() -> TestResult {
     assert_eq!(ledger.record_usage(&counted)?.added, counted.len());
     assert_eq!(ledger.record_usage(&counted)?.unchanged, counted.len());
     let r = Reports::open(&db.path)?.reconcile(day(0), day(2), &ReconcileOptions::default())?;
-    type Found<'a> = (&'a str, NaiveDate, Option<&'a str>, Decimal, Decimal, Finding);
+    type Found<'a> = (
+        &'a str,
+        NaiveDate,
+        Option<&'a str>,
+        Decimal,
+        Decimal,
+        Finding,
+    );
     let found: Vec<Found<'_>> = r
         .usage
         .iter()
