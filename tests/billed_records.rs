@@ -211,3 +211,27 @@ fn usage_records_count_tokens_characters_and_seconds_exactly() {
         Err(Error::BilledRecord { .. })
     ));
 }
+
+#[test]
+fn anthropic_usage_counts_every_token_of_a_model_s_day() {
+    use callmeter::Unit;
+    use callmeter::adapters::AnthropicUsageReport;
+    let report: AnthropicUsageReport = fixture("api_anthropic_usage_report.json");
+    let usage = report.billed_usage().expect("read");
+    assert_eq!(usage.len(), 1);
+    // 1 500 uncached + 200 read + 500 + 1 000 written + 500 output.
+    assert_eq!(
+        (
+            usage[0].day,
+            usage[0].unit,
+            usage[0].quantity,
+            usage[0].model.as_deref()
+        ),
+        (
+            day("2025-08-01"),
+            Unit::Token,
+            dec!(3700),
+            Some("claude-opus-4-6")
+        )
+    );
+}

@@ -882,3 +882,108 @@ impl ElevenLabsCharacterStats {
         Ok(out)
     }
 }
+
+/// A page of Anthropic's usage report (`GET
+/// https://api.anthropic.com/v1/organizations/usage_report/messages`, daily buckets, best grouped
+/// by `model`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicUsageReport {
+    /// Daily buckets.
+    pub data: Vec<AnthropicUsageBucket>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// The cursor of the next page.
+    pub next_page: Option<String>,
+}
+
+/// One day of Anthropic's usage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicUsageBucket {
+    /// Its start (RFC 3339).
+    pub starting_at: String,
+    /// Its end (RFC 3339).
+    pub ending_at: String,
+    /// Its usage, one per group.
+    pub results: Vec<AnthropicUsageResult>,
+}
+
+/// The tokens of one group of a day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicUsageResult {
+    /// Input tokens neither read from nor written to the cache.
+    pub uncached_input_tokens: u64,
+    /// Input tokens read from the cache.
+    pub cache_read_input_tokens: u64,
+    /// Input tokens written to the cache.
+    pub cache_creation: AnthropicCacheWrites,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// With `group_by=model`: the model.
+    pub model: Option<String>,
+    /// With `group_by=workspace_id`: the workspace.
+    pub workspace_id: Option<String>,
+    /// With `group_by=api_key_id`: the key.
+    pub api_key_id: Option<String>,
+    /// With `group_by=service_tier`: the tier.
+    pub service_tier: Option<String>,
+    /// With `group_by=context_window`: the window.
+    pub context_window: Option<String>,
+}
+
+/// Cache writes by lifetime.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnthropicCacheWrites {
+    /// Written for five minutes.
+    pub ephemeral_5m_input_tokens: u64,
+    /// Written for an hour.
+    pub ephemeral_1h_input_tokens: u64,
+}
+
+impl AnthropicUsageReport {
+    /// One usage per day and result, in tokens: uncached, cache-read and cache-written input, and
+    /// output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] for a bucket start that is not RFC 3339.
+    pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
+        let mut out = Vec::new();
+        for bucket in &self.data {
+            let day = DateTime::parse_from_rfc3339(&bucket.starting_at)
+                .map_err(|e| bad("anthropic", &bucket.starting_at, e.to_string()))?
+                .naive_utc()
+                .date();
+            for r in &bucket.results {
+                let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+                let id = format!(
+                    "{day}/{}/{}/{}/{}/{}",
+                    opt(&r.workspace_id),
+                    opt(&r.api_key_id),
+                    opt(&r.model),
+                    opt(&r.service_tier),
+                    opt(&r.context_window)
+                );
+                let tokens = [
+                    r.uncached_input_tokens,
+                    r.cache_read_input_tokens,
+                    r.cache_creation.ephemeral_5m_input_tokens,
+                    r.cache_creation.ephemeral_1h_input_tokens,
+                    r.output_tokens,
+                ]
+                .into_iter()
+                .fold(0_u64, u64::saturating_add);
+                let mut usage =
+                    BilledUsage::new("anthropic", id, day, Unit::Token, Decimal::from(tokens));
+                if let Some(m) = &r.model {
+                    usage = usage.model(m.clone());
+                }
+                out.push(usage);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -27,7 +27,8 @@ mod speech;
 mod telephony;
 
 pub use billed::{
-    Amount, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult, BilledLine, BilledUsage,
+    Amount, AnthropicCacheWrites, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult,
+    AnthropicUsageBucket, AnthropicUsageReport, AnthropicUsageResult, BilledLine, BilledUsage,
     DeepgramUsageResult, DeepgramUsageSummary, ElevenLabsCharacterStats, ExchangeRate,
     OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiUsageBucket,
     OpenAiUsageReport, OpenAiUsageResult, TwilioCallsPage, TwilioUsageRecord, TwilioUsageRecords,

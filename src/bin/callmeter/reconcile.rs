@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use callmeter::adapters::{
-    AnthropicCostReport, BilledLine, BilledUsage, DeepgramUsageSummary, ElevenLabsCharacterStats,
-    ExchangeRate, OpenAiCosts, OpenAiUsageReport, TwilioCall, TwilioCallsPage, TwilioUsageRecords,
-    invoice_lines_csv,
+    AnthropicCostReport, AnthropicUsageReport, BilledLine, BilledUsage, DeepgramUsageSummary,
+    ElevenLabsCharacterStats, ExchangeRate, OpenAiCosts, OpenAiUsageReport, TwilioCall,
+    TwilioCallsPage, TwilioUsageRecords, invoice_lines_csv,
 };
 use callmeter::report::{ReconcileOptions, Tolerance};
 use callmeter::{Ledger, Usd};
@@ -45,6 +45,10 @@ pub(crate) struct ReconcileArgs {
     /// array of pages. Repeatable.
     #[arg(long, value_name = "FILE")]
     openai_usage: Vec<PathBuf>,
+    /// Anthropic's usage report (`GET /v1/organizations/usage_report/messages`, best with
+    /// `group_by[]=model`): a page or an array of pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    anthropic_usage: Vec<PathBuf>,
     /// Deepgram's project usage summary (`GET /v1/projects/{id}/usage`, daily). Repeatable.
     #[arg(long, value_name = "FILE")]
     deepgram_usage: Vec<PathBuf>,
@@ -164,6 +168,11 @@ impl ReconcileArgs {
         let mut usage = Vec::new();
         for path in &self.openai_usage {
             for page in one_or_many::<OpenAiUsageReport>(path, "OpenAI usage")? {
+                usage.extend(page.billed_usage().map_err(e)?);
+            }
+        }
+        for path in &self.anthropic_usage {
+            for page in one_or_many::<AnthropicUsageReport>(path, "an Anthropic usage report")? {
                 usage.extend(page.billed_usage().map_err(e)?);
             }
         }
