@@ -227,6 +227,19 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
     assert_eq!(openai.delta, Usd::new(extra));
     assert_eq!((openai.lines, openai.matching), (DAYS, RISE));
 
+    // Day by day, every provider together: the same money as the providers' totals.
+    let days = r.by_day();
+    assert_eq!(days.len(), DAYS as usize);
+    let total = |f: fn(&callmeter::report::DayReconciliation) -> Usd| -> Decimal {
+        days.iter().map(|d| f(d).as_decimal()).sum()
+    };
+    let providers: Decimal = r.providers.iter().map(|p| p.delta.as_decimal()).sum();
+    assert_eq!(total(|d| d.delta), providers);
+    // Day 0: Twilio (over), OpenAI and Deepgram (matching).
+    assert_eq!((days[0].lines, days[0].matching), (3, 2));
+    // The ghost call's day has a fourth line.
+    assert_eq!(days[3].lines, 4);
+
     // The same records again: nothing changes.
     let again = ledger.record(&billed)?;
     assert_eq!(

@@ -674,6 +674,22 @@ fn reconciliation(r: &Reconciliation) -> Markup {
                             }
                         }
                     }
+                    details {
+                        summary { "By day" }
+                        table {
+                            tr { th { "day" } th.n { "computed" } th.n { "billed" } th.n { "billed − computed" } th.n { "lines" } th.n { "matching" } }
+                            @for d in r.by_day() {
+                                tr {
+                                    td { (d.day) }
+                                    td.n { (d.computed.rounded()) }
+                                    td.n { (d.billed.rounded()) }
+                                    td.n.loss[nanos(d.delta) > 0] { (d.delta.rounded()) }
+                                    td.n { (d.lines) }
+                                    td.n { (d.matching) }
+                                }
+                            }
+                        }
+                    }
                     @if !worst.is_empty() {
                         p { (worst.len()) " lines do not match (within " (r.tolerance.absolute) " or " (r.tolerance.percent) " %); the largest:" }
                         table {

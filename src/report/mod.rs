@@ -40,8 +40,8 @@ pub use economics::{
 pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert};
 pub use quotas::{QuotaLevel, QuotaState};
 pub use reconcile::{
-    Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine, Reconciliation,
-    Tolerance, UsageLine,
+    DayReconciliation, Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine,
+    Reconciliation, Tolerance, UsageLine,
 };
 pub use reports::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,

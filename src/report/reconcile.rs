@@ -181,6 +181,24 @@ pub struct ProviderReconciliation {
     pub matching: u64,
 }
 
+/// One day of a reconciliation: its lines' totals, every provider together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DayReconciliation {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// What callmeter computed, over the day's lines.
+    pub computed: Usd,
+    /// What the providers billed, over the same lines.
+    pub billed: Usd,
+    /// Billed − computed.
+    pub delta: Usd,
+    /// Lines compared.
+    pub lines: u64,
+    /// Lines that match.
+    pub matching: u64,
+}
+
 /// What the providers billed against what callmeter computed, over a range of days.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -204,6 +222,30 @@ impl Reconciliation {
     /// The lines that do not match.
     pub fn mismatches(&self) -> impl Iterator<Item = &ReconciledLine> {
         self.lines.iter().filter(|l| l.finding != Finding::Matches)
+    }
+
+    /// The lines' totals day by day, every provider together: estimated against verified.
+    pub fn by_day(&self) -> Vec<DayReconciliation> {
+        let mut days: BTreeMap<NaiveDate, (i64, i64, u64, u64)> = BTreeMap::new();
+        for l in &self.lines {
+            let d = days.entry(l.day).or_default();
+            d.0 = d.0.saturating_add(nanos(l.computed));
+            d.1 = d.1.saturating_add(nanos(l.billed));
+            d.2 += 1;
+            d.3 += u64::from(l.finding == Finding::Matches);
+        }
+        days.into_iter()
+            .map(
+                |(day, (computed, billed, lines, matching))| DayReconciliation {
+                    day,
+                    computed: Usd::from_nanos(computed),
+                    billed: Usd::from_nanos(billed),
+                    delta: Usd::from_nanos(billed.saturating_sub(computed)),
+                    lines,
+                    matching,
+                },
+            )
+            .collect()
     }
 
     /// The quantities that do not match.
