@@ -257,3 +257,87 @@ fn a_twilio_file_holds_one_country_or_many() -> TestResult {
     ));
     Ok(())
 }
+
+#[test]
+fn a_catalog_file_carries_destination_tables() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("twilio-voice.json"), US)?;
+    let file = dir.path().join("catalog.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[destinations]]
+provider = "twilio"
+product = "voice"
+twilio_file = "twilio-voice.json"
+source = "Twilio Pricing API, fetched 2026-11-20"
+verified_on = "2026-11-20"
+
+[[destinations.outbound]]
+name = "United Kingdom - Mobile"
+prefixes = ["447"]
+per_minute = "0.0366"
+
+[[destinations]]
+provider = "acme-telecom"
+product = "calls"
+countries = { DE = "Germany" }
+inbound = { "toll free" = "0.03" }
+sip = "0.004"
+
+[[destinations.outbound]]
+name = "Germany"
+prefixes = ["49"]
+per_minute = "0.02"
+"#,
+    )?;
+    let catalog = Catalog::builder().load_file(&file)?.build()?;
+    assert_eq!(
+        catalog.route("twilio", "voice", Route::To("+1 907 555 0100")),
+        Some("voice:United States - Alaska")
+    );
+    assert_eq!(
+        catalog.route("twilio", "voice", Route::To("+44 7700 900123")),
+        Some("voice:United Kingdom - Mobile")
+    );
+    assert_eq!(
+        catalog.route("acme-telecom", "calls", Route::ToCountry("DE")),
+        Some("calls:Germany")
+    );
+    assert_eq!(
+        catalog.route(
+            "acme-telecom",
+            "calls",
+            Route::Inbound(NumberType::TollFree)
+        ),
+        Some("calls:inbound toll free")
+    );
+    let uk = catalog
+        .get("twilio", "voice:United Kingdom - Mobile")
+        .expect("an entry");
+    assert_eq!(uk.source(), "Twilio Pricing API, fetched 2026-11-20");
+    // A float, a number type that is not one, a prefix that is not digits: named errors.
+    for (bad, field) in [
+        ("per_minute = 0.02", "outbound.Germany"),
+        (
+            "per_minute = \"0.02\"\n[destinations.inbound]\n\"satellite\" = \"1\"",
+            "inbound.satellite",
+        ),
+    ] {
+        let text = format!(
+            "[[destinations]]\nprovider = \"p\"\nproduct = \"calls\"\n[[destinations.outbound]]\nname = \"Germany\"\nprefixes = [\"49\"]\n{bad}\n"
+        );
+        let e = Catalog::builder()
+            .load_toml(&text, "bad.toml")
+            .expect_err(field);
+        assert!(e.to_string().contains("bad.toml"), "{e}");
+    }
+    let e = Catalog::builder()
+        .load_toml(
+            "[[destinations]]\nprovider = \"p\"\nproduct = \"calls\"\n[[destinations.outbound]]\nname = \"X\"\nprefixes = [\"4x\"]\nper_minute = \"1\"\n",
+            "digits.toml",
+        )
+        .expect_err("letters in a prefix");
+    assert!(matches!(e, Error::CatalogFile { .. }), "{e}");
+    Ok(())
+}

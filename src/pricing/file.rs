@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::{
-    CatalogBuilder, FeeRule, FixedCost, Increment, ModelPrice, PriceOrigin, Rate, SubscriptionTier,
+    CatalogBuilder, Destinations, FeeRule, FixedCost, Increment, ModelPrice, NumberType,
+    PriceOrigin, Rate, SubscriptionTier,
 };
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
@@ -59,6 +60,38 @@ struct File {
     model: Vec<ModelEntry>,
     #[serde(default)]
     fixed_cost: Vec<FixedEntry>,
+    #[serde(default)]
+    destinations: Vec<DestinationsEntry>,
+}
+
+/// A telephony table by destination (see [`Destinations`]): groups written out, and/or Twilio's
+/// Pricing API answers in a JSON file beside the catalog file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationsEntry {
+    provider: String,
+    product: String,
+    #[serde(default)]
+    source: String,
+    verified_on: Option<String>,
+    /// Twilio's Voice prices, as its Pricing API answers (one country or an array), relative to
+    /// the catalog file; the groups below are added over them.
+    twilio_file: Option<String>,
+    #[serde(default)]
+    outbound: Vec<OutboundEntry>,
+    #[serde(default)]
+    countries: BTreeMap<String, String>,
+    #[serde(default)]
+    inbound: BTreeMap<String, Exact>,
+    sip: Option<Exact>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundEntry {
+    name: String,
+    prefixes: Vec<String>,
+    per_minute: Exact,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +191,7 @@ impl Format {
 pub(crate) struct Loaded {
     pub(crate) prices: Vec<(ModelPrice, Vec<String>)>,
     pub(crate) fixed_costs: Vec<FixedCost>,
+    pub(crate) destinations: Vec<Destinations>,
 }
 
 /// Reads and checks a catalog file.
@@ -208,10 +242,82 @@ pub(crate) fn parse(text: &str, format: Format, path: &Path) -> Result<Loaded> {
         let monthly = dollars(&f.monthly.0).map_err(|r| err("monthly", r))?;
         fixed_costs.push(FixedCost::new(f.name, category, monthly).with_source(f.source));
     }
+    let mut destinations = Vec::with_capacity(file.destinations.len());
+    for d in file.destinations {
+        let name = format!("{}/{} destinations", d.provider, d.product);
+        let err = |field: &str, reason: String| file_err(path, Some(&name), Some(field), reason);
+        destinations.push(destination_table(d, path, &err)?);
+    }
     Ok(Loaded {
         prices,
         fixed_costs,
+        destinations,
     })
+}
+
+fn destination_table(
+    d: DestinationsEntry,
+    path: &Path,
+    err: &dyn Fn(&str, String) -> Error,
+) -> Result<Destinations> {
+    let verified = match &d.verified_on {
+        Some(day) => Some(NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| {
+            err(
+                "verified_on",
+                format!("{day:?} is not a YYYY-MM-DD date: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let mut table = match &d.twilio_file {
+        Some(file) => {
+            if d.provider != "twilio" {
+                return Err(err(
+                    "twilio_file",
+                    format!(
+                        "Twilio's prices are for provider \"twilio\", not {:?}",
+                        d.provider
+                    ),
+                ));
+            }
+            let beside = path.parent().unwrap_or(Path::new(".")).join(file);
+            Destinations::from_twilio_file(&d.product, &beside)
+                .map_err(|e| err("twilio_file", e.to_string()))?
+                .0
+        }
+        None => Destinations::new(&d.provider, &d.product).with_origin(PriceOrigin::File),
+    };
+    if !d.source.is_empty() || verified.is_some() {
+        table = table.with_source(d.source, verified);
+    }
+    for o in d.outbound {
+        let field = format!("outbound.{}", o.name);
+        let rate = dollars(&o.per_minute.0).map_err(|r| err(&field, r))?;
+        table = table.outbound(o.name, o.prefixes, rate);
+    }
+    for (iso, group) in d.countries {
+        table = table.country(iso, group);
+    }
+    for (name, per_minute) in &d.inbound {
+        let field = format!("inbound.{name}");
+        let number_type = NumberType::from_name(name).ok_or_else(|| {
+            err(
+                &field,
+                "not a number type: local, toll free, mobile, national, shared cost".into(),
+            )
+        })?;
+        table = table.inbound(
+            number_type,
+            dollars(&per_minute.0).map_err(|r| err(&field, r))?,
+        );
+    }
+    if let Some(sip) = &d.sip {
+        table = table.sip(dollars(&sip.0).map_err(|r| err("sip", r))?);
+    }
+    table
+        .compile()
+        .map_err(|e| err("destinations", e.to_string()))?;
+    Ok(table)
 }
 
 fn file_err(path: &Path, entry: Option<&str>, field: Option<&str>, reason: String) -> Error {
@@ -449,6 +555,9 @@ impl CatalogBuilder {
         }
         for cost in loaded.fixed_costs {
             self = self.fixed_cost(cost);
+        }
+        for table in loaded.destinations {
+            self = self.destinations(table);
         }
         self
     }
