@@ -235,3 +235,37 @@ fn anthropic_usage_counts_every_token_of_a_model_s_day() {
         )
     );
 }
+
+#[test]
+fn deepgram_requests_bill_each_request_and_a_month_long_summary_is_refused() {
+    use callmeter::adapters::{DeepgramRequests, DeepgramUsageSummary};
+    let page: DeepgramRequests = fixture("sdk_deepgram_usage_requests.json");
+    let lines = page.billed_lines().expect("read");
+    let figures: Vec<(&str, NaiveDate, Option<&str>, Usd)> = lines
+        .iter()
+        .map(|l| (l.record_id.as_str(), l.day, l.model.as_deref(), l.amount))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            (
+                "test-request-123",
+                day("2024-01-01"),
+                Some("nova-2"),
+                Usd::new(dec!(0.0045))
+            ),
+            (
+                "test-request-456",
+                day("2024-01-01"),
+                Some("aura-thalia-en"),
+                Usd::new(dec!(0.002))
+            ),
+        ]
+    );
+    // The SDK's summary spans January in one result: not a day to reconcile.
+    let month: DeepgramUsageSummary = fixture("sdk_deepgram_usage_summary.json");
+    assert!(matches!(
+        month.billed_usage(),
+        Err(Error::BilledRecord { .. })
+    ));
+}

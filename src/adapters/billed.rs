@@ -987,3 +987,86 @@ impl AnthropicUsageReport {
         Ok(out)
     }
 }
+
+/// A page of Deepgram's requests (`GET /v1/projects/{project_id}/requests`): each request with
+/// what it cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequests {
+    /// The page number.
+    pub page: u64,
+    /// Requests per page.
+    pub limit: u64,
+    /// The requests.
+    pub requests: Vec<DeepgramRequest>,
+}
+
+/// One request to Deepgram.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequest {
+    /// Its id.
+    pub request_id: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// The endpoint (`/v1/listen`, `/v1/speak`).
+    pub path: String,
+    /// What Deepgram answered, with the cost.
+    pub response: DeepgramRequestResponse,
+}
+
+/// Deepgram's answer to a request, as the requests list reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequestResponse {
+    /// The HTTP status.
+    pub code: u16,
+    /// Cost and usage.
+    pub details: DeepgramRequestDetails,
+}
+
+/// What a request used and cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequestDetails {
+    /// Its cost in US dollars (a JSON number).
+    pub usd: Option<f64>,
+    /// Seconds of audio.
+    pub duration: Option<f64>,
+    /// The models used.
+    pub models: Vec<String>,
+}
+
+impl DeepgramRequests {
+    /// One line per request that has a cost, on the day it was made, for its (first) model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] for a `created` that is not RFC 3339 or a cost that is not a number.
+    pub fn billed_lines(&self) -> Result<Vec<BilledLine>> {
+        let mut lines = Vec::new();
+        for r in &self.requests {
+            let Some(usd) = r.response.details.usd else {
+                continue;
+            };
+            let day = DateTime::parse_from_rfc3339(&r.created)
+                .map_err(|e| bad("deepgram", &r.request_id, format!("created: {e}")))?
+                .naive_utc()
+                .date();
+            let amount = crate::base::money::shortest_decimal(usd)
+                .ok_or_else(|| bad("deepgram", &r.request_id, format!("usd {usd} not a number")))?;
+            let mut line = BilledLine::new(
+                "deepgram",
+                r.request_id.clone(),
+                day,
+                r.path.clone(),
+                Usd::new(amount),
+            );
+            if let Some(model) = r.response.details.models.first() {
+                line = line.model(model.clone());
+            }
+            lines.push(line);
+        }
+        Ok(lines)
+    }
+}

@@ -29,6 +29,7 @@ mod telephony;
 pub use billed::{
     Amount, AnthropicCacheWrites, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult,
     AnthropicUsageBucket, AnthropicUsageReport, AnthropicUsageResult, BilledLine, BilledUsage,
+    DeepgramRequest, DeepgramRequestDetails, DeepgramRequestResponse, DeepgramRequests,
     DeepgramUsageResult, DeepgramUsageSummary, ElevenLabsCharacterStats, ExchangeRate,
     OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiUsageBucket,
     OpenAiUsageReport, OpenAiUsageResult, TwilioCallsPage, TwilioUsageRecord, TwilioUsageRecords,

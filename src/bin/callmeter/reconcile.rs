@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use callmeter::adapters::{
-    AnthropicCostReport, AnthropicUsageReport, BilledLine, BilledUsage, DeepgramUsageSummary,
-    ElevenLabsCharacterStats, ExchangeRate, OpenAiCosts, OpenAiUsageReport, TwilioCall,
-    TwilioCallsPage, TwilioUsageRecords, invoice_lines_csv,
+    AnthropicCostReport, AnthropicUsageReport, BilledLine, BilledUsage, DeepgramRequests,
+    DeepgramUsageSummary, ElevenLabsCharacterStats, ExchangeRate, OpenAiCosts, OpenAiUsageReport,
+    TwilioCall, TwilioCallsPage, TwilioUsageRecords, invoice_lines_csv,
 };
 use callmeter::report::{ReconcileOptions, Tolerance};
 use callmeter::{Ledger, Usd};
@@ -49,6 +49,10 @@ pub(crate) struct ReconcileArgs {
     /// `group_by[]=model`): a page or an array of pages. Repeatable.
     #[arg(long, value_name = "FILE")]
     anthropic_usage: Vec<PathBuf>,
+    /// Deepgram's requests with their cost (`GET /v1/projects/{id}/requests`): a page or an array
+    /// of pages. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    deepgram_requests: Vec<PathBuf>,
     /// Deepgram's project usage summary (`GET /v1/projects/{id}/usage`, daily). Repeatable.
     #[arg(long, value_name = "FILE")]
     deepgram_usage: Vec<PathBuf>,
@@ -152,6 +156,11 @@ impl ReconcileArgs {
         for path in &self.anthropic_costs {
             for page in one_or_many::<AnthropicCostReport>(path, "an Anthropic cost report")? {
                 lines.extend(page.billed_lines(rate).map_err(e)?);
+            }
+        }
+        for path in &self.deepgram_requests {
+            for page in one_or_many::<DeepgramRequests>(path, "Deepgram requests")? {
+                lines.extend(page.billed_lines().map_err(e)?);
             }
         }
         for path in &self.invoice_csv {
