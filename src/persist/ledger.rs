@@ -155,21 +155,23 @@ impl Ledger {
     /// [`Error::BilledRecord`] for an amount out of range, [`Error::Storage`] when the database
     /// refuses the transaction (nothing of it is stored).
     pub fn record(&mut self, lines: &[BilledLine]) -> Result<Recorded> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let amounts = lines.iter().map(nanos).collect::<Result<Vec<i64>>>()?;
-        let place = self.place.clone();
-        match &mut self.backend {
-            Backend::Sqlite(conn) => record_sqlite(conn, lines, &amounts, now)
-                .map_err(storage(&place, "storing billed records")),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres(client) => {
-                record_postgres(client, lines, &amounts, now).map_err(|e| Error::Storage {
-                    path: place,
-                    context: "storing billed records",
-                    source: Box::new(e),
+        let rows = lines
+            .iter()
+            .map(|l| {
+                Ok(Row {
+                    provider: l.provider.clone(),
+                    record_id: l.record_id.clone(),
+                    texts: [
+                        Some(day_text(l)),
+                        l.call_id.clone(),
+                        l.model.clone(),
+                        Some(l.item.clone()),
+                    ],
+                    int: Some(nanos(l)?),
                 })
-            }
-        }
+            })
+            .collect::<Result<Vec<Row>>>()?;
+        self.store(&BILLED, &rows, "storing billed records")
     }
 
     /// Stores what providers counted (`usage`) in table `billed_usage`, as [`record`](Self::record)
@@ -179,29 +181,36 @@ impl Ledger {
     ///
     /// [`Error::Storage`] when the database refuses the transaction (nothing of it is stored).
     pub fn record_usage(&mut self, usage: &[BilledUsage]) -> Result<Recorded> {
-        let now = chrono::Utc::now().timestamp_millis();
-        let rows: Vec<UsageRow<'_>> = usage
+        let rows: Vec<Row> = usage
             .iter()
-            .map(|u| UsageRow {
-                provider: &u.provider,
-                record_id: &u.record_id,
-                figures: (
-                    u.day.format("%Y-%m-%d").to_string(),
+            .map(|u| Row {
+                provider: u.provider.clone(),
+                record_id: u.record_id.clone(),
+                texts: [
+                    Some(u.day.format("%Y-%m-%d").to_string()),
                     u.model.clone(),
-                    u.unit.as_str().to_owned(),
-                    u.quantity.normalize().to_string(),
-                ),
+                    Some(u.unit.as_str().to_owned()),
+                    Some(u.quantity.normalize().to_string()),
+                ],
+                int: None,
             })
             .collect();
+        self.store(&BILLED_USAGE, &rows, "storing billed usage")
+    }
+
+    /// Stores `rows` in `table`, in one transaction.
+    fn store(&mut self, table: &Table, rows: &[Row], context: &'static str) -> Result<Recorded> {
+        let now = chrono::Utc::now().timestamp_millis();
         let place = self.place.clone();
         match &mut self.backend {
-            Backend::Sqlite(conn) => record_usage_sqlite(conn, &rows, now)
-                .map_err(storage(&place, "storing billed usage")),
+            Backend::Sqlite(conn) => {
+                store_sqlite(conn, table, rows, now).map_err(storage(&place, context))
+            }
             #[cfg(feature = "postgres")]
             Backend::Postgres(client) => {
-                record_usage_postgres(client, &rows, now).map_err(|e| Error::Storage {
+                store_postgres(client, table, rows, now).map_err(|e| Error::Storage {
                     path: place,
-                    context: "storing billed usage",
+                    context,
                     source: Box::new(e),
                 })
             }
@@ -259,223 +268,180 @@ impl Ledger {
     }
 }
 
-/// A stored record's figures: day, call, model, item, nano-dollars.
-type Stored = (String, Option<String>, Option<String>, String, i64);
+/// A table of provider records: keyed by `(provider, record_id)`, with four text columns and, for
+/// money, one integer column.
+struct Table {
+    name: &'static str,
+    texts: [&'static str; 4],
+    int: Option<&'static str>,
+}
 
-fn record_sqlite(
-    conn: &mut Connection,
-    lines: &[BilledLine],
-    amounts: &[i64],
-    now: i64,
-) -> rusqlite::Result<Recorded> {
-    let tx = conn.transaction()?;
-    let mut recorded = Recorded::default();
-    {
-        let mut find = tx.prepare(
-            "SELECT day, call_id, model, item, amount_nanos FROM billed
-             WHERE provider = ?1 AND record_id = ?2",
-        )?;
-        let mut upsert = tx.prepare(
-            "INSERT INTO billed (provider, record_id, day, call_id, model, item, amount_nanos, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
-                 call_id = excluded.call_id, model = excluded.model, item = excluded.item,
-                 amount_nanos = excluded.amount_nanos, imported_at = excluded.imported_at",
-        )?;
-        for (line, &amount) in lines.iter().zip(amounts) {
-            let day = day_text(line);
-            let stored: Option<Stored> = find
-                .query_row(params![line.provider, line.record_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .optional()?;
-            let same = (
-                day.clone(),
-                line.call_id.clone(),
-                line.model.clone(),
-                line.item.clone(),
-                amount,
-            );
-            match stored {
-                Some(s) if s == same => {
-                    recorded.unchanged += 1;
-                    continue;
-                }
-                Some(_) => recorded.changed += 1,
-                None => recorded.added += 1,
-            }
-            upsert.execute(params![
-                line.provider,
-                line.record_id,
-                day,
-                line.call_id,
-                line.model,
-                line.item,
-                amount,
-                now
-            ])?;
-        }
+const BILLED: Table = Table {
+    name: "billed",
+    texts: ["day", "call_id", "model", "item"],
+    int: Some("amount_nanos"),
+};
+
+const BILLED_USAGE: Table = Table {
+    name: "billed_usage",
+    texts: ["day", "model", "unit", "quantity"],
+    int: None,
+};
+
+/// One record as a [`Table`] stores it.
+struct Row {
+    provider: String,
+    record_id: String,
+    texts: [Option<String>; 4],
+    int: Option<i64>,
+}
+
+impl Table {
+    /// Its figure columns, in order.
+    fn columns(&self) -> Vec<&'static str> {
+        self.texts.iter().copied().chain(self.int).collect()
     }
-    tx.commit()?;
-    Ok(recorded)
-}
 
-#[cfg(feature = "postgres")]
-fn record_postgres(
-    client: &mut postgres::Client,
-    lines: &[BilledLine],
-    amounts: &[i64],
-    now: i64,
-) -> std::result::Result<Recorded, postgres::Error> {
-    let mut tx = client.transaction()?;
-    let mut recorded = Recorded::default();
-    let find = tx.prepare(
-        "SELECT day, call_id, model, item, amount_nanos FROM billed
-         WHERE provider = $1 AND record_id = $2",
-    )?;
-    let upsert = tx.prepare(
-        "INSERT INTO billed (provider, record_id, day, call_id, model, item, amount_nanos, imported_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
-             call_id = excluded.call_id, model = excluded.model, item = excluded.item,
-             amount_nanos = excluded.amount_nanos, imported_at = excluded.imported_at",
-    )?;
-    for (line, &amount) in lines.iter().zip(amounts) {
-        let day = day_text(line);
-        let stored = tx.query_opt(&find, &[&line.provider, &line.record_id])?;
-        match stored {
-            Some(r)
-                if r.get::<_, String>(0) == day
-                    && r.get::<_, Option<String>>(1) == line.call_id
-                    && r.get::<_, Option<String>>(2) == line.model
-                    && r.get::<_, String>(3) == line.item
-                    && r.get::<_, i64>(4) == amount =>
-            {
-                recorded.unchanged += 1;
-                continue;
-            }
-            Some(_) => recorded.changed += 1,
-            None => recorded.added += 1,
-        }
-        tx.execute(
-            &upsert,
-            &[
-                &line.provider,
-                &line.record_id,
-                &day,
-                &line.call_id,
-                &line.model,
-                &line.item,
-                &amount,
-                &now,
-            ],
-        )?;
+    /// The statement reading a record's figures; `p(n)` spells the n-th parameter.
+    fn find(&self, p: fn(usize) -> String) -> String {
+        format!(
+            "SELECT {} FROM {} WHERE provider = {} AND record_id = {}",
+            self.columns().join(", "),
+            self.name,
+            p(1),
+            p(2)
+        )
     }
-    tx.commit()?;
-    Ok(recorded)
-}
 
-/// A usage record's figures: day, model, unit, quantity (exact decimal text).
-type UsageFigures = (String, Option<String>, String, String);
-
-/// A usage record as stored.
-struct UsageRow<'a> {
-    provider: &'a str,
-    record_id: &'a str,
-    figures: UsageFigures,
-}
-
-fn record_usage_sqlite(
-    conn: &mut Connection,
-    rows: &[UsageRow<'_>],
-    now: i64,
-) -> rusqlite::Result<Recorded> {
-    let tx = conn.transaction()?;
-    let mut recorded = Recorded::default();
-    {
-        let mut find = tx.prepare(
-            "SELECT day, model, unit, quantity FROM billed_usage WHERE provider = ?1 AND record_id = ?2",
-        )?;
-        let mut upsert = tx.prepare(
-            "INSERT INTO billed_usage (provider, record_id, day, model, unit, quantity, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
-                 model = excluded.model, unit = excluded.unit, quantity = excluded.quantity,
-                 imported_at = excluded.imported_at",
-        )?;
-        for row in rows {
-            let stored: Option<UsageFigures> = find
-                .query_row(params![row.provider, row.record_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?;
-            match stored {
-                Some(s) if s == row.figures => {
-                    recorded.unchanged += 1;
-                    continue;
-                }
-                Some(_) => recorded.changed += 1,
-                None => recorded.added += 1,
-            }
-            let (day, model, unit, quantity) = &row.figures;
-            upsert.execute(params![
-                row.provider,
-                row.record_id,
-                day,
-                model,
-                unit,
-                quantity,
-                now
-            ])?;
-        }
+    /// The statement adding a record or replacing its figures.
+    fn upsert(&self, p: fn(usize) -> String) -> String {
+        let columns = self.columns();
+        let values: Vec<String> = (1..=columns.len() + 3).map(p).collect();
+        let set: Vec<String> = columns
+            .iter()
+            .chain(["imported_at"].iter())
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {} (provider, record_id, {}, imported_at) VALUES ({})
+             ON CONFLICT (provider, record_id) DO UPDATE SET {}",
+            self.name,
+            columns.join(", "),
+            values.join(", "),
+            set.join(", ")
+        )
     }
-    tx.commit()?;
-    Ok(recorded)
 }
 
-#[cfg(feature = "postgres")]
-fn record_usage_postgres(
-    client: &mut postgres::Client,
-    rows: &[UsageRow<'_>],
-    now: i64,
-) -> std::result::Result<Recorded, postgres::Error> {
-    let mut tx = client.transaction()?;
+/// Counts what storing `rows` does: `stored(row)` answers whether the record is there with the
+/// same figures (`Some(true)`), with others (`Some(false)`) or not at all; `write(row)` stores it.
+fn each_row<E>(
+    rows: &[Row],
+    mut stored: impl FnMut(&Row) -> Result<Option<bool>, E>,
+    mut write: impl FnMut(&Row) -> Result<(), E>,
+) -> Result<Recorded, E> {
     let mut recorded = Recorded::default();
-    let find = tx.prepare(
-        "SELECT day, model, unit, quantity FROM billed_usage WHERE provider = $1 AND record_id = $2",
-    )?;
-    let upsert = tx.prepare(
-        "INSERT INTO billed_usage (provider, record_id, day, model, unit, quantity, imported_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (provider, record_id) DO UPDATE SET day = excluded.day,
-             model = excluded.model, unit = excluded.unit, quantity = excluded.quantity,
-             imported_at = excluded.imported_at",
-    )?;
     for row in rows {
-        let stored = tx.query_opt(&find, &[&row.provider, &row.record_id])?;
-        let stored: Option<UsageFigures> = stored.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)));
-        match stored {
-            Some(s) if s == row.figures => {
+        match stored(row)? {
+            Some(true) => {
                 recorded.unchanged += 1;
                 continue;
             }
-            Some(_) => recorded.changed += 1,
+            Some(false) => recorded.changed += 1,
             None => recorded.added += 1,
         }
-        let (day, model, unit, quantity) = &row.figures;
-        tx.execute(
-            &upsert,
-            &[
-                &row.provider,
-                &row.record_id,
-                day,
-                model,
-                unit,
-                quantity,
-                &now,
-            ],
-        )?;
+        write(row)?;
     }
+    Ok(recorded)
+}
+
+fn sqlite_param(n: usize) -> String {
+    format!("?{n}")
+}
+
+fn store_sqlite(
+    conn: &mut Connection,
+    table: &Table,
+    rows: &[Row],
+    now: i64,
+) -> rusqlite::Result<Recorded> {
+    let tx = conn.transaction()?;
+    let recorded = {
+        let mut find = tx.prepare(&table.find(sqlite_param))?;
+        let mut upsert = tx.prepare(&table.upsert(sqlite_param))?;
+        each_row(
+            rows,
+            |row| {
+                find.query_row(params![row.provider, row.record_id], |r| {
+                    let texts: [Option<String>; 4] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?];
+                    let int: Option<i64> = match table.int {
+                        Some(_) => r.get(4)?,
+                        None => None,
+                    };
+                    Ok(texts == row.texts && int == row.int)
+                })
+                .optional()
+            },
+            |row| {
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![&row.provider, &row.record_id];
+                values.extend(row.texts.iter().map(|t| t as &dyn rusqlite::ToSql));
+                if table.int.is_some() {
+                    values.push(&row.int);
+                }
+                values.push(&now);
+                upsert.execute(values.as_slice()).map(drop)
+            },
+        )?
+    };
+    tx.commit()?;
+    Ok(recorded)
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_param(n: usize) -> String {
+    format!("${n}")
+}
+
+#[cfg(feature = "postgres")]
+fn store_postgres(
+    client: &mut postgres::Client,
+    table: &Table,
+    rows: &[Row],
+    now: i64,
+) -> std::result::Result<Recorded, postgres::Error> {
+    let mut tx = client.transaction()?;
+    let find = tx.prepare(&table.find(postgres_param))?;
+    let upsert = tx.prepare(&table.upsert(postgres_param))?;
+    let recorded = {
+        let tx = std::cell::RefCell::new(&mut tx);
+        each_row(
+            rows,
+            |row| {
+                let found = tx
+                    .borrow_mut()
+                    .query_opt(&find, &[&row.provider, &row.record_id])?;
+                Ok(found.map(|r| {
+                    let texts: [Option<String>; 4] = [r.get(0), r.get(1), r.get(2), r.get(3)];
+                    let int: Option<i64> = table.int.and_then(|_| r.get(4));
+                    texts == row.texts && int == row.int
+                }))
+            },
+            |row| {
+                let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    vec![&row.provider, &row.record_id];
+                values.extend(
+                    row.texts
+                        .iter()
+                        .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
+                );
+                if table.int.is_some() {
+                    values.push(&row.int);
+                }
+                values.push(&now);
+                tx.borrow_mut().execute(&upsert, &values).map(drop)
+            },
+        )?
+    };
     tx.commit()?;
     Ok(recorded)
 }
