@@ -495,3 +495,33 @@ fn usage_records_show_usage_never_tracked() -> TestResult {
     assert!(r.lines.is_empty(), "no money was imported");
     Ok(())
 }
+
+/// A call billed in two records on two days (a call across midnight, or two legs) is one line, on
+/// the first day, with both amounts.
+#[test]
+fn a_call_billed_twice_is_one_line_on_its_first_day() -> TestResult {
+    let db = Db::new();
+    let clock = ManualClock::starting_at("2026-10-01T23:59:00Z".parse()?);
+    let (meter, guard) = db
+        .builder()
+        .budget(Budget::unlimited())
+        .clock(clock.clone())
+        .open()?;
+    let call = meter.start_call(CallInfo::new("CAmidnight"))?;
+    let cost = call.track_duration("twilio", "outbound-us", 120.0)?.cost;
+    drop(call);
+    guard.shutdown()?;
+    let half = Usd::new(cost.as_decimal() / dec!(2));
+    let mut ledger = Ledger::open(&db.path)?;
+    ledger.record(&[
+        BilledLine::new("twilio", "leg-1", day(0), "call", half).call("CAmidnight"),
+        BilledLine::new("twilio", "leg-2", day(1), "call", half).call("CAmidnight"),
+    ])?;
+    let r = Reports::open(&db.path)?.reconcile(day(0), day(1), &ReconcileOptions::default())?;
+    assert_eq!(r.lines.len(), 1);
+    assert_eq!(
+        (r.lines[0].day, r.lines[0].billed, r.lines[0].finding),
+        (day(0), cost, Finding::Matches)
+    );
+    Ok(())
+}

@@ -334,6 +334,7 @@ impl Reports {
         let (start, end) = range_ms(from, to);
         // provider → level → key → nano-dollars billed.
         let mut wanted: BTreeMap<String, BTreeMap<Level, BTreeMap<Key, i64>>> = BTreeMap::new();
+        let mut call_days: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
         let sid_to_call = match &options.call_key {
             Some(key) => self.calls_by_metadata(key, start, end)?,
             None => BTreeMap::new(),
@@ -347,20 +348,21 @@ impl Reports {
                 (None, Some(m)) => (Level::DayModel, (day, model_key(&provider, &m))),
                 (None, None) => (Level::Day, (day, String::new())),
             };
+            // A call keeps the day it was first billed on (rows come by provider and day).
+            let key = match level {
+                Level::Call => {
+                    let first = *call_days
+                        .entry((provider.clone(), key.1.clone()))
+                        .or_insert(key.0);
+                    (first, key.1)
+                }
+                _ => key,
+            };
             let slot = wanted
                 .entry(provider)
                 .or_default()
                 .entry(level)
                 .or_default();
-            // A call keeps the day it was first billed on.
-            let key = match level {
-                Level::Call => slot
-                    .keys()
-                    .find(|(_, id)| *id == key.1)
-                    .cloned()
-                    .unwrap_or(key),
-                _ => key,
-            };
             let v = slot.entry(key).or_insert(0);
             *v = v.saturating_add(amount);
         }
