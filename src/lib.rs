@@ -69,7 +69,19 @@
 //! the database keeps every price it used. Start from [`Catalog::builtin`], override it in code, with a
 //! catalog file ([`CatalogBuilder::load_file`]) or from LiteLLM's price database
 //! ([`CatalogBuilder::import_litellm`]); [`Catalog::quote`] prices a usage line by line. Model names match
-//! across case, provider prefixes, date suffixes and aliases.
+//! across case, provider prefixes, date suffixes and aliases. Telephony can be priced by destination
+//! ([`pricing::Destinations`], Twilio's Pricing API imported by
+//! [`Destinations::from_twilio`](crate::pricing::Destinations::from_twilio)) and tracked leg by leg
+//! with [`CallCostTracker::track_leg`].
+//!
+//! ## Reconciliation
+//!
+//! Every figure is an estimate until it is checked against what the providers billed. Their own
+//! records ([`adapters::BilledLine`], [`adapters::BilledUsage`]: Twilio's calls and usage records,
+//! OpenAI's costs and usage, Anthropic's cost and usage reports, Deepgram's requests and usage,
+//! ElevenLabs' character stats, invoice lines as CSV) are stored by a [`Ledger`], idempotently, and
+//! [`Reports::reconcile`] sets them beside what callmeter computed: per call, per day and model, or
+//! per day, with what does not match.
 //!
 //! ## Storage
 //!
@@ -85,7 +97,7 @@
 //! are INTEGER milliseconds since the Unix epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in
 //! SQL). Tables `meters` (which meter owns which call) and `quarantine` (records SQLite refused for good)
 //! are described in the README's "Reliability" section, with what is and is not guaranteed under
-//! faults.
+//! faults; `quotas`, `billed` and `billed_usage` in its "Storage" section.
 //!
 //! ## Supported Rust versions
 //!
