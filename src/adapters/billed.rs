@@ -165,6 +165,19 @@ fn day_of_unix(seconds: i64, provider: &str, record: &str) -> Result<NaiveDate> 
         .ok_or_else(|| bad(provider, record, format!("time {seconds} out of range")))
 }
 
+/// The UTC day of an RFC 3339 time.
+fn day_of_rfc3339(time: &str, provider: &str, record: &str) -> Result<NaiveDate> {
+    DateTime::parse_from_rfc3339(time)
+        .map(|t| t.naive_utc().date())
+        .map_err(|e| {
+            bad(
+                provider,
+                record,
+                format!("{time:?} is not an RFC 3339 time: {e}"),
+            )
+        })
+}
+
 fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
@@ -470,10 +483,7 @@ impl AnthropicCostReport {
     pub fn billed_lines(&self, rate: Option<&ExchangeRate>) -> Result<Vec<BilledLine>> {
         let mut lines = Vec::new();
         for bucket in &self.data {
-            let day = DateTime::parse_from_rfc3339(&bucket.starting_at)
-                .map_err(|e| bad("anthropic", &bucket.starting_at, e.to_string()))?
-                .naive_utc()
-                .date();
+            let day = day_of_rfc3339(&bucket.starting_at, "anthropic", &bucket.starting_at)?;
             for r in &bucket.results {
                 let opt = |o: &Option<String>| o.clone().unwrap_or_default();
                 let id = format!(
@@ -953,10 +963,7 @@ impl AnthropicUsageReport {
     pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
         let mut out = Vec::new();
         for bucket in &self.data {
-            let day = DateTime::parse_from_rfc3339(&bucket.starting_at)
-                .map_err(|e| bad("anthropic", &bucket.starting_at, e.to_string()))?
-                .naive_utc()
-                .date();
+            let day = day_of_rfc3339(&bucket.starting_at, "anthropic", &bucket.starting_at)?;
             for r in &bucket.results {
                 let opt = |o: &Option<String>| o.clone().unwrap_or_default();
                 let id = format!(
@@ -1049,10 +1056,7 @@ impl DeepgramRequests {
             let Some(usd) = r.response.details.usd else {
                 continue;
             };
-            let day = DateTime::parse_from_rfc3339(&r.created)
-                .map_err(|e| bad("deepgram", &r.request_id, format!("created: {e}")))?
-                .naive_utc()
-                .date();
+            let day = day_of_rfc3339(&r.created, "deepgram", &r.request_id)?;
             let amount = crate::base::money::shortest_decimal(usd)
                 .ok_or_else(|| bad("deepgram", &r.request_id, format!("usd {usd} not a number")))?;
             let mut line = BilledLine::new(
