@@ -544,6 +544,112 @@ mod fleet {
         Ok(())
     }
 
+    /// With the queue full, dropped events reach the file and the fleet as coalesced rows: both count
+    /// the events tracked in `calls.event_count`, as the call's summary does.
+    #[test]
+    fn a_call_with_dropped_events_counts_the_same_in_the_file_and_the_fleet() -> TestResult {
+        let Some(fleet) = FleetDb::new("dropped_events_count_the_same") else {
+            return Ok(());
+        };
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("a.db");
+        let (meter, guard) = Meter::builder()
+            .path(&file)
+            .queue_capacity(1)
+            .poll_interval(std::time::Duration::from_secs(5))
+            .postgres(&fleet.url)
+            .server("a")
+            .open()?;
+        let call = meter.start_call(CallInfo::new("dropped"))?;
+        for _ in 0..100 {
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+        }
+        let summary = call.finalize(callmeter::Outcome::Completed)?;
+        assert!(summary.dropped_events > 0, "the queue was full");
+        assert_eq!(summary.events, 100);
+        drop(call);
+        drop(meter);
+        let stats = guard.shutdown()?;
+        assert_eq!(stats.ship_backlog, 0, "everything shipped");
+        let sql = "SELECT event_count, total_cost_nanos FROM calls WHERE call_id = 'dropped'";
+        let in_file: (i64, i64) = rusqlite::Connection::open(&file)?
+            .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let row = fleet.client().query_one(sql, &[])?;
+        let in_fleet: (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(in_file, (100, nanos(&summary)));
+        assert_eq!(in_fleet, in_file);
+        // Every export of the calls reads the same from both.
+        let today = chrono::Utc::now().date_naive();
+        let (from, to) = (
+            today.pred_opt().unwrap_or(today),
+            today.succ_opt().unwrap_or(today),
+        );
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let local = callmeter::Reports::open(&file)?.export_calls_csv(from, to, &mut a)?;
+        let remote =
+            callmeter::Reports::postgres(&fleet.url)?.export_calls_csv(from, to, &mut b)?;
+        assert_eq!(
+            (local, String::from_utf8(a)?),
+            (remote, String::from_utf8(b)?)
+        );
+        Ok(())
+    }
+
+    /// While the fleet database is unreachable and the shipper backs off, the backlog it reports
+    /// follows the events committed, before the next attempt to ship them.
+    #[test]
+    fn the_backlog_is_counted_while_shipping_backs_off() -> TestResult {
+        use std::time::{Duration, Instant};
+
+        let dir = tempfile::tempdir()?;
+        // Nothing listens on a port just freed: every attempt fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let (meter, guard) = Meter::builder()
+            .path(dir.path().join("a.db"))
+            .postgres(format!("postgres://callmeter@127.0.0.1:{port}/none"))
+            .open()?;
+        // An event to ship: the shipper tries only when there is one.
+        let first = meter.start_call(CallInfo::new("first"))?;
+        first.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+        first.finalize(callmeter::Outcome::Completed)?;
+        drop(first);
+        meter.flush()?;
+        let patience = Instant::now() + Duration::from_secs(60);
+        // Five failures: the backoff is now over a second long.
+        while meter.stats().ship_errors < 5 {
+            assert!(Instant::now() < patience, "the shipper never tried");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let call = meter.start_call(CallInfo::new("waiting"))?;
+        for _ in 0..500 {
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+        }
+        call.finalize(callmeter::Outcome::Completed)?;
+        meter.flush()?;
+        let before = meter.stats();
+        assert_eq!(before.persisted, 501);
+        // Either the backlog shows the 500 events, or the next attempt came first (the defect).
+        let stats = loop {
+            let stats = meter.stats();
+            if stats.ship_backlog == stats.persisted || stats.ship_errors > before.ship_errors {
+                break stats;
+            }
+            assert!(Instant::now() < patience, "neither happened: {stats:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(
+            (stats.ship_backlog, stats.ship_errors),
+            (501, before.ship_errors),
+            "the backlog was counted during the backoff"
+        );
+        drop(call);
+        drop(meter);
+        guard.shutdown()?;
+        Ok(())
+    }
+
     /// Every report a file gives, the fleet database gives the same (one server: the same data).
     #[test]
     fn every_report_reads_the_same_from_the_fleet_database() -> TestResult {

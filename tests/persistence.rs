@@ -182,6 +182,48 @@ fn a_full_queue_drops_detail_but_never_money() -> TestResult {
         [],
     );
     assert_eq!(coalesced as u64, summary.dropped_events);
+    // The call's row counts the events tracked, as the summary, the rollups and the fleet do: a
+    // coalesced row stands for the events it replaces.
+    let counted = scalar_i64(
+        &conn,
+        "SELECT event_count FROM calls WHERE call_id = 'full'",
+        [],
+    );
+    assert_eq!(counted as u64, summary.events);
+    Ok(())
+}
+
+/// A call whose row is recounted from its events (here: removed from outside, then put back) still
+/// counts each coalesced row as the events it stands for.
+#[test]
+fn a_recounted_call_counts_the_events_its_coalesced_rows_stand_for() -> TestResult {
+    let db = Db::new();
+    let (meter, guard) = db
+        .builder()
+        .queue_capacity(1)
+        .poll_interval(Duration::from_secs(5))
+        .open()?;
+    let call = meter.start_call(CallInfo::new("recount"))?;
+    call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+    meter.flush()?;
+    db.read()
+        .execute("DELETE FROM calls WHERE call_id = 'recount'", [])?;
+    for _ in 0..50 {
+        call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+    }
+    let summary = call.finalize(Outcome::Completed)?;
+    assert!(summary.dropped_events > 0);
+    drop(call);
+    guard.shutdown()?;
+    let conn = db.read();
+    assert_eq!(call_total(&conn, "recount"), summary.total.to_nanos()?);
+    let counted = scalar_i64(
+        &conn,
+        "SELECT event_count FROM calls WHERE call_id = 'recount'",
+        [],
+    );
+    assert_eq!(counted as u64, summary.events);
+    assert_eq!(summary.events, 51);
     Ok(())
 }
 

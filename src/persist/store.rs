@@ -323,7 +323,9 @@ const ADD_TO_CALL: &str = "UPDATE calls SET
 /// A call whose events may have collided with rows already there: its totals are the sums of its rows.
 const RECOUNT_CALL: &str = "UPDATE calls SET
     total_cost_nanos = (SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE call_ref = ?1),
-    event_count = (SELECT COUNT(*) FROM cost_events WHERE call_ref = ?1),
+    event_count = (SELECT COALESCE(SUM(CASE WHEN kind = 'coalesced' THEN CAST(quantity AS INTEGER)
+                                            ELSE 1 END), 0)
+                   FROM cost_events WHERE call_ref = ?1),
     revenue_nanos = (SELECT COALESCE(SUM(amount_nanos), 0) FROM cost_events WHERE call_ref = ?1)
     WHERE call_ref = ?1";
 
@@ -674,15 +676,22 @@ impl<'t, 'b> Txn<'t, 'b> {
         Ok(())
     }
 
-    /// Counts one row of `call` in its call's delta.
-    fn add_delta(&mut self, call: &Arc<CallIdent>, call_ref: i64, cost: i64, revenue: i64) {
+    /// Counts one row of `call`, standing for `events` tracked events, in its call's delta.
+    fn add_delta(
+        &mut self,
+        call: &Arc<CallIdent>,
+        call_ref: i64,
+        cost: i64,
+        events: i64,
+        revenue: i64,
+    ) {
         let d = &mut self
             .deltas
             .entry(Arc::as_ptr(call))
             .or_insert_with(|| (Arc::clone(call), call_ref, CallDelta::default()))
             .2;
         d.cost += cost;
-        d.events += 1;
+        d.events += events;
         d.revenue += revenue;
     }
 
@@ -699,7 +708,7 @@ impl<'t, 'b> Txn<'t, 'b> {
         for (i, r) in batch.events.iter().enumerate() {
             let call_ref = self.calls.number(&r.call)?;
             let price_id = self.prices.id(stored_prices, r)?;
-            self.add_delta(&r.call, call_ref, r.event.cost, r.amount());
+            self.add_delta(&r.call, call_ref, r.event.cost, 1, r.amount());
             let measure = r.event.measure();
             self.rollups.add(
                 &r.call,
@@ -745,13 +754,15 @@ impl<'t, 'b> Txn<'t, 'b> {
                 } else {
                     self.written.coalesced_rows += 1;
                 }
-                self.add_delta(&end.call, call_ref, c.cost, 0);
+                // The row stands for the events it replaces, in the call's count as in the rollups.
+                let events = i64::try_from(c.events).unwrap_or(i64::MAX);
+                self.add_delta(&end.call, call_ref, c.cost, events, 0);
                 self.rollups.add(
                     &end.call,
                     end.ended_at_ms,
                     c.category,
                     "callmeter",
-                    Sums::of(c.cost, None, i64::try_from(c.events).unwrap_or(i64::MAX)),
+                    Sums::of(c.cost, None, events),
                 );
             }
         }
@@ -1018,10 +1029,50 @@ fn period_name(period: Period) -> &'static str {
     }
 }
 
+/// How long opening waits for another process that is creating or migrating the schema of the same
+/// file (two agent processes started together on one new file).
+const MIGRATE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Brings the schema to [`SCHEMA_VERSION`]. The version is read again, and the schema created or
+/// migrated, inside one `BEGIN IMMEDIATE` transaction: of several processes opening one new file at
+/// once, the first creates the schema and the others, waiting for its lock, find it there.
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(storage(path, "reading the schema version"))?;
+    if version(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let busy: i64 = conn
+        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+        .map_err(storage(path, "reading the busy timeout"))?;
+    let wait = std::time::Duration::from_millis(u64::try_from(busy).unwrap_or(0));
+    conn.busy_timeout(wait.max(MIGRATE_BUSY_TIMEOUT))
+        .map_err(storage(path, "setting the busy timeout"))?;
+    let result = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| not_writable_or(path, "locking the file to create its schema", e))
+        .and_then(|()| {
+            let done = migrate_locked(conn, path).and_then(|()| {
+                conn.execute_batch("COMMIT")
+                    .map_err(|e| not_writable_or(path, "committing the schema", e))
+            });
+            if done.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            done
+        });
+    conn.busy_timeout(wait)
+        .map_err(storage(path, "setting the busy timeout"))?;
+    result
+}
+
+/// The file's schema version.
+fn version(conn: &Connection, path: &Path) -> Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(storage(path, "reading the schema version"))
+}
+
+/// [`migrate`]'s work, inside its transaction.
+fn migrate_locked(conn: &Connection, path: &Path) -> Result<()> {
+    let version = version(conn, path)?;
     if PRE_RELEASE_VERSIONS.contains(&version) {
         return Err(Error::PreReleaseSchema {
             path: path.to_path_buf(),
@@ -1050,8 +1101,8 @@ pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5}
-             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            "{SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5}
+             PRAGMA user_version = {SCHEMA_VERSION};",
             outbox::migrate_3_to_4()
         ))
         .map_err(|e| not_writable_or(path, "creating the schema", e))?;
@@ -1059,16 +1110,14 @@ pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     }
     if version == 3 {
         conn.execute_batch(&format!(
-            "BEGIN; {} PRAGMA user_version = 4; COMMIT;",
+            "{} PRAGMA user_version = 4;",
             outbox::migrate_3_to_4()
         ))
         .map_err(|e| not_writable_or(path, "migrating the schema from version 3 to 4", e))?;
     }
     if version <= 4 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V5} PRAGMA user_version = 5; COMMIT;"
-        ))
-        .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
+        conn.execute_batch(&format!("{SCHEMA_V5} PRAGMA user_version = 5;"))
+            .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
     }
     Ok(())
 }

@@ -78,6 +78,8 @@ impl ShipConfig {
 /// The first and the longest wait after a failed round.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often the backlog is recounted, at most, while a failed round backs off.
+const BACKLOG_RECOUNT: Duration = Duration::from_millis(100);
 
 /// Why a round failed.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +233,7 @@ impl Shipper {
                     if !matches!(e, ShipError::Sqlite(_)) {
                         self.clients.clear();
                     }
-                    self.wait(delay, false);
+                    self.back_off(delay, sqlite.as_ref());
                     delay = (delay * 2).min(BACKOFF_MAX);
                 }
             }
@@ -239,8 +241,8 @@ impl Shipper {
     }
 
     /// Sleeps up to `timeout` (never past the stop deadline), woken early by a stop request, and by a
-    /// commit when `on_commit`.
-    fn wait(&mut self, timeout: Duration, on_commit: bool) {
+    /// commit when `on_commit`; answers whether a commit woke it.
+    fn wait(&mut self, timeout: Duration, on_commit: bool) -> bool {
         let timeout = match self.stop_at {
             Some(d) => timeout.min(d.saturating_duration_since(Instant::now())),
             None => timeout,
@@ -248,9 +250,42 @@ impl Shipper {
         let never = crossbeam_channel::never();
         let wake = if on_commit { &self.wake } else { &never };
         select! {
-            recv(self.stop) -> d => if let Ok(d) = d { self.stop_at = Some(d) },
-            recv(wake) -> _ => {},
-            default(timeout) => {},
+            recv(self.stop) -> d => { if let Ok(d) = d { self.stop_at = Some(d) }; false },
+            recv(wake) -> _ => true,
+            default(timeout) => false,
+        }
+    }
+
+    /// Waits out a failed round's backoff of `delay`. The commits made meanwhile recount the backlog
+    /// (at most every [`BACKLOG_RECOUNT`]), so [`Stats::ship_backlog`](crate::Stats::ship_backlog)
+    /// follows what waits in the file during an outage instead of the count of the last attempt.
+    fn back_off(&mut self, delay: Duration, sqlite: Option<&Connection>) {
+        let until = Instant::now() + delay;
+        let mut counted = Instant::now();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop_at.is_some() {
+                return;
+            }
+            let Some(conn) = sqlite else {
+                self.wait(left, false);
+                continue;
+            };
+            if !self.wait(left, true) {
+                continue;
+            }
+            // Commits come every few milliseconds under load: one count per interval is enough.
+            let since = counted.elapsed();
+            if since < BACKLOG_RECOUNT {
+                let pause =
+                    (BACKLOG_RECOUNT - since).min(until.saturating_duration_since(Instant::now()));
+                self.wait(pause, false);
+            }
+            if let Ok(from) = Watermarks::read(conn) {
+                // A failure to count is seen again, and counted, by the next round.
+                let _ = self.note_backlog(conn, from);
+            }
+            counted = Instant::now();
         }
     }
 
