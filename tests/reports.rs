@@ -503,3 +503,51 @@ mod operations {
         Ok(())
     }
 }
+
+/// Ranges at the ends of the calendar (as a request to `callmeter serve` may ask for) give a report or
+/// a typed error, never a panic: the period before `against_previous` compares with is computed with
+/// checked arithmetic.
+#[test]
+fn ranges_at_the_ends_of_the_calendar_are_answered_or_refused_never_a_panic() -> TestResult {
+    use chrono::NaiveDate;
+    let db = Db::new();
+    fill(&db)?;
+    let reports = Reports::open(&db.path)?;
+    let (min, max) = (NaiveDate::MIN, NaiveDate::MAX);
+    let month = |d: NaiveDate| {
+        d.checked_add_days(chrono::Days::new(30))
+            .expect("a month on")
+    };
+    let before = |d: NaiveDate| {
+        d.checked_sub_days(chrono::Days::new(30))
+            .expect("a month back")
+    };
+    for (from, to) in [
+        (min, min),
+        (max, max),
+        (min, month(min)),
+        (before(max), max),
+    ] {
+        reports.platform(from, to)?;
+        reports.endings(from, to)?;
+        reports.cost_spread(from, to)?;
+        reports.calls_by(GroupBy::User, from, to)?;
+        reports.top_calls(from, to, 5)?;
+        reports.cost_by_hour(from, to)?;
+        reports.economics(from, to, &[])?;
+        reports.html(from, to, &[])?;
+        reports.reconcile(from, to, &callmeter::report::ReconcileOptions::default())?;
+        reports.quotas(to)?;
+        reports.export_calls_csv(from, to, std::io::sink())?;
+        reports.export_events_csv(from, to, std::io::sink())?;
+        reports.export_jsonl(from, to, std::io::sink())?;
+        match reports.against_previous(from, to) {
+            Ok(_) => assert_ne!(from, min, "no day before {min}"),
+            Err(Error::DateOutOfRange { from: f, to: t }) => assert_eq!((f, t), (from, to)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let change = reports.against_previous(max, max)?;
+    assert_eq!(change.previous_to, max.pred_opt().expect("a day before"));
+    Ok(())
+}

@@ -138,6 +138,16 @@ pub enum Error {
     #[error("invalid call info: {0}")]
     InvalidCallInfo(&'static str),
 
+    /// A date range reaches past the dates callmeter can compute with (the period before it begins
+    /// before the earliest date `chrono` represents).
+    #[error("the days {from} to {to} reach past the dates callmeter can compute with")]
+    DateOutOfRange {
+        /// The range's first day.
+        from: chrono::NaiveDate,
+        /// Its last day.
+        to: chrono::NaiveDate,
+    },
+
     /// An export could not be written to its destination.
     #[error("export failed: {0}")]
     Export(String),

@@ -192,7 +192,12 @@ impl Reports {
         let p = self.platform(from, to)?;
         let e = self.economics(from, to, fixed)?;
         let spread = self.cost_spread(from, to)?;
-        let change = self.against_previous(from, to)?;
+        // A range starting on the calendar's first day has no period before it.
+        let change = match self.against_previous(from, to) {
+            Ok(change) => Some(change),
+            Err(crate::Error::DateOutOfRange { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let by_provider = Bars {
             id: "cost-by-provider",
             title: "Cost by provider".into(),
@@ -211,7 +216,7 @@ impl Reports {
         Ok(Page {
             from,
             to,
-            cards: cards(&p, &e, spread.as_ref(), &change),
+            cards: cards(&p, &e, spread.as_ref(), change.as_ref()),
             daily: self.daily_by_category(from, to)?,
             hourly: self.cost_by_hour(from, to)?,
             charts: vec![
@@ -381,32 +386,34 @@ fn cards(
     p: &crate::report::reports::PlatformReport,
     e: &crate::report::economics::Economics,
     spread: Option<&CostSpread>,
-    change: &PeriodChange,
+    change: Option<&PeriodChange>,
 ) -> Vec<(&'static str, String, Option<String>)> {
     let none = || "–".to_owned();
     let money = |u: Option<Usd>| u.map_or_else(none, |u| u.rounded().to_string());
-    let against = change.cost_change_percent.map_or_else(
-        || {
-            format!(
-                "nothing in {} to {}",
-                change.previous_from, change.previous_to
-            )
-        },
-        |c| {
-            format!(
-                "{}{c} % against {}",
-                if c.is_sign_positive() { "+" } else { "" },
-                change.previous_cost.rounded()
+    let against = change.map_or_else(
+        || "no period before".to_owned(),
+        |change| {
+            change.cost_change_percent.map_or_else(
+                || {
+                    format!(
+                        "nothing in {} to {}",
+                        change.previous_from, change.previous_to
+                    )
+                },
+                |c| {
+                    format!(
+                        "{}{c} % against {}",
+                        if c.is_sign_positive() { "+" } else { "" },
+                        change.previous_cost.rounded()
+                    )
+                },
             )
         },
     );
+    let calls_before = change.map(|c| format!("{} before", c.previous_calls));
     vec![
         ("total cost", p.total.rounded().to_string(), Some(against)),
-        (
-            "calls",
-            p.calls.to_string(),
-            Some(format!("{} before", change.previous_calls)),
-        ),
+        ("calls", p.calls.to_string(), calls_before),
         ("call minutes", format!("{:.1}", p.minutes), None),
         ("cost per call", money(p.cost_per_call), None),
         ("p50 per call", money(spread.map(|s| s.p50)), None),

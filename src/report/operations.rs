@@ -208,11 +208,19 @@ impl Reports {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
+    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read,
+    /// [`Error::DateOutOfRange`](crate::Error::DateOutOfRange) when the period before begins before
+    /// the first date callmeter can compute with.
     pub fn against_previous(&self, from: NaiveDate, to: NaiveDate) -> Result<PeriodChange> {
-        let days = (to - from).num_days().max(0) + 1;
-        let previous_to = from - chrono::Duration::days(1);
-        let previous_from = previous_to - chrono::Duration::days(days - 1);
+        let days = u64::try_from((to - from).num_days().max(0)).unwrap_or(0);
+        let (previous_from, previous_to) = from
+            .checked_sub_days(chrono::Days::new(1))
+            .and_then(|previous_to| {
+                previous_to
+                    .checked_sub_days(chrono::Days::new(days))
+                    .map(|previous_from| (previous_from, previous_to))
+            })
+            .ok_or(crate::Error::DateOutOfRange { from, to })?;
         let totals = |from: NaiveDate, to: NaiveDate| -> Result<(i64, i64)> {
             let (start, end) = range_ms(from, to);
             Ok(self
