@@ -1015,3 +1015,104 @@ mod fleet {
         }
     }
 }
+
+/// A connection string's password never shows: not in a report's or a ledger's error, not in the
+/// shipper's last error, not in the command line's output. No server is needed: nothing listens
+/// where these point.
+#[cfg(feature = "postgres")]
+mod secrets {
+    const SECRET: &str = "s3cret";
+
+    /// Every form `postgres` accepts, pointing at a port where nothing listens.
+    fn forms() -> Vec<String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        vec![
+            format!("postgres://alice:{SECRET}@127.0.0.1:{port}/meter"),
+            format!("postgresql://alice@127.0.0.1:{port}/meter?password={SECRET}"),
+            format!("host=127.0.0.1 port={port} user=alice password={SECRET} dbname=meter"),
+            format!("host=127.0.0.1 port={port} user=alice password='{SECRET} x' dbname=meter"),
+            format!("host=127.0.0.1 port={port} password='{SECRET}"),
+        ]
+    }
+
+    /// The error, its debug form and every source.
+    fn all_of(e: &callmeter::Error) -> String {
+        let mut text = format!("{e} {e:?}");
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(&format!(" {s} {s:?}"));
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn reports_and_ledgers_never_show_the_password() {
+        for conn in forms() {
+            let errors = [
+                callmeter::Reports::postgres(&conn).map(drop),
+                callmeter::Ledger::postgres(&conn).map(drop),
+            ];
+            for e in errors {
+                let text = all_of(&e.expect_err("nothing listens there"));
+                assert!(!text.contains(SECRET), "{conn}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_shippers_last_error_never_shows_the_password() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        for (i, conn) in forms().into_iter().enumerate() {
+            let (meter, guard) = callmeter::Meter::builder()
+                .path(dir.path().join(format!("{i}.db")))
+                .postgres(&conn)
+                .open()?;
+            let call = meter.start_call(callmeter::CallInfo::new("c"))?;
+            call.track_tts("elevenlabs", "eleven_turbo_v2_5", 100)?;
+            call.finalize(callmeter::Outcome::Completed)?;
+            drop(call);
+            meter.flush()?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while meter.stats().last_ship_error.is_none() {
+                assert!(std::time::Instant::now() < deadline, "no attempt to ship");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let stats = meter.stats();
+            let text = format!("{stats:?}");
+            assert!(!text.contains(SECRET), "{conn}: {text}");
+            drop(meter);
+            if let Err(e) = guard.shutdown() {
+                let text = all_of(&e);
+                assert!(!text.contains(SECRET), "{conn}: {text}");
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn the_command_line_never_shows_the_password() -> Result<(), Box<dyn std::error::Error>> {
+        for conn in forms() {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_callmeter"))
+                .args(["report", "--postgres", &conn])
+                .output()?;
+            assert!(!out.status.success());
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!said.contains(SECRET), "{conn}: {said}");
+            assert!(
+                said.contains("127.0.0.1") || said.contains("cannot be read"),
+                "{said}"
+            );
+        }
+        Ok(())
+    }
+}

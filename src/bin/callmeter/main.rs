@@ -56,9 +56,9 @@ enum Command {
     Export(ExportArgs),
     /// The dashboard, each call's page and a JSON API (`/api/summary`, `/api/calls`,
     /// `/api/calls/<id>`, `/api/users`, `/api/tenants`, `/api/alerts`, `/api/quotas` on the range's
-    /// last day) over HTTP, read-only; every
-    /// request carries the key in `CALLMETER_ADMIN_KEY` (`Authorization: Bearer <key>`, or sign in
-    /// at `/login` in a browser).
+    /// last day) over HTTP, read-only; every request carries the key in `CALLMETER_ADMIN_KEY`, at
+    /// least 16 characters (`Authorization: Bearer <key>`, or sign in at `/login` in a browser).
+    /// Stops on SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
     /// Imports what the providers billed (Twilio calls and usage records, OpenAI costs, Anthropic
     /// cost reports, invoice lines as CSV) and sets it beside what callmeter computed: per call,
@@ -104,7 +104,9 @@ impl Source {
             None => Reports::open(&self.db).map_err(|e| describe(&e))?,
         };
         let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
-        let from = self.from.unwrap_or_else(|| to - chrono::Duration::days(29));
+        let from = self
+            .from
+            .unwrap_or_else(|| to.checked_sub_days(chrono::Days::new(29)).unwrap_or(to));
         if from > to {
             return Err(format!("--from {from} is after --to {to}"));
         }
