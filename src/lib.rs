@@ -56,7 +56,7 @@
 //! The crate is built in stages, each a module: capture ([`Meter`], [`CallCostTracker`]), control
 //! ([`control`]: budgets, limits, quotas, alerts), persist (the writer thread and the SQLite file,
 //! internal) and report ([`report`]), over [`pricing`] and [`adapters`]. The root holds the types
-//! nearly every user names; the modules hold the rest. The README's "Architecture" section has the
+//! nearly every user names; the modules hold the rest. The guide's "How callmeter works" chapter ([`guide::architecture`]) has the
 //! data flow, the threads and the import rule.
 //!
 //! ## Prices
@@ -96,14 +96,14 @@
 //! its call. Money is INTEGER nano-USD; times
 //! are INTEGER milliseconds since the Unix epoch, UTC (`datetime(created_at / 1000, 'unixepoch')` in
 //! SQL). Tables `meters` (which meter owns which call) and `quarantine` (records SQLite refused for good)
-//! are described in the README's "Reliability" section, with what is and is not guaranteed under
+//! are described in the guide's "Reliability" chapter ([`guide::reliability`]), with what is and is not guaranteed under
 //! faults; `quotas`, `billed` and `billed_usage` in its "Storage" section.
 //!
 //! ## Supported Rust versions
 //!
 //! The minimum supported Rust version is 1.89 (set by `rusqlite`). It is raised only in a minor release,
 //! with a CHANGELOG entry.
-
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -141,6 +141,35 @@ pub use crate::report::Reports;
 
 // Errors.
 pub use crate::base::error::{Error, Result, UnpersistedCall};
+
+/// The guide: one chapter per concern (the README links each), compiled with the crate, so every
+/// example in it runs as a doctest.
+pub mod guide {
+    #[doc = include_str!("../docs/guide/architecture.md")]
+    pub mod architecture {}
+    #[doc = include_str!("../docs/guide/pipeline.md")]
+    pub mod pipeline {}
+    #[doc = include_str!("../docs/guide/prices.md")]
+    pub mod prices {}
+    #[doc = include_str!("../docs/guide/control.md")]
+    pub mod control {}
+    #[doc = include_str!("../docs/guide/reports.md")]
+    pub mod reports {}
+    #[doc = include_str!("../docs/guide/reconciliation.md")]
+    pub mod reconciliation {}
+    #[doc = include_str!("../docs/guide/storage.md")]
+    pub mod storage {}
+    #[doc = include_str!("../docs/guide/reliability.md")]
+    pub mod reliability {}
+    #[doc = include_str!("../docs/guide/fleets.md")]
+    pub mod fleets {}
+    #[doc = include_str!("../docs/guide/metrics.md")]
+    pub mod metrics {}
+    #[doc = include_str!("../docs/guide/performance.md")]
+    pub mod performance {}
+    #[doc = include_str!("../docs/guide/limits.md")]
+    pub mod limits {}
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -2,7 +2,7 @@
 //! top-level module of a lower layer than the one it is written in (or to the module itself), so the
 //! stages never import from a stage above them and no import cycle can form between top-level modules.
 //!
-//! The layers, lowest first (README, "Architecture"):
+//! The layers, lowest first (docs/guide/architecture.md):
 //!
 //! 0. `base`: errors, money, usage, stats — the words every stage uses.
 //! 1. `pricing`, `adapters`: what usage costs; providers' payloads turned into usage.

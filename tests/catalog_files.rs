@@ -259,12 +259,12 @@ fn an_unknown_model_error_suggests_the_nearest_names() -> TestResult {
 }
 
 #[test]
-fn the_readme_example_file_loads() -> TestResult {
-    let readme = std::fs::read_to_string("README.md")?;
+fn the_guides_example_file_loads() -> TestResult {
+    let readme = std::fs::read_to_string("docs/guide/prices.md")?;
     let start = readme.find("```toml\n").expect("a TOML example") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("its end");
     let catalog = Catalog::builder()
-        .load_toml(&readme[start..end], "README.md")?
+        .load_toml(&readme[start..end], "docs/guide/prices.md")?
         .build()?;
     assert_eq!(catalog.versions("acme-telecom", "outbound-de").count(), 2);
     assert!(catalog.get("stripe", "card-international").is_some());

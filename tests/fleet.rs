@@ -446,7 +446,7 @@ mod fleet {
                 .collect::<Result<_, _>>()
         })?;
         let total: i64 = spent.iter().sum();
-        // The bound (README, "Fleets"): each server sees the others' spend at most the refresh
+        // The bound (guide, "Fleets"): each server sees the others' spend at most the refresh
         // interval plus their shipping delay late, and a call admitted is a call spent, so the fleet
         // can exceed the limit by (servers - 1) x each server's spend rate x that lag, plus one call
         // per server. Here: 200 ms refresh, a generous 500 ms shipping delay on a loaded machine, one

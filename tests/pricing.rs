@@ -504,14 +504,14 @@ fn a_sub_second_transcription_bills_one_second_and_later_seconds_whole() -> Test
     Ok(())
 }
 
-/// The names the README's built-in catalog table lists: (provider, name), every model and every
+/// The names the guide's built-in catalog table lists (docs/guide/prices.md): (provider, name), every model and every
 /// `alias …` in its parentheses.
 fn readme_catalog_names() -> Vec<(String, String)> {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/guide/prices.md");
     let table = readme
-        .split("### Built-in catalog")
+        .split("## Built-in catalog")
         .nth(1)
-        .expect("the README has a built-in catalog section");
+        .expect("the guide has a built-in catalog section");
     let mut names = Vec::new();
     for line in table
         .lines()

@@ -298,7 +298,7 @@ impl MeterBuilder {
     /// How often the other servers' spend on this meter's limited users and tenants is read from the
     /// fleet database (default 2 s). User and tenant limits then count the whole fleet: a server sees
     /// the others' spend at most this much (plus their shipping delay) late, which bounds how far a
-    /// fleet can overshoot a limit (README, "Fleets"). Only used with [`postgres`](Self::postgres).
+    /// fleet can overshoot a limit (the guide, "Fleets"). Only used with [`postgres`](Self::postgres).
     #[cfg(feature = "postgres")]
     pub fn fleet_refresh(mut self, interval: Duration) -> Self {
         self.fleet.get_or_insert_with(Fleet::default).refresh = Some(interval);

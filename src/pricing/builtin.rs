@@ -113,7 +113,7 @@ const ELEVENLABS: &str = "ElevenLabs API pricing, elevenlabs.io/pricing/api";
 const ELEVENLABS_HALF: &str = "ElevenLabs API pricing, elevenlabs.io/pricing/api: half a credit per \
                                character, priced as eleven_turbo_v2_5";
 
-/// The built-in entries, in README order.
+/// The built-in entries, in the order of the guide's table.
 pub(super) fn entries() -> Vec<ModelPrice> {
     vec![
         twilio("outbound-us", dec!(0.014)),
@@ -306,7 +306,7 @@ pub(super) fn entries() -> Vec<ModelPrice> {
     ]
 }
 
-/// Other names of built-in models, as the README's catalog table lists them: (provider, alias, model).
+/// Other names of built-in models, as the guide's catalog table lists them: (provider, alias, model).
 pub(super) const ALIASES: [(&str, &str, &str); 5] = [
     ("deepgram", "nova-2-streaming", "nova-2"),
     ("deepgram", "nova-3-prerecorded", "nova-3"),

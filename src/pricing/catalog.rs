@@ -78,7 +78,7 @@ pub(crate) struct Priced {
 }
 
 impl Catalog {
-    /// The built-in voice catalog: every price in the README's table, each with its source and date.
+    /// The built-in voice catalog: every price in the guide's table (`guide::prices`), each with its source and date.
     pub fn builtin() -> Catalog {
         builtin::catalog()
     }
@@ -183,7 +183,7 @@ impl Catalog {
         self.entries.is_empty()
     }
 
-    /// The series of versions `provider`/`model` names: exactly, or else as described in the README's
+    /// The series of versions `provider`/`model` names: exactly, or else as described in the guide's
     /// "Model names" (case, provider prefix, date suffix, aliases). Allocates nothing.
     pub(super) fn series_of(&self, provider: &str, model: &str) -> Option<u32> {
         if let Some(&s) = self.index.get(provider).and_then(|m| m.get(model)) {

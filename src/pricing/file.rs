@@ -1,6 +1,6 @@
 //! Catalog files: prices in TOML or JSON that override or extend a catalog.
 //!
-//! The format is documented in the README ("Catalog files"). Prices are written as strings
+//! The format is documented in the guide (`guide::prices`, "Catalog files"). Prices are written as strings
 //! (`"$0.02 per minute"`, `"2.9"`) so that they stay exact; a floating-point number is refused with an
 //! error that says so. Every error names the file, the entry and the field.
 
@@ -524,7 +524,7 @@ fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 }
 
 impl CatalogBuilder {
-    /// Adds the prices of a catalog file (TOML or JSON, by its extension; format in the README), each
+    /// Adds the prices of a catalog file (TOML or JSON, by its extension; format in the guide's "Prices" chapter), each
     /// replacing an entry with the same provider, model and start, and records their aliases.
     ///
     /// # Errors

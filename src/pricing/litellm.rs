@@ -1,7 +1,7 @@
 //! Import of LiteLLM's price database (`model_prices_and_context_window.json`).
 //!
 //! Each entry becomes a [`ModelPrice`] of provider `litellm_provider` and the entry's key without a
-//! `provider/` prefix. Fields map onto usage kinds as the README's "LiteLLM import" table says; what has no
+//! `provider/` prefix. Fields map onto usage kinds as the guide's "LiteLLM import" table says; what has no
 //! counterpart (service tiers such as `_batches` and `_priority`, image and video prices, modes callmeter
 //! does not bill) is listed in the [`ImportReport`], never guessed.
 //!

@@ -53,7 +53,7 @@ pub(crate) struct ServeArgs {
     pub(crate) allow_host: Vec<String>,
 }
 
-/// The limits the server enforces (README, "callmeter serve").
+/// The limits the server enforces (the guide's "Reports" chapter, "callmeter serve").
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
     /// Connections held at once.
