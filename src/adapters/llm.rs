@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::part_of;
 use crate::base::error::{Error, Result};
 use crate::base::usage::TokenUsage;
 
@@ -291,6 +290,14 @@ impl PipecatTokenUsage {
             .with_cached_input(self.cache_read_input_tokens.unwrap_or(0))
             .with_cache_write(self.cache_creation_input_tokens.unwrap_or(0)))
     }
+}
+
+/// `total - part`, or a typed error when a detail is larger than the total it is part of.
+fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {
+    total.checked_sub(part).ok_or(Error::InvalidQuantity {
+        what,
+        reason: "a detail of the usage is larger than the total it is part of",
+    })
 }
 
 #[cfg(test)]

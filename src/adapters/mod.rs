@@ -17,7 +17,7 @@
 //! Anthropic's cost report and invoice lines as CSV, as [`BilledLine`]s to reconcile with.
 //!
 //! Missing counts are zero; a detail larger than the total it is part of, or a duration that is not a
-//! number of seconds, is a typed error ([`Error::InvalidQuantity`]), never a negative or made-up count.
+//! number of seconds, is a typed error ([`Error::InvalidQuantity`](crate::Error::InvalidQuantity)), never a negative or made-up count.
 //!
 //! Layer: above `base` only; the tracker (`call`) turns these into track calls.
 
@@ -45,13 +45,3 @@ pub use speech::{
     LiveKitSttMetrics, LiveKitTtsMetrics,
 };
 pub use telephony::{TwilioCall, TwilioStatusCallback};
-
-use crate::base::error::{Error, Result};
-
-/// `total - part`, or a typed error when a detail is larger than the total it is part of.
-fn part_of(total: u64, part: u64, what: &'static str) -> Result<u64> {
-    total.checked_sub(part).ok_or(Error::InvalidQuantity {
-        what,
-        reason: "a detail of the usage is larger than the total it is part of",
-    })
-}

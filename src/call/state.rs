@@ -2,8 +2,8 @@
 //! the call. Its atomics follow the hot path's ordering rule (`call`'s module docs): the gate orders,
 //! the sums are `Relaxed`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use once_cell::race::OnceBox;
 
@@ -16,7 +16,7 @@ use crate::base::usage::{Category, Measure, UsageKind};
 use crate::call::cumulative::Cumulative;
 use crate::call::info::MAX_NAME_LEN;
 use crate::call::info::{CallInfo, CallSummary, MAX_METADATA_LEN, Tracked, cut};
-use crate::call::meter::MeterShared;
+use crate::call::shared::{MeterShared, Offered};
 use crate::call::totals::Totals;
 use crate::control::alert::AlertMsg;
 use crate::control::budget::{
@@ -158,7 +158,8 @@ impl CallState {
             dropped: OnceBox::new(),
             revenue: AtomicI64::new(0),
         });
-        state.meter.register(&state)?;
+        let offered: Weak<dyn Offered> = Arc::downgrade(&state) as Weak<dyn Offered>;
+        state.meter.register(state.ident(), offered)?;
         Ok(state)
     }
 
@@ -595,4 +596,9 @@ pub(crate) enum Problem {
     Overflow,
     CallTotal,
     NameTooLong(&'static str, usize),
+}
+impl Offered for CallState {
+    fn events_offered(&self) -> u64 {
+        CallState::events_offered(self)
+    }
 }

@@ -14,12 +14,10 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -236,8 +234,6 @@ pub(crate) enum AlertMsg {
 
 /// Messages the alert queue holds before further ones are counted as dropped.
 pub(crate) const ALERT_QUEUE: usize = 4_096;
-/// How often the alert thread looks at its queue when it is empty.
-const POLL: Duration = Duration::from_millis(5);
 
 fn call_alert(
     kind: AlertKind,
@@ -378,7 +374,10 @@ pub(crate) type StoreAlert = Box<dyn Fn(Alert) + Send>;
 
 /// The alert thread and what stops it.
 pub(crate) struct Dispatcher {
-    stop: Arc<AtomicBool>,
+    /// Closed (dropped) to ask the thread to deliver what is queued and stop.
+    stop: Option<Sender<()>>,
+    /// Disconnected when the thread has ended.
+    ended: Receiver<()>,
     join: Option<JoinHandle<()>>,
 }
 
@@ -389,13 +388,17 @@ impl Dispatcher {
         store: StoreAlert,
         counters: Arc<Counters>,
     ) -> std::io::Result<Dispatcher> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
+        let (stop, stopping) = bounded::<()>(0);
+        let (ending, ended) = bounded::<()>(0);
         let join = std::thread::Builder::new()
             .name("callmeter-alerts".into())
-            .spawn(move || run(&queue, &sinks, &store, &counters, &stopping))?;
+            .spawn(move || {
+                run(&queue, &sinks, &store, &counters, &stopping);
+                drop(ending);
+            })?;
         Ok(Dispatcher {
-            stop,
+            stop: Some(stop),
+            ended,
             join: Some(join),
         })
     }
@@ -403,45 +406,49 @@ impl Dispatcher {
     /// Delivers what is queued and stops the thread, waiting for it until `deadline` at most (a sink
     /// still busy then is left to finish on its own; later alerts are not delivered).
     pub(crate) fn stop(&mut self, deadline: std::time::Instant) {
-        self.stop.store(true, Ordering::Release);
+        drop(self.stop.take());
         if let Some(join) = self.join.take() {
-            while !join.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if join.is_finished() {
+            // Blocks until the thread ends (its end of `ended` is dropped) or the deadline passes.
+            if let Err(RecvTimeoutError::Disconnected) = self.ended.recv_deadline(deadline) {
                 let _ = join.join();
             }
         }
     }
 }
 
+/// The alert thread: blocks on its queue (an alert is rare, so waking the thread is no cost worth
+/// polling for), delivers each alert to every sink, and when asked to stop delivers what is queued
+/// first.
 fn run(
     queue: &Receiver<AlertMsg>,
     sinks: &[Arc<dyn AlertSink>],
     store: &StoreAlert,
     counters: &Counters,
-    stop: &AtomicBool,
+    stop: &Receiver<()>,
 ) {
+    let deliver = |msg: AlertMsg| {
+        let alert = msg.into_alert();
+        for sink in sinks {
+            let delivered = catch_unwind(AssertUnwindSafe(|| sink.deliver(&alert)));
+            if !matches!(delivered, Ok(Ok(()))) {
+                Counters::bump(&counters.alert_sink_failures);
+            }
+        }
+        Counters::bump(&counters.alerts_raised);
+        store(alert);
+    };
     loop {
-        match queue.try_recv() {
-            Ok(msg) => {
-                let alert = msg.into_alert();
-                for sink in sinks {
-                    let delivered = catch_unwind(AssertUnwindSafe(|| sink.deliver(&alert)));
-                    if !matches!(delivered, Ok(Ok(()))) {
-                        Counters::bump(&counters.alert_sink_failures);
-                    }
+        select! {
+            recv(queue) -> msg => match msg {
+                Ok(msg) => deliver(msg),
+                Err(_) => return,
+            },
+            recv(stop) -> _ => {
+                while let Ok(msg) = queue.try_recv() {
+                    deliver(msg);
                 }
-                Counters::bump(&counters.alerts_raised);
-                store(alert);
+                return;
             }
-            Err(TryRecvError::Empty) => {
-                if stop.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(POLL);
-            }
-            Err(TryRecvError::Disconnected) => return,
         }
     }
 }

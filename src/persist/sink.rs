@@ -1,7 +1,8 @@
 //! Sinks: what happens to a batch after SQLite committed it.
 //!
 //! The SQLite file is the durable record; everything downstream of it (quota and platform alerts, the
-//! writer's log events, and later a fleet's shipping) is a [`Sink`]. The writer calls each sink in
+//! writer's log events, the cost metrics, and a fleet shipper's wake-up) is a [`Sink`]. The meter
+//! chooses its sinks; this file knows none but its own. The writer calls each sink in
 //! order, on its own thread, once per committed transaction, with exactly the records that
 //! transaction wrote: a record the database refused is never seen by a sink, and a batch split to
 //! isolate a refused record reaches the sinks as the parts that committed. A sink never sees the hot
@@ -98,20 +99,4 @@ impl Sink for TraceSink {
             );
         }
     }
-}
-
-/// The sinks every meter has: quotas and thresholds, the log events when the `tracing` feature is
-/// on, and the cost metrics when the `metrics` feature is.
-pub(crate) fn standard(
-    watch: Watch,
-    alerts: Sender<AlertMsg>,
-    counters: Arc<Counters>,
-) -> Vec<Box<dyn Sink>> {
-    vec![
-        #[cfg(feature = "tracing")]
-        Box::new(TraceSink),
-        #[cfg(feature = "metrics")]
-        Box::new(crate::persist::metrics::CostSink),
-        Box::new(QuotaSink::new(watch, alerts, counters)),
-    ]
 }

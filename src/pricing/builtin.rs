@@ -315,7 +315,15 @@ pub(super) const ALIASES: [(&str, &str, &str); 5] = [
     ("anthropic", "claude-haiku-4", "claude-haiku-4-20250514"),
 ];
 
-pub(super) fn catalog() -> Catalog {
+impl Catalog {
+    /// The built-in voice catalog: every price in the guide's table (`guide::prices`), each with its
+    /// source and date.
+    pub fn builtin() -> Catalog {
+        catalog()
+    }
+}
+
+fn catalog() -> Catalog {
     let builder = entries().into_iter().fold(Catalog::builder(), |b, entry| {
         b.insert(entry.with_origin(PriceOrigin::Builtin))
     });

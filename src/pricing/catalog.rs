@@ -6,7 +6,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
-use super::*;
+use super::destination::{Destinations, Route, RouteTable};
+use super::fee::FeeCalc;
+use super::line::{Entry, Line, Lines, Running, fallback};
+use super::model::{FixedCost, ModelPrice, Subscription};
+use super::names;
+use super::rate::Rate;
 use crate::base::error::{Error, Result};
 use crate::base::usage::UsageKind;
 
@@ -78,11 +83,6 @@ pub(crate) struct Priced {
 }
 
 impl Catalog {
-    /// The built-in voice catalog: every price in the guide's table (`guide::prices`), each with its source and date.
-    pub fn builtin() -> Catalog {
-        builtin::catalog()
-    }
-
     /// An empty builder.
     pub fn builder() -> CatalogBuilder {
         CatalogBuilder::default()
@@ -702,6 +702,9 @@ mod tests {
     use crate::base::money::Usd;
     use crate::base::usage::{Category, UsageKind};
     use crate::base::usage::{Measure, TokenUsage};
+    use crate::pricing::fee::FeeRule;
+    use crate::pricing::line::Tally;
+    use crate::pricing::rate::Increment;
     use rust_decimal::Decimal;
     use rust_decimal::dec;
 

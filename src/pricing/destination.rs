@@ -13,7 +13,8 @@ use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::*;
+use super::model::{ModelPrice, PriceOrigin};
+use super::rate::{Increment, Rate};
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::usage::{Category, UsageKind};

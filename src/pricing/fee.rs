@@ -5,9 +5,8 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::*;
 use crate::base::error::{Error, Result};
-use crate::base::money::Usd;
+use crate::base::money::{Usd, div_round_half_even};
 
 /// A payment processor's fee: a percentage of the amount plus a fixed amount, optionally capped.
 ///
@@ -190,5 +189,82 @@ impl Payment {
 impl From<Usd> for Payment {
     fn from(amount: Usd) -> Self {
         Payment::new(amount)
+    }
+}
+/// A fee rule ready for the hot path.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FeeCalc {
+    pub(super) num: u128,
+    pub(super) den: u128,
+    pub(super) fixed: i64,
+    pub(super) cap: Option<i64>,
+    /// Surcharges as (numerator, denominator) of a fraction of the amount.
+    pub(super) international: Option<(u128, u128)>,
+    pub(super) conversion: Option<(u128, u128)>,
+}
+
+/// `percent` as an exact fraction of one.
+pub(super) fn percent_fraction(percent: Decimal) -> Option<(u128, u128)> {
+    if percent.is_sign_negative() && !percent.is_zero() {
+        return None;
+    }
+    let num = u128::try_from(percent.mantissa()).ok()?;
+    let den = 10_u128.checked_pow(percent.scale())?.checked_mul(100)?;
+    Some((num, den))
+}
+
+impl FeeCalc {
+    pub(super) fn new(rule: &FeeRule) -> Option<Self> {
+        let (num, den) = percent_fraction(rule.percent)?;
+        let international = match rule.international {
+            Some(p) => Some(percent_fraction(p)?),
+            None => None,
+        };
+        let conversion = match rule.currency_conversion {
+            Some(p) => Some(percent_fraction(p)?),
+            None => None,
+        };
+        let fixed = rule.fixed.to_nanos().ok()?;
+        let cap = match rule.cap {
+            Some(c) => Some(c.to_nanos().ok()?),
+            None => None,
+        };
+        if fixed < 0 || cap.is_some_and(|c| c < 0) {
+            return None;
+        }
+        Some(FeeCalc {
+            num,
+            den,
+            fixed,
+            cap,
+            international,
+            conversion,
+        })
+    }
+
+    pub(super) fn fee_nanos(&self, amount: i64, flags: u8) -> Result<i64> {
+        let amount = u128::try_from(amount).map_err(|_| Error::AmountOutOfRange)?;
+        let part = |(num, den): (u128, u128)| {
+            i64::try_from(div_round_half_even(amount.saturating_mul(num), den))
+                .map_err(|_| Error::AmountOutOfRange)
+        };
+        let fee = part((self.num, self.den))?
+            .checked_add(self.fixed)
+            .ok_or(Error::AmountOutOfRange)?;
+        let mut fee = match self.cap {
+            Some(cap) => fee.min(cap),
+            None => fee,
+        };
+        for (flag, surcharge) in [
+            (PAY_INTERNATIONAL, self.international),
+            (PAY_CONVERSION, self.conversion),
+        ] {
+            if flags & flag != 0
+                && let Some(s) = surcharge
+            {
+                fee = fee.checked_add(part(s)?).ok_or(Error::AmountOutOfRange)?;
+            }
+        }
+        Ok(fee)
     }
 }

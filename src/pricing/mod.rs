@@ -51,7 +51,5 @@ pub use rate::{Increment, Rate};
 pub use twilio::{TwilioInboundPrice, TwilioOutboundPrice, TwilioVoiceCountry};
 
 pub(crate) use catalog::*;
-pub(crate) use destination::*;
-pub(crate) use fee::*;
 pub(crate) use line::*;
 pub(crate) use names::{strip_date, strip_provider};

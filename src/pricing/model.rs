@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::*;
+use super::fee::FeeRule;
+use super::rate::{Increment, Rate};
 use crate::base::error::Error;
 use crate::base::money::Usd;
 use crate::base::usage::{Category, UsageKind};

@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Catalog, Lookup, PriceOrigin, Tally, fallback};
+use super::catalog::{Catalog, Lookup};
+use super::line::{Tally, fallback};
+use super::model::PriceOrigin;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::usage::{Category, Measure, TokenUsage, Unit, UsageKind, millis};

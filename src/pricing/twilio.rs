@@ -13,7 +13,9 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::*;
+use super::destination::{Destinations, NumberType};
+use super::litellm::ImportReport;
+use super::model::PriceOrigin;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 
