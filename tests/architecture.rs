@@ -48,9 +48,6 @@ const DATABASE_OUTSIDE_PERSIST: &[&str] = &[
     // Reports read through their own connection (SQLite or PostgreSQL) and its dialects.
     "src/report/source.rs",
     "src/report/reports.rs",
-    // Quota and limit state read back from the file at open.
-    "src/control/quota.rs",
-    "src/control/limits.rs",
 ];
 
 /// Cycles between the files of a folder still to be broken, each with the reason. The list only

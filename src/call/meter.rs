@@ -22,10 +22,11 @@ use crate::call::tracker::CallCostTracker;
 use crate::control::alert::{ALERT_QUEUE, AlertSink, AlertThresholds, Dispatcher};
 use crate::control::budget::Budget;
 use crate::control::limits::{
-    Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, load_past,
+    Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, month_start_ms,
 };
 use crate::control::quota::{Quota, Watch};
 use crate::persist::message::Control;
+use crate::persist::recall;
 #[cfg(feature = "postgres")]
 use crate::persist::ship;
 use crate::persist::sink;
@@ -515,18 +516,13 @@ fn load_control(
 ) -> Result<(Arc<LimitBook>, Watch)> {
     let now_ms = start.now_ms;
     let past = if config.any() {
-        load_past(store.connection(), store.path(), config.offset(), now_ms)?
+        let since = month_start_ms(config.offset(), now_ms);
+        recall::past_calls(store.connection(), store.path(), since)?
     } else {
         Vec::new()
     };
-    let watch = Watch::load(
-        store.connection(),
-        store.path(),
-        quotas,
-        thresholds.daily,
-        thresholds.monthly,
-        now_ms,
-    )?;
+    let begun = recall::watch_start(store.connection(), store.path(), &quotas, now_ms)?;
+    let watch = Watch::new(quotas, thresholds.daily, thresholds.monthly, now_ms, begun);
     let mut book = LimitBook::new(config, past);
     if start.keep_ended {
         book = book.keeping_ended_periods();

@@ -16,7 +16,6 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::base::error::Result;
 use crate::base::money::Usd;
 
 /// Daily and monthly limits of one user or tenant: cost in dollars and voice minutes (the call
@@ -308,7 +307,7 @@ impl LimitConfig {
     }
 }
 
-/// One call's row, as the reload query reads it.
+/// One call of the current month, as the store reads it back at open.
 pub(crate) struct PastCall {
     pub(crate) user: Option<String>,
     pub(crate) tenant: Option<String>,
@@ -490,41 +489,6 @@ impl LimitBook {
             status,
         }
     }
-}
-
-/// Reads the calls of the current month (in `offset`) for the reload.
-pub(crate) fn load_past(
-    conn: &rusqlite::Connection,
-    path: &std::path::Path,
-    offset: FixedOffset,
-    now_ms: i64,
-) -> Result<Vec<PastCall>> {
-    let since = month_start_ms(offset, now_ms);
-    let mut stmt = conn
-        .prepare(
-            "SELECT c.user_id, c.tenant_id, c.started_at, c.total_cost_nanos,
-                    (SELECT COALESCE(SUM(e.quantity), 0) FROM cost_events e
-                     WHERE e.call_ref = c.call_ref AND e.unit = 'second' AND e.category = 'telephony')
-             FROM calls c WHERE c.started_at >= ?1",
-        )
-        .map_err(crate::base::error::storage(path, "reading this month's spend"))?;
-    let rows = stmt
-        .query_map([since], |r| {
-            let seconds: f64 = r.get(4)?;
-            Ok(PastCall {
-                user: r.get(0)?,
-                tenant: r.get(1)?,
-                started_at_ms: r.get(2)?,
-                cost: r.get(3)?,
-                call_ms: (seconds * 1000.0).round().max(0.0) as u64,
-            })
-        })
-        .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(crate::base::error::storage(
-            path,
-            "reading this month's spend",
-        ))?;
-    Ok(rows)
 }
 
 #[cfg(test)]

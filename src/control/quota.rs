@@ -7,14 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
-use rusqlite::Connection;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use rust_decimal::Decimal;
 
-use crate::base::error::Result;
-use crate::base::error::storage;
 use crate::base::money::Usd;
 use crate::base::usage::Measure;
 use crate::control::alert::{Alert, AlertKind, AlertUsage};
@@ -232,6 +229,25 @@ struct Total {
     cost: i64,
 }
 
+/// What the file holds of the current periods when a meter opens: plain data the store reads (see
+/// [`period_start`] for the periods), from which [`Watch::new`] starts counting.
+#[derive(Debug, Default)]
+pub(crate) struct WatchStart {
+    /// The platform's spend today (UTC), in nano-dollars.
+    pub(crate) day_cost: i64,
+    /// Its spend this month (UTC).
+    pub(crate) month_cost: i64,
+    /// Each quota's usage in its current period, in the quotas' order: (thousandths of units, cost).
+    pub(crate) quota_usage: Vec<(i64, i64)>,
+    /// The alerts raised this month: (kind, subject, when).
+    pub(crate) fired: Vec<(String, String, i64)>,
+}
+
+/// Where the current period of `period` kind begins (UTC milliseconds), as the watch counts it.
+pub(crate) fn period_start(period: Period, now_ms: i64) -> i64 {
+    Window::containing(period, now_ms).start
+}
+
 /// What the writer watches.
 pub(crate) struct Watch {
     quotas: Vec<Watched>,
@@ -241,69 +257,50 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// The watch for `quotas` and the daily and monthly cost thresholds, with the current periods'
-    /// usage and fired alerts read from the database.
-    pub(crate) fn load(
-        conn: &Connection,
-        path: &std::path::Path,
+    /// The watch for `quotas` and the daily and monthly cost thresholds at `now_ms`, starting from
+    /// what the file already holds of the current periods (`start`, read by the store at open).
+    pub(crate) fn new(
         quotas: Vec<Quota>,
         daily: Usd,
         monthly: Usd,
         now_ms: i64,
-    ) -> Result<Watch> {
+        start: WatchStart,
+    ) -> Watch {
         let mut watch = Watch {
             quotas: Vec::with_capacity(quotas.len()),
             totals: Vec::new(),
             fired: FxHashSet::default(),
         };
-        for (kind, period, threshold) in [
-            (AlertKind::DailyCost, Period::Day, daily),
-            (AlertKind::MonthlyCost, Period::Month, monthly),
+        for (kind, period, threshold, cost) in [
+            (AlertKind::DailyCost, Period::Day, daily, start.day_cost),
+            (
+                AlertKind::MonthlyCost,
+                Period::Month,
+                monthly,
+                start.month_cost,
+            ),
         ] {
-            let window = Window::containing(period, now_ms);
-            let cost: i64 = conn
-                .query_row(
-                    "SELECT COALESCE(SUM(cost_nanos), 0) FROM cost_events WHERE created_at >= ?1",
-                    [window.start],
-                    |r| r.get(0),
-                )
-                .map_err(storage(path, "reading the platform's spend"))?;
             watch.totals.push(Total {
                 kind,
                 threshold: threshold.to_nanos().unwrap_or(i64::MAX),
-                window,
+                window: Window::containing(period, now_ms),
                 cost,
             });
         }
-        for quota in quotas {
-            let window = Window::containing(quota.period, now_ms);
-            let (milli_units, cost): (i64, i64) = conn
-                .query_row(
-                    &format!(
-                        "SELECT {MILLI_UNITS}, COALESCE(SUM(cost_nanos), 0) FROM cost_events
-                         WHERE created_at >= ?1 AND provider = ?2 AND (?3 IS NULL OR model = ?3)"
-                    ),
-                    rusqlite::params![window.start, quota.provider, quota.model],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(storage(path, "reading quota usage"))?;
+        let usage = start
+            .quota_usage
+            .into_iter()
+            .chain(std::iter::repeat((0, 0)));
+        for (quota, (milli_units, cost)) in quotas.into_iter().zip(usage) {
             watch.quotas.push(Watched {
+                window: Window::containing(quota.period, now_ms),
                 quota,
-                window,
                 units: Decimal::new(milli_units, 3),
                 cost,
                 others: Arc::default(),
             });
         }
-        let month_start = Window::containing(Period::Month, now_ms).start;
-        let mut stmt = conn
-            .prepare("SELECT kind, subject, raised_at FROM alerts WHERE raised_at >= ?1")
-            .map_err(storage(path, "reading this month's alerts"))?;
-        let rows = stmt
-            .query_map([month_start], |r| <(String, String, i64)>::try_from(r))
-            .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(storage(path, "reading this month's alerts"))?;
-        for (kind, subject, at) in rows {
+        for (kind, subject, at) in start.fired {
             let Some(kind) = AlertKind::from_name(&kind) else {
                 continue;
             };
@@ -313,7 +310,7 @@ impl Watch {
                     .insert((kind, subject.clone(), period_of(UTC, at, period).0));
             }
         }
-        Ok(watch)
+        watch
     }
 
     /// The quotas, for a fleet refresh to tell them what the other servers used.
@@ -420,12 +417,6 @@ pub(crate) struct Spent<'a> {
     pub(crate) model: &'a str,
     pub(crate) measure: Measure,
 }
-
-/// The sum of events' headline quantities in thousandths, exact: a quantity is whole units, or
-/// milliseconds shown as seconds, so it has at most three decimals, and each one is rounded back to
-/// them before the sum (a sum of the stored floats would carry their binary error).
-pub(crate) const MILLI_UNITS: &str =
-    "CAST(COALESCE(SUM(CAST(ROUND(quantity * 1000) AS BIGINT)), 0) AS BIGINT)";
 
 /// A quantity as the exact decimal it stands for (quantities are whole units, or milliseconds shown
 /// as seconds); past the decimal range it counts as the most there is.

@@ -31,6 +31,7 @@ pub(crate) mod metrics;
 pub(crate) mod outbox;
 pub(crate) mod owner;
 pub(crate) mod quarantine;
+pub(crate) mod recall;
 pub(crate) mod rollup;
 #[cfg(feature = "postgres")]
 pub(crate) mod ship;

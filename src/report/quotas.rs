@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::Period;
-use crate::control::quota::MILLI_UNITS;
+use crate::persist::recall::MILLI_UNITS;
 use crate::report::reports::{Reports, range_ms};
 use crate::report::source::{Dialect, Param};
 

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
-use crate::control::quota::MILLI_UNITS;
 use crate::control::{Alert, AlertKind};
+use crate::persist::recall::MILLI_UNITS;
 use crate::pricing::{strip_date, strip_provider};
 use crate::report::reports::{Reports, range_ms};
 use crate::report::source::Dialect;
