@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +49,7 @@ pub(crate) struct CallIdent {
 impl CallIdent {
     /// The name of the agent with this index.
     pub(crate) fn agent_name(&self, index: u32) -> Option<Arc<str>> {
-        let agents = lock(self.agents.get()?);
+        let agents = crate::base::sync::lock(self.agents.get()?);
         agents.get(index as usize).map(|a| Arc::clone(&a.name))
     }
 
@@ -118,8 +118,3 @@ pub(crate) struct Agent {
     pub(crate) name: Arc<str>,
     pub(crate) total: AtomicI64,
 }
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub(crate) use crate::base::clock::system_now_ms as now_ms;

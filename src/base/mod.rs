@@ -6,11 +6,14 @@
 //!   [`Category`](crate::Category), [`Unit`](crate::Unit)) and the quantity an event carries.
 //! - [`clock`]: where a meter reads the time ([`Clock`](crate::Clock), [`ManualClock`](crate::ManualClock)).
 //! - [`stats`]: the meter's counters and their snapshot, [`Stats`](crate::Stats).
+//! - [`sync`]: locks that outlive a panic; [`backoff`]: the waits between retries.
 //!
 //! Layer: the bottom. Imports nothing of the crate outside this folder.
 
+pub(crate) mod backoff;
 pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod money;
 pub(crate) mod stats;
+pub(crate) mod sync;
 pub(crate) mod usage;

@@ -119,10 +119,7 @@ pub(crate) struct ShipCounters {
 impl ShipCounters {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn set_error(&self, error: Option<String>) {
-        match self.last_error.lock() {
-            Ok(mut guard) => *guard = error,
-            Err(poisoned) => *poisoned.into_inner() = error,
-        }
+        *crate::base::sync::lock(&self.last_error) = error;
     }
 }
 
@@ -162,10 +159,7 @@ impl Counters {
         let quarantined = self.quarantined.load(Ordering::Acquire);
         let dropped = self.dropped.load(Ordering::Acquire);
         let enqueued = enqueued() + self.late.load(Ordering::Acquire);
-        let last_write_error = match self.last_write_error.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        let last_write_error = crate::base::sync::lock(&self.last_write_error).clone();
         Stats {
             enqueued,
             persisted,
@@ -200,10 +194,7 @@ impl Counters {
                 }
             },
             ship_errors: self.ship.errors.load(Ordering::Relaxed),
-            last_ship_error: match self.ship.last_error.lock() {
-                Ok(guard) => guard.clone(),
-                Err(poisoned) => poisoned.into_inner().clone(),
-            },
+            last_ship_error: crate::base::sync::lock(&self.ship.last_error).clone(),
         }
     }
 }

@@ -65,11 +65,7 @@ impl Running for Cumulative {
                 return self.values[i].fetch_add(qty, Ordering::Relaxed);
             }
         }
-        let mut map = self
-            .overflow
-            .get_or_init(Box::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::base::sync::lock(self.overflow.get_or_init(Box::default));
         add_to_line(&mut map, line, qty)
     }
 }

@@ -620,10 +620,7 @@ impl Meter {
     /// priced by the version in force when it is tracked.
     pub fn set_catalog(&self, catalog: Catalog) {
         let catalog = Arc::new(catalog);
-        match self.shared.catalog.write() {
-            Ok(mut c) => *c = catalog,
-            Err(poisoned) => *poisoned.into_inner() = catalog,
-        }
+        *crate::base::sync::write(&self.shared.catalog) = catalog;
     }
 
     /// A snapshot of the counters.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use crate::base::error::{Error, Result};
-use crate::ident::lock;
+use crate::base::sync::lock;
 
 /// The result, once the thread has it, and the task to wake then.
 struct Slot<T> {

@@ -91,10 +91,7 @@ pub(crate) struct MeterShared {
 
 impl MeterShared {
     pub(crate) fn catalog(&self) -> Arc<Catalog> {
-        match self.catalog.read() {
-            Ok(c) => Arc::clone(&c),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&crate::base::sync::read(&self.catalog))
     }
 
     /// The index of an unknown provider/model pair (a rare path that locks briefly and may allocate).
@@ -142,7 +139,7 @@ impl MeterShared {
     }
 
     pub(super) fn active(&self) -> std::sync::MutexGuard<'_, ActiveCalls> {
-        self.active.lock().unwrap_or_else(|p| p.into_inner())
+        crate::base::sync::lock(&self.active)
     }
 
     /// Marks the call active and tells the writer about it.

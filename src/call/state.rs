@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::base::error::{Error, Result};
 use crate::base::money::{MAX_CALL_COST, MAX_CALL_NANOS, MAX_EVENT_NANOS, Usd, add_within};
 use crate::base::stats::Counters;
+use crate::base::sync::lock;
 use crate::base::usage::{Category, Measure, UsageKind};
 use crate::call::cumulative::Cumulative;
 use crate::call::info::MAX_NAME_LEN;
@@ -23,7 +24,7 @@ use crate::control::budget::{
     CROSSED_CUTOFF, CROSSED_SESSION_ALERT, CROSSED_WARNING, CompiledBudget, Transitions, Verdict,
 };
 use crate::control::limits::PeriodCounter;
-use crate::ident::{Agent, CallIdent, CallStatus, lock};
+use crate::ident::{Agent, CallIdent, CallStatus};
 use crate::persist::message::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
 use crate::pricing::{Lookup, LookupCache};
 

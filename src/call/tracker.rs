@@ -8,13 +8,14 @@ use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::stats::Counters;
+use crate::base::sync::lock;
 use crate::base::usage::{MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
 use crate::call::info::MAX_NAME_LEN;
 use crate::call::info::{CallSummary, Outcome, Tracked};
 use crate::call::state::CallState;
 use crate::control::budget::Verdict;
+use crate::ident::Agent;
 use crate::ident::CallStatus;
-use crate::ident::{Agent, lock};
 use crate::persist::message::NO_AGENT;
 use crate::pricing::{Payment, Route};
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::money::Usd;
 use crate::base::stats::Counters;
 use crate::control::budget::Verdict;
-use crate::control::limits::{Period, PeriodCounter, SubjectKind};
+use crate::control::limits::{PeriodCounter, SubjectKind};
 use crate::ident::CallIdent;
 
 /// What an alert is about.
@@ -333,10 +333,7 @@ fn limit_alert(call: &CallIdent, counter: &PeriodCounter, at_ms: i64) -> Alert {
         SubjectKind::User => (AlertKind::UserLimit, "user"),
         SubjectKind::Tenant => (AlertKind::TenantLimit, "tenant"),
     };
-    let period = match counter.period {
-        Period::Day => "daily",
-        Period::Month => "monthly",
-    };
+    let period = counter.period.adjective();
     let cost_reached = status.cost_limit.filter(|limit| status.spent >= *limit);
     let minutes_reached = status
         .minutes_limit

@@ -95,6 +95,24 @@ pub enum Period {
     Month,
 }
 
+impl Period {
+    /// `"day"` or `"month"`, as the database and JSON name it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Month => "month",
+        }
+    }
+
+    /// `"daily"` or `"monthly"`, as alerts word it.
+    pub const fn adjective(self) -> &'static str {
+        match self {
+            Period::Day => "daily",
+            Period::Month => "monthly",
+        }
+    }
+}
+
 /// Whose limits: a user's or a tenant's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -399,7 +417,7 @@ impl LimitBook {
         started_ms: i64,
     ) -> Vec<Arc<PeriodCounter>> {
         let mut out = Vec::new();
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counters = crate::base::sync::lock(&self.counters);
         for (kind, id) in [(SubjectKind::User, user), (SubjectKind::Tenant, tenant)] {
             let Some(id) = id else { continue };
             let limits = self.limits(kind, id);
@@ -448,7 +466,7 @@ impl LimitBook {
     /// The counters of the current periods, for a refresh of the other servers' spend.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn counters(&self) -> Vec<Arc<PeriodCounter>> {
-        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let counters = crate::base::sync::lock(&self.counters);
         counters.values().cloned().collect()
     }
 

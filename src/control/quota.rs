@@ -190,12 +190,12 @@ impl OthersUsage {
     /// Sets the other servers' units and cost in the period whose key is `key`.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn set(&self, key: i64, units: Decimal, cost: i64) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, units, cost));
+        *crate::base::sync::lock(&self.0) = Some((key, units, cost));
     }
 
     /// Their units and cost in the period `key` (zero when what was read is of another period).
     fn of(&self, key: i64) -> (Decimal, i64) {
-        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+        match *crate::base::sync::lock(&self.0) {
             Some((k, units, cost)) if k == key => (units, cost),
             _ => (Decimal::ZERO, 0),
         }
@@ -455,10 +455,7 @@ impl Quota {
         at: i64,
     ) -> Alert {
         let (by_cost, by_units) = reached.unwrap_or_default();
-        let period = match self.period {
-            Period::Day => "daily",
-            Period::Month => "monthly",
-        };
+        let period = self.period.adjective();
         let used = units.normalize();
         let mut figures = Vec::new();
         if let (Some(t), Some(limit)) = (by_cost, self.cost) {

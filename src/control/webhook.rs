@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use crate::base::backoff::Backoff;
 use crate::base::error::{Error, Result};
 use crate::control::alert::{Alert, AlertSink};
 
@@ -166,12 +167,11 @@ struct Poster {
 impl Poster {
     fn run(self, alerts: &Receiver<Vec<u8>>) {
         for body in alerts {
-            let mut wait = self.options.backoff;
+            let mut backoff = Backoff::new(self.options.backoff, Duration::MAX);
             let mut posted = false;
             for attempt in 1..=self.options.attempts.max(1) {
                 if attempt > 1 {
-                    std::thread::sleep(wait);
-                    wait = wait.saturating_mul(2);
+                    std::thread::sleep(backoff.next_wait());
                 }
                 let sent = self
                     .agent

@@ -10,9 +10,10 @@
 use chrono::DateTime;
 use serde_json::json;
 
+use crate::base::clock::system_now_ms as now_ms;
 use crate::base::money::Usd;
 use crate::control::alert::{Alert, AlertKind};
-use crate::ident::{CallIdent, now_ms};
+use crate::ident::CallIdent;
 use crate::persist::message::{Record, Resolved};
 
 /// The table.

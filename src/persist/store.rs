@@ -359,7 +359,7 @@ pub(crate) struct Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if let Some(lock) = self.lock.take() {
-            lock.release(&self.conn, crate::ident::now_ms());
+            lock.release(&self.conn, crate::base::clock::system_now_ms());
         }
     }
 }
@@ -495,7 +495,7 @@ impl Store {
         }
         configure(&conn, path)?;
         migrate(&conn, path)?;
-        let now = crate::ident::now_ms();
+        let now = crate::base::clock::system_now_ms();
         let meter_ref = lock.register(&conn, path, now)?;
         let recovered = owner::recover(&conn, path, meter_ref, now)?;
         let origin = outbox::origin(&conn).map_err(storage(path, "reading the origin"))?;
@@ -535,7 +535,7 @@ impl Store {
                     insert.execute(params![
                         q.provider,
                         q.model,
-                        period_name(q.period),
+                        q.period.as_str(),
                         q.units.map(|u| i64::try_from(u).unwrap_or(i64::MAX)),
                         q.cost.map(|c| c.to_nanos().unwrap_or(i64::MAX)),
                         q.warn_percent,
@@ -548,7 +548,7 @@ impl Store {
                     insert.execute(params![
                         None::<&str>,
                         None::<&str>,
-                        period_name(period),
+                        period.as_str(),
                         None::<i64>,
                         nanos,
                         100,
@@ -1019,14 +1019,6 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
          PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     ))
     .map_err(storage(path, "setting pragmas"))
-}
-
-/// A period as the `quotas` table names it.
-fn period_name(period: Period) -> &'static str {
-    match period {
-        Period::Day => "day",
-        Period::Month => "month",
-    }
 }
 
 /// How long opening waits for another process that is creating or migrating the schema of the same

@@ -38,7 +38,7 @@ impl UnknownModels {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::base::sync::lock(&self.inner)
     }
 
     /// The index of `provider`/`model`, and whether it was added now (then without suggestions: see

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rustc_hash::FxHashMap;
 
+use crate::base::backoff::Backoff;
 use crate::base::error::UnpersistedCall;
 use crate::base::money::Usd;
 use crate::base::stats::Counters;
@@ -127,7 +128,7 @@ impl Writer {
                     }
                     continue;
                 }
-                st.backoff = Duration::ZERO;
+                st.backoff.0.reset();
                 st.since_checkpoint = Some(Instant::now());
             }
             if st.taken >= st.owed {
@@ -276,9 +277,7 @@ impl Writer {
             .persisted
             .fetch_add(batch.events.len() as u64, Ordering::Release);
         // The database takes writes again: the error is history (`write_errors` keeps the count).
-        if let Ok(mut last) = self.counters.last_write_error.lock() {
-            *last = None;
-        }
+        *crate::base::sync::lock(&self.counters.last_write_error) = None;
         for sink in &mut self.sinks {
             sink.committed(batch);
         }
@@ -301,18 +300,15 @@ impl Writer {
         self.take_control(st);
         Counters::bump(&self.counters.write_errors);
         self.record_metrics(st.batch.events.len());
-        if let Ok(mut last) = self.counters.last_write_error.lock() {
-            *last = Some(e.to_string());
-        }
+        *crate::base::sync::lock(&self.counters.last_write_error) = Some(e.to_string());
         if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
             // The write-ahead log may hold most of the disk: move it into the database and truncate it.
             let _ = self.store.checkpoint();
         }
-        st.backoff = (st.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
-        let mut wait = st.backoff;
+        let mut wait = st.backoff.0.next_wait();
         if let Some((_, deadline)) = &st.shutdown {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left <= st.backoff {
+            if left <= wait {
                 // Give up: answer what could not be written; it stays counted as pending.
                 if let Some((ack, _)) = st.shutdown.take() {
                     let _ = ack.send(self.unwritten(st));
@@ -447,6 +443,15 @@ impl Writer {
     }
 }
 
+/// The writer's waits between attempts at a failing write: 10 ms doubling to 1 s.
+struct WriteBackoff(Backoff);
+
+impl Default for WriteBackoff {
+    fn default() -> Self {
+        WriteBackoff(Backoff::new(FIRST_BACKOFF, MAX_BACKOFF))
+    }
+}
+
 /// The writer loop's working state.
 #[derive(Default)]
 struct LoopState {
@@ -462,7 +467,7 @@ struct LoopState {
     ends: Vec<(u64, CallEnd)>,
     shutdown: Option<(Sender<Vec<UnpersistedCall>>, Instant)>,
     control_gone: bool,
-    backoff: Duration,
+    backoff: WriteBackoff,
     /// When the writer last committed, if it has not truncated the write-ahead log since.
     since_checkpoint: Option<Instant>,
 }

@@ -481,10 +481,7 @@ fn report(args: &ReportArgs) -> Result<(), String> {
                 (None, Some(u)) => format!("{} of {u}", q.units),
                 (None, None) => money(q.cost),
             };
-            let period = match q.period {
-                callmeter::control::Period::Day => "day",
-                callmeter::control::Period::Month => "month",
-            };
+            let period = q.period.as_str();
             println!(
                 "    {:<32} {period:<5} {:>7} %  {:<8}  {limit}",
                 q.subject, q.used_percent, q.level

@@ -31,12 +31,13 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 use postgres::{Client, NoTls};
 use rusqlite::Connection;
 
+use crate::base::backoff::Backoff;
+use crate::base::clock::system_now_ms as now_ms;
 use crate::base::money::Usd;
 use crate::base::stats::Counters;
 use crate::control::alert::{Alert, AlertKind, AlertMsg, AlertUsage};
 use crate::control::limits::LimitBook;
 use crate::control::quota::FleetQuota;
-use crate::ident::now_ms;
 use crate::persist::message::Batch;
 use crate::persist::outbox::{self, Watermarks};
 use crate::persist::ship::outgoing::Outgoing;
@@ -190,7 +191,7 @@ struct Shipper {
 
 impl Shipper {
     fn run(mut self) {
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let mut sqlite = None;
         loop {
             if let Ok(deadline) = self.stop.try_recv() {
@@ -212,11 +213,11 @@ impl Shipper {
             };
             match round {
                 Ok(Round::Shipped) => {
-                    delay = BACKOFF_MIN;
+                    backoff.reset();
                     self.counters.ship.set_error(None);
                 }
                 Ok(Round::Idle) => {
-                    delay = BACKOFF_MIN;
+                    backoff.reset();
                     self.counters.ship.set_error(None);
                     if self.stop_at.is_some() {
                         return;
@@ -233,8 +234,7 @@ impl Shipper {
                     if !matches!(e, ShipError::Sqlite(_)) {
                         self.clients.clear();
                     }
-                    self.back_off(delay, sqlite.as_ref());
-                    delay = (delay * 2).min(BACKOFF_MAX);
+                    self.back_off(backoff.next_wait(), sqlite.as_ref());
                 }
             }
         }
