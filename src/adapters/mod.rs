@@ -1,6 +1,10 @@
 //! Provider objects, deserialised from the providers' own JSON and turned into what callmeter bills.
 //!
-//! Language models (`llm`) each count cached tokens their own way:
+//! One file per provider holds both its usage shapes (what a response or an event reports) and its
+//! billing shapes (what its billing and usage APIs report): `openai`, `anthropic`, `deepgram`,
+//! `elevenlabs`, `twilio`, `livekit`, `pipecat`; `billed` holds what they share.
+//!
+//! Language models each count cached tokens their own way:
 //!
 //! - **OpenAI** (Chat Completions, Responses) reports input tokens **gross**: `prompt_tokens` /
 //!   `input_tokens` include the cached tokens and the audio tokens, and `completion_tokens` /
@@ -11,37 +15,46 @@
 //!   come from `cache_creation` when present; without it every write is a 5-minute write.
 //! - **OpenAI Realtime** (`response.done`) reports text and audio apart, with the cached part of each.
 //!
-//! Speech (`speech`): Deepgram's pre-recorded response and live-stream messages, LiveKit Agents'
-//! STT and TTS metrics. Telephony (`telephony`): Twilio's status callback and Call resource.
-//! What providers billed (`billed`): Twilio's Call resources and Usage Records, OpenAI's Costs API,
-//! Anthropic's cost report and invoice lines as CSV, as [`BilledLine`]s to reconcile with.
+//! Speech: Deepgram's pre-recorded response and live-stream messages, LiveKit Agents' STT and TTS
+//! metrics. Telephony: Twilio's status callback and Call resource. What providers billed: Twilio's
+//! Call resources and Usage Records, OpenAI's Costs API, Anthropic's cost report, Deepgram's
+//! requests and invoice lines as CSV, as [`BilledLine`]s to reconcile with; what they counted, as
+//! [`BilledUsage`].
 //!
 //! Missing counts are zero; a detail larger than the total it is part of, or a duration that is not a
 //! number of seconds, is a typed error ([`Error::InvalidQuantity`](crate::Error::InvalidQuantity)), never a negative or made-up count.
 //!
 //! Layer: above `base` only; the tracker (`call`) turns these into track calls.
 
+mod anthropic;
 mod billed;
-mod llm;
-mod speech;
-mod telephony;
+mod deepgram;
+mod elevenlabs;
+mod livekit;
+mod openai;
+mod parts;
+mod pipecat;
+mod twilio;
 
-pub use billed::{
-    Amount, AnthropicCacheWrites, AnthropicCostBucket, AnthropicCostReport, AnthropicCostResult,
-    AnthropicUsageBucket, AnthropicUsageReport, AnthropicUsageResult, BilledLine, BilledUsage,
-    DeepgramRequest, DeepgramRequestDetails, DeepgramRequestResponse, DeepgramRequests,
-    DeepgramUsageResult, DeepgramUsageSummary, ElevenLabsCharacterStats, ExchangeRate,
-    OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiUsageBucket,
-    OpenAiUsageReport, OpenAiUsageResult, TwilioCallsPage, TwilioUsageRecord, TwilioUsageRecords,
-    invoice_lines_csv,
+pub use anthropic::{
+    AnthropicCacheCreation, AnthropicCacheWrites, AnthropicCostBucket, AnthropicCostReport,
+    AnthropicCostResult, AnthropicUsage, AnthropicUsageBucket, AnthropicUsageReport,
+    AnthropicUsageResult,
 };
-pub use llm::{
-    AnthropicCacheCreation, AnthropicUsage, LiveKitLlmMetrics, OpenAiInputDetails,
-    OpenAiOutputDetails, OpenAiUsage, PipecatTokenUsage, RealtimeCachedDetails,
-    RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage,
+pub use billed::{Amount, BilledLine, BilledUsage, ExchangeRate, invoice_lines_csv};
+pub use deepgram::{
+    DeepgramLiveMessage, DeepgramMetadata, DeepgramRequest, DeepgramRequestDetails,
+    DeepgramRequestResponse, DeepgramRequests, DeepgramResponse, DeepgramStream,
+    DeepgramUsageResult, DeepgramUsageSummary,
 };
-pub use speech::{
-    DeepgramLiveMessage, DeepgramMetadata, DeepgramResponse, DeepgramStream, LiveKitMetadata,
-    LiveKitSttMetrics, LiveKitTtsMetrics,
+pub use elevenlabs::ElevenLabsCharacterStats;
+pub use livekit::{LiveKitLlmMetrics, LiveKitMetadata, LiveKitSttMetrics, LiveKitTtsMetrics};
+pub use openai::{
+    OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiInputDetails,
+    OpenAiOutputDetails, OpenAiUsage, OpenAiUsageBucket, OpenAiUsageReport, OpenAiUsageResult,
+    RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage,
 };
-pub use telephony::{TwilioCall, TwilioStatusCallback};
+pub use pipecat::PipecatTokenUsage;
+pub use twilio::{
+    TwilioCall, TwilioCallsPage, TwilioStatusCallback, TwilioUsageRecord, TwilioUsageRecords,
+};

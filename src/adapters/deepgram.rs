@@ -1,12 +1,17 @@
-//! Speech objects: Deepgram's pre-recorded response and live-stream messages, LiveKit Agents' STT and
-//! TTS metrics. Each gives the seconds of audio or the characters the provider bills.
+//! Deepgram: pre-recorded responses and live stream messages as seconds of audio, and the usage
+//! summary and per-request costs of the management API.
 
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::billed::*;
+use super::parts::*;
 use crate::base::error::Result;
-use crate::base::usage::{UsageKind, millis};
+use crate::base::money::Usd;
+use crate::base::usage::{Unit, UsageKind, millis};
 
-fn one() -> u32 {
+pub(super) fn one() -> u32 {
     1
 }
 
@@ -148,63 +153,160 @@ impl DeepgramStream {
     }
 }
 
-/// Whole milliseconds as seconds; `millis` reads them back exactly.
-fn seconds_of(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}
-
-/// `metadata` of a LiveKit Agents metrics event: the plugin's model and provider (`"Deepgram"`,
-/// `"ElevenLabs"`, …; callmeter matches provider names without regard to case).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Deepgram's project usage summary (`GET /v1/projects/{project_id}/usage`, daily resolution).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct LiveKitMetadata {
-    /// The model, as the plugin names it.
-    pub model_name: Option<String>,
-    /// The provider, as the plugin names it.
-    pub model_provider: Option<String>,
+pub struct DeepgramUsageSummary {
+    /// The range's start.
+    pub start: String,
+    /// The range's end.
+    pub end: String,
+    /// One result per period of the resolution.
+    pub results: Vec<DeepgramUsageResult>,
 }
 
-/// LiveKit Agents' `STTMetrics`, as `model_dump()` writes it. Streaming STT emits one per usage
-/// report, each for the audio pushed since the last, so they add up.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LiveKitSttMetrics {
-    /// Seconds of audio pushed to the STT.
-    pub audio_duration: f64,
-    /// Whether the STT streams (a WebSocket) rather than answering requests.
-    #[serde(default)]
-    pub streamed: bool,
-    /// The plugin's model and provider; absent from older versions.
-    #[serde(default)]
-    pub metadata: Option<LiveKitMetadata>,
+/// One period of Deepgram's usage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramUsageResult {
+    /// The period's start (`2024-10-01`, or a time on that day).
+    pub start: String,
+    /// The period's end.
+    pub end: String,
+    /// Hours of audio processed.
+    pub hours: f64,
+    /// Hours billed: every channel of multichannel audio counts.
+    pub total_hours: Option<f64>,
+    /// Requests.
+    pub requests: u64,
 }
 
-impl LiveKitSttMetrics {
-    /// Seconds of audio, checked, for
-    /// [`CallCostTracker::track_stt`](crate::CallCostTracker::track_stt).
+impl DeepgramUsageSummary {
+    /// One usage per day, in seconds billed (`total_hours` × 3 600, or `hours` without it), read as
+    /// the shortest decimal of each float and rounded to the millisecond.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when `audio_duration` is negative, not finite, or absurdly large.
-    pub fn audio_seconds(&self) -> Result<f64> {
-        millis(UsageKind::AudioSeconds, self.audio_duration).map(seconds_of)
+    /// [`Error::BilledRecord`] for a period that does not start with a date, or spans more than a
+    /// day (ask for the daily resolution).
+    pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
+        let mut out = Vec::new();
+        for r in &self.results {
+            let day_of = |s: &str| -> Result<NaiveDate> {
+                s.get(..10)
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| bad("deepgram", s, "not a date"))
+            };
+            let (day, last) = (day_of(&r.start)?, day_of(&r.end)?);
+            // A day is `2024-10-01`..`2024-10-01`, or a time on it to the next midnight.
+            let midnight = r
+                .end
+                .get(10..)
+                .is_some_and(|t| t.trim_start_matches(['T', ' ']).starts_with("00:00"));
+            let one_day = last == day || (last == day.succ_opt().unwrap_or(day) && midnight);
+            if !one_day {
+                return Err(bad(
+                    "deepgram",
+                    &r.start,
+                    "a period of more than one day: ask for the daily resolution",
+                ));
+            }
+            let hours = r.total_hours.unwrap_or(r.hours);
+            let hours = crate::base::money::shortest_decimal(hours)
+                .ok_or_else(|| bad("deepgram", &r.start, format!("hours {hours} not a number")))?;
+            out.push(BilledUsage::new(
+                "deepgram",
+                day.to_string(),
+                day,
+                Unit::Second,
+                // Hours are floats: to the millisecond, as callmeter counts time.
+                (hours * Decimal::from(3_600))
+                    .round_dp_with_strategy(3, rust_decimal::RoundingStrategy::MidpointNearestEven)
+                    .normalize(),
+            ));
+        }
+        Ok(out)
     }
 }
 
-/// LiveKit Agents' `TTSMetrics`, as `model_dump()` writes it: one per synthesis, with the characters
-/// sent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LiveKitTtsMetrics {
-    /// Characters sent to the TTS.
-    pub characters_count: u64,
-    /// Seconds of audio produced.
-    #[serde(default)]
-    pub audio_duration: f64,
-    /// Whether the synthesis was cancelled (its characters are billed all the same).
-    #[serde(default)]
-    pub cancelled: bool,
-    /// The plugin's model and provider; absent from older versions.
-    #[serde(default)]
-    pub metadata: Option<LiveKitMetadata>,
+/// A page of Deepgram's requests (`GET /v1/projects/{project_id}/requests`): each request with
+/// what it cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequests {
+    /// The page number.
+    pub page: u64,
+    /// Requests per page.
+    pub limit: u64,
+    /// The requests.
+    pub requests: Vec<DeepgramRequest>,
+}
+
+/// One request to Deepgram.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequest {
+    /// Its id.
+    pub request_id: String,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// The endpoint (`/v1/listen`, `/v1/speak`).
+    pub path: String,
+    /// What Deepgram answered, with the cost.
+    pub response: DeepgramRequestResponse,
+}
+
+/// Deepgram's answer to a request, as the requests list reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequestResponse {
+    /// The HTTP status.
+    pub code: u16,
+    /// Cost and usage.
+    pub details: DeepgramRequestDetails,
+}
+
+/// What a request used and cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeepgramRequestDetails {
+    /// Its cost in US dollars (a JSON number).
+    pub usd: Option<f64>,
+    /// Seconds of audio.
+    pub duration: Option<f64>,
+    /// The models used.
+    pub models: Vec<String>,
+}
+
+impl DeepgramRequests {
+    /// One line per request that has a cost, on the day it was made, for its (first) model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BilledRecord`] for a `created` that is not RFC 3339 or a cost that is not a number.
+    pub fn billed_lines(&self) -> Result<Vec<BilledLine>> {
+        let mut lines = Vec::new();
+        for r in &self.requests {
+            let Some(usd) = r.response.details.usd else {
+                continue;
+            };
+            let day = day_of_rfc3339(&r.created, "deepgram", &r.request_id)?;
+            let amount = crate::base::money::shortest_decimal(usd)
+                .ok_or_else(|| bad("deepgram", &r.request_id, format!("usd {usd} not a number")))?;
+            let mut line = BilledLine::new(
+                "deepgram",
+                r.request_id.clone(),
+                day,
+                r.path.clone(),
+                Usd::new(amount),
+            );
+            if let Some(model) = r.response.details.models.first() {
+                line = line.model(model.clone());
+            }
+            lines.push(line);
+        }
+        Ok(lines)
+    }
 }
 
 #[cfg(test)]
