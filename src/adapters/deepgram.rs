@@ -187,7 +187,7 @@ impl DeepgramUsageSummary {
     ///
     /// # Errors
     ///
-    /// [`Error::BilledRecord`] for a period that does not start with a date, or spans more than a
+    /// [`Error::BilledRecord`](crate::Error::BilledRecord) for a period that does not start with a date, or spans more than a
     /// day (ask for the daily resolution).
     pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
         let mut out = Vec::new();
@@ -283,7 +283,7 @@ impl DeepgramRequests {
     ///
     /// # Errors
     ///
-    /// [`Error::BilledRecord`] for a `created` that is not RFC 3339 or a cost that is not a number.
+    /// [`Error::BilledRecord`](crate::Error::BilledRecord) for a `created` that is not RFC 3339 or a cost that is not a number.
     pub fn billed_lines(&self) -> Result<Vec<BilledLine>> {
         let mut lines = Vec::new();
         for r in &self.requests {

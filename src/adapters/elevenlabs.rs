@@ -25,7 +25,7 @@ impl ElevenLabsCharacterStats {
     ///
     /// # Errors
     ///
-    /// [`Error::BilledRecord`] when a series is not as long as the time axis, or a count is not a
+    /// [`Error::BilledRecord`](crate::Error::BilledRecord) when a series is not as long as the time axis, or a count is not a
     /// whole number.
     pub fn billed_usage(&self, by_model: bool) -> Result<Vec<BilledUsage>> {
         let mut out = Vec::new();

@@ -25,7 +25,7 @@ impl LiveKitLlmMetrics {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when the cached tokens exceed the prompt tokens.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when the cached tokens exceed the prompt tokens.
     pub fn to_token_usage(&self) -> Result<TokenUsage> {
         let uncached = part_of(
             self.prompt_tokens,

@@ -53,7 +53,7 @@ impl OpenAiUsage {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when a detail exceeds its total.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when a detail exceeds its total.
     pub fn to_token_usage(&self) -> Result<TokenUsage> {
         let i = &self.prompt_tokens_details;
         let o = &self.completion_tokens_details;
@@ -131,7 +131,7 @@ impl RealtimeUsage {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when a cached part exceeds its modality's tokens.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when a cached part exceeds its modality's tokens.
     pub fn to_token_usage(&self) -> Result<TokenUsage> {
         let i = &self.input_token_details;
         let o = &self.output_token_details;
@@ -220,7 +220,7 @@ impl OpenAiCosts {
     ///
     /// # Errors
     ///
-    /// [`Error::BilledRecord`] for an amount that is not a number, or in another currency without a
+    /// [`Error::BilledRecord`](crate::Error::BilledRecord) for an amount that is not a number, or in another currency without a
     /// rate.
     pub fn billed_lines(&self, rate: Option<&ExchangeRate>) -> Result<Vec<BilledLine>> {
         let mut lines = Vec::new();
@@ -312,7 +312,7 @@ impl OpenAiUsageReport {
     ///
     /// # Errors
     ///
-    /// [`Error::BilledRecord`] for a bucket time out of range or seconds that are not a number.
+    /// [`Error::BilledRecord`](crate::Error::BilledRecord) for a bucket time out of range or seconds that are not a number.
     pub fn billed_usage(&self) -> Result<Vec<BilledUsage>> {
         let mut out = Vec::new();
         for bucket in &self.data {

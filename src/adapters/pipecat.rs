@@ -9,7 +9,7 @@ use crate::base::usage::TokenUsage;
 /// Pipecat's `LLMTokenUsage`, as `model_dump()` writes it. Its cache fields are net, as Pipecat's
 /// Anthropic service fills them (`prompt_tokens` excludes cache reads and writes); its OpenAI service
 /// leaves them empty, so a cache hit reported that way is priced as uncached input — track OpenAI's
-/// own usage object ([`OpenAiUsage`]) to price it right.
+/// own usage object ([`OpenAiUsage`](crate::adapters::OpenAiUsage)) to price it right.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PipecatTokenUsage {
@@ -30,7 +30,7 @@ impl PipecatTokenUsage {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidQuantity`] when the reasoning tokens exceed the completion tokens.
+    /// [`Error::InvalidQuantity`](crate::Error::InvalidQuantity) when the reasoning tokens exceed the completion tokens.
     pub fn to_token_usage(&self) -> Result<TokenUsage> {
         let reasoning = self.reasoning_tokens.unwrap_or(0);
         let output = part_of(self.completion_tokens, reasoning, "completion tokens")?;

@@ -111,7 +111,7 @@ pub(crate) struct Group {
 
 /// A telephony price table by destination for one provider's product: outbound prefix groups,
 /// countries' defaults, inbound number types and SIP, each a rate per minute billed per started
-/// minute. Add it to a catalog with [`CatalogBuilder::destinations`].
+/// minute. Add it to a catalog with [`CatalogBuilder::destinations`](crate::CatalogBuilder::destinations).
 ///
 /// # Examples
 ///

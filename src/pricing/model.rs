@@ -312,7 +312,7 @@ impl ModelPrice {
     }
 
     /// Prices the tiers' kind of usage at the marginal rate of the `active` tier (see
-    /// [`SubscriptionTier`]); the active tier's fee is listed in [`Catalog::fixed_costs`].
+    /// [`SubscriptionTier`]); the active tier's fee is listed in [`Catalog::fixed_costs`](crate::Catalog::fixed_costs).
     pub fn with_subscription(
         mut self,
         tiers: Vec<SubscriptionTier>,
