@@ -1,46 +1,18 @@
-//! The operator's dashboard: one self-contained HTML page — inline CSS and SVG charts, no script,
-//! nothing fetched from a network — full width and responsive.
-//!
-//! The page is built with `maud`, whose templates escape every value they interpolate: an id, a name
-//! or a metadata value from the database cannot become markup. The page is gathered first (the
-//! queries, into plain data, [`Page`]) and rendered after, one template per part. Money shows to the
-//! cent ([`Usd::rounded`]); the JSON reports stay exact.
+//! The dashboard's templates: one per part, and the style sheet.
 
 use chrono::NaiveDate;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::Period;
-use crate::pricing::FixedCost;
-use crate::report::operations::{AlertSummary, CostSpread, Ending, PeriodChange};
+
+use super::page::*;
+use crate::report::operations::{AlertSummary, Ending};
 use crate::report::quotas::{QuotaLevel, QuotaState};
-use crate::report::reconcile::{Finding, ReconcileOptions, Reconciliation};
-use crate::report::reports::{GroupBy, GroupCost, Reports, range_ms};
+use crate::report::reconcile::{Finding, Reconciliation};
+use crate::report::reports::GroupCost;
 
-/// One colour per category, the same on every chart: no two categories share one.
-const CATEGORY_COLORS: [(&str, &str); 9] = [
-    ("telephony", "#4e79a7"),
-    ("stt", "#59a14f"),
-    ("llm", "#b07aa1"),
-    ("tts", "#f28e2b"),
-    ("realtime", "#76b7b2"),
-    ("transport", "#edc948"),
-    ("payment", "#9c755f"),
-    ("platform", "#bab0ac"),
-    ("other", "#7f7f7f"),
-];
-
-/// Bars that are not categories (providers, users, hours) wear one neutral colour, so that no
-/// provider is mistaken for a category; losses are red.
-const NEUTRAL: &str = "#5b7fa6";
-const LOSS: &str = "#d1495b";
-const PROFIT: &str = "#2e8b57";
-
-/// Calls listed in the page's table at most (the dearest first).
-const CALLS_LISTED: usize = 2_000;
-
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 *{box-sizing:border-box}
 body{font-family:system-ui,sans-serif;margin:0;padding:1.2em 2vw;color:#1f2328;background:#f6f8fa}
 h1{font-size:1.5em;margin:.2em 0 .8em} h2{font-size:1.1em;margin:0 0 .6em}
@@ -63,374 +35,8 @@ tr:target{background:#fff8c5}
 .meter i{display:block;height:100%;border-radius:3px}
 ";
 
-fn dollars(nanos: i64) -> f64 {
-    nanos as f64 / 1e9
-}
-
-fn nanos(u: Usd) -> i64 {
-    u.to_nanos().unwrap_or(0)
-}
-
-fn category_color(category: &str) -> &'static str {
-    CATEGORY_COLORS
-        .iter()
-        .find(|(c, _)| *c == category)
-        .map_or(NEUTRAL, |(_, color)| color)
-}
-
-/// A label cut to fit beside its bar (the bar's tooltip keeps the whole text).
-fn short(label: &str, max: usize) -> String {
-    if label.chars().count() <= max {
-        label.to_owned()
-    } else {
-        let head: String = label.chars().take(max - 1).collect();
-        format!("{head}…")
-    }
-}
-
-/// A horizontal bar chart: one bar per row; negative values draw left of the zero line.
-struct Bars {
-    id: &'static str,
-    title: String,
-    rows: Vec<Bar>,
-}
-
-struct Bar {
-    label: String,
-    value: f64,
-    /// Shown beside the bar.
-    text: String,
-    /// Shown when the bar is pointed at, after the label.
-    detail: String,
-    color: &'static str,
-}
-
-/// One call of the table, with its breakdown.
-struct CallRow {
-    call_id: String,
-    user: Option<String>,
-    tenant: Option<String>,
-    status: String,
-    started_at: i64,
-    seconds: Option<f64>,
-    cost: Usd,
-    /// (category, provider, cost), dearest first.
-    parts: Vec<(String, String, Usd)>,
-}
-
-/// Everything the page shows, read from the database.
-struct Page {
-    from: NaiveDate,
-    to: NaiveDate,
-    cards: Vec<(&'static str, String, Option<String>)>,
-    /// `(day, category, nano-dollars)`, ordered by day.
-    daily: Vec<(String, String, i64)>,
-    hourly: [Usd; 24],
-    charts: Vec<Bars>,
-    endings: Vec<Ending>,
-    tenants: Vec<GroupCost>,
-    users: Vec<GroupCost>,
-    /// `None` for a fleet database: alerts stay in each server's file.
-    alerts: Option<AlertSummary>,
-    /// The quotas as of the range's last day; `None` for a fleet database, like alerts.
-    quotas: Option<Vec<QuotaState>>,
-    /// What the providers billed against what was computed (the default tolerance).
-    reconciliation: Reconciliation,
-    calls: Vec<CallRow>,
-    calls_in_range: i64,
-    /// Whether each call links to its own page (`calls/<id>`), as `callmeter serve` serves them.
-    call_links: bool,
-}
-
-impl Reports {
-    /// The operator's dashboard for the period `from` to `to` (UTC days), as one self-contained HTML
-    /// page: totals with percentiles of cost per call and the change against the period before;
-    /// daily cost stacked by category; cost by hour of day, by provider and per call; margin by plan
-    /// (losses drawn left of zero); how calls ended and what that cost; tenants and users; alerts by
-    /// kind and the latest; each quota's state on the last day ([`quotas`](Self::quotas)); and the
-    /// calls, dearest first, each with its breakdown by category and provider. `fixed` monthly costs are spread over the period in the
-    /// margin.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
-    pub fn html(&self, from: NaiveDate, to: NaiveDate, fixed: &[FixedCost]) -> Result<String> {
-        let page = self.page(from, to, fixed)?;
-        Ok(render(&page).into_string() + "\n")
-    }
-
-    /// [`html`](Self::html) as a server shows it: each call also links to its own page at
-    /// `calls/<id>` (relative, the id percent-encoded), which [`call_html`](Self::call_html) writes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
-    pub fn html_linked(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-        fixed: &[FixedCost],
-    ) -> Result<String> {
-        let mut page = self.page(from, to, fixed)?;
-        page.call_links = true;
-        Ok(render(&page).into_string() + "\n")
-    }
-
-    /// One call's page: who, when, how it ended, its total, revenue and margin, its cost by
-    /// category, provider and agent, and its events in order; `None` when there is no such call.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
-    pub fn call_html(&self, call_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .call(call_id)?
-            .map(|call| call_page(&call).into_string() + "\n"))
-    }
-
-    fn page(&self, from: NaiveDate, to: NaiveDate, fixed: &[FixedCost]) -> Result<Page> {
-        let p = self.platform(from, to)?;
-        let e = self.economics(from, to, fixed)?;
-        let spread = self.cost_spread(from, to)?;
-        // A range starting on the calendar's first day has no period before it.
-        let change = match self.against_previous(from, to) {
-            Ok(change) => Some(change),
-            Err(crate::Error::DateOutOfRange { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let by_provider = Bars {
-            id: "cost-by-provider",
-            title: "Cost by provider".into(),
-            rows: p
-                .by_provider
-                .iter()
-                .map(|s| Bar {
-                    label: s.name.clone(),
-                    value: dollars(nanos(s.cost)),
-                    text: s.cost.rounded().to_string(),
-                    detail: format!("{} in {} events", s.cost.rounded(), s.events),
-                    color: NEUTRAL,
-                })
-                .collect(),
-        };
-        Ok(Page {
-            from,
-            to,
-            cards: cards(&p, &e, spread.as_ref(), change.as_ref()),
-            daily: self.daily_by_category(from, to)?,
-            hourly: self.cost_by_hour(from, to)?,
-            charts: vec![
-                by_provider,
-                self.cost_per_call(from, to)?,
-                self.margins(from, to)?,
-            ],
-            endings: self.endings(from, to)?,
-            tenants: self.calls_by(GroupBy::Tenant, from, to)?,
-            users: self.calls_by(GroupBy::User, from, to)?,
-            alerts: self.alerts(from, to)?,
-            quotas: self.quotas(to)?,
-            reconciliation: self.reconcile(from, to, &ReconcileOptions::default())?,
-            calls: self.call_rows(from, to)?,
-            calls_in_range: p.calls,
-            call_links: false,
-        })
-    }
-
-    fn daily_by_category(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<(String, String, i64)>> {
-        let (a, b) = (from.to_string(), to.to_string());
-        self.query(
-            "SELECT period, category, CAST(SUM(cost_nanos) AS BIGINT) FROM rollups
-             WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
-             GROUP BY period, category ORDER BY period, category",
-            &[(&a).into(), (&b).into()],
-            "reading daily costs",
-            |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
-        )
-    }
-
-    /// The distribution of cost per call, in ten buckets up to the dearest call.
-    fn cost_per_call(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
-        let (start, end) = range_ms(from, to);
-        let costs: Vec<i64> = self.query(
-            "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-            &[start.into(), end.into()],
-            "reading call costs",
-            |r| r.int(0),
-        )?;
-        let top = costs.iter().copied().max().unwrap_or(0).max(1);
-        let buckets = 10_i64;
-        let mut counts = vec![0_u64; buckets as usize];
-        for c in &costs {
-            let b = ((c.max(&0) * buckets) / (top + 1)).clamp(0, buckets - 1);
-            counts[b as usize] += 1;
-        }
-        let step = top as f64 / buckets as f64;
-        Ok(Bars {
-            id: "cost-per-call",
-            title: "Calls by cost".into(),
-            rows: counts
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Bar {
-                    label: format!(
-                        "${:.2}–${:.2}",
-                        dollars((i as f64 * step) as i64),
-                        dollars(((i + 1) as f64 * step) as i64)
-                    ),
-                    value: *n as f64,
-                    text: format!("{n} calls"),
-                    detail: format!("{n} calls"),
-                    color: NEUTRAL,
-                })
-                .collect(),
-        })
-    }
-
-    /// Margin by pricing tier: the calls' `plan` metadata when they have one, else their session
-    /// kind. A loss is a bar left of zero.
-    fn margins(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
-        let plans = self.calls_by(GroupBy::Metadata("plan".into()), from, to)?;
-        let by_plan = plans.iter().any(|g| g.name.is_some());
-        let groups = if by_plan {
-            plans
-        } else {
-            self.calls_by(GroupBy::SessionKind, from, to)?
-        };
-        Ok(Bars {
-            id: "margin-by-kind",
-            title: if by_plan {
-                "Margin by plan".into()
-            } else {
-                "Margin by session kind".into()
-            },
-            rows: groups
-                .iter()
-                .map(|k| {
-                    let m = nanos(k.revenue) - nanos(k.cost);
-                    Bar {
-                        label: k.name.clone().unwrap_or_else(|| "(none)".into()),
-                        value: dollars(m),
-                        text: Usd::from_nanos(m).rounded().to_string(),
-                        detail: format!(
-                            "{} = {} revenue − {} cost, {} calls",
-                            Usd::from_nanos(m).rounded(),
-                            k.revenue.rounded(),
-                            k.cost.rounded(),
-                            k.calls
-                        ),
-                        color: if m < 0 { LOSS } else { PROFIT },
-                    }
-                })
-                .collect(),
-        })
-    }
-
-    /// The calls of the range, dearest first, each with its cost by category and provider.
-    fn call_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CallRow>> {
-        let (start, end) = range_ms(from, to);
-        let limit = i64::try_from(CALLS_LISTED).unwrap_or(i64::MAX);
-        let mut calls = self.query(
-            "SELECT call_id, user_id, tenant_id, status, started_at, ended_at, total_cost_nanos
-             FROM calls WHERE started_at >= ?1 AND started_at < ?2
-             ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
-            &[start.into(), end.into(), limit.into()],
-            "listing calls",
-            |r| {
-                let started_at = r.int(4)?;
-                Ok(CallRow {
-                    call_id: r.text(0)?,
-                    user: r.opt_text(1)?,
-                    tenant: r.opt_text(2)?,
-                    status: r.text(3)?,
-                    started_at,
-                    seconds: r.opt_int(5)?.map(|e| (e - started_at) as f64 / 1000.0),
-                    cost: Usd::from_nanos(r.int(6)?),
-                    parts: Vec::new(),
-                })
-            },
-        )?;
-        let index: std::collections::HashMap<String, usize> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.call_id.clone(), i))
-            .collect();
-        self.for_each(
-            "SELECT e.call_id, e.category, e.provider, CAST(SUM(e.cost_nanos) AS BIGINT)
-             FROM cost_events e JOIN calls c ON c.call_id = e.call_id
-             WHERE c.started_at >= ?1 AND c.started_at < ?2
-             GROUP BY e.call_id, e.category, e.provider",
-            &[start.into(), end.into()],
-            "reading the calls' breakdowns",
-            |r| {
-                if let Some(&i) = index.get(&r.text(0)?) {
-                    let part = (r.text(1)?, r.text(2)?, Usd::from_nanos(r.int(3)?));
-                    calls[i].parts.push(part);
-                }
-                Ok(())
-            },
-        )?;
-        for call in &mut calls {
-            call.parts
-                .sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-        }
-        Ok(calls)
-    }
-}
-
-/// The figures at the top.
-fn cards(
-    p: &crate::report::reports::PlatformReport,
-    e: &crate::report::economics::Economics,
-    spread: Option<&CostSpread>,
-    change: Option<&PeriodChange>,
-) -> Vec<(&'static str, String, Option<String>)> {
-    let none = || "–".to_owned();
-    let money = |u: Option<Usd>| u.map_or_else(none, |u| u.rounded().to_string());
-    let against = change.map_or_else(
-        || "no period before".to_owned(),
-        |change| {
-            change.cost_change_percent.map_or_else(
-                || {
-                    format!(
-                        "nothing in {} to {}",
-                        change.previous_from, change.previous_to
-                    )
-                },
-                |c| {
-                    format!(
-                        "{}{c} % against {}",
-                        if c.is_sign_positive() { "+" } else { "" },
-                        change.previous_cost.rounded()
-                    )
-                },
-            )
-        },
-    );
-    let calls_before = change.map(|c| format!("{} before", c.previous_calls));
-    vec![
-        ("total cost", p.total.rounded().to_string(), Some(against)),
-        ("calls", p.calls.to_string(), calls_before),
-        ("call minutes", format!("{:.1}", p.minutes), None),
-        ("cost per call", money(p.cost_per_call), None),
-        ("p50 per call", money(spread.map(|s| s.p50)), None),
-        ("p95 per call", money(spread.map(|s| s.p95)), None),
-        ("p99 per call", money(spread.map(|s| s.p99)), None),
-        ("cost per minute", money(p.cost_per_minute), None),
-        ("revenue", e.revenue.rounded().to_string(), None),
-        (
-            "margin",
-            e.margin_percent.map_or_else(none, |m| format!("{m} %")),
-            Some(format!("{} gross profit", e.gross_profit.rounded())),
-        ),
-    ]
-}
-
 /// A whole page: the shared head and style around `body`.
-fn document(title: &str, body: &Markup) -> Markup {
+pub(super) fn document(title: &str, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -446,11 +52,11 @@ fn document(title: &str, body: &Markup) -> Markup {
 }
 
 /// A category's colour, as a small square before its name.
-fn swatch(category: &str) -> Markup {
+pub(super) fn swatch(category: &str) -> Markup {
     html! { i.sw style={ "background:" (category_color(category)) } {} }
 }
 
-fn render(page: &Page) -> Markup {
+pub(super) fn render(page: &Page) -> Markup {
     let (from, to) = (page.from, page.to);
     let body = html! {
         h1 { "callmeter — " (from) " to " (to) }
@@ -481,7 +87,7 @@ fn render(page: &Page) -> Markup {
     document(&format!("callmeter — {from} to {to}"), &body)
 }
 
-fn daily_chart(daily: &[(String, String, i64)]) -> Markup {
+pub(super) fn daily_chart(daily: &[(String, String, i64)]) -> Markup {
     let mut days: Vec<&str> = daily.iter().map(|r| r.0.as_str()).collect();
     days.dedup();
     let mut categories: Vec<&str> = daily.iter().map(|r| r.1.as_str()).collect();
@@ -539,7 +145,7 @@ fn daily_chart(daily: &[(String, String, i64)]) -> Markup {
     }
 }
 
-fn hourly_chart(hours: &[Usd; 24]) -> Markup {
+pub(super) fn hourly_chart(hours: &[Usd; 24]) -> Markup {
     let max = hours.iter().map(|h| nanos(*h)).max().unwrap_or(0).max(1) as f64;
     html! {
         section #cost-by-hour {
@@ -561,7 +167,7 @@ fn hourly_chart(hours: &[Usd; 24]) -> Markup {
     }
 }
 
-fn bar_chart(chart: &Bars) -> Markup {
+pub(super) fn bar_chart(chart: &Bars) -> Markup {
     let most = chart
         .rows
         .iter()
@@ -602,7 +208,7 @@ fn bar_chart(chart: &Bars) -> Markup {
     }
 }
 
-fn endings(endings: &[Ending]) -> Markup {
+pub(super) fn endings(endings: &[Ending]) -> Markup {
     html! {
         section #endings {
             h2 { "How calls ended" }
@@ -621,7 +227,7 @@ fn endings(endings: &[Ending]) -> Markup {
     }
 }
 
-fn alerts(alerts: Option<&AlertSummary>) -> Markup {
+pub(super) fn alerts(alerts: Option<&AlertSummary>) -> Markup {
     html! {
         section #alerts {
             h2 { "Alerts" }
@@ -655,7 +261,7 @@ fn alerts(alerts: Option<&AlertSummary>) -> Markup {
 
 /// Estimated → verified: each provider's computed and billed totals over the lines reconciled, and
 /// the largest differences.
-fn reconciliation(r: &Reconciliation) -> Markup {
+pub(super) fn reconciliation(r: &Reconciliation) -> Markup {
     let mut worst: Vec<_> = r.mismatches().collect();
     worst.sort_by_key(|l| std::cmp::Reverse(nanos(l.delta).unsigned_abs()));
     html! {
@@ -749,7 +355,7 @@ fn reconciliation(r: &Reconciliation) -> Markup {
 }
 
 /// A quota level's colour: calm below the warning, amber, orange, red.
-fn level_color(level: QuotaLevel) -> &'static str {
+pub(super) fn level_color(level: QuotaLevel) -> &'static str {
     match level {
         QuotaLevel::Under => PROFIT,
         QuotaLevel::Warning => "#e0a100",
@@ -758,7 +364,7 @@ fn level_color(level: QuotaLevel) -> &'static str {
     }
 }
 
-fn quotas(states: Option<&[QuotaState]>, on: NaiveDate) -> Markup {
+pub(super) fn quotas(states: Option<&[QuotaState]>, on: NaiveDate) -> Markup {
     let what = |q: &QuotaState| match (&q.provider, q.period) {
         (Some(_), _) => q.subject.clone(),
         (None, Period::Day) => "platform: daily cost alert".to_owned(),
@@ -809,7 +415,7 @@ fn quotas(states: Option<&[QuotaState]>, on: NaiveDate) -> Markup {
     }
 }
 
-fn groups(id: &str, title: &str, rows: &[GroupCost]) -> Markup {
+pub(super) fn groups(id: &str, title: &str, rows: &[GroupCost]) -> Markup {
     html! {
         section id=(id) {
             h2 { (title) " (" (rows.len()) ", dearest first)" }
@@ -836,14 +442,14 @@ fn groups(id: &str, title: &str, rows: &[GroupCost]) -> Markup {
     }
 }
 
-fn time(ms: i64) -> String {
+pub(super) fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
 /// The path segment of a call's page: its id, percent-encoded.
-fn call_path(call_id: &str) -> String {
+pub(super) fn call_path(call_id: &str) -> String {
     let mut out = String::from("calls/");
     for b in call_id.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -855,7 +461,7 @@ fn call_path(call_id: &str) -> String {
     out
 }
 
-fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
+pub(super) fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
     html! {
         section #dearest-calls {
             h2 {
@@ -903,7 +509,7 @@ fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
     }
 }
 
-fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Markup {
+pub(super) fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Markup {
     html! {
         @if !rows.is_empty() {
             section {
@@ -923,7 +529,7 @@ fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Markup {
     }
 }
 
-fn call_page(call: &crate::report::reports::CallReport) -> Markup {
+pub(super) fn call_page(call: &crate::report::reports::CallReport) -> Markup {
     let who = [
         ("user", &call.user_id),
         ("tenant", &call.tenant_id),
@@ -1008,78 +614,4 @@ fn call_page(call: &crate::report::reports::CallReport) -> Markup {
         }
     };
     document(&format!("callmeter — call {}", call.call_id), &body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn what_comes_from_the_database_is_escaped_in_text_and_attributes() {
-        let chart = Bars {
-            id: "x",
-            title: "t".into(),
-            rows: vec![Bar {
-                label: r#"<script>alert("x")</script>"#.into(),
-                value: 1.0,
-                text: r#"Tom & 'Jerry' "quoted""#.into(),
-                detail: String::new(),
-                color: NEUTRAL,
-            }],
-        };
-        let out = bar_chart(&chart).into_string();
-        assert!(!out.contains("<script"), "{out}");
-        assert!(out.contains("&lt;script&gt;"), "{out}");
-        assert!(
-            out.contains("Tom &amp; 'Jerry' &quot;quoted&quot;"),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn a_call_s_path_is_percent_encoded() {
-        assert_eq!(call_path("CA12-x_y.z~"), "calls/CA12-x_y.z~");
-        assert_eq!(call_path("a b/<c>"), "calls/a%20b%2F%3Cc%3E");
-    }
-
-    #[test]
-    fn a_loss_is_a_bar_left_of_zero() {
-        let chart = Bars {
-            id: "m",
-            title: "Margin".into(),
-            rows: vec![
-                Bar {
-                    label: "gain".into(),
-                    value: 2.0,
-                    text: String::new(),
-                    detail: String::new(),
-                    color: PROFIT,
-                },
-                Bar {
-                    label: "loss".into(),
-                    value: -1.0,
-                    text: String::new(),
-                    detail: String::new(),
-                    color: LOSS,
-                },
-            ],
-        };
-        let out = bar_chart(&chart).into_string();
-        // Zero at x = 400; the gain spans 170 to its right, the loss 85 to its left.
-        assert!(out.contains(r#"x="400.0" y="5" width="170.0""#), "{out}");
-        assert!(out.contains(r#"x="315.0" y="31" width="85.0""#), "{out}");
-    }
-
-    #[test]
-    fn every_category_has_a_colour_of_its_own() {
-        let mut colours: Vec<&str> = CATEGORY_COLORS.iter().map(|(_, c)| *c).collect();
-        colours.push(NEUTRAL);
-        let n = colours.len();
-        colours.sort_unstable();
-        colours.dedup();
-        assert_eq!(colours.len(), n);
-        for c in crate::base::usage::Category::ALL {
-            assert_ne!(category_color(c.as_str()), NEUTRAL, "{c:?}");
-        }
-    }
 }
