@@ -16,7 +16,7 @@ use crate::adapters::{BilledLine, BilledUsage};
 use crate::base::error::{Error, Result, storage};
 use crate::control::Alert;
 use crate::persist::owner::not_writable_or;
-use crate::persist::store::{SCHEMA_VERSION, migrate};
+use crate::persist::schema::{SCHEMA_VERSION, migrate};
 
 /// What an import did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -33,6 +33,8 @@ pub(crate) mod owner;
 pub(crate) mod quarantine;
 pub(crate) mod recall;
 pub(crate) mod rollup;
+pub(crate) mod rows;
+pub(crate) mod schema;
 #[cfg(feature = "postgres")]
 pub(crate) mod ship;
 pub(crate) mod sink;

@@ -282,7 +282,7 @@ impl Reports {
             ))?;
         match version {
             // Version 4 lacks only the quotas, which then read as none.
-            4 | crate::persist::store::SCHEMA_VERSION => Ok(Reports { src, place: path }),
+            4 | crate::persist::schema::SCHEMA_VERSION => Ok(Reports { src, place: path }),
             0 => {
                 let tables: i64 = src
                     .sqlite_connection()
@@ -295,7 +295,7 @@ impl Reports {
                     Err(Error::ForeignDatabase { path })
                 }
             }
-            v if crate::persist::store::PRE_RELEASE_VERSIONS.contains(&v) => {
+            v if crate::persist::schema::PRE_RELEASE_VERSIONS.contains(&v) => {
                 Err(Error::PreReleaseSchema {
                     path,
                     found: version,
@@ -304,7 +304,7 @@ impl Reports {
             found => Err(Error::SchemaVersion {
                 path,
                 found,
-                supported: crate::persist::store::SCHEMA_VERSION,
+                supported: crate::persist::schema::SCHEMA_VERSION,
             }),
         }
     }

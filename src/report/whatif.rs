@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::base::error::Result as CrateResult;
 use crate::base::money::Usd;
 use crate::base::usage::{Measure, TokenUsage, UsageKind};
-use crate::persist::store::DETAIL_COLUMNS;
+use crate::persist::rows::DETAIL_COLUMNS;
 use crate::pricing::{Catalog, Lookup, Tally};
 use crate::report::reports::{Reports, range_ms};
 use crate::report::source::{BoxError, Dialect, Row};

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, params};
 
 use crate::persist::outbox::Watermarks;
-pub(crate) use crate::persist::store::DETAIL_COLUMNS;
+pub(crate) use crate::persist::rows::DETAIL_COLUMNS;
 
 /// A call's row as this file knows it (one segment of the call in the fleet).
 #[derive(Debug, Default)]
