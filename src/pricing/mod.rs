@@ -26,6 +26,7 @@
 //! Layer: above `base` only. The call's cumulative quantities are its own (`call::cumulative`); this
 //! module prices through the `Running` trait, so it never imports the hot path.
 
+mod builder;
 mod builtin;
 mod catalog;
 mod destination;
@@ -43,7 +44,8 @@ pub use quote::{Quote, QuoteLine, Usage};
 
 pub use litellm::ImportReport;
 
-pub use catalog::{Catalog, CatalogBuilder};
+pub use builder::CatalogBuilder;
+pub use catalog::Catalog;
 pub use destination::{Destinations, NumberType, Route};
 pub use fee::{FeeRule, Payment};
 pub use model::{ContextTier, FixedCost, ModelPrice, PriceOrigin, Subscription, SubscriptionTier};
