@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
-use crate::report::reports::{CallKey, EventLine, Reports, range_ms};
+use crate::report::reports::{CallKey, Reports, range_ms};
+use crate::report::results::EventLine;
 use crate::report::source::Dialect;
 
 /// One call as a JSON Lines record.

@@ -31,6 +31,7 @@ pub(crate) mod operations;
 pub(crate) mod quotas;
 pub(crate) mod reconcile;
 pub(crate) mod reports;
+pub(crate) mod results;
 pub(crate) mod source;
 pub(crate) mod whatif;
 
@@ -43,8 +44,8 @@ pub use reconcile::{
     DayReconciliation, Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine,
     Reconciliation, Tolerance, UsageLine,
 };
-pub use reports::{
-    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Reports, Share,
-    SubjectSpend,
+pub use reports::Reports;
+pub use results::{
+    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Share, SubjectSpend,
 };
 pub use whatif::{Substitution, WhatIf, WhatIfLine};

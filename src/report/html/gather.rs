@@ -11,7 +11,8 @@ use crate::report::operations::{CostSpread, PeriodChange};
 use super::page::*;
 use super::render::*;
 use crate::report::reconcile::ReconcileOptions;
-use crate::report::reports::{GroupBy, Reports, range_ms};
+use crate::report::reports::{Reports, range_ms};
+use crate::report::results::GroupBy;
 
 impl Reports {
     /// The operator's dashboard for the period `from` to `to` (UTC days), as one self-contained HTML
@@ -254,7 +255,7 @@ impl Reports {
 
 /// The figures at the top.
 pub(super) fn cards(
-    p: &crate::report::reports::PlatformReport,
+    p: &crate::report::results::PlatformReport,
     e: &crate::report::economics::Economics,
     spread: Option<&CostSpread>,
     change: Option<&PeriodChange>,

@@ -8,7 +8,7 @@ use crate::base::money::Usd;
 use crate::report::operations::{AlertSummary, Ending};
 use crate::report::quotas::QuotaState;
 use crate::report::reconcile::Reconciliation;
-use crate::report::reports::GroupCost;
+use crate::report::results::GroupCost;
 
 /// One colour per category, the same on every chart: no two categories share one.
 pub(super) const CATEGORY_COLORS: [(&str, &str); 9] = [

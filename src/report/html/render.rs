@@ -10,7 +10,7 @@ use super::page::*;
 use crate::report::operations::{AlertSummary, Ending};
 use crate::report::quotas::{QuotaLevel, QuotaState};
 use crate::report::reconcile::{Finding, Reconciliation};
-use crate::report::reports::GroupCost;
+use crate::report::results::GroupCost;
 
 pub(super) const STYLE: &str = "
 *{box-sizing:border-box}
@@ -509,7 +509,7 @@ pub(super) fn calls(calls: &[CallRow], in_range: i64, links: bool) -> Markup {
     }
 }
 
-pub(super) fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Markup {
+pub(super) fn shares(title: &str, rows: &[crate::report::results::Share]) -> Markup {
     html! {
         @if !rows.is_empty() {
             section {
@@ -529,7 +529,7 @@ pub(super) fn shares(title: &str, rows: &[crate::report::reports::Share]) -> Mar
     }
 }
 
-pub(super) fn call_page(call: &crate::report::reports::CallReport) -> Markup {
+pub(super) fn call_page(call: &crate::report::results::CallReport) -> Markup {
     let who = [
         ("user", &call.user_id),
         ("tenant", &call.tenant_id),
