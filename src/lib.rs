@@ -132,12 +132,19 @@ pub use chrono;
 pub use rust_decimal::Decimal;
 
 // Prices, control and reports: the types most users name; the rest is in the modules.
-pub use crate::control::{Alert, AlertKind, AlertSink, Budget, Limits, Quota, Verdict};
+// Each name has this one public path; the modules hold the rest.
+pub use crate::control::alert::{Alert, AlertKind, AlertSink};
+pub use crate::control::budget::{Budget, Verdict};
+pub use crate::control::limits::Limits;
+pub use crate::control::quota::Quota;
 #[cfg(feature = "webhook")]
-pub use crate::control::{WebhookOptions, WebhookSink};
+pub use crate::control::webhook::{WebhookOptions, WebhookSink};
 pub use crate::persist::ledger::{Ledger, Recorded};
-pub use crate::pricing::{Catalog, CatalogBuilder, ModelPrice, Rate};
-pub use crate::report::Reports;
+pub use crate::pricing::builder::CatalogBuilder;
+pub use crate::pricing::catalog::Catalog;
+pub use crate::pricing::model::ModelPrice;
+pub use crate::pricing::rate::Rate;
+pub use crate::report::reports::Reports;
 
 // Errors.
 pub use crate::base::error::{Error, Result, UnpersistedCall};

@@ -26,30 +26,34 @@
 //! Layer: above `base` only. The call's cumulative quantities are its own (`call::cumulative`); this
 //! module prices through the `Running` trait, so it never imports the hot path.
 
-mod builder;
+pub(crate) mod builder;
 mod builtin;
-mod catalog;
+pub(crate) mod catalog;
 mod destination;
 mod fee;
 mod file;
 mod line;
 mod litellm;
-mod model;
+pub(crate) mod model;
 mod names;
 mod quote;
-mod rate;
+pub(crate) mod rate;
 mod twilio;
 
 pub use quote::{Quote, QuoteLine, Usage};
 
 pub use litellm::ImportReport;
 
-pub use builder::CatalogBuilder;
-pub use catalog::Catalog;
+// At the crate root (one public path per name); named here for the crate's own paths.
+pub(crate) use builder::CatalogBuilder;
+pub(crate) use catalog::Catalog;
 pub use destination::{Destinations, NumberType, Route};
 pub use fee::{FeeRule, Payment};
-pub use model::{ContextTier, FixedCost, ModelPrice, PriceOrigin, Subscription, SubscriptionTier};
-pub use rate::{Increment, Rate};
+pub use model::{ContextTier, FixedCost, PriceOrigin, Subscription, SubscriptionTier};
+pub use rate::Increment;
+
+pub(crate) use model::ModelPrice;
+pub(crate) use rate::Rate;
 pub use twilio::{TwilioInboundPrice, TwilioOutboundPrice, TwilioVoiceCountry};
 
 pub(crate) use catalog::*;

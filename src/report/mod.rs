@@ -1,22 +1,22 @@
 //! **Report**: the database read back — per call, per user, tenant, provider and day, exports, the
 //! HTML report, unit economics and what-if repricing.
 //!
-//! [`Reports`] opens a callmeter database read-only (while a meter writes it, or after) and answers
+//! [`Reports`](crate::Reports) opens a callmeter database read-only (while a meter writes it, or after) and answers
 //! every query with exact money: sums are taken in SQL over integer nano-dollars and turned into
 //! [`Usd`](crate::Usd) once.
 //!
-//! - [`Reports::call`], [`Reports::platform`], [`Reports::calls_by`], [`Reports::spend`],
-//!   [`Reports::cost_by_hour`], [`Reports::top_calls`]: the figures behind the CLI's `report` command.
-//! - [`Reports::endings`], [`Reports::cost_spread`], [`Reports::against_previous`],
-//!   [`Reports::alerts`], [`Reports::quotas`]: how calls ended and what that cost, percentiles of
+//! - [`Reports::call`](crate::Reports::call), [`Reports::platform`](crate::Reports::platform), [`Reports::calls_by`](crate::Reports::calls_by), [`Reports::spend`](crate::Reports::spend),
+//!   [`Reports::cost_by_hour`](crate::Reports::cost_by_hour), [`Reports::top_calls`](crate::Reports::top_calls): the figures behind the CLI's `report` command.
+//! - [`Reports::endings`](crate::Reports::endings), [`Reports::cost_spread`](crate::Reports::cost_spread), [`Reports::against_previous`](crate::Reports::against_previous),
+//!   [`Reports::alerts`](crate::Reports::alerts), [`Reports::quotas`](crate::Reports::quotas): how calls ended and what that cost, percentiles of
 //!   cost per call, a period against the one before, the alerts raised, what each quota's period
 //!   has used of it.
-//! - [`Reports::export_calls_csv`], [`Reports::export_events_csv`], [`Reports::export_jsonl`]: one
+//! - [`Reports::export_calls_csv`](crate::Reports::export_calls_csv), [`Reports::export_events_csv`](crate::Reports::export_events_csv), [`Reports::export_jsonl`](crate::Reports::export_jsonl): one
 //!   line per call or per event.
-//! - [`Reports::html`]: a self-contained HTML page.
+//! - [`Reports::html`](crate::Reports::html): a self-contained HTML page.
 //! - [`Economics`], [`break_even`], [`plan_margin`]: margin, payment fees and break-even prices.
-//! - [`Reports::what_if`]: what the recorded usage would have cost under another catalog.
-//! - [`Reports::reconcile`]: what the providers billed (imported by a [`Ledger`](crate::Ledger))
+//! - [`Reports::what_if`](crate::Reports::what_if): what the recorded usage would have cost under another catalog.
+//! - [`Reports::reconcile`](crate::Reports::reconcile): what the providers billed (imported by a [`Ledger`](crate::Ledger))
 //!   against what callmeter computed, per call, per day and model, or per day.
 //!
 //! Layer: the top, beside `call` (neither imports the other). Imports `base`, `pricing`, the
@@ -44,7 +44,6 @@ pub use reconcile::{
     DayReconciliation, Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine,
     Reconciliation, Tolerance, UsageLine,
 };
-pub use reports::Reports;
 pub use results::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Share, SubjectSpend,
 };
