@@ -149,9 +149,8 @@ fn missing_fields_are_zero_and_wrong_ones_are_typed_errors() -> TestResult {
     assert!(wrong.is_err());
     let negative: Result<AnthropicUsage, _> = serde_json::from_str(r#"{"input_tokens": -1}"#);
     assert!(negative.is_err());
-    let bad_duration = TwilioStatusCallback {
-        call_duration: "eighty".into(),
-    };
+    let bad_duration: TwilioStatusCallback =
+        serde_urlencoded::from_str("CallDuration=eighty").expect("a form body");
     assert!(matches!(
         bad_duration.seconds(),
         Err(Error::InvalidQuantity { .. })

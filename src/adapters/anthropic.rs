@@ -11,6 +11,7 @@ use crate::base::usage::{TokenUsage, Unit};
 /// `cache_creation` of an Anthropic usage: cache writes by lifetime.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicCacheCreation {
     /// Tokens written with a 5-minute lifetime.
     pub ephemeral_5m_input_tokens: u64,
@@ -21,6 +22,7 @@ pub struct AnthropicCacheCreation {
 /// The `usage` object of an Anthropic Messages API response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicUsage {
     /// Input tokens, net: neither read from nor written to the cache.
     pub input_tokens: u64,
@@ -74,6 +76,7 @@ impl AnthropicUsage {
 /// daily buckets, best grouped by `description`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicCostReport {
     /// Daily buckets.
     pub data: Vec<AnthropicCostBucket>,
@@ -86,6 +89,7 @@ pub struct AnthropicCostReport {
 /// One day of Anthropic's costs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicCostBucket {
     /// Its start (RFC 3339).
     pub starting_at: String,
@@ -98,6 +102,7 @@ pub struct AnthropicCostBucket {
 /// One cost of a day. `amount` is in the currency's **lowest units** (cents), as text.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicCostResult {
     /// Cents, as a decimal text (`"123.78912"` is $1.2378912).
     pub amount: String,
@@ -171,6 +176,7 @@ impl AnthropicCostReport {
 /// by `model`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicUsageReport {
     /// Daily buckets.
     pub data: Vec<AnthropicUsageBucket>,
@@ -183,6 +189,7 @@ pub struct AnthropicUsageReport {
 /// One day of Anthropic's usage.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicUsageBucket {
     /// Its start (RFC 3339).
     pub starting_at: String,
@@ -195,6 +202,7 @@ pub struct AnthropicUsageBucket {
 /// The tokens of one group of a day.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicUsageResult {
     /// Input tokens neither read from nor written to the cache.
     pub uncached_input_tokens: u64,
@@ -219,6 +227,7 @@ pub struct AnthropicUsageResult {
 /// Cache writes by lifetime.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct AnthropicCacheWrites {
     /// Written for five minutes.
     pub ephemeral_5m_input_tokens: u64,

@@ -66,6 +66,7 @@ impl BilledLine {
 
 /// US dollars per unit of another currency, for records billed in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExchangeRate {
     currency: String,
     usd_per_unit: Decimal,

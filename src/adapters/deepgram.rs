@@ -17,6 +17,7 @@ pub(super) fn one() -> u32 {
 
 /// The billed part of a Deepgram pre-recorded transcription response (`POST /v1/listen`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeepgramResponse {
     /// The response's metadata.
     pub metadata: DeepgramMetadata,
@@ -24,6 +25,7 @@ pub struct DeepgramResponse {
 
 /// `metadata` of a Deepgram response.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeepgramMetadata {
     /// Seconds of audio transcribed, per channel.
     pub duration: f64,
@@ -52,6 +54,7 @@ impl DeepgramResponse {
 /// `Metadata` message sent when the stream closes carries the whole stream's `duration`. Other
 /// messages (`SpeechStarted`, `UtteranceEnd`) cover no audio. Feed them to a [`DeepgramStream`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeepgramLiveMessage {
     /// `Results`, `Metadata`, `SpeechStarted`, `UtteranceEnd`.
     #[serde(rename = "type")]
@@ -117,6 +120,7 @@ impl DeepgramLiveMessage {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeepgramStream {
     tracked_ms: u64,
 }
@@ -156,6 +160,7 @@ impl DeepgramStream {
 /// Deepgram's project usage summary (`GET /v1/projects/{project_id}/usage`, daily resolution).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramUsageSummary {
     /// The range's start.
     pub start: String,
@@ -168,6 +173,7 @@ pub struct DeepgramUsageSummary {
 /// One period of Deepgram's usage.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramUsageResult {
     /// The period's start (`2024-10-01`, or a time on that day).
     pub start: String,
@@ -233,6 +239,7 @@ impl DeepgramUsageSummary {
 /// what it cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramRequests {
     /// The page number.
     pub page: u64,
@@ -245,6 +252,7 @@ pub struct DeepgramRequests {
 /// One request to Deepgram.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramRequest {
     /// Its id.
     pub request_id: String,
@@ -259,6 +267,7 @@ pub struct DeepgramRequest {
 /// Deepgram's answer to a request, as the requests list reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramRequestResponse {
     /// The HTTP status.
     pub code: u16,
@@ -269,6 +278,7 @@ pub struct DeepgramRequestResponse {
 /// What a request used and cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct DeepgramRequestDetails {
     /// Its cost in US dollars (a JSON number).
     pub usd: Option<f64>,

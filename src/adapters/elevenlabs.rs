@@ -12,6 +12,7 @@ use crate::base::usage::Unit;
 /// and, per breakdown key (`All`, or each model or voice asked for), the characters of each day.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct ElevenLabsCharacterStats {
     /// Each day's start, in Unix milliseconds.
     pub time: Vec<i64>,

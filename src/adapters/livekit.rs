@@ -11,6 +11,7 @@ use crate::base::usage::{TokenUsage, UsageKind, millis};
 /// OpenAI's usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct LiveKitLlmMetrics {
     /// Input tokens, cached ones included.
     pub prompt_tokens: u64,
@@ -41,6 +42,7 @@ impl LiveKitLlmMetrics {
 /// `"ElevenLabs"`, …; callmeter matches provider names without regard to case).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct LiveKitMetadata {
     /// The model, as the plugin names it.
     pub model_name: Option<String>,
@@ -51,6 +53,7 @@ pub struct LiveKitMetadata {
 /// LiveKit Agents' `STTMetrics`, as `model_dump()` writes it. Streaming STT emits one per usage
 /// report, each for the audio pushed since the last, so they add up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LiveKitSttMetrics {
     /// Seconds of audio pushed to the STT.
     pub audio_duration: f64,
@@ -77,6 +80,7 @@ impl LiveKitSttMetrics {
 /// LiveKit Agents' `TTSMetrics`, as `model_dump()` writes it: one per synthesis, with the characters
 /// sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LiveKitTtsMetrics {
     /// Characters sent to the TTS.
     pub characters_count: u64,

@@ -12,6 +12,7 @@ use crate::base::usage::{TokenUsage, Unit};
 /// `prompt_tokens_details` / `input_tokens_details` of an OpenAI usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiInputDetails {
     /// Tokens read from the prompt cache.
     pub cached_tokens: u64,
@@ -22,6 +23,7 @@ pub struct OpenAiInputDetails {
 /// `completion_tokens_details` / `output_tokens_details` of an OpenAI usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiOutputDetails {
     /// Reasoning tokens.
     pub reasoning_tokens: u64,
@@ -33,6 +35,7 @@ pub struct OpenAiOutputDetails {
 /// read: `prompt_tokens` / `input_tokens`, `completion_tokens` / `output_tokens`, and their details).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiUsage {
     /// Input tokens, gross: cached and audio tokens included.
     #[serde(alias = "input_tokens")]
@@ -75,6 +78,7 @@ impl OpenAiUsage {
 /// The cached part of a realtime response's input, by modality.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RealtimeCachedDetails {
     /// Cached text tokens.
     pub text_tokens: u64,
@@ -85,6 +89,7 @@ pub struct RealtimeCachedDetails {
 /// `input_token_details` of a realtime response's usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RealtimeInputDetails {
     /// Cached tokens, text and audio.
     pub cached_tokens: u64,
@@ -101,6 +106,7 @@ pub struct RealtimeInputDetails {
 /// `output_token_details` of a realtime response's usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RealtimeOutputDetails {
     /// Text tokens.
     pub text_tokens: u64,
@@ -111,6 +117,7 @@ pub struct RealtimeOutputDetails {
 /// The `response.usage` of an OpenAI Realtime `response.done` event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct RealtimeUsage {
     /// All input tokens.
     pub input_tokens: u64,
@@ -171,6 +178,7 @@ impl RealtimeUsage {
 /// daily buckets, best grouped by `line_item`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiCosts {
     /// Daily buckets.
     pub data: Vec<OpenAiCostBucket>,
@@ -183,6 +191,7 @@ pub struct OpenAiCosts {
 /// One day of OpenAI's costs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiCostBucket {
     /// Its start, in Unix seconds.
     pub start_time: i64,
@@ -195,6 +204,7 @@ pub struct OpenAiCostBucket {
 /// One cost of a day.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiCostResult {
     /// The amount and its currency.
     pub amount: OpenAiAmount,
@@ -207,6 +217,7 @@ pub struct OpenAiCostResult {
 /// An amount of OpenAI's costs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiAmount {
     /// The value, in units of `currency` (dollars, not cents).
     pub value: Amount,
@@ -253,6 +264,7 @@ impl OpenAiCosts {
 /// `…/audio_speeches`, `…/audio_transcriptions`; daily buckets, best grouped by `model`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiUsageReport {
     /// Daily buckets.
     pub data: Vec<OpenAiUsageBucket>,
@@ -265,6 +277,7 @@ pub struct OpenAiUsageReport {
 /// One day of OpenAI's usage.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiUsageBucket {
     /// Its start, in Unix seconds.
     pub start_time: i64,
@@ -279,6 +292,7 @@ pub struct OpenAiUsageBucket {
 /// seconds (each field absent from the others).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct OpenAiUsageResult {
     /// `organization.usage.completions.result`, `organization.usage.audio_speeches.result`,
     /// `organization.usage.audio_transcriptions.result` …

@@ -12,6 +12,7 @@ use crate::base::usage::TokenUsage;
 /// own usage object ([`OpenAiUsage`](crate::adapters::OpenAiUsage)) to price it right.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct PipecatTokenUsage {
     /// Input tokens not read from or written to the cache.
     pub prompt_tokens: u64,

@@ -24,6 +24,7 @@ fn whole_seconds(text: &str, what: &'static str) -> Result<f64> {
 /// Twilio posts the callback form-encoded; any form extractor that uses serde (axum's `Form`,
 /// actix-web's `web::Form`, `serde_urlencoded`) reads it into this type, other fields ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TwilioStatusCallback {
     /// Seconds the call lasted, as Twilio sends it (`"80"`). Only the `completed` callback has it.
     #[serde(rename = "CallDuration")]
@@ -47,6 +48,7 @@ impl TwilioStatusCallback {
 /// callmeter's figure with Twilio's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TwilioCall {
     /// The call's SID (`CA…`).
     pub sid: String,
@@ -152,6 +154,7 @@ impl TwilioCall {
 /// A page of Twilio's Call resources (`GET /2010-04-01/Accounts/{AccountSid}/Calls.json`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TwilioCallsPage {
     /// The calls.
     pub calls: Vec<TwilioCall>,
@@ -177,6 +180,7 @@ impl TwilioCallsPage {
 /// One of Twilio's Usage Records: the usage and price of one category over a period.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TwilioUsageRecord {
     /// The usage category (`calls`, `calls-outbound`, `sms`, `totalprice` …).
     pub category: String,
@@ -200,6 +204,7 @@ pub struct TwilioUsageRecord {
 /// /2010-04-01/Accounts/{AccountSid}/Usage/Records/Daily.json`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct TwilioUsageRecords {
     /// The records.
     pub usage_records: Vec<TwilioUsageRecord>,
