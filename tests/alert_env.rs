@@ -15,7 +15,7 @@ fn alert_session_cost_from_the_environment_wins_over_code() -> TestResult {
     unsafe { std::env::set_var("ALERT_SESSION_COST", "0.25") };
     let db = Db::new();
     let mut in_code = AlertThresholds::default();
-    in_code.session = Usd::new(dec!(100));
+    in_code.call = Usd::new(dec!(100));
     let (meter, guard) = db
         .builder()
         .catalog(

@@ -53,7 +53,7 @@ impl Collected {
 
 fn quiet_thresholds() -> AlertThresholds {
     let mut t = AlertThresholds::default();
-    t.session = dollars(dec!(1000));
+    t.call = dollars(dec!(1000));
     t
 }
 
@@ -207,7 +207,7 @@ fn the_session_cost_alert_fires_once_per_call() -> TestResult {
     let db = Db::new();
     let seen = Collected::default();
     let mut thresholds = AlertThresholds::default();
-    thresholds.session = dollars(dec!(0.50));
+    thresholds.call = dollars(dec!(0.50));
     let (meter, guard) = db
         .builder()
         .catalog(catalog())
@@ -222,10 +222,7 @@ fn the_session_cost_alert_fires_once_per_call() -> TestResult {
         }
     }
     guard.shutdown()?;
-    assert_eq!(
-        seen.kinds(),
-        [AlertKind::SessionCost, AlertKind::SessionCost]
-    );
+    assert_eq!(seen.kinds(), [AlertKind::CallCost, AlertKind::CallCost]);
     let delivered = seen.0.lock().expect("lock");
     assert_eq!(delivered[0].0.value, dollars(dec!(0.5)));
     Ok(())

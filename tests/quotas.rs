@@ -36,7 +36,7 @@ fn catalog() -> Catalog {
 
 fn builder(db: &Db) -> MeterBuilder {
     let mut quiet = AlertThresholds::default();
-    quiet.session = Usd::new(dec!(1000));
+    quiet.call = Usd::new(dec!(1000));
     db.builder()
         .catalog(catalog())
         .budget(Budget::unlimited())
@@ -83,7 +83,7 @@ fn a_quota_warns_then_goes_critical_once_each() -> TestResult {
 fn a_dollar_quota_and_the_daily_cost_alert() -> TestResult {
     let db = Db::new();
     let mut thresholds = AlertThresholds::default();
-    thresholds.session = Usd::new(dec!(1000));
+    thresholds.call = Usd::new(dec!(1000));
     thresholds.daily = Usd::new(dec!(2));
     let (meter, guard) = builder(&db)
         .alert_thresholds(thresholds)
@@ -190,7 +190,7 @@ fn quota_state_counts_each_period_up_to_the_day_asked() -> TestResult {
     let db = Db::new();
     let clock = ManualClock::starting_at("2026-10-30T10:00:00Z".parse()?);
     let mut thresholds = AlertThresholds::default();
-    thresholds.session = Usd::new(dec!(1000));
+    thresholds.call = Usd::new(dec!(1000));
     thresholds.daily = Usd::new(dec!(2));
     thresholds.monthly = Usd::new(dec!(100));
     let (meter, guard) = builder(&db)

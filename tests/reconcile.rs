@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use callmeter::adapters::BilledLine;
-use callmeter::report::{Finding, Level, ReconcileOptions, Reconciliation};
+use callmeter::report::{Finding, Granularity, ReconcileOptions, Reconciliation};
 use callmeter::{
     AlertKind, Budget, CallInfo, Ledger, ManualClock, Outcome, Reports, TokenUsage, Usd,
 };
@@ -139,8 +139,8 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         // Twilio, per call: $0.028 billed as $0.03, a rounding rule callmeter does not apply.
         let t = find(&r, "twilio", d);
         assert_eq!(
-            (t.level, t.call_id.as_deref()),
-            (Level::Call, Some(format!("CA{d}").as_str()))
+            (t.granularity, t.call_id.as_deref()),
+            (Granularity::Call, Some(format!("CA{d}").as_str()))
         );
         assert_eq!(t.computed, phone);
         assert_eq!(t.delta, Usd::new(dec!(0.002)));
@@ -149,8 +149,8 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         // OpenAI, per day and model: the dated name matches the tracked one; 10 % more from day RISE.
         let o = find(&r, "openai", d);
         assert_eq!(
-            (o.level, o.model.as_deref()),
-            (Level::DayModel, Some("gpt-4o-mini"))
+            (o.granularity, o.model.as_deref()),
+            (Granularity::DayModel, Some("gpt-4o-mini"))
         );
         assert_eq!(o.computed, llm);
         if d >= RISE {
@@ -166,7 +166,7 @@ fn each_injected_difference_is_found_exactly() -> TestResult {
         }
         // Deepgram, per day: day MISSING is missing from its records.
         let g = find(&r, "deepgram", d);
-        assert_eq!(g.level, Level::Day);
+        assert_eq!(g.granularity, Granularity::Day);
         if d == MISSING {
             assert_eq!(
                 (g.finding, g.billed, g.delta),

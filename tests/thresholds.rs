@@ -43,7 +43,7 @@ impl Collected {
 /// Thresholds far away, so that only the one under test can fire.
 fn far() -> AlertThresholds {
     let mut t = AlertThresholds::default();
-    t.session = Usd::from_nanos(i64::MAX / 4);
+    t.call = Usd::from_nanos(i64::MAX / 4);
     t.daily = Usd::from_nanos(i64::MAX / 4);
     t.monthly = Usd::from_nanos(i64::MAX / 4);
     t
@@ -116,13 +116,13 @@ fn the_session_alert_fires_when_reached() -> TestResult {
     let seen = Collected::default();
     let (meter, guard) = meter(&db, &seen, |b| {
         let mut t = far();
-        t.session = Usd::from_nanos(1_000);
+        t.call = Usd::from_nanos(1_000);
         b.alert_thresholds(t)
     });
     spend(&meter, "below", 999);
     spend(&meter, "at", 1_000);
     guard.shutdown()?;
-    let alerts = seen.of(AlertKind::SessionCost);
+    let alerts = seen.of(AlertKind::CallCost);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].call_id.as_deref(), Some("at"));
     assert_eq!(alerts[0].threshold, Some(Usd::from_nanos(1_000)));

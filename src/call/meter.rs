@@ -421,7 +421,7 @@ impl MeterBuilder {
             time: self.time,
             budget: self.budget,
             alerts: alerts_tx,
-            session_alert: thresholds.session.to_nanos().unwrap_or(i64::MAX),
+            call_alert: thresholds.call.to_nanos().unwrap_or(i64::MAX),
             limits,
             estimate: self.estimate,
             estimates: self.estimates,

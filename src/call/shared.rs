@@ -73,8 +73,8 @@ pub(crate) struct MeterShared {
     pub(crate) budget: Budget,
     /// The alert thread's queue.
     pub(super) alerts: Sender<AlertMsg>,
-    /// The session cost alert threshold, in nano-dollars.
-    pub(crate) session_alert: i64,
+    /// The call cost alert threshold, in nano-dollars.
+    pub(crate) call_alert: i64,
     /// Per-user and per-tenant limits.
     pub(crate) limits: Arc<LimitBook>,
     pub(super) estimate: Usd,

@@ -327,7 +327,7 @@ impl CallState {
     }
 
     /// Reports each threshold the call has reached, once: its budget's warning and cutoff, and the
-    /// session cost alert.
+    /// call cost alert.
     pub(crate) fn crossed(&self, verdict: Verdict, total: i64, at_ms: i64) {
         let budget = |verdict| AlertMsg::Budget {
             call: Arc::clone(&self.ident),
@@ -344,7 +344,7 @@ impl CallState {
         if verdict == Verdict::Cutoff && self.crossed.cross(CROSSED_CUTOFF) {
             self.meter.raise(budget(Verdict::Cutoff));
         }
-        let threshold = self.meter.session_alert;
+        let threshold = self.meter.call_alert;
         if total >= threshold && self.crossed.cross(CROSSED_SESSION_ALERT) {
             self.meter.raise(AlertMsg::Session {
                 call: Arc::clone(&self.ident),
@@ -528,7 +528,7 @@ impl CallState {
     #[inline]
     fn verdict(&self, total: i64, at: u32, at_ms: i64, limit_reached: bool) -> Verdict {
         let budget_verdict = self.budget.verdict(total, at);
-        if budget_verdict != Verdict::Fine || total >= self.meter.session_alert {
+        if budget_verdict != Verdict::Fine || total >= self.meter.call_alert {
             self.crossed(budget_verdict, total, at_ms);
         }
         if limit_reached {

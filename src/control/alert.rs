@@ -8,7 +8,7 @@
 //!
 //! **The rule of every threshold:** an alert (and a verdict) fires when the figure *reaches* its
 //! threshold — at or above it, `>=` — and not one nano-dollar, unit or millisecond before. Budgets,
-//! user and tenant limits, quotas, the session alert and the platform's daily and monthly alerts all
+//! user and tenant limits, quotas, the call cost alert and the platform's daily and monthly alerts all
 //! follow it.
 
 use std::fmt;
@@ -36,8 +36,10 @@ pub enum AlertKind {
     CallWarning,
     /// A call reached its maximum cost or duration.
     CallCutoff,
-    /// A call's cost reached the session alert threshold.
-    SessionCost,
+    /// A call's cost reached the call cost alert threshold ([`AlertThresholds::call`]). Stored and
+    /// serialised as `session_cost`, its earlier name, so databases and consumers keep reading it.
+    #[serde(rename = "session_cost")]
+    CallCost,
     /// A user reached a daily or monthly limit.
     UserLimit,
     /// A tenant reached a daily or monthly limit.
@@ -68,7 +70,7 @@ impl AlertKind {
         match self {
             AlertKind::CallWarning => "call_warning",
             AlertKind::CallCutoff => "call_cutoff",
-            AlertKind::SessionCost => "session_cost",
+            AlertKind::CallCost => "session_cost",
             AlertKind::UserLimit => "user_limit",
             AlertKind::TenantLimit => "tenant_limit",
             AlertKind::QuotaWarning => "quota_warning",
@@ -85,7 +87,7 @@ impl AlertKind {
     pub const ALL: [AlertKind; 12] = [
         AlertKind::CallWarning,
         AlertKind::CallCutoff,
-        AlertKind::SessionCost,
+        AlertKind::CallCost,
         AlertKind::UserLimit,
         AlertKind::TenantLimit,
         AlertKind::QuotaWarning,
@@ -308,12 +310,12 @@ impl AlertMsg {
                 threshold,
                 at_ms,
             } => call_alert(
-                AlertKind::SessionCost,
+                AlertKind::CallCost,
                 &call,
                 total,
                 threshold,
                 at_ms,
-                "reached the session cost alert",
+                "reached the call cost alert",
             ),
             AlertMsg::Ready(alert) => *alert,
             AlertMsg::Limit {
@@ -460,8 +462,9 @@ fn run(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AlertThresholds {
-    /// One call's cost.
-    pub session: Usd,
+    /// One call's cost (`ALERT_SESSION_COST` in the environment).
+    #[serde(alias = "session")]
+    pub call: Usd,
     /// The platform's cost in a UTC day.
     pub daily: Usd,
     /// The platform's cost in a UTC month.
@@ -477,7 +480,7 @@ impl AlertThresholds {
 impl Default for AlertThresholds {
     fn default() -> Self {
         AlertThresholds {
-            session: Usd::from_nanos(5_000_000_000),
+            call: Usd::from_nanos(5_000_000_000),
             daily: Usd::from_nanos(100_000_000_000),
             monthly: Usd::from_nanos(2_000_000_000_000),
         }
@@ -503,7 +506,7 @@ impl AlertThresholds {
     }
 
     pub(crate) fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> crate::Result<Self> {
-        let slots = [&mut self.session, &mut self.daily, &mut self.monthly];
+        let slots = [&mut self.call, &mut self.daily, &mut self.monthly];
         for (name, slot) in ALERT_ENV_VARS.into_iter().zip(slots) {
             if let Some(text) = var(name) {
                 let amount: Usd = text.trim().trim_start_matches('$').parse().map_err(|_| {
@@ -537,7 +540,7 @@ mod tests {
             _ => None,
         };
         let t = AlertThresholds::default().with_vars(vars)?;
-        assert_eq!(t.session, Usd::from_nanos(7_500_000_000));
+        assert_eq!(t.call, Usd::from_nanos(7_500_000_000));
         assert_eq!(t.daily, Usd::from_nanos(100_000_000_000));
         assert_eq!(t.monthly, Usd::from_nanos(3_000_000_000_000));
         let bad = AlertThresholds::default()

@@ -41,8 +41,8 @@ pub use economics::{
 pub use operations::{AlertSummary, CostSpread, Ending, PeriodChange, RaisedAlert};
 pub use quotas::{QuotaLevel, QuotaState};
 pub use reconcile::{
-    DayReconciliation, Finding, Level, ProviderReconciliation, ReconcileOptions, ReconciledLine,
-    Reconciliation, Tolerance, UsageLine,
+    DayReconciliation, Finding, Granularity, ProviderReconciliation, ReconcileOptions,
+    ReconciledLine, Reconciliation, Tolerance, UsageLine,
 };
 pub use results::{
     CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Share, SubjectSpend,

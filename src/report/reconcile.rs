@@ -63,10 +63,10 @@ pub struct ReconcileOptions {
     pub call_key: Option<String>,
 }
 
-/// The level a line is compared at.
+/// What a line compares: one call, one day and model, or one day of a provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub enum Granularity {
     /// One call (records naming a call: Twilio's Call resources).
     Call,
     /// One day and model (records naming a model: OpenAI's line items, Anthropic's models).
@@ -114,8 +114,8 @@ impl std::fmt::Display for Finding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ReconciledLine {
-    /// Its level.
-    pub level: Level,
+    /// What it compares: a call, a day and model, or a day.
+    pub granularity: Granularity,
     /// The provider.
     pub provider: String,
     /// The UTC day (for a call: the day the provider billed it, or it started).
@@ -333,7 +333,8 @@ impl Reports {
         let billed = self.billed_rows(from, to)?;
         let (start, end) = range_ms(from, to);
         // provider → level → key → nano-dollars billed.
-        let mut wanted: BTreeMap<String, BTreeMap<Level, BTreeMap<Key, i64>>> = BTreeMap::new();
+        let mut wanted: BTreeMap<String, BTreeMap<Granularity, BTreeMap<Key, i64>>> =
+            BTreeMap::new();
         let mut call_days: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
         let sid_to_call = match &options.call_key {
             Some(key) => self.calls_by_metadata(key, start, end)?,
@@ -343,14 +344,14 @@ impl Reports {
             let (level, key) = match (call, model) {
                 (Some(c), _) => {
                     let id = sid_to_call.get(&c).cloned().unwrap_or(c);
-                    (Level::Call, (day, id))
+                    (Granularity::Call, (day, id))
                 }
-                (None, Some(m)) => (Level::DayModel, (day, model_key(&provider, &m))),
-                (None, None) => (Level::Day, (day, String::new())),
+                (None, Some(m)) => (Granularity::DayModel, (day, model_key(&provider, &m))),
+                (None, None) => (Granularity::Day, (day, String::new())),
             };
             // A call keeps the day it was first billed on (rows come by provider and day).
             let key = match level {
-                Level::Call => {
+                Granularity::Call => {
                     let first = *call_days
                         .entry((provider.clone(), key.1.clone()))
                         .or_insert(key.0);
@@ -611,13 +612,13 @@ impl Reports {
     fn computed(
         &self,
         provider: &str,
-        level: Level,
+        level: Granularity,
         start: i64,
         end: i64,
     ) -> Result<BTreeMap<Key, i64>> {
         let params = [provider.into(), start.into(), end.into()];
         let rows: Vec<(i64, String, i64)> = match level {
-            Level::Call => self.query(
+            Granularity::Call => self.query(
                 "SELECT MIN(created_at) / 86400000, call_id, CAST(SUM(cost_nanos) AS BIGINT)
                  FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
                  GROUP BY call_id",
@@ -625,7 +626,7 @@ impl Reports {
                 "summing calls' costs",
                 |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
             )?,
-            Level::DayModel => self.query(
+            Granularity::DayModel => self.query(
                 "SELECT created_at / 86400000, model, CAST(SUM(cost_nanos) AS BIGINT)
                  FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
                  GROUP BY created_at / 86400000, model",
@@ -633,7 +634,7 @@ impl Reports {
                 "summing costs by day and model",
                 |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
             )?,
-            Level::Day => self.query(
+            Granularity::Day => self.query(
                 "SELECT created_at / 86400000, CAST('' AS TEXT), CAST(SUM(cost_nanos) AS BIGINT)
                  FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
                  GROUP BY created_at / 86400000",
@@ -645,7 +646,7 @@ impl Reports {
         let mut out = BTreeMap::new();
         for (day, name, cost) in rows {
             let name = match level {
-                Level::DayModel => model_key(provider, &name),
+                Granularity::DayModel => model_key(provider, &name),
                 _ => name,
             };
             let v = out.entry((epoch_day(day), name)).or_insert(0_i64);
@@ -658,7 +659,7 @@ impl Reports {
 /// The lines of one provider and level: every key billed or computed.
 fn compare(
     provider: &str,
-    level: Level,
+    level: Granularity,
     billed: &BTreeMap<Key, i64>,
     computed: &BTreeMap<Key, i64>,
     tolerance: &Tolerance,
@@ -669,7 +670,7 @@ fn compare(
             .map(|((d, id), v)| (id.clone(), (*d, *v)))
             .collect()
     };
-    let keys: Vec<(NaiveDate, String, Option<i64>, Option<i64>)> = if level == Level::Call {
+    let keys: Vec<(NaiveDate, String, Option<i64>, Option<i64>)> = if level == Granularity::Call {
         let (b, c) = (by_id(billed), by_id(computed));
         let ids: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
         ids.into_iter()
@@ -709,11 +710,11 @@ fn compare(
                 _ => Finding::Under,
             };
             ReconciledLine {
-                level,
+                granularity: level,
                 provider: provider.to_owned(),
                 day,
-                call_id: (level == Level::Call).then(|| name.clone()),
-                model: (level == Level::DayModel).then_some(name),
+                call_id: (level == Granularity::Call).then(|| name.clone()),
+                model: (level == Granularity::DayModel).then_some(name),
                 computed: Usd::from_nanos(cn),
                 billed: Usd::from_nanos(bn),
                 delta: Usd::from_nanos(delta),
