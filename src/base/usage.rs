@@ -104,9 +104,22 @@ pub enum Unit {
     Transaction,
     /// API requests.
     Request,
+    /// Tracked events: what a coalesced row counts (the events it stands for, dropped from a full
+    /// queue). Nothing is priced per event.
+    Event,
 }
 
 impl Unit {
+    /// Every unit.
+    pub const ALL: [Unit; 6] = [
+        Unit::Token,
+        Unit::Character,
+        Unit::Second,
+        Unit::Transaction,
+        Unit::Request,
+        Unit::Event,
+    ];
+
     /// The name stored in the database.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -115,7 +128,22 @@ impl Unit {
             Unit::Second => "second",
             Unit::Transaction => "transaction",
             Unit::Request => "request",
+            Unit::Event => "event",
         }
+    }
+}
+
+impl FromStr for Unit {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Unit::ALL
+            .into_iter()
+            .find(|u| u.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownName {
+                what: "unit",
+                name: s.to_owned(),
+            })
     }
 }
 

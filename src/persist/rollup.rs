@@ -79,7 +79,7 @@ impl Sums {
                     Unit::Token => s.tokens = s.tokens.saturating_add(n),
                     Unit::Character => s.characters = s.characters.saturating_add(n),
                     Unit::Second => s.time_ms = s.time_ms.saturating_add(n),
-                    Unit::Transaction | Unit::Request => {}
+                    Unit::Transaction | Unit::Request | Unit::Event => {}
                 }
             });
         }

@@ -45,6 +45,7 @@ pub use reconcile::{
     ReconciledLine, Reconciliation, Tolerance, UsageLine,
 };
 pub use results::{
-    CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Share, SubjectSpend,
+    CallReport, DayCost, EventKind, EventLine, GroupBy, GroupCost, PlatformReport, Share,
+    SubjectSpend,
 };
 pub use whatif::{Substitution, WhatIf, WhatIfLine};

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::report::results::{
-    CallLine, CallReport, DayCost, EventLine, GroupBy, GroupCost, PlatformReport, Share,
+    CallLine, CallReport, DayCost, EventKind, EventLine, GroupBy, GroupCost, PlatformReport, Share,
     SubjectSpend,
 };
 use crate::report::source::{BoxError, Dialect, Param, Row, Source};
@@ -288,7 +288,7 @@ impl Reports {
                 if let Some(n) = name(e) {
                     let s = sums.entry(n).or_default();
                     s.0 = s.0.saturating_add(e.cost.to_nanos().unwrap_or(0));
-                    s.1 += if e.kind == "coalesced" {
+                    s.1 += if e.kind == EventKind::Coalesced {
                         e.quantity as i64
                     } else {
                         1
@@ -359,14 +359,18 @@ impl Reports {
                     segment: r.int(11)?,
                     seq: r.int(0)?,
                     at: at(r.int(1)?),
-                    category: r.text(2)?,
+                    category: r.text(2)?.parse()?,
                     provider: r.text(3)?,
                     model: r.text(4)?,
                     agent: r.opt_text(5)?,
                     quantity: r.real(6)?,
-                    unit: r.text(7)?,
+                    unit: r.text(7)?.parse()?,
                     cost: Usd::from_nanos(r.int(8)?),
-                    kind: r.text(9)?,
+                    kind: {
+                        let kind = r.text(9)?;
+                        EventKind::from_name(&kind)
+                            .ok_or_else(|| format!("an event of unknown kind {kind:?}"))?
+                    },
                     priced: r.int(10)? != 0,
                 })
             },

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::base::money::Usd;
+use crate::base::usage::{Category, Unit};
 
 /// Cost of one category or provider (or user, tenant …) in a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,7 +30,7 @@ pub struct EventLine {
     /// When it was tracked.
     pub at: DateTime<Utc>,
     /// Category.
-    pub category: String,
+    pub category: Category,
     /// Provider.
     pub provider: String,
     /// Model.
@@ -39,13 +40,51 @@ pub struct EventLine {
     /// Headline quantity in `unit`.
     pub quantity: f64,
     /// Unit of the quantity.
-    pub unit: String,
+    pub unit: Unit,
     /// Cost.
     pub cost: Usd,
-    /// `usage`, `late` or `coalesced`.
-    pub kind: String,
+    /// What the row is: usage, late usage, or the coalesced events of a full queue.
+    pub kind: EventKind,
     /// Whether it had a price.
     pub priced: bool,
+}
+
+/// What an event row is (`cost_events.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Usage tracked while the call was open.
+    Usage,
+    /// Usage tracked after the call was finalized.
+    Late,
+    /// The events a full queue dropped, one row per category, written with the call's final record:
+    /// their quantity is how many events they were.
+    Coalesced,
+}
+
+impl EventKind {
+    /// The name stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Usage => "usage",
+            EventKind::Late => "late",
+            EventKind::Coalesced => "coalesced",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub(crate) fn from_name(name: &str) -> Option<EventKind> {
+        [EventKind::Usage, EventKind::Late, EventKind::Coalesced]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A call's breakdown.

@@ -123,7 +123,7 @@ pub(crate) fn report(args: &ReportArgs) -> Result<(), String> {
                 e.quantity,
                 e.unit,
                 money(e.cost),
-                if e.kind == "usage" {
+                if e.kind == callmeter::report::EventKind::Usage {
                     String::new()
                 } else {
                     format!(" ({})", e.kind)

@@ -599,14 +599,14 @@ pub(super) fn call_page(call: &crate::report::results::CallReport) -> Markup {
                         tr {
                             td.n { (e.seq) }
                             td { (e.at.format("%H:%M:%S%.3f")) }
-                            td { (swatch(&e.category)) (e.category) }
+                            td { (swatch(e.category.as_str())) (e.category.as_str()) }
                             td { (e.provider) }
                             td { (e.model) }
                             td { (e.agent.as_deref().unwrap_or("")) }
                             td.n { (e.quantity) }
-                            td { (e.unit) }
+                            td { (e.unit.as_str()) }
                             td.n title=(e.cost) { (e.cost.rounded()) }
-                            td { (e.kind) }
+                            td { (e.kind.as_str()) }
                         }
                     }
                 }
