@@ -43,8 +43,6 @@ const LAYERS: &[(&str, u8)] = &[
 /// shrinks: a file not on it that names `rusqlite` or `postgres` fails the test, and so does a file
 /// on it that no longer does.
 const DATABASE_OUTSIDE_PERSIST: &[&str] = &[
-    // The error type wraps the bindings' errors into `Error::Storage`.
-    "src/base/error.rs",
     // Reports read through their own connection (SQLite or PostgreSQL) and its dialects.
     "src/report/source.rs",
     "src/report/reports.rs",

@@ -13,8 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::adapters::{BilledLine, BilledUsage};
-use crate::base::error::{Error, Result, storage};
+use crate::base::error::{Error, Result};
 use crate::control::Alert;
+use crate::persist::failure::storage;
 use crate::persist::owner::not_writable_or;
 use crate::persist::schema::{SCHEMA_VERSION, migrate};
 
@@ -130,7 +131,7 @@ impl Ledger {
     /// [`Error::Storage`] when it cannot be reached or migrated.
     #[cfg(feature = "postgres")]
     pub fn postgres(url: &str) -> Result<Ledger> {
-        let place = PathBuf::from(crate::base::error::redacted(url));
+        let place = PathBuf::from(crate::persist::failure::redacted(url));
         let fail =
             |context: &'static str, e: Box<dyn std::error::Error + Send + Sync>| Error::Storage {
                 path: place.clone(),

@@ -24,6 +24,7 @@
 //! Layer: imports `control` (alerts and quotas are raised from committed data), `ident`, `pricing`,
 //! `adapters` (the billed lines a ledger stores) and `base`; never `call` or `report`.
 
+pub(crate) mod failure;
 pub(crate) mod ledger;
 pub(crate) mod message;
 #[cfg(feature = "metrics")]

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 
-use crate::base::error::storage;
 use crate::base::error::{Error, Result};
+use crate::persist::failure::storage;
 
 /// The lock a running meter holds, and its row in `meters`.
 #[derive(Debug)]

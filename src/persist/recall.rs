@@ -7,9 +7,10 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::base::error::{Result, storage};
+use crate::base::error::Result;
 use crate::control::limits::{PastCall, Period};
 use crate::control::quota::{Quota, WatchStart, period_start};
+use crate::persist::failure::storage;
 
 /// The sum of events' headline quantities in thousandths, exact: a quantity is whole units, or
 /// milliseconds shown as seconds, so it has at most three decimals, and each one is rounded back to

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::base::error::{Error, Result, storage};
+use crate::base::error::{Error, Result};
+use crate::persist::failure::storage;
 use crate::persist::outbox;
 use crate::persist::owner::not_writable_or;
 use crate::persist::quarantine::SCHEMA as QUARANTINE;
@@ -123,8 +124,9 @@ CREATE TABLE cost_events (
 CREATE INDEX cost_events_by_time ON cost_events (created_at);
 ";
 
-// `cost_events.event_id` is `call_id#segment#seq`: read from the right, the last two fields are digits,
-// so no two identities spell the same text. It is unique because (call_ref, segment, seq) is. It is
+// In version 3, `cost_events.event_id` was `call_id#segment#seq`; version 4 appends the file's origin
+// (`call_id#segment#seq@origin`, see `outbox.rs`). Read from the right, the origin has a fixed length
+// and the two numbers are digits, so no two identities spell the same text. It is unique because (call_ref, segment, seq) is. It is
 // built with `||` only: a function such as printf() in a generated column, like an `ON CONFLICT (…)`
 // target on the multi-row insert, makes SQLite keep a statement journal for every insert (measured
 // with `benches/writer.rs` and strace: 250 000 writes to a temporary file in two seconds, half the

@@ -11,10 +11,11 @@ use std::sync::atomic::Ordering;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::base::error::{Error, Result, storage};
+use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::control::{Period, Quota};
 use crate::ident::CallIdent;
+use crate::persist::failure::storage;
 use crate::persist::message::{Batch, Resolved, UNKNOWN_BIT};
 use crate::persist::outbox;
 use crate::persist::owner::{self, MeterLock, Recovered, not_writable_or};

@@ -76,7 +76,7 @@ impl Reports {
     /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
         let path = path.as_ref().to_path_buf();
-        let storage = |context| crate::base::error::storage(&path, context);
+        let storage = |context| crate::persist::failure::storage(&path, context);
         if !path.exists() {
             return Err(Error::NoSuchDatabase { path });
         }
@@ -126,7 +126,7 @@ impl Reports {
     /// callmeter server has shipped to it yet, [`Error::SchemaVersion`] when a newer callmeter made it.
     #[cfg(feature = "postgres")]
     pub fn postgres(url: &str) -> Result<Reports> {
-        let place = PathBuf::from(crate::base::error::redacted(url));
+        let place = PathBuf::from(crate::persist::failure::redacted(url));
         let fail = |context: &'static str| {
             let place = place.clone();
             move |e: postgres::Error| Error::Storage {
