@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::billed::*;
 use super::parts::*;
+use crate::base::checked::millis;
 use crate::base::error::Result;
 use crate::base::money::Usd;
-use crate::base::usage::{Unit, UsageKind, millis};
+use crate::base::usage::{Unit, UsageKind};
 
 pub(super) fn one() -> u32 {
     1

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::parts::*;
+use crate::base::checked::millis;
 use crate::base::error::Result;
-use crate::base::usage::{TokenUsage, UsageKind, millis};
+use crate::base::usage::{TokenUsage, UsageKind};
 
 /// LiveKit Agents' `LLMMetrics` (its `metrics_collected` events), as `model_dump()` writes it:
 /// `prompt_tokens` is gross of `prompt_cached_tokens`, as LiveKit's OpenAI plugin fills it from

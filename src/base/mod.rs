@@ -11,6 +11,7 @@
 //! Layer: the bottom. Imports nothing of the crate outside this folder.
 
 pub(crate) mod backoff;
+pub(crate) mod checked;
 pub(crate) mod clock;
 pub(crate) mod error;
 pub(crate) mod money;

@@ -6,25 +6,22 @@
 //! figure above an event is a sum of integers and is never rounded again.
 
 use std::fmt;
-use std::str::FromStr;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::base::error::{Error, Result};
 
 /// Nano-dollars in one US dollar: the resolution of every stored amount.
 pub(crate) const NANOS_PER_USD: i64 = 1_000_000_000;
 
 /// The largest cost one event may carry, and the largest payment one track call may record:
-/// $1,000,000. A usage priced above it is recorded unpriced ([`Error::CostOverflow`]); a payment above
-/// it is refused ([`Error::InvalidQuantity`]).
+/// $1,000,000. A usage priced above it is recorded unpriced ([`Error::CostOverflow`](crate::Error::CostOverflow)); a payment above
+/// it is refused ([`Error::InvalidQuantity`](crate::Error::InvalidQuantity)).
 pub(crate) const MAX_EVENT_COST: Usd = Usd(Decimal::from_parts(1_000_000, 0, 0, false, 0));
 /// [`MAX_EVENT_COST`] in nano-dollars.
 pub(crate) const MAX_EVENT_NANOS: i64 = 1_000_000 * NANOS_PER_USD;
 
 /// The largest total cost, and the largest revenue, one call may record in one process: $10,000,000.
-/// Usage that would take the call past it is recorded unpriced ([`Error::CallCostOutOfRange`]), so a
+/// Usage that would take the call past it is recorded unpriced ([`Error::CallCostOutOfRange`](crate::Error::CallCostOutOfRange)), so a
 /// call's running total never wraps and a cutoff stays a cutoff. With it, `SUM()` over one call's rows
 /// stays exact for 900 starts of the same call id, and a sum over many calls (a user's month, the
 /// platform) stays exact up to `i64::MAX` nano-dollars, $9,223,372,036.85 (922 calls at the maximum).
@@ -97,24 +94,6 @@ impl Usd {
         self.0
     }
 
-    /// The amount in nano-dollars, rounded half to even where it has more than nine decimal places.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::AmountOutOfRange`] when the amount does not fit in an `i64` of nano-dollars
-    /// (about ±9.2 billion dollars).
-    pub fn to_nanos(self) -> Result<i64> {
-        let rounded = self
-            .0
-            .round_dp_with_strategy(NANO_SCALE, RoundingStrategy::MidpointNearestEven);
-        let shift = NANO_SCALE - rounded.scale();
-        rounded
-            .mantissa()
-            .checked_mul(10_i128.pow(shift))
-            .and_then(|n| i64::try_from(n).ok())
-            .ok_or(Error::AmountOutOfRange)
-    }
-
     /// The sum, or `None` on overflow.
     pub fn checked_add(self, other: Usd) -> Option<Usd> {
         self.0.checked_add(other.0).map(Usd)
@@ -146,20 +125,6 @@ impl From<Decimal> for Usd {
 impl From<Usd> for Decimal {
     fn from(amount: Usd) -> Self {
         amount.0
-    }
-}
-
-impl FromStr for Usd {
-    type Err = Error;
-
-    /// Parses a plain decimal number of dollars (`"0.014"`, `"4.99"`); a leading `$` is accepted.
-    fn from_str(s: &str) -> Result<Self> {
-        let digits = s.trim().strip_prefix('$').unwrap_or(s.trim());
-        Decimal::from_str_exact(digits)
-            .map(Usd)
-            .map_err(|_| Error::InvalidAmount {
-                input: s.to_owned(),
-            })
     }
 }
 
@@ -241,6 +206,7 @@ pub(crate) const fn div_round_half_even(n: u128, d: u128) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::error::{Error, Result};
     use rust_decimal::dec;
 
     #[test]

@@ -1,11 +1,8 @@
 //! What can be billed: cost categories, usage kinds, units and token counts.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use crate::base::error::{Error, Result};
 
 /// The stage of a voice pipeline a cost belongs to; stored as the `category` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -75,20 +72,6 @@ impl fmt::Display for Category {
     }
 }
 
-impl FromStr for Category {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownName {
-                what: "category",
-                name: s.to_owned(),
-            })
-    }
-}
-
 /// The unit a usage kind is counted in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,20 +113,6 @@ impl Unit {
             Unit::Request => "request",
             Unit::Event => "event",
         }
-    }
-}
-
-impl FromStr for Unit {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Unit::ALL
-            .into_iter()
-            .find(|u| u.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownName {
-                what: "unit",
-                name: s.to_owned(),
-            })
     }
 }
 
@@ -269,20 +238,6 @@ impl UsageKind {
 
     pub(crate) const fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl FromStr for UsageKind {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        UsageKind::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownName {
-                what: "usage kind",
-                name: s.to_owned(),
-            })
     }
 }
 
@@ -444,67 +399,6 @@ pub(crate) enum Measure {
 }
 
 impl Measure {
-    pub(crate) fn tokens(usage: TokenUsage) -> Result<Self> {
-        let (mut largest, mut kinds) = (0, 0);
-        for (_, n) in usage.parts() {
-            largest = largest.max(n);
-            kinds += usize::from(n > 0);
-        }
-        if largest > MAX_TOKENS_PER_TRACK {
-            return Err(Error::InvalidQuantity {
-                what: "tokens",
-                reason: "more than MAX_TOKENS_PER_TRACK in one track call",
-            });
-        }
-        if kinds > MAX_TOKEN_KINDS {
-            return Err(Error::InvalidQuantity {
-                what: "tokens",
-                reason: "more than eight kinds of tokens in one request",
-            });
-        }
-        Ok(Measure::Tokens(usage))
-    }
-
-    pub(crate) fn characters(n: u64) -> Result<Self> {
-        if n > MAX_CHARACTERS_PER_TRACK {
-            return Err(Error::InvalidQuantity {
-                what: "characters",
-                reason: "more than MAX_CHARACTERS_PER_TRACK in one track call",
-            });
-        }
-        Ok(Measure::One(UsageKind::Characters, n))
-    }
-
-    pub(crate) fn requests(n: u64) -> Result<Self> {
-        if n > MAX_CHARACTERS_PER_TRACK {
-            return Err(Error::InvalidQuantity {
-                what: "requests",
-                reason: "more than 10^9 in one track call",
-            });
-        }
-        Ok(Measure::One(UsageKind::Requests, n))
-    }
-
-    pub(crate) fn seconds(kind: UsageKind, seconds: f64) -> Result<Self> {
-        Ok(Measure::One(kind, millis(kind, seconds)?))
-    }
-
-    pub(crate) fn payment(nanos: i64, flags: u8) -> Result<Self> {
-        if nanos <= 0 {
-            return Err(Error::InvalidQuantity {
-                what: "payment amount",
-                reason: "must be above zero",
-            });
-        }
-        if nanos > crate::base::money::MAX_EVENT_NANOS {
-            return Err(Error::InvalidQuantity {
-                what: "payment amount",
-                reason: "more than MAX_EVENT_COST in one track call",
-            });
-        }
-        Ok(Measure::Payment(nanos, flags))
-    }
-
     /// The (kind, base quantity) pairs this measure bills.
     pub(crate) fn for_each(&self, mut f: impl FnMut(UsageKind, u64)) {
         match self {
@@ -548,34 +442,11 @@ fn as_unit(kind: UsageKind, n: u64) -> (f64, Unit) {
     }
 }
 
-/// Seconds → whole milliseconds (half away from zero), rejecting NaN, infinities, negatives and absurd values.
-pub(crate) fn millis(kind: UsageKind, seconds: f64) -> Result<u64> {
-    let what = kind.as_str();
-    if !seconds.is_finite() {
-        return Err(Error::InvalidQuantity {
-            what,
-            reason: "seconds must be a finite number",
-        });
-    }
-    if seconds < 0.0 {
-        return Err(Error::InvalidQuantity {
-            what,
-            reason: "seconds must not be negative",
-        });
-    }
-    if seconds > MAX_SECONDS_PER_TRACK {
-        return Err(Error::InvalidQuantity {
-            what,
-            reason: "more than MAX_SECONDS_PER_TRACK in one track call",
-        });
-    }
-    // In range [0, 86_400_000]: the cast is exact.
-    Ok((seconds * 1000.0).round() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::checked::millis;
+    use crate::base::error::Error;
 
     #[test]
     fn indices_match_all() {

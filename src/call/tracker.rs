@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
+use crate::base::checked::millis;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
 use crate::base::stats::Counters;
 use crate::base::sync::lock;
-use crate::base::usage::{MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind, millis};
+use crate::base::usage::{MAX_PARTICIPANTS, Measure, TokenUsage, UsageKind};
 use crate::call::info::MAX_NAME_LEN;
 use crate::call::info::{CallSummary, Outcome, Tracked};
 use crate::call::state::CallState;

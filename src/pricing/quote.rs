@@ -8,9 +8,10 @@ use serde::Serialize;
 use super::catalog::{Catalog, Lookup};
 use super::line::{Tally, fallback};
 use super::model::PriceOrigin;
+use crate::base::checked::millis;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
-use crate::base::usage::{Category, Measure, TokenUsage, Unit, UsageKind, millis};
+use crate::base::usage::{Category, Measure, TokenUsage, Unit, UsageKind};
 use crate::pricing::Payment;
 
 /// A usage to price, shaped like the track calls' arguments.
