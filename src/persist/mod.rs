@@ -39,6 +39,7 @@ pub(crate) mod schema;
 #[cfg(feature = "postgres")]
 pub(crate) mod ship;
 pub(crate) mod sink;
+pub(crate) mod source;
 pub(crate) mod store;
 pub(crate) mod unknown;
 pub(crate) mod writer;

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
+use crate::persist::source::Dialect;
 use crate::report::reports::{CallKey, Reports, range_ms};
 use crate::report::results::EventLine;
-use crate::report::source::Dialect;
 
 /// One call as a JSON Lines record.
 #[derive(Debug, Serialize)]

@@ -32,7 +32,6 @@ pub(crate) mod quotas;
 pub(crate) mod reconcile;
 pub(crate) mod reports;
 pub(crate) mod results;
-pub(crate) mod source;
 pub(crate) mod whatif;
 
 pub use economics::{

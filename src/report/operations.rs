@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
+use crate::persist::source::Dialect;
 use crate::report::reports::{Reports, range_ms};
-use crate::report::source::Dialect;
 
 /// The calls of a range that ended one way (`completed`, `failed`, `abandoned`, `interrupted`, or
 /// still `active`), and what they cost.

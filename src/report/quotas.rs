@@ -10,8 +10,8 @@ use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::Period;
 use crate::persist::recall::MILLI_UNITS;
+use crate::persist::source::{Dialect, Param};
 use crate::report::reports::{Reports, range_ms};
-use crate::report::source::{Dialect, Param};
 
 /// Where a quota stands in its period.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -17,9 +17,9 @@ use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::{Alert, AlertKind};
 use crate::persist::recall::MILLI_UNITS;
+use crate::persist::source::Dialect;
 use crate::pricing::{strip_date, strip_provider};
 use crate::report::reports::{Reports, range_ms};
-use crate::report::source::Dialect;
 
 /// How close a billed figure must be to the computed one to match: within `absolute` dollars or
 /// within `percent` % of the billed figure, whichever is larger. The default, $0.001 or 1 %,

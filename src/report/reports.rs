@@ -11,11 +11,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
+use crate::persist::source::{BoxError, Dialect, Param, Row, Source};
 use crate::report::results::{
     CallLine, CallReport, DayCost, EventKind, EventLine, GroupBy, GroupCost, PlatformReport, Share,
     SubjectSpend,
 };
-use crate::report::source::{BoxError, Dialect, Param, Row, Source};
 
 /// Read-only access to a callmeter database: a server's SQLite file ([`Reports::open`]) or, with
 /// feature `postgres`, a fleet's PostgreSQL database ([`Reports::postgres`]). Every report reads the
@@ -75,46 +75,9 @@ impl Reports {
     /// [`Error::ForeignDatabase`] when it is another program's database,
     /// [`Error::SchemaVersion`] / [`Error::PreReleaseSchema`] for another schema version.
     pub fn open(path: impl AsRef<Path>) -> Result<Reports> {
-        let path = path.as_ref().to_path_buf();
-        let storage = |context| crate::persist::failure::storage(&path, context);
-        if !path.exists() {
-            return Err(Error::NoSuchDatabase { path });
-        }
-        let src = Source::sqlite(&path).map_err(storage("opening for reports"))?;
-        let version: i64 = src
-            .sqlite_connection()
-            .map(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
-            .unwrap_or(Ok(0))
-            .map_err(storage(
-                "reading the schema version (is this a SQLite database?)",
-            ))?;
-        match version {
-            // Version 4 lacks only the quotas, which then read as none.
-            4 | crate::persist::schema::SCHEMA_VERSION => Ok(Reports { src, place: path }),
-            0 => {
-                let tables: i64 = src
-                    .sqlite_connection()
-                    .map(|c| c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0)))
-                    .unwrap_or(Ok(1))
-                    .map_err(storage("reading the tables"))?;
-                if tables == 0 {
-                    Err(Error::EmptyDatabase { path })
-                } else {
-                    Err(Error::ForeignDatabase { path })
-                }
-            }
-            v if crate::persist::schema::PRE_RELEASE_VERSIONS.contains(&v) => {
-                Err(Error::PreReleaseSchema {
-                    path,
-                    found: version,
-                })
-            }
-            found => Err(Error::SchemaVersion {
-                path,
-                found,
-                supported: crate::persist::schema::SCHEMA_VERSION,
-            }),
-        }
+        let place = path.as_ref().to_path_buf();
+        let src = Source::open_file(&place)?;
+        Ok(Reports { src, place })
     }
 
     /// Connects to a fleet's PostgreSQL database (`postgres://user:password@host:port/database`), the
@@ -127,44 +90,8 @@ impl Reports {
     #[cfg(feature = "postgres")]
     pub fn postgres(url: &str) -> Result<Reports> {
         let place = PathBuf::from(crate::persist::failure::redacted(url));
-        let fail = |context: &'static str| {
-            let place = place.clone();
-            move |e: postgres::Error| Error::Storage {
-                path: place,
-                context,
-                source: Box::new(e),
-            }
-        };
-        let mut client =
-            postgres::Client::connect(url, postgres::NoTls).map_err(fail("connecting"))?;
-        let version: Option<i32> = client
-            .query_opt(
-                "SELECT version FROM callmeter_schema WHERE to_regclass('callmeter_schema') IS NOT NULL",
-                &[],
-            )
-            .map(|row| row.map(|r| r.get(0)))
-            .or_else(|e| {
-                if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(fail("reading the fleet schema version"))?;
-        let supported = crate::persist::ship::schema::VERSION;
-        match version {
-            None => Err(Error::ForeignDatabase { path: place }),
-            // Version 1 lacks only `billed`, which then reads as nothing billed.
-            Some(v) if v == supported || v == 1 => Ok(Reports {
-                src: Source::Postgres(std::cell::RefCell::new(client)),
-                place,
-            }),
-            Some(v) => Err(Error::SchemaVersion {
-                path: place,
-                found: i64::from(v),
-                supported: i64::from(supported),
-            }),
-        }
+        let src = Source::open_fleet(url, &place)?;
+        Ok(Reports { src, place })
     }
 
     pub(crate) fn dialect(&self) -> Dialect {

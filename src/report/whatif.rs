@@ -10,9 +10,9 @@ use crate::base::error::Result as CrateResult;
 use crate::base::money::Usd;
 use crate::base::usage::{Measure, TokenUsage, UsageKind};
 use crate::persist::rows::DETAIL_COLUMNS;
+use crate::persist::source::{BoxError, Dialect, Row};
 use crate::pricing::{Catalog, Lookup, Tally};
 use crate::report::reports::{Reports, range_ms};
-use crate::report::source::{BoxError, Dialect, Row};
 
 /// A model to price recorded usage as, instead of the one recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

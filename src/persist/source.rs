@@ -8,6 +8,8 @@ use std::path::Path;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::base::error::{Error, Result};
+
 /// Which database a [`Source`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -144,6 +146,102 @@ impl std::fmt::Debug for Source {
 }
 
 impl Source {
+    /// A callmeter file opened read-only for reports, its schema version checked.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reports::open`](crate::Reports::open).
+    pub(crate) fn open_file(path: &Path) -> Result<Source> {
+        let path = path.to_path_buf();
+        let storage = |context| crate::persist::failure::storage(&path, context);
+        if !path.exists() {
+            return Err(Error::NoSuchDatabase { path });
+        }
+        let src = Source::sqlite(&path).map_err(storage("opening for reports"))?;
+        let version: i64 = src
+            .sqlite_connection()
+            .map(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .unwrap_or(Ok(0))
+            .map_err(storage(
+                "reading the schema version (is this a SQLite database?)",
+            ))?;
+        match version {
+            // Version 4 lacks only the quotas, which then read as none.
+            4 | crate::persist::schema::SCHEMA_VERSION => Ok(src),
+            0 => {
+                let tables: i64 = src
+                    .sqlite_connection()
+                    .map(|c| c.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0)))
+                    .unwrap_or(Ok(1))
+                    .map_err(storage("reading the tables"))?;
+                if tables == 0 {
+                    Err(Error::EmptyDatabase { path })
+                } else {
+                    Err(Error::ForeignDatabase { path })
+                }
+            }
+            v if crate::persist::schema::PRE_RELEASE_VERSIONS.contains(&v) => {
+                Err(Error::PreReleaseSchema {
+                    path,
+                    found: version,
+                })
+            }
+            found => Err(Error::SchemaVersion {
+                path,
+                found,
+                supported: crate::persist::schema::SCHEMA_VERSION,
+            }),
+        }
+    }
+
+    /// A fleet's PostgreSQL database opened for reports (named `place` in errors), its schema
+    /// version checked.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reports::postgres`](crate::Reports::postgres).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn open_fleet(url: &str, place: &Path) -> Result<Source> {
+        let place = place.to_path_buf();
+        let fail = |context: &'static str| {
+            let place = place.clone();
+            move |e: postgres::Error| Error::Storage {
+                path: place,
+                context,
+                source: Box::new(e),
+            }
+        };
+        let mut client =
+            postgres::Client::connect(url, postgres::NoTls).map_err(fail("connecting"))?;
+        let version: Option<i32> = client
+            .query_opt(
+                "SELECT version FROM callmeter_schema WHERE to_regclass('callmeter_schema') IS NOT NULL",
+                &[],
+            )
+            .map(|row| row.map(|r| r.get(0)))
+            .or_else(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(fail("reading the fleet schema version"))?;
+        let supported = crate::persist::ship::schema::VERSION;
+        match version {
+            None => Err(Error::ForeignDatabase { path: place }),
+            // Version 1 lacks only `billed`, which then reads as nothing billed.
+            Some(v) if v == supported || v == 1 => {
+                Ok(Source::Postgres(std::cell::RefCell::new(client)))
+            }
+            Some(v) => Err(Error::SchemaVersion {
+                path: place,
+                found: i64::from(v),
+                supported: i64::from(supported),
+            }),
+        }
+    }
+
     /// Opens a SQLite file read-only.
     pub(crate) fn sqlite(path: &Path) -> rusqlite::Result<Source> {
         Connection::open_with_flags(
