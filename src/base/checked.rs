@@ -140,7 +140,7 @@ impl Measure {
                 reason: "more than MAX_CHARACTERS_PER_TRACK in one track call",
             });
         }
-        Ok(Measure::One(UsageKind::Characters, n))
+        Ok(Measure::Quantity(UsageKind::Characters, n))
     }
     pub(crate) fn requests(n: u64) -> Result<Self> {
         if n > MAX_CHARACTERS_PER_TRACK {
@@ -149,10 +149,10 @@ impl Measure {
                 reason: "more than 10^9 in one track call",
             });
         }
-        Ok(Measure::One(UsageKind::Requests, n))
+        Ok(Measure::Quantity(UsageKind::Requests, n))
     }
     pub(crate) fn seconds(kind: UsageKind, seconds: f64) -> Result<Self> {
-        Ok(Measure::One(kind, millis(kind, seconds)?))
+        Ok(Measure::Quantity(kind, millis(kind, seconds)?))
     }
     pub(crate) fn payment(nanos: i64, flags: u8) -> Result<Self> {
         if nanos <= 0 {

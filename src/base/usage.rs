@@ -391,9 +391,9 @@ pub(crate) enum Measure {
     /// A model request's tokens.
     Tokens(TokenUsage),
     /// One quantity of one kind.
-    One(UsageKind, u64),
+    Quantity(UsageKind, u64),
     /// Two quantities (realtime audio in and out).
-    Two([(UsageKind, u64); 2]),
+    Pair([(UsageKind, u64); 2]),
     /// One payment of this many nano-dollars, with its surcharge flags.
     Payment(i64, u8),
 }
@@ -403,8 +403,8 @@ impl Measure {
     pub(crate) fn for_each(&self, mut f: impl FnMut(UsageKind, u64)) {
         match self {
             Measure::Tokens(t) => t.parts().into_iter().for_each(|(k, n)| f(k, n)),
-            Measure::One(k, n) => f(*k, *n),
-            Measure::Two(parts) => parts.iter().for_each(|&(k, n)| f(k, n)),
+            Measure::Quantity(k, n) => f(*k, *n),
+            Measure::Pair(parts) => parts.iter().for_each(|&(k, n)| f(k, n)),
             Measure::Payment(..) => f(UsageKind::Transactions, 1),
         }
     }
@@ -413,13 +413,13 @@ impl Measure {
     pub(crate) fn default_category(&self) -> Category {
         match self {
             Measure::Tokens(_) => Category::Llm,
-            Measure::One(UsageKind::Characters, _) => Category::Tts,
-            Measure::One(UsageKind::AudioSeconds, _) => Category::Stt,
-            Measure::One(UsageKind::CallSeconds, _) => Category::Telephony,
-            Measure::One(UsageKind::ParticipantSeconds, _) => Category::Transport,
-            Measure::Two(_) => Category::Realtime,
+            Measure::Quantity(UsageKind::Characters, _) => Category::Tts,
+            Measure::Quantity(UsageKind::AudioSeconds, _) => Category::Stt,
+            Measure::Quantity(UsageKind::CallSeconds, _) => Category::Telephony,
+            Measure::Quantity(UsageKind::ParticipantSeconds, _) => Category::Transport,
+            Measure::Pair(_) => Category::Realtime,
             Measure::Payment(..) => Category::Payment,
-            Measure::One(..) => Category::Other,
+            Measure::Quantity(..) => Category::Other,
         }
     }
 
@@ -427,8 +427,8 @@ impl Measure {
     pub(crate) fn headline(&self) -> (f64, Unit) {
         match self {
             Measure::Tokens(t) => (t.total() as f64, Unit::Token),
-            Measure::One(k, n) => as_unit(*k, *n),
-            Measure::Two([(k, a), (_, b)]) => as_unit(*k, a.saturating_add(*b)),
+            Measure::Quantity(k, n) => as_unit(*k, *n),
+            Measure::Pair([(k, a), (_, b)]) => as_unit(*k, a.saturating_add(*b)),
             Measure::Payment(..) => (1.0, Unit::Transaction),
         }
     }

@@ -307,7 +307,7 @@ impl CallState {
     /// alert raised once, by the track call that reached it).
     pub(crate) fn count_in_limits(&self, cost: i64, measure: &Measure, at_ms: i64) -> bool {
         let call_ms = match measure {
-            Measure::One(UsageKind::CallSeconds, ms) => *ms,
+            Measure::Quantity(UsageKind::CallSeconds, ms) => *ms,
             _ => 0,
         };
         let mut reached = false;

@@ -293,7 +293,7 @@ impl CallCostTracker {
     ) -> Result<Tracked> {
         let measure = millis(UsageKind::AudioInputSeconds, input_seconds).and_then(|i| {
             millis(UsageKind::AudioOutputSeconds, output_seconds).map(|o| {
-                Measure::Two([
+                Measure::Pair([
                     (UsageKind::AudioInputSeconds, i),
                     (UsageKind::AudioOutputSeconds, o),
                 ])
@@ -321,8 +321,9 @@ impl CallCostTracker {
                 reason: "more than MAX_PARTICIPANTS",
             })
         } else {
-            millis(UsageKind::ParticipantSeconds, seconds)
-                .map(|ms| Measure::One(UsageKind::ParticipantSeconds, ms * u64::from(participants)))
+            millis(UsageKind::ParticipantSeconds, seconds).map(|ms| {
+                Measure::Quantity(UsageKind::ParticipantSeconds, ms * u64::from(participants))
+            })
         };
         self.record(provider, model, measure)
     }

@@ -102,7 +102,7 @@ impl Event {
                 mask_high = (mask >> 7) as u8;
                 SHAPE_TOKENS | (mask as u8 & 0x7f)
             }
-            Measure::Two([(_, i), (_, o)]) => {
+            Measure::Pair([(_, i), (_, o)]) => {
                 q[0] = narrow(*i);
                 q[1] = narrow(*o);
                 SHAPE_REALTIME_AUDIO
@@ -112,7 +112,7 @@ impl Event {
                 q[2] = u32::from(*flags);
                 SHAPE_PAYMENT
             }
-            Measure::One(kind, n) => {
+            Measure::Quantity(kind, n) => {
                 [q[0], q[1]] = split(*n);
                 SHAPE_ONE + kind.index() as u8
             }
@@ -173,7 +173,7 @@ impl Event {
                         .with_cached_audio_input(cached_audio),
                 )
             }
-            SHAPE_REALTIME_AUDIO => Measure::Two([
+            SHAPE_REALTIME_AUDIO => Measure::Pair([
                 (UsageKind::AudioInputSeconds, u64::from(q[0])),
                 (UsageKind::AudioOutputSeconds, u64::from(q[1])),
             ]),
@@ -183,7 +183,7 @@ impl Event {
                     .get(usize::from(other.saturating_sub(SHAPE_ONE)))
                     .copied()
                     .unwrap_or(UsageKind::Characters);
-                Measure::One(kind, join(q[0], q[1]))
+                Measure::Quantity(kind, join(q[0], q[1]))
             }
         }
     }
@@ -378,13 +378,13 @@ mod tests {
                     .with_cached_audio_input(7)
                     .with_cached_input(8),
             ),
-            Measure::Two([
+            Measure::Pair([
                 (UsageKind::AudioInputSeconds, 86_400_000),
                 (UsageKind::AudioOutputSeconds, 1),
             ]),
             Measure::Payment(4_990_000_000, 3),
-            Measure::One(UsageKind::ParticipantSeconds, 8_640_000_000_000),
-            Measure::One(UsageKind::Characters, 412),
+            Measure::Quantity(UsageKind::ParticipantSeconds, 8_640_000_000_000),
+            Measure::Quantity(UsageKind::Characters, 412),
         ];
         for (m, c) in measures.iter().zip(Category::ALL) {
             let e = Event::new(head(c), m);

@@ -152,9 +152,9 @@ pub(crate) fn layout(r: &Resolved) -> usize {
     let e = &r.event;
     let mut layout = match e.measure() {
         Measure::Tokens(_) => TOKENS,
-        Measure::Two(_) => AUDIO,
+        Measure::Pair(_) => AUDIO,
         Measure::Payment(..) => AMOUNT,
-        Measure::One(..) => 0,
+        Measure::Quantity(..) => 0,
     };
     if r.agent.is_some() {
         layout |= AGENT;
@@ -212,7 +212,7 @@ pub(crate) fn bind_event(
                 bind(&int(n))?;
             }
         }
-        Measure::Two([(_, i), (_, o)]) if layout & AUDIO != 0 => {
+        Measure::Pair([(_, i), (_, o)]) if layout & AUDIO != 0 => {
             bind(&int(i))?;
             bind(&int(o))?;
         }

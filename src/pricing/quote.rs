@@ -58,7 +58,7 @@ impl Usage {
             Usage::RealtimeAudio {
                 input_seconds,
                 output_seconds,
-            } => Ok(Measure::Two([
+            } => Ok(Measure::Pair([
                 (
                     UsageKind::AudioInputSeconds,
                     millis(UsageKind::AudioInputSeconds, input_seconds)?,
@@ -79,7 +79,7 @@ impl Usage {
                     });
                 }
                 let ms = millis(UsageKind::ParticipantSeconds, seconds)?;
-                Ok(Measure::One(
+                Ok(Measure::Quantity(
                     UsageKind::ParticipantSeconds,
                     ms * u64::from(participants),
                 ))

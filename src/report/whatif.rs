@@ -103,14 +103,14 @@ fn measure_of(row: &mut Row, category: &str) -> Result<Option<Measure>, BoxError
                 .with_audio(n("audio_input_tokens")?, n("audio_output_tokens")?)
                 .with_cached_audio_input(n("cached_audio_input_tokens")?),
         )),
-        "character" => Some(Measure::One(UsageKind::Characters, quantity as u64)),
-        "request" => Some(Measure::One(UsageKind::Requests, quantity as u64)),
+        "character" => Some(Measure::Quantity(UsageKind::Characters, quantity as u64)),
+        "request" => Some(Measure::Quantity(UsageKind::Requests, quantity as u64)),
         "second" => match category {
-            "telephony" => Some(Measure::One(UsageKind::CallSeconds, ms)),
-            "stt" => Some(Measure::One(UsageKind::AudioSeconds, ms)),
-            "transport" => Some(Measure::One(UsageKind::ParticipantSeconds, ms)),
+            "telephony" => Some(Measure::Quantity(UsageKind::CallSeconds, ms)),
+            "stt" => Some(Measure::Quantity(UsageKind::AudioSeconds, ms)),
+            "transport" => Some(Measure::Quantity(UsageKind::ParticipantSeconds, ms)),
             _ => match (detail("audio_input_ms")?, detail("audio_output_ms")?) {
-                (Some(i), Some(o)) => Some(Measure::Two([
+                (Some(i), Some(o)) => Some(Measure::Pair([
                     (UsageKind::AudioInputSeconds, u64::try_from(i).unwrap_or(0)),
                     (UsageKind::AudioOutputSeconds, u64::try_from(o).unwrap_or(0)),
                 ])),
