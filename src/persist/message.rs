@@ -211,6 +211,9 @@ pub(crate) struct Resolved {
     pub(crate) agent: Option<Arc<str>>,
     pub(crate) unknown: Option<(Arc<str>, Arc<str>)>,
     pub(crate) event: Event,
+    /// The event's quantities, decoded once from its packed form for every reader on the writer
+    /// (the store's row, the rollups, the sinks, the quarantine).
+    pub(crate) measure: Measure,
 }
 
 impl Resolved {
@@ -227,7 +230,7 @@ impl Resolved {
 
     /// The payment amount in nano-dollars, or zero.
     pub(crate) fn amount(&self) -> i64 {
-        match self.event.measure() {
+        match self.measure {
             Measure::Payment(a, _) => a,
             _ => 0,
         }

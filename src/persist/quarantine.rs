@@ -50,7 +50,7 @@ pub(crate) fn event_id(call: &CallIdent, seq: u64, origin: &str) -> String {
 
 fn event_detail(r: &Resolved) -> serde_json::Value {
     let (provider, model) = r.names();
-    let (quantity, unit) = r.event.measure().headline();
+    let (quantity, unit) = r.measure.headline();
     json!({
         "segment": r.call.segment,
         "seq": r.event.seq,

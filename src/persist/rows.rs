@@ -150,7 +150,7 @@ pub(crate) fn insert_rows(
 /// Which optional column groups the event binds.
 pub(crate) fn layout(r: &Resolved) -> usize {
     let e = &r.event;
-    let mut layout = match e.measure() {
+    let mut layout = match r.measure {
         Measure::Tokens(_) => TOKENS,
         Measure::Pair(_) => AUDIO,
         Measure::Payment(..) => AMOUNT,
@@ -175,7 +175,7 @@ pub(crate) fn bind_event(
 ) -> rusqlite::Result<()> {
     let (provider, model) = r.names();
     let e = &r.event;
-    let measure = e.measure();
+    let measure = r.measure;
     let (quantity, unit) = measure.headline();
     let base: [&dyn ToSql; BASE_COLUMNS.len()] = [
         &r.call.call_id,

@@ -51,7 +51,7 @@ impl Sink for QuotaSink {
                 cost: r.event.cost,
                 provider,
                 model,
-                measure: r.event.measure(),
+                measure: r.measure,
             }
         });
         for alert in self.watch.observe(spent) {
@@ -77,7 +77,7 @@ impl Sink for TraceSink {
         use crate::base::money::Usd;
         for r in &batch.events {
             let (provider, model) = r.names();
-            let (quantity, unit) = r.event.measure().headline();
+            let (quantity, unit) = r.measure.headline();
             tracing::debug!(
                 target: "callmeter::event",
                 call = %r.call.call_id,

@@ -453,7 +453,7 @@ impl<'t, 'b> Txn<'t, 'b> {
             let call_ref = self.calls.number(&r.call)?;
             let price_id = self.prices.id(stored_prices, r)?;
             self.add_delta(&r.call, call_ref, r.event.cost, 1, r.amount());
-            let measure = r.event.measure();
+            let measure = r.measure;
             self.rollups.add(
                 &r.call,
                 r.at_ms(),

@@ -417,6 +417,7 @@ impl Writer {
             call: Arc::clone(call),
             agent,
             unknown,
+            measure: event.measure(),
             event,
         });
     }
