@@ -857,3 +857,31 @@ fn no_query_string_makes_a_server_error() {
         .expect("no query string makes a server error");
     others_are_answered(&mut served);
 }
+
+/// `--listen` takes a name as well as an address, as the system resolves it.
+#[test]
+fn a_host_name_to_listen_on_is_resolved() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = database(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callmeter"))
+        .args(["serve", "--listen", "localhost:0", "--db"])
+        .arg(&db)
+        .env("CALLMETER_ADMIN_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("its first line");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|b| b.trim_end_matches('/').to_owned());
+    let status = base
+        .as_ref()
+        .map(|b| get(&format!("{b}/api/alerts"), &[BEARER]).0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, Some(200), "{line}");
+}

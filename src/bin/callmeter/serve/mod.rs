@@ -122,29 +122,11 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
     }
     let (first, from, to) = args.source.open()?;
     let lanes = lanes::Lanes::new(first, &args.source)?;
-    let address: SocketAddr = args
-        .listen
-        .parse()
-        .map_err(|e| format!("--listen {}: not an address (IP:PORT): {e}", args.listen))?;
     let limits = Limits {
         connections: listen::fit_to_file_limit(args.max_connections),
         ..Limits::DEFAULT
     };
-    let hosts = address.ip().is_loopback().then(|| {
-        let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        names.extend(args.allow_host.iter().map(|h| h.to_ascii_lowercase()));
-        names
-    });
-    let settings = Settings {
-        key,
-        secure_cookies: args.secure_cookies,
-        defaults: (args.source.from.is_some() || args.source.to.is_some()).then_some((from, to)),
-        hosts,
-        limits,
-    };
+    let defaults = (args.source.from.is_some() || args.source.to.is_some()).then_some((from, to));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(lanes::BLOCKING_THREADS)
@@ -152,12 +134,20 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the server's runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address)
+        // An address or a name (`localhost:8787`), resolved as the system resolves it.
+        let listener = tokio::net::TcpListener::bind(args.listen.as_str())
             .await
-            .map_err(|e| format!("{}: {e}", args.listen))?;
+            .map_err(|e| format!("--listen {}: {e}", args.listen))?;
         let bound = listener
             .local_addr()
-            .map_err(|e| format!("{}: {e}", args.listen))?;
+            .map_err(|e| format!("--listen {}: {e}", args.listen))?;
+        let settings = Settings {
+            key,
+            secure_cookies: args.secure_cookies,
+            defaults,
+            hosts: allowed_hosts(bound, &args.allow_host),
+            limits,
+        };
         log(format_args!(
             "callmeter: serving on http://{bound}/ (API under /api/; at most {} connections)",
             limits.connections
@@ -166,5 +156,17 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
         listen::run(listener, router, limits).await;
         log(format_args!("callmeter: stopped"));
         Ok(())
+    })
+}
+
+/// The `Host` names accepted when listening on a loopback address (against DNS rebinding): the
+/// loopback names and those given with `--allow-host`; `None` (any) on another address.
+fn allowed_hosts(bound: SocketAddr, allow: &[String]) -> Option<Vec<String>> {
+    bound.ip().is_loopback().then(|| {
+        ["localhost", "127.0.0.1", "[::1]"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(allow.iter().map(|h| h.to_ascii_lowercase()))
+            .collect()
     })
 }
