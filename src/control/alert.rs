@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -236,6 +236,8 @@ pub(crate) enum AlertMsg {
 
 /// Messages the alert queue holds before further ones are counted as dropped.
 pub(crate) const ALERT_QUEUE: usize = 4_096;
+/// How often the alert thread looks at its queue (see [`run`]).
+const POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 fn call_alert(
     kind: AlertKind,
@@ -415,9 +417,13 @@ impl Dispatcher {
     }
 }
 
-/// The alert thread: blocks on its queue (an alert is rare, so waking the thread is no cost worth
-/// polling for), delivers each alert to every sink, and when asked to stop delivers what is queued
-/// first.
+/// The alert thread: delivers each alert to every sink, and when asked to stop delivers what is
+/// queued first.
+///
+/// It looks at its queue every [`POLL`] rather than blocking on it: alerts are raised by track calls
+/// (`try_send` on the hot path), and a receiver blocked on the queue would make the track call that
+/// crosses a threshold wake it with a system call. Between looks it waits on the stop channel, so a
+/// stop is seen at once.
 fn run(
     queue: &Receiver<AlertMsg>,
     sinks: &[Arc<dyn AlertSink>],
@@ -437,17 +443,19 @@ fn run(
         store(alert);
     };
     loop {
-        select! {
-            recv(queue) -> msg => match msg {
+        loop {
+            match queue.try_recv() {
                 Ok(msg) => deliver(msg),
-                Err(_) => return,
-            },
-            recv(stop) -> _ => {
-                while let Ok(msg) = queue.try_recv() {
-                    deliver(msg);
-                }
-                return;
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
             }
+        }
+        if !matches!(stop.recv_timeout(POLL), Err(RecvTimeoutError::Timeout)) {
+            // Asked to stop (the sender dropped): what is queued now is delivered, then it ends.
+            while let Ok(msg) = queue.try_recv() {
+                deliver(msg);
+            }
+            return;
         }
     }
 }
