@@ -180,39 +180,24 @@ CREATE TABLE billed_usage (
 CREATE INDEX billed_usage_by_day ON billed_usage (day);
 ";
 
-/// How long opening waits for another process that is creating or migrating the schema of the same
-/// file (two agent processes started together on one new file).
-const MIGRATE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Brings the schema to [`SCHEMA_VERSION`]. The version is read again, and the schema created or
 /// migrated, inside one `BEGIN IMMEDIATE` transaction: of several processes opening one new file at
-/// once, the first creates the schema and the others, waiting for its lock, find it there.
+/// once, the first creates the schema and the others, waiting for its lock (the connection's busy
+/// timeout: 30 s when a meter opens), find it there.
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if version(conn, path)? == SCHEMA_VERSION {
         return Ok(());
     }
-    let busy: i64 = conn
-        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-        .map_err(storage(path, "reading the busy timeout"))?;
-    let wait = std::time::Duration::from_millis(u64::try_from(busy).unwrap_or(0));
-    conn.busy_timeout(wait.max(MIGRATE_BUSY_TIMEOUT))
-        .map_err(storage(path, "setting the busy timeout"))?;
-    let result = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| not_writable_or(path, "locking the file to create its schema", e))
-        .and_then(|()| {
-            let done = migrate_locked(conn, path).and_then(|()| {
-                conn.execute_batch("COMMIT")
-                    .map_err(|e| not_writable_or(path, "committing the schema", e))
-            });
-            if done.is_err() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            done
-        });
-    conn.busy_timeout(wait)
-        .map_err(storage(path, "setting the busy timeout"))?;
-    result
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| not_writable_or(path, "locking the file to create its schema", e))?;
+    let done = migrate_locked(conn, path).and_then(|()| {
+        conn.execute_batch("COMMIT")
+            .map_err(|e| not_writable_or(path, "committing the schema", e))
+    });
+    if done.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
 }
 
 /// The file's schema version.
