@@ -81,16 +81,20 @@ impl Lanes {
         })
     }
 
+    fn pool(&self, lane: Lane) -> &Pool {
+        match lane {
+            Lane::Heavy => &self.heavy,
+            Lane::Light => &self.light,
+        }
+    }
+
     /// Runs `query` on a connection of `lane`, on a blocking thread.
     pub(super) async fn run<T, F>(self: &Arc<Self>, lane: Lane, query: F) -> Result<T, Refused>
     where
         T: Send + 'static,
         F: FnOnce(&Reports) -> T + Send + 'static,
     {
-        let pool = match lane {
-            Lane::Heavy => &self.heavy,
-            Lane::Light => &self.light,
-        };
+        let pool = self.pool(lane);
         if pool.waiting.fetch_add(1, Ordering::AcqRel) >= WAITING {
             pool.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Busy);
@@ -111,11 +115,8 @@ impl Lanes {
                 None => (this.open)()?,
             };
             let out = query(&reports);
-            let pool = match lane {
-                Lane::Heavy => &this.heavy,
-                Lane::Light => &this.light,
-            };
-            pool.idle
+            this.pool(lane)
+                .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(reports);
