@@ -8,7 +8,8 @@
 //!   them);
 //! - within each folder, the files (and sub-folders, each taken as one) form no cycle;
 //! - the database bindings (`rusqlite`, `postgres`) are named only where the layering allows them
-//!   (see [`DATABASE_OUTSIDE_PERSIST`]).
+//!   (see [`DATABASE_OUTSIDE_PERSIST`]);
+//! - no string literal outside `persist/` is a SQL statement.
 //!
 //! The layers, lowest first (docs/guide/architecture.md):
 //!
@@ -89,6 +90,33 @@ fn module_path(src: &Path, file: &Path) -> Option<Vec<String>> {
 /// The code of a file without its comments, the contents of its string and character literals, and
 /// its unit-test modules. Strings become `""`, so a `//` or a brace inside one changes nothing.
 fn code_of(text: &str) -> String {
+    without_test_modules(&scan(text, &mut None))
+}
+
+/// The contents of the string literals of `text` outside comments and unit-test modules.
+fn literals_of(text: &str) -> Vec<String> {
+    let mut literals = Some(Vec::new());
+    let code = without_test_modules(&scan(text, &mut literals));
+    let literals = literals.unwrap_or_default();
+    // What is left of the code holds each literal kept as `"N"`, N its index.
+    code.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|n| n.parse::<usize>().ok())
+        .filter_map(|n| literals.get(n).cloned())
+        .collect()
+}
+
+/// `text` without comments, each string literal emptied (or, when `literals` is given, replaced by
+/// its index there, its contents pushed) and each character literal blanked.
+fn scan(text: &str, literals: &mut Option<Vec<String>>) -> String {
+    let mut literal = |contents: &[char], out: &mut String| match literals {
+        Some(list) => {
+            out.push_str(&format!("\"{}\"", list.len()));
+            list.push(contents.iter().collect());
+        }
+        None => out.push_str("\"\""),
+    };
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -135,17 +163,20 @@ fn code_of(text: &str) -> String {
                 continue;
             }
             j += 1;
+            let start = j;
+            let mut end = chars.len();
             loop {
                 if j >= chars.len() {
                     break;
                 }
                 if chars[j] == '"' && (0..hashes).all(|k| chars.get(j + 1 + k) == Some(&'#')) {
+                    end = j;
                     j += 1 + hashes;
                     break;
                 }
                 j += 1;
             }
-            out.push_str("\"\"");
+            literal(&chars[start..end], &mut out);
             i = j;
         } else if c == '"' {
             let mut j = i + 1;
@@ -155,7 +186,10 @@ fn code_of(text: &str) -> String {
                 }
                 j += 1;
             }
-            out.push_str("\"\"");
+            literal(
+                &chars[(i + 1).min(chars.len())..j.min(chars.len())],
+                &mut out,
+            );
             i = j + 1;
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{..}') or a lifetime ('a).
@@ -178,7 +212,7 @@ fn code_of(text: &str) -> String {
             i += 1;
         }
     }
-    without_test_modules(&out)
+    out
 }
 
 /// `code` without the `#[cfg(test)] mod NAME { … }` blocks.
@@ -618,6 +652,75 @@ fn the_database_bindings_are_named_only_where_allowed() {
         gone.is_empty(),
         "these no longer name a database binding: take them off DATABASE_OUTSIDE_PERSIST: {gone:?}"
     );
+}
+
+/// Whether a string literal is a SQL statement (callmeter writes SQL's keywords in capitals).
+fn is_sql(literal: &str) -> bool {
+    let words: Vec<&str> = literal.split_whitespace().collect();
+    let has = |w: &str| words.contains(&w);
+    let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
+    (has("SELECT") && has("FROM"))
+        || pair("INSERT", "INTO")
+        || pair("INSERT", "OR")
+        || (has("UPDATE") && has("SET"))
+        || pair("DELETE", "FROM")
+        || pair("CREATE", "TABLE")
+        || pair("CREATE", "INDEX")
+        || has("PRAGMA")
+        || literal.trim_start().starts_with("PRAGMA")
+}
+
+#[test]
+fn every_sql_statement_is_in_persist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let persist = root.join("src").join("persist");
+    let mut outside = Vec::new();
+    let mut inside = 0;
+    for file in &files {
+        let text = fs::read_to_string(file).expect("readable");
+        for literal in literals_of(&text) {
+            if !is_sql(&literal) {
+                continue;
+            }
+            if file.starts_with(&persist) {
+                inside += 1;
+            } else {
+                let rel = file.strip_prefix(root).unwrap_or(file);
+                let first = literal.split_whitespace().collect::<Vec<_>>().join(" ");
+                outside.push(format!(
+                    "{}: {}",
+                    rel.display(),
+                    first.chars().take(60).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "SQL outside src/persist/ (queries belong in persist, reports read through persist::read):\n{}",
+        outside.join("\n")
+    );
+    // The scan sees the statements where they are.
+    assert!(
+        inside > 40,
+        "only {inside} SQL statements found in persist/"
+    );
+}
+
+#[test]
+fn the_scanner_finds_sql_in_literals_but_not_in_comments_or_tests() {
+    let text = "// SELECT a FROM b\n\
+                const Q: &str = \"SELECT x\\\" FROM t\";\n\
+                const R: &str = r#\"DELETE FROM \"t\"\"#;\n\
+                const S: &str = \"selected from the menu\";\n\
+                #[cfg(test)]\nmod tests { const T: &str = \"UPDATE t SET a = 1\"; }\n";
+    let sql: Vec<String> = literals_of(text)
+        .into_iter()
+        .filter(|l| is_sql(l))
+        .collect();
+    assert_eq!(sql, ["SELECT x\\\" FROM t", "DELETE FROM \"t\""]);
 }
 
 #[test]

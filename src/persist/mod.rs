@@ -18,6 +18,9 @@
 //!   `metrics` facade, recorded by the writer.
 //! - [`ledger`]: what providers billed, imported beside what the writer committed (`billed`), for
 //!   reports to reconcile.
+//! - [`read`]: the database read back for reports — a file or a fleet database, every query reports
+//!   run, answered as plain rows.
+//! - [`recall`]: what a meter reads back from its file when it opens, for the control stage.
 //! - [`sink`]: the seam after a commit — quota and threshold alerts, log events, and any later
 //!   destination of committed batches.
 //!
@@ -32,6 +35,7 @@ pub(crate) mod metrics;
 pub(crate) mod outbox;
 pub(crate) mod owner;
 pub(crate) mod quarantine;
+pub(crate) mod read;
 pub(crate) mod recall;
 pub(crate) mod rollup;
 pub(crate) mod rows;
@@ -39,7 +43,6 @@ pub(crate) mod schema;
 #[cfg(feature = "postgres")]
 pub(crate) mod ship;
 pub(crate) mod sink;
-pub(crate) mod source;
 pub(crate) mod store;
 pub(crate) mod unknown;
 pub(crate) mod writer;

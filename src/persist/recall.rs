@@ -11,12 +11,7 @@ use crate::base::error::Result;
 use crate::control::limits::{PastCall, Period};
 use crate::control::quota::{Quota, WatchStart, period_start};
 use crate::persist::failure::storage;
-
-/// The sum of events' headline quantities in thousandths, exact: a quantity is whole units, or
-/// milliseconds shown as seconds, so it has at most three decimals, and each one is rounded back to
-/// them before the sum (a sum of the stored floats would carry their binary error).
-pub(crate) const MILLI_UNITS: &str =
-    "CAST(COALESCE(SUM(CAST(ROUND(quantity * 1000) AS BIGINT)), 0) AS BIGINT)";
+use crate::persist::read::events::MILLI_UNITS;
 
 /// The calls started since `since_ms`, with their cost and telephony time, for the limits.
 pub(crate) fn past_calls(conn: &Connection, path: &Path, since_ms: i64) -> Result<Vec<PastCall>> {

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
-use crate::persist::source::Dialect;
-use crate::report::reports::{CallKey, Reports, range_ms};
+use crate::persist::read::{calls, events};
+use crate::report::reports::{Reports, range_ms};
 use crate::report::results::EventLine;
 
 /// One call as a JSON Lines record.
@@ -32,10 +32,6 @@ fn io(e: impl std::fmt::Display) -> Error {
     Error::Export(e.to_string())
 }
 
-const CALL_COLUMNS: &str =
-    "call_id, user_id, tenant_id, persona, session_kind, status, failure_reason,
-    started_at, ended_at, total_cost_nanos, revenue_nanos, event_count";
-
 impl Reports {
     /// Writes the calls started from `from` to `to` (UTC days, inclusive) as CSV, with a header row;
     /// money in nano-dollars, times in Unix milliseconds. Returns the number of calls written.
@@ -44,15 +40,15 @@ impl Reports {
     ///
     /// [`Error::Storage`] when the database cannot be read, [`Error::Export`] when `out` fails.
     pub fn export_calls_csv(&self, from: NaiveDate, to: NaiveDate, out: impl Write) -> Result<u64> {
-        let (a, b) = range_ms(from, to);
         let mut w = csv::Writer::from_writer(out);
-        let columns: Vec<&str> = CALL_COLUMNS.split(',').map(str::trim).collect();
-        w.write_record(&columns).map_err(io)?;
-        let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM calls WHERE started_at >= ?1 AND started_at < ?2
-             ORDER BY started_at, call_id"
-        );
-        self.csv_rows(&sql, (a, b), &mut w, "exporting calls")
+        w.write_record(calls::CSV_COLUMNS).map_err(io)?;
+        let n = calls::each_as_text(
+            self.source(),
+            range_ms(from, to),
+            |r| Ok(w.write_record(r)?),
+        )?;
+        w.flush().map_err(io)?;
+        Ok(n)
     }
 
     /// Writes the events made from `from` to `to` (UTC days, inclusive) as CSV, with a header row.
@@ -67,54 +63,13 @@ impl Reports {
         to: NaiveDate,
         out: impl Write,
     ) -> Result<u64> {
-        let (a, b) = range_ms(from, to);
         let mut w = csv::Writer::from_writer(out);
-        let columns = [
-            "event_id",
-            "call_id",
-            "seq",
-            "created_at",
-            "category",
-            "provider",
-            "model",
-            "agent",
-            "quantity",
-            "unit",
-            "cost_nanos",
-            "kind",
-            "priced",
-            "price_id",
-        ];
-        w.write_record(columns).map_err(io)?;
-        // A fleet database keeps no price ids (they are numbered per file) and orders a moment's
-        // events by their call's id.
-        let (price_id, order) = match self.dialect() {
-            Dialect::Sqlite => ("price_id", "call_ref"),
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => ("NULL", "call_id"),
-        };
-        let sql = format!(
-            "SELECT {}, {price_id} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
-             ORDER BY created_at, {order}, segment, seq",
-            columns[..columns.len() - 1].join(", ")
-        );
-        self.csv_rows(&sql, (a, b), &mut w, "exporting events")
-    }
-
-    /// Streams the rows of `sql` over `[a, b)` into `w` as text fields; flushes; counts them.
-    fn csv_rows<W: Write>(
-        &self,
-        sql: &str,
-        (a, b): (i64, i64),
-        w: &mut csv::Writer<W>,
-        context: &'static str,
-    ) -> Result<u64> {
-        let mut n = 0;
-        self.for_each(sql, &[a.into(), b.into()], context, |r| {
-            w.write_record(r.fields())?;
-            n += 1;
-            Ok(())
-        })?;
+        w.write_record(events::CSV_COLUMNS).map_err(io)?;
+        let n = events::each_as_text(
+            self.source(),
+            range_ms(from, to),
+            |r| Ok(w.write_record(r)?),
+        )?;
         w.flush().map_err(io)?;
         Ok(n)
     }
@@ -126,41 +81,22 @@ impl Reports {
     ///
     /// As [`export_calls_csv`](Self::export_calls_csv).
     pub fn export_jsonl(&self, from: NaiveDate, to: NaiveDate, mut out: impl Write) -> Result<u64> {
-        let (a, b) = range_ms(from, to);
-        let number = self.call_number();
-        let calls = self.query(
-            &format!(
-                "SELECT {number}, call_id, user_id, tenant_id, persona, session_kind, status,
-                        started_at, ended_at, total_cost_nanos, revenue_nanos
-                 FROM calls WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at, call_id"
-            ),
-            &[a.into(), b.into()],
-            "exporting calls",
-            |r| {
-                Ok((
-                    r.int(0)?,
-                    CallRecord {
-                        call_id: r.text(1)?,
-                        user_id: r.opt_text(2)?,
-                        tenant_id: r.opt_text(3)?,
-                        persona: r.opt_text(4)?,
-                        session_kind: r.opt_text(5)?,
-                        status: r.text(6)?,
-                        started_at_ms: r.int(7)?,
-                        ended_at_ms: r.opt_int(8)?,
-                        total: Usd::from_nanos(r.int(9)?),
-                        revenue: Usd::from_nanos(r.int(10)?),
-                        usages: Vec::new(),
-                    },
-                ))
-            },
-        )?;
+        let calls = calls::started_in(self.source(), range_ms(from, to))?;
         let mut n = 0;
-        for (call_ref, mut record) in calls {
-            record.usages = self.events_of(CallKey {
-                call_ref,
-                call_id: &record.call_id,
-            })?;
+        for call in calls {
+            let record = CallRecord {
+                usages: self.events_of(call.number, &call.call_id)?,
+                call_id: call.call_id,
+                user_id: call.user_id,
+                tenant_id: call.tenant_id,
+                persona: call.persona,
+                session_kind: call.session_kind,
+                status: call.status,
+                started_at_ms: call.started_at_ms,
+                ended_at_ms: call.ended_at_ms,
+                total: Usd::from_nanos(call.total_nanos),
+                revenue: Usd::from_nanos(call.revenue_nanos),
+            };
             serde_json::to_writer(&mut out, &record).map_err(io)?;
             out.write_all(b"\n").map_err(io)?;
             n += 1;

@@ -20,9 +20,9 @@
 //!   against what callmeter computed, per call, per day and model, or per day.
 //!
 //! Layer: the top, beside `call` (neither imports the other). Imports `base`, `pricing`, the
-//! schema version from `persist`, and from `control` [`SubjectKind`](crate::control::SubjectKind),
-//! [`Period`](crate::control::Period) and how quota usage is summed;
-//! it never writes.
+//! queries of `persist::read` (report holds no SQL: it computes its results from the plain rows those
+//! answer), and from `control` [`SubjectKind`](crate::control::SubjectKind) and
+//! [`Period`](crate::control::Period); it never writes.
 
 pub(crate) mod economics;
 pub(crate) mod export;

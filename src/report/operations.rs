@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::base::error::Result;
 use crate::base::money::Usd;
-use crate::persist::source::Dialect;
+use crate::persist::read::{calls, settings};
 use crate::report::reports::{Reports, range_ms};
 
 /// The calls of a range that ended one way (`completed`, `failed`, `abandoned`, `interrupted`, or
@@ -105,15 +105,7 @@ impl Reports {
     ///
     /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
     pub fn endings(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<Ending>> {
-        let (start, end) = range_ms(from, to);
-        let rows = self.query(
-            "SELECT status, COUNT(*), CAST(COALESCE(SUM(total_cost_nanos), 0) AS BIGINT) FROM calls
-             WHERE started_at >= ?1 AND started_at < ?2
-             GROUP BY status ORDER BY 2 DESC, status",
-            &[start.into(), end.into()],
-            "reading how calls ended",
-            |r| Ok((r.text(0)?, r.int(1)?, r.int(2)?)),
-        )?;
+        let rows = calls::by_status(self.source(), range_ms(from, to))?;
         let all: i64 = rows.iter().map(|(_, n, _)| n).sum();
         Ok(rows
             .into_iter()
@@ -133,35 +125,18 @@ impl Reports {
     ///
     /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
     pub fn cost_spread(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<CostSpread>> {
-        let (start, end) = range_ms(from, to);
-        let range = [start.into(), end.into()];
-        let calls = self
-            .query_one(
-                "SELECT COUNT(*) FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-                &range,
-                "counting calls",
-                |r| r.int(0),
-            )?
-            .unwrap_or(0);
-        if calls == 0 {
+        let span = range_ms(from, to);
+        let (count, _) = calls::totals(self.source(), span)?;
+        if count == 0 {
             return Ok(None);
         }
         // Nearest rank: the smallest total with at least p % of the calls at or below it.
         let at = |p: i64| -> Result<Usd> {
-            let rank = (calls * p + 99) / 100;
-            let nanos = self
-                .query_one(
-                    "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2
-                     ORDER BY total_cost_nanos LIMIT 1 OFFSET ?3",
-                    &[start.into(), end.into(), (rank.max(1) - 1).into()],
-                    "reading a percentile of cost per call",
-                    |r| r.int(0),
-                )?
-                .unwrap_or(0);
-            Ok(Usd::from_nanos(nanos))
+            let rank = (count * p + 99) / 100;
+            calls::cost_at_rank(self.source(), span, rank.max(1) - 1).map(Usd::from_nanos)
         };
         Ok(Some(CostSpread {
-            calls: u64::try_from(calls).unwrap_or(0),
+            calls: u64::try_from(count).unwrap_or(0),
             p50: at(50)?,
             p95: at(95)?,
             p99: at(99)?,
@@ -176,31 +151,25 @@ impl Reports {
     ///
     /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
     pub fn alerts(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<AlertSummary>> {
-        if self.dialect() != Dialect::Sqlite {
+        let span = range_ms(from, to);
+        let (Some(by_kind), Some(latest)) = (
+            settings::alert_counts(self.source(), span)?,
+            settings::latest_alerts(self.source(), span, 25)?,
+        ) else {
             return Ok(None);
-        }
-        let (start, end) = range_ms(from, to);
-        let range = [start.into(), end.into()];
-        let by_kind = self.query(
-            "SELECT kind, COUNT(*) FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
-             GROUP BY kind ORDER BY 2 DESC, kind",
-            &range,
-            "reading alerts",
-            |r| Ok((r.text(0)?, u64::try_from(r.int(1)?).unwrap_or(0))),
-        )?;
-        let latest = self.query(
-            "SELECT raised_at, kind, message FROM alerts WHERE raised_at >= ?1 AND raised_at < ?2
-             ORDER BY raised_at DESC, alert_id DESC LIMIT 25",
-            &range,
-            "reading alerts",
-            |r| {
-                Ok(RaisedAlert {
-                    at: DateTime::from_timestamp_millis(r.int(0)?).unwrap_or_default(),
-                    kind: r.text(1)?,
-                    message: r.text(2)?,
-                })
-            },
-        )?;
+        };
+        let by_kind = by_kind
+            .into_iter()
+            .map(|(kind, n)| (kind, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        let latest = latest
+            .into_iter()
+            .map(|(at, kind, message)| RaisedAlert {
+                at: DateTime::from_timestamp_millis(at).unwrap_or_default(),
+                kind,
+                message,
+            })
+            .collect();
         Ok(Some(AlertSummary { by_kind, latest }))
     }
 
@@ -221,18 +190,7 @@ impl Reports {
                     .map(|previous_from| (previous_from, previous_to))
             })
             .ok_or(crate::Error::DateOutOfRange { from, to })?;
-        let totals = |from: NaiveDate, to: NaiveDate| -> Result<(i64, i64)> {
-            let (start, end) = range_ms(from, to);
-            Ok(self
-                .query_one(
-                    "SELECT COUNT(*), CAST(COALESCE(SUM(total_cost_nanos), 0) AS BIGINT) FROM calls
-                     WHERE started_at >= ?1 AND started_at < ?2",
-                    &[start.into(), end.into()],
-                    "summing a period",
-                    |r| Ok((r.int(0)?, r.int(1)?)),
-                )?
-                .unwrap_or((0, 0)))
-        };
+        let totals = |from, to| calls::totals(self.source(), range_ms(from, to));
         let (calls, cost) = totals(from, to)?;
         let (previous_calls, previous_cost) = totals(previous_from, previous_to)?;
         Ok(PeriodChange {

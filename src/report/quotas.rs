@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::Period;
-use crate::persist::recall::MILLI_UNITS;
-use crate::persist::source::{Dialect, Param};
+use crate::persist::read::events;
+use crate::persist::read::settings::{self, QuotaRow};
 use crate::report::reports::{Reports, range_ms};
 
 /// Where a quota stands in its period.
@@ -85,17 +85,6 @@ pub struct QuotaState {
     pub level: QuotaLevel,
 }
 
-/// A row of the file's `quotas` table.
-struct Configured {
-    provider: Option<String>,
-    model: Option<String>,
-    period: Period,
-    units: Option<i64>,
-    cost: Option<i64>,
-    warn: u8,
-    critical: u8,
-}
-
 impl Reports {
     /// The state on the day `on` of every quota and platform cost alert threshold the last meter to
     /// open the file watched: what the period containing `on` (that UTC day, or that UTC month)
@@ -107,41 +96,9 @@ impl Reports {
     ///
     /// [`Error::Storage`](crate::Error::Storage) when the database cannot be read.
     pub fn quotas(&self, on: NaiveDate) -> Result<Option<Vec<QuotaState>>> {
-        if self.dialect() != Dialect::Sqlite {
+        let Some(configured) = settings::quotas(self.source())? else {
             return Ok(None);
-        }
-        let recorded = self
-            .query_one(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'quotas'",
-                &[],
-                "reading the schema",
-                |r| r.int(0),
-            )?
-            .unwrap_or(0);
-        if recorded == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        let configured = self.query(
-            "SELECT provider, model, period, units, cost_nanos, warn_percent, critical_percent
-             FROM quotas ORDER BY position",
-            &[],
-            "reading the quotas",
-            |r| {
-                Ok(Configured {
-                    provider: r.opt_text(0)?,
-                    model: r.opt_text(1)?,
-                    period: if r.text(2)? == "day" {
-                        Period::Day
-                    } else {
-                        Period::Month
-                    },
-                    units: r.opt_int(3)?,
-                    cost: r.opt_int(4)?,
-                    warn: u8::try_from(r.int(5)?).unwrap_or(u8::MAX),
-                    critical: u8::try_from(r.int(6)?).unwrap_or(u8::MAX),
-                })
-            },
-        )?;
+        };
         configured
             .into_iter()
             .map(|q| self.quota_state(q, on))
@@ -149,7 +106,7 @@ impl Reports {
             .map(Some)
     }
 
-    fn quota_state(&self, q: Configured, on: NaiveDate) -> Result<QuotaState> {
+    fn quota_state(&self, q: QuotaRow, on: NaiveDate) -> Result<QuotaState> {
         let period_start = match q.period {
             Period::Day => on,
             Period::Month => on.with_day(1).unwrap_or(on),
@@ -163,34 +120,17 @@ impl Reports {
                 next.pred_opt().unwrap_or(on)
             }
         };
-        let (start, end) = range_ms(period_start, on);
-        let mut sql = format!(
-            "SELECT {MILLI_UNITS}, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), MIN(unit), MAX(unit)
-             FROM cost_events WHERE created_at >= ?1 AND created_at < ?2"
-        );
-        let mut params: Vec<Param<'_>> = vec![start.into(), end.into()];
-        if let Some(provider) = &q.provider {
-            sql.push_str(" AND provider = ?3");
-            params.push(provider.into());
-        }
-        if let Some(model) = &q.model {
-            sql.push_str(" AND model = ?4");
-            params.push(model.into());
-        }
-        let (milli_units, cost, unit) = self
-            .query_one(&sql, &params, "reading quota usage", |r| {
-                let (low, high) = (r.opt_text(2)?, r.opt_text(3)?);
-                Ok((
-                    r.int(0)?,
-                    r.int(1)?,
-                    low.filter(|l| Some(l) == high.as_ref()),
-                ))
-            })?
-            .unwrap_or((0, 0, None));
+        let used = events::used(
+            self.source(),
+            range_ms(period_start, on),
+            q.provider.as_deref(),
+            q.model.as_deref(),
+        )?;
+        let (milli_units, cost, unit) = (used.milli_units, used.cost_nanos, used.unit);
         let units = Decimal::new(milli_units, 3).normalize();
         // Each limit's share used, as (used × 100, limit): compared exactly, divided only for show.
         let mut shares: Vec<(Decimal, Decimal)> = Vec::new();
-        if let Some(limit) = q.cost {
+        if let Some(limit) = q.cost_nanos {
             shares.push((
                 Decimal::from(cost) * Decimal::ONE_HUNDRED,
                 Decimal::from(limit),
@@ -206,9 +146,9 @@ impl Reports {
         };
         let level = if reaches(100) {
             QuotaLevel::Over
-        } else if reaches(q.critical) {
+        } else if reaches(q.critical_percent) {
             QuotaLevel::Critical
-        } else if reaches(q.warn) {
+        } else if reaches(q.warn_percent) {
             QuotaLevel::Warning
         } else {
             QuotaLevel::Under
@@ -240,12 +180,12 @@ impl Reports {
             period_end,
             as_of: on,
             cost: Usd::from_nanos(cost),
-            cost_limit: q.cost.map(Usd::from_nanos),
+            cost_limit: q.cost_nanos.map(Usd::from_nanos),
             units,
             units_limit: q.units.and_then(|u| u64::try_from(u).ok()),
             unit,
-            warn_percent: q.warn,
-            critical_percent: q.critical,
+            warn_percent: q.warn_percent,
+            critical_percent: q.critical_percent,
             used_percent,
             level,
         })

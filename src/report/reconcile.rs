@@ -16,8 +16,8 @@ use serde::Serialize;
 use crate::base::error::Result;
 use crate::base::money::Usd;
 use crate::control::{Alert, AlertKind};
-use crate::persist::recall::MILLI_UNITS;
-use crate::persist::source::Dialect;
+use crate::persist::read::events::{self, Key as Summed};
+use crate::persist::read::{billed, calls};
 use crate::pricing::{strip_date, strip_provider};
 use crate::report::reports::{Reports, range_ms};
 
@@ -330,17 +330,24 @@ impl Reports {
         to: NaiveDate,
         options: &ReconcileOptions,
     ) -> Result<Reconciliation> {
-        let billed = self.billed_rows(from, to)?;
+        let billed = billed::amounts(self.source(), from, to)?;
         let (start, end) = range_ms(from, to);
         // provider → level → key → nano-dollars billed.
         let mut wanted: BTreeMap<String, BTreeMap<Granularity, BTreeMap<Key, i64>>> =
             BTreeMap::new();
         let mut call_days: BTreeMap<(String, String), NaiveDate> = BTreeMap::new();
         let sid_to_call = match &options.call_key {
-            Some(key) => self.calls_by_metadata(key, start, end)?,
+            Some(key) => self.calls_by_metadata(key, (start, end))?,
             None => BTreeMap::new(),
         };
-        for (provider, day, call, model, amount) in billed {
+        for billed::Billed {
+            provider,
+            day,
+            call_id: call,
+            model,
+            amount_nanos: amount,
+        } in billed
+        {
             let (level, key) = match (call, model) {
                 (Some(c), _) => {
                     let id = sid_to_call.get(&c).cloned().unwrap_or(c);
@@ -423,24 +430,17 @@ impl Reports {
         to: NaiveDate,
         tolerance: &Tolerance,
     ) -> Result<Vec<UsageLine>> {
-        if !self.has_table("billed_usage")? {
-            return Ok(Vec::new());
-        }
-        let (a, b) = (from.to_string(), to.to_string());
-        let rows = self.query(
-            "SELECT provider, day, model, unit, quantity FROM billed_usage
-             WHERE day >= ?1 AND day <= ?2 ORDER BY provider, day",
-            &[(&a).into(), (&b).into()],
-            "reading billed usage",
-            |r| {
-                let day: NaiveDate = r.text(1)?.parse()?;
-                let quantity: Decimal = r.text(4)?.parse()?;
-                Ok((r.text(0)?, day, r.opt_text(2)?, r.text(3)?, quantity))
-            },
-        )?;
+        let rows = billed::usage(self.source(), from, to)?;
         // (provider, unit, per model?) → (day, model key) → quantity counted.
         let mut wanted: BTreeMap<(String, String, bool), BTreeMap<Key, Decimal>> = BTreeMap::new();
-        for (provider, day, model, unit, quantity) in rows {
+        for billed::BilledUsage {
+            provider,
+            day,
+            model,
+            unit,
+            quantity,
+        } in rows
+        {
             let key = (
                 day,
                 model
@@ -457,23 +457,12 @@ impl Reports {
         let (start, end) = range_ms(from, to);
         let mut lines = Vec::new();
         for ((provider, unit, per_model), billed) in &wanted {
-            let group = if *per_model {
-                "model"
+            let key = if *per_model {
+                Summed::DayModel
             } else {
-                "CAST('' AS TEXT)"
+                Summed::Day
             };
-            let sql = format!(
-                "SELECT created_at / 86400000, {group}, {MILLI_UNITS} FROM cost_events
-                 WHERE provider = ?1 AND unit = ?2 AND created_at >= ?3 AND created_at < ?4
-                 GROUP BY created_at / 86400000{}",
-                if *per_model { ", model" } else { "" }
-            );
-            let tracked = self.query(
-                &sql,
-                &[provider.into(), unit.into(), start.into(), end.into()],
-                "summing tracked usage",
-                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
-            )?;
+            let tracked = events::units_by(self.source(), provider, unit, key, (start, end))?;
             let mut computed: BTreeMap<Key, Decimal> = BTreeMap::new();
             for (day, model, milli) in tracked {
                 let name = if *per_model {
@@ -520,86 +509,20 @@ impl Reports {
 
     /// What each provider billed for the call `call_id`, by provider.
     pub(crate) fn billed_for_call(&self, call_id: &str) -> Result<Vec<crate::report::Share>> {
-        if !self.has_billed()? {
-            return Ok(Vec::new());
-        }
-        self.query(
-            "SELECT provider, CAST(SUM(amount_nanos) AS BIGINT), COUNT(*) FROM billed
-             WHERE call_id = ?1 GROUP BY provider ORDER BY provider",
-            &[call_id.into()],
-            "reading a call's billed records",
-            |r| {
-                Ok(crate::report::Share {
-                    name: r.text(0)?,
-                    cost: Usd::from_nanos(r.int(1)?),
-                    events: r.int(2)?,
-                })
-            },
-        )
-    }
-
-    /// Whether the database has the `billed` table (files and fleets of earlier versions do not).
-    fn has_billed(&self) -> Result<bool> {
-        self.has_table("billed")
-    }
-
-    /// Whether the database has the table `name`.
-    fn has_table(&self, name: &str) -> Result<bool> {
-        let sql = match self.dialect() {
-            Dialect::Sqlite => {
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
-            }
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => {
-                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = ?1"
-            }
-        };
-        Ok(self
-            .query_one(sql, &[name.into()], "reading the schema", |r| r.int(0))?
-            .unwrap_or(0)
-            > 0)
-    }
-
-    /// (provider, day, call, model, nano-dollars) of the billed records of the range.
-    #[allow(clippy::type_complexity)]
-    fn billed_rows(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<(String, NaiveDate, Option<String>, Option<String>, i64)>> {
-        if !self.has_billed()? {
-            return Ok(Vec::new());
-        }
-        let (a, b) = (from.to_string(), to.to_string());
-        self.query(
-            "SELECT provider, day, call_id, model, CAST(SUM(amount_nanos) AS BIGINT) FROM billed
-             WHERE day >= ?1 AND day <= ?2
-             GROUP BY provider, day, call_id, model ORDER BY provider, day",
-            &[(&a).into(), (&b).into()],
-            "reading billed records",
-            |r| {
-                let day: NaiveDate = r.text(1)?.parse()?;
-                Ok((r.text(0)?, day, r.opt_text(2)?, r.opt_text(3)?, r.int(4)?))
-            },
-        )
+        Ok(billed::for_call(self.source(), call_id)?
+            .into_iter()
+            .map(|(name, cost, events)| crate::report::Share {
+                name,
+                cost: Usd::from_nanos(cost),
+                events,
+            })
+            .collect())
     }
 
     /// The provider's id of each call started in the range → callmeter's call id, from the calls'
     /// metadata under `key`.
-    fn calls_by_metadata(
-        &self,
-        key: &str,
-        start: i64,
-        end: i64,
-    ) -> Result<BTreeMap<String, String>> {
-        let rows = self.query(
-            "SELECT call_id, metadata FROM calls
-             WHERE started_at >= ?1 AND started_at < ?2 AND metadata IS NOT NULL",
-            &[start.into(), end.into()],
-            "reading calls' metadata",
-            |r| Ok((r.text(0)?, r.text(1)?)),
-        )?;
-        Ok(rows
+    fn calls_by_metadata(&self, key: &str, span: (i64, i64)) -> Result<BTreeMap<String, String>> {
+        Ok(calls::metadata(self.source(), span)?
             .into_iter()
             .filter_map(|(call, meta)| {
                 let v: serde_json::Value = serde_json::from_str(&meta).ok()?;
@@ -616,33 +539,12 @@ impl Reports {
         start: i64,
         end: i64,
     ) -> Result<BTreeMap<Key, i64>> {
-        let params = [provider.into(), start.into(), end.into()];
-        let rows: Vec<(i64, String, i64)> = match level {
-            Granularity::Call => self.query(
-                "SELECT MIN(created_at) / 86400000, call_id, CAST(SUM(cost_nanos) AS BIGINT)
-                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
-                 GROUP BY call_id",
-                &params,
-                "summing calls' costs",
-                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
-            )?,
-            Granularity::DayModel => self.query(
-                "SELECT created_at / 86400000, model, CAST(SUM(cost_nanos) AS BIGINT)
-                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
-                 GROUP BY created_at / 86400000, model",
-                &params,
-                "summing costs by day and model",
-                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
-            )?,
-            Granularity::Day => self.query(
-                "SELECT created_at / 86400000, CAST('' AS TEXT), CAST(SUM(cost_nanos) AS BIGINT)
-                 FROM cost_events WHERE provider = ?1 AND created_at >= ?2 AND created_at < ?3
-                 GROUP BY created_at / 86400000",
-                &params,
-                "summing costs by day",
-                |r| Ok((r.int(0)?, r.text(1)?, r.int(2)?)),
-            )?,
+        let key = match level {
+            Granularity::Call => Summed::Call,
+            Granularity::DayModel => Summed::DayModel,
+            Granularity::Day => Summed::Day,
         };
+        let rows = events::cost_by(self.source(), provider, key, (start, end))?;
         let mut out = BTreeMap::new();
         for (day, name, cost) in rows {
             let name = match level {

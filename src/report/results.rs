@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::base::money::Usd;
 use crate::base::usage::{Category, Unit};
+pub use crate::persist::read::events::EventKind;
 
 /// Cost of one category or provider (or user, tenant …) in a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,44 +48,6 @@ pub struct EventLine {
     pub kind: EventKind,
     /// Whether it had a price.
     pub priced: bool,
-}
-
-/// What an event row is (`cost_events.kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum EventKind {
-    /// Usage tracked while the call was open.
-    Usage,
-    /// Usage tracked after the call was finalized.
-    Late,
-    /// The events a full queue dropped, one row per category, written with the call's final record:
-    /// their quantity is how many events they were.
-    Coalesced,
-}
-
-impl EventKind {
-    /// The name stored in the database.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Usage => "usage",
-            EventKind::Late => "late",
-            EventKind::Coalesced => "coalesced",
-        }
-    }
-
-    /// The kind of a stored name.
-    pub(crate) fn from_name(name: &str) -> Option<EventKind> {
-        [EventKind::Usage, EventKind::Late, EventKind::Coalesced]
-            .into_iter()
-            .find(|k| k.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A call's breakdown.

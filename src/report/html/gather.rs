@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use crate::base::error::Result;
 use crate::base::money::Usd;
 
+use crate::persist::read::{calls, events, rollups};
 use crate::pricing::FixedCost;
 use crate::report::operations::{CostSpread, PeriodChange};
 
@@ -113,26 +114,12 @@ impl Reports {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(String, String, i64)>> {
-        let (a, b) = (from.to_string(), to.to_string());
-        self.query(
-            "SELECT period, category, CAST(SUM(cost_nanos) AS BIGINT) FROM rollups
-             WHERE scope = 'platform_day' AND period BETWEEN ?1 AND ?2
-             GROUP BY period, category ORDER BY period, category",
-            &[(&a).into(), (&b).into()],
-            "reading daily costs",
-            |r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)),
-        )
+        rollups::platform_daily_by_category(self.source(), from, to)
     }
 
     /// The distribution of cost per call, in ten buckets up to the dearest call.
     fn cost_per_call(&self, from: NaiveDate, to: NaiveDate) -> Result<Bars> {
-        let (start, end) = range_ms(from, to);
-        let costs: Vec<i64> = self.query(
-            "SELECT total_cost_nanos FROM calls WHERE started_at >= ?1 AND started_at < ?2",
-            &[start.into(), end.into()],
-            "reading call costs",
-            |r| r.int(0),
-        )?;
+        let costs = calls::costs(self.source(), range_ms(from, to))?;
         let top = costs.iter().copied().max().unwrap_or(0).max(1);
         let buckets = 10_i64;
         let mut counts = vec![0_u64; buckets as usize];
@@ -203,48 +190,32 @@ impl Reports {
 
     /// The calls of the range, dearest first, each with its cost by category and provider.
     fn call_rows(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CallRow>> {
-        let (start, end) = range_ms(from, to);
-        let limit = i64::try_from(CALLS_LISTED).unwrap_or(i64::MAX);
-        let mut calls = self.query(
-            "SELECT call_id, user_id, tenant_id, status, started_at, ended_at, total_cost_nanos
-             FROM calls WHERE started_at >= ?1 AND started_at < ?2
-             ORDER BY total_cost_nanos DESC, call_id LIMIT ?3",
-            &[start.into(), end.into(), limit.into()],
-            "listing calls",
-            |r| {
-                let started_at = r.int(4)?;
-                Ok(CallRow {
-                    call_id: r.text(0)?,
-                    user: r.opt_text(1)?,
-                    tenant: r.opt_text(2)?,
-                    status: r.text(3)?,
-                    started_at,
-                    seconds: r.opt_int(5)?.map(|e| (e - started_at) as f64 / 1000.0),
-                    cost: Usd::from_nanos(r.int(6)?),
-                    parts: Vec::new(),
-                })
-            },
-        )?;
+        let span = range_ms(from, to);
+        let mut calls: Vec<CallRow> = calls::dearest(self.source(), span, CALLS_LISTED)?
+            .into_iter()
+            .map(|c| CallRow {
+                seconds: c.ended_at_ms.map(|e| (e - c.started_at_ms) as f64 / 1000.0),
+                call_id: c.call_id,
+                user: c.user_id,
+                tenant: c.tenant_id,
+                status: c.status,
+                started_at: c.started_at_ms,
+                cost: Usd::from_nanos(c.total_nanos),
+                parts: Vec::new(),
+            })
+            .collect();
         let index: std::collections::HashMap<String, usize> = calls
             .iter()
             .enumerate()
             .map(|(i, c)| (c.call_id.clone(), i))
             .collect();
-        self.for_each(
-            "SELECT e.call_id, e.category, e.provider, CAST(SUM(e.cost_nanos) AS BIGINT)
-             FROM cost_events e JOIN calls c ON c.call_id = e.call_id
-             WHERE c.started_at >= ?1 AND c.started_at < ?2
-             GROUP BY e.call_id, e.category, e.provider",
-            &[start.into(), end.into()],
-            "reading the calls' breakdowns",
-            |r| {
-                if let Some(&i) = index.get(&r.text(0)?) {
-                    let part = (r.text(1)?, r.text(2)?, Usd::from_nanos(r.int(3)?));
-                    calls[i].parts.push(part);
-                }
-                Ok(())
-            },
-        )?;
+        events::breakdowns(self.source(), span, |call, category, provider, cost| {
+            if let Some(&i) = index.get(&call) {
+                calls[i]
+                    .parts
+                    .push((category, provider, Usd::from_nanos(cost)));
+            }
+        })?;
         for call in &mut calls {
             call.parts
                 .sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));

@@ -1,14 +1,25 @@
-//! Where reports read from: a server's SQLite file, or (feature `postgres`) the fleet's PostgreSQL
-//! database. Both hold the same tables with the same money and time representations, so a report's
-//! SQL is written once, with `?1`-style parameters and integer sums cast to `BIGINT`; the few
-//! questions the two answer differently (how a call's events are found) ask [`Source::dialect`].
+//! Reading the database back: a server's SQLite file, or (feature `postgres`) the fleet's PostgreSQL
+//! database. Both hold the same tables with the same money and time representations, so each query
+//! is written once, with `?1`-style parameters and integer sums cast to `BIGINT`; the few questions
+//! the two answer differently (how a call's events are found) ask [`Source::dialect`].
+//!
+//! Every statement reports run lives here, one module per table read: [`calls`], [`events`],
+//! [`rollups`], [`settings`] (the alerts raised and the quotas watched) and [`billed`]. Each answers
+//! plain rows (integers in nano-dollars and milliseconds, names as text); `report` turns them into
+//! its typed results.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::base::error::{Error, Result};
+
+pub(crate) mod billed;
+pub(crate) mod calls;
+pub(crate) mod events;
+pub(crate) mod rollups;
+pub(crate) mod settings;
 
 /// Which database a [`Source`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +31,7 @@ pub(crate) enum Dialect {
 
 /// A query parameter.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Param<'a> {
+enum Param<'a> {
     Int(i64),
     Text(&'a str),
 }
@@ -54,7 +65,7 @@ enum Cell {
 
 /// One result row, read by column index.
 #[derive(Debug)]
-pub(crate) struct Row(Vec<Cell>);
+struct Row(Vec<Cell>);
 
 /// A column that does not hold the type asked for.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +89,7 @@ impl Row {
         })
     }
 
-    pub(crate) fn opt_int(&self, i: usize) -> std::result::Result<Option<i64>, BoxError> {
+    fn opt_int(&self, i: usize) -> std::result::Result<Option<i64>, BoxError> {
         match self.cell(i) {
             Cell::Null => Ok(None),
             Cell::Int(v) => Ok(Some(*v)),
@@ -86,11 +97,11 @@ impl Row {
         }
     }
 
-    pub(crate) fn int(&self, i: usize) -> std::result::Result<i64, BoxError> {
+    fn int(&self, i: usize) -> std::result::Result<i64, BoxError> {
         self.opt_int(i)?.ok_or_else(|| self.wrong(i, "an integer"))
     }
 
-    pub(crate) fn real(&self, i: usize) -> std::result::Result<f64, BoxError> {
+    fn real(&self, i: usize) -> std::result::Result<f64, BoxError> {
         match self.cell(i) {
             Cell::Real(v) => Ok(*v),
             Cell::Int(v) => Ok(*v as f64),
@@ -99,7 +110,7 @@ impl Row {
     }
 
     /// The text at `i`, taken out of the row (read each text column once).
-    pub(crate) fn opt_text(&mut self, i: usize) -> std::result::Result<Option<String>, BoxError> {
+    fn opt_text(&mut self, i: usize) -> std::result::Result<Option<String>, BoxError> {
         match self.0.get_mut(i) {
             None | Some(Cell::Null) => Ok(None),
             Some(Cell::Text(v)) => Ok(Some(std::mem::take(v))),
@@ -108,12 +119,12 @@ impl Row {
     }
 
     /// As [`opt_text`](Self::opt_text), not `NULL`.
-    pub(crate) fn text(&mut self, i: usize) -> std::result::Result<String, BoxError> {
+    fn text(&mut self, i: usize) -> std::result::Result<String, BoxError> {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text"))
     }
 
     /// Every value as text (`NULL` as nothing), for a CSV record.
-    pub(crate) fn fields(&self) -> Vec<String> {
+    fn fields(&self) -> Vec<String> {
         self.0
             .iter()
             .map(|c| match c {
@@ -128,8 +139,15 @@ impl Row {
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The database reports read.
-pub(crate) enum Source {
+/// The database reports read, and the place its errors name: the file, or the fleet database's URL
+/// without its password.
+pub(crate) struct Source {
+    db: Db,
+    place: PathBuf,
+}
+
+/// The connection.
+enum Db {
     Sqlite(Connection),
     #[cfg(feature = "postgres")]
     Postgres(std::cell::RefCell<postgres::Client>),
@@ -137,11 +155,10 @@ pub(crate) enum Source {
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.dialect() {
-            Dialect::Sqlite => "Sqlite",
-            #[cfg(feature = "postgres")]
-            Dialect::Postgres => "Postgres",
-        })
+        f.debug_struct("Source")
+            .field("dialect", &self.dialect())
+            .field("place", &self.place)
+            .finish()
     }
 }
 
@@ -157,7 +174,16 @@ impl Source {
         if !path.exists() {
             return Err(Error::NoSuchDatabase { path });
         }
-        let src = Source::sqlite(&path).map_err(storage("opening for reports"))?;
+        let src = Source {
+            db: Db::Sqlite(
+                Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(storage("opening for reports"))?,
+            ),
+            place: path.clone(),
+        };
         let version: i64 = src
             .sqlite_connection()
             .map(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
@@ -194,15 +220,15 @@ impl Source {
         }
     }
 
-    /// A fleet's PostgreSQL database opened for reports (named `place` in errors), its schema
-    /// version checked.
+    /// A fleet's PostgreSQL database opened for reports (named by its URL without the password in
+    /// errors), its schema version checked.
     ///
     /// # Errors
     ///
     /// As [`Reports::postgres`](crate::Reports::postgres).
     #[cfg(feature = "postgres")]
-    pub(crate) fn open_fleet(url: &str, place: &Path) -> Result<Source> {
-        let place = place.to_path_buf();
+    pub(crate) fn open_fleet(url: &str) -> Result<Source> {
+        let place = PathBuf::from(crate::persist::failure::redacted(url));
         let fail = |context: &'static str| {
             let place = place.clone();
             move |e: postgres::Error| Error::Storage {
@@ -231,9 +257,10 @@ impl Source {
         match version {
             None => Err(Error::ForeignDatabase { path: place }),
             // Version 1 lacks only `billed`, which then reads as nothing billed.
-            Some(v) if v == supported || v == 1 => {
-                Ok(Source::Postgres(std::cell::RefCell::new(client)))
-            }
+            Some(v) if v == supported || v == 1 => Ok(Source {
+                db: Db::Postgres(std::cell::RefCell::new(client)),
+                place,
+            }),
             Some(v) => Err(Error::SchemaVersion {
                 path: place,
                 found: i64::from(v),
@@ -242,41 +269,96 @@ impl Source {
         }
     }
 
-    /// Opens a SQLite file read-only.
-    pub(crate) fn sqlite(path: &Path) -> rusqlite::Result<Source> {
-        Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map(Source::Sqlite)
-    }
-
+    /// Which database it is.
     pub(crate) fn dialect(&self) -> Dialect {
-        match self {
-            Source::Sqlite(_) => Dialect::Sqlite,
+        match self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
             #[cfg(feature = "postgres")]
-            Source::Postgres(_) => Dialect::Postgres,
+            Db::Postgres(_) => Dialect::Postgres,
         }
     }
 
     /// The SQLite connection (the file's own question: its schema version).
-    pub(crate) fn sqlite_connection(&self) -> Option<&Connection> {
-        match self {
-            Source::Sqlite(c) => Some(c),
+    fn sqlite_connection(&self) -> Option<&Connection> {
+        match &self.db {
+            Db::Sqlite(c) => Some(c),
             #[cfg(feature = "postgres")]
-            Source::Postgres(_) => None,
+            Db::Postgres(_) => None,
         }
     }
 
-    /// Hands each row `sql` answers to `f` as it is read (constant memory whatever the result's size).
-    pub(crate) fn for_each(
+    /// The rows `sql` answers, each read by `f`.
+    fn query<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl Fn(&mut Row) -> std::result::Result<T, BoxError>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.for_each(sql, params, context, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The first row `sql` answers, read by `f`.
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl Fn(&mut Row) -> std::result::Result<T, BoxError>,
+    ) -> Result<Option<T>> {
+        Ok(self.query(sql, params, context, f)?.into_iter().next())
+    }
+
+    /// One integer `sql` answers (a sum, a count); 0 when it answers no row.
+    fn int(&self, sql: &str, params: &[Param<'_>], context: &'static str) -> Result<i64> {
+        Ok(self
+            .query_one(sql, params, context, |r| r.int(0))?
+            .unwrap_or(0))
+    }
+
+    /// Whether the database has the table `name` (files and fleets of earlier versions lack some).
+    fn has_table(&self, name: &str) -> Result<bool> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1"
+            }
+            #[cfg(feature = "postgres")]
+            Dialect::Postgres => {
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_tables WHERE tablename = ?1"
+            }
+        };
+        Ok(self.int(sql, &[name.into()], "reading the schema")? > 0)
+    }
+
+    /// Hands each row `sql` answers to `f` as it is read (constant memory whatever the result's
+    /// size); a failure names the place and `context`.
+    fn for_each(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        context: &'static str,
+        f: impl FnMut(&mut Row) -> std::result::Result<(), BoxError>,
+    ) -> Result<()> {
+        self.rows(sql, params, f).map_err(|source| Error::Storage {
+            path: self.place.clone(),
+            context,
+            source,
+        })
+    }
+
+    fn rows(
         &self,
         sql: &str,
         params: &[Param<'_>],
         mut f: impl FnMut(&mut Row) -> std::result::Result<(), BoxError>,
     ) -> std::result::Result<(), BoxError> {
-        match self {
-            Source::Sqlite(conn) => {
+        match &self.db {
+            Db::Sqlite(conn) => {
                 let mut stmt = conn.prepare_cached(sql)?;
                 for (i, p) in params.iter().enumerate() {
                     match p {
@@ -304,7 +386,7 @@ impl Source {
                 Ok(())
             }
             #[cfg(feature = "postgres")]
-            Source::Postgres(client) => postgres_rows(&mut client.borrow_mut(), sql, params, f),
+            Db::Postgres(client) => postgres_rows(&mut client.borrow_mut(), sql, params, f),
         }
     }
 }
