@@ -9,7 +9,8 @@
 //! - within each folder, the files (and sub-folders, each taken as one) form no cycle;
 //! - the database bindings (`rusqlite`, `postgres`) are named only where the layering allows them
 //!   (see [`DATABASE_OUTSIDE_PERSIST`]);
-//! - no string literal outside `persist/` is a SQL statement.
+//! - no string literal outside `persist/` is a SQL statement;
+//! - no public item is reachable at two public paths (the crate root and its `pub mod`s).
 //!
 //! The layers, lowest first (docs/guide/architecture.md):
 //!
@@ -328,6 +329,8 @@ fn is_ident(c: char) -> bool {
 struct Names {
     paths: Vec<Vec<String>>,
     exports: BTreeMap<String, Vec<String>>,
+    /// The re-exports that are `pub` (not `pub(crate)` or narrower).
+    public: BTreeMap<String, Vec<String>>,
 }
 
 /// Every `use` tree and every `crate::`, `super::` or `self::` path of `code`.
@@ -344,7 +347,11 @@ fn names_of(code: &str) -> Names {
         let before = text[..i].trim_end();
         let exported = before.ends_with("pub") || before.ends_with(')');
         rest.push_str(&text[..i]);
+        let public = before.ends_with("pub") && !before.ends_with("(pub");
         for (path, name) in use_tree(statement) {
+            if public {
+                names.public.insert(name.clone(), path.clone());
+            }
             if exported {
                 names.exports.insert(name, path.clone());
             }
@@ -462,6 +469,27 @@ impl Crate {
             return self.target(&next, depth + 1);
         }
         prefix
+    }
+
+    /// The item `path` names, through the re-exports on its way: its defining module's path and its
+    /// name.
+    fn item(&self, path: &[String], depth: u8) -> Vec<String> {
+        let mut prefix = path.to_vec();
+        while !prefix.is_empty() && !self.modules.contains_key(&prefix) {
+            prefix.pop();
+        }
+        if depth < 8
+            && let Some(name) = path.get(prefix.len())
+            && let Some((_, names)) = self.modules.get(&prefix)
+            && let Some(exported) = names.exports.get(name)
+            && let Some(mut next) = self.absolute(&prefix, exported)
+        {
+            next.extend(path[prefix.len() + 1..].iter().cloned());
+            if next != path {
+                return self.item(&next, depth + 1);
+            }
+        }
+        path.to_vec()
     }
 
     /// Every import between two modules: (from, to, file).
@@ -651,6 +679,68 @@ fn the_database_bindings_are_named_only_where_allowed() {
     assert!(
         gone.is_empty(),
         "these no longer name a database binding: take them off DATABASE_OUTSIDE_PERSIST: {gone:?}"
+    );
+}
+
+/// The modules of the public API: the crate root and the `pub mod`s of `lib.rs` (the others are
+/// private, so what they define is public only where a public module re-exports it).
+fn public_modules(krate: &Crate) -> Vec<Vec<String>> {
+    let (lib, _) = &krate.modules[&Vec::new()];
+    let code = code_of(&fs::read_to_string(lib).expect("lib.rs is readable"));
+    let mut out = vec![Vec::new()];
+    let mut text = code.as_str();
+    while let Some(i) = find_word(text, "mod") {
+        let before = text[..i].trim_end();
+        let after = text[i + 3..].trim_start();
+        let name: String = after.chars().take_while(|c| is_ident(*c)).collect();
+        // `pub mod name;`, a file of its own (not an inline module such as `guide`'s chapters).
+        let declared = after[name.len()..].trim_start().starts_with(';');
+        if declared
+            && before.ends_with("pub")
+            && !before.ends_with("(pub")
+            && krate.modules.contains_key(&vec![name.clone()])
+        {
+            out.push(vec![name]);
+        }
+        text = &text[i + 3..];
+    }
+    out
+}
+
+#[test]
+fn no_public_name_is_at_two_paths() {
+    let krate = Crate::read();
+    let modules = public_modules(&krate);
+    assert!(
+        modules.len() >= 5,
+        "the public modules were not found: {modules:?}"
+    );
+    // Item → the public paths it is reachable at.
+    let mut at: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    for module in &modules {
+        let (_, names) = &krate.modules[module];
+        for (name, path) in &names.public {
+            let item = match krate.absolute(module, path) {
+                Some(absolute) => krate.item(&absolute, 0),
+                // Another crate's item (`chrono`, `Decimal`).
+                None => [vec!["extern".to_owned()], path.clone()].concat(),
+            };
+            let public = ["callmeter".to_owned()]
+                .iter()
+                .chain(module)
+                .chain([name])
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("::");
+            at.entry(item).or_default().push(public);
+        }
+    }
+    let twice: Vec<_> = at.values().filter(|paths| paths.len() > 1).collect();
+    assert!(twice.is_empty(), "public names at two paths: {twice:?}");
+    assert!(
+        at.len() > 100,
+        "only {} public names found: the scan lost some",
+        at.len()
     );
 }
 

@@ -377,7 +377,7 @@ mod fleet {
         let start = std::time::Instant::now();
         let seen = loop {
             let seen: i64 = b
-                .spend(callmeter::control::SubjectKind::User, "u")
+                .limit_status(callmeter::control::SubjectKind::User, "u")
                 .iter()
                 .map(|s| s.spent.to_nanos().unwrap_or(0))
                 .max()

@@ -91,7 +91,7 @@ fn reaching_a_limit_cuts_off_every_call_of_the_subject_and_alerts_once() -> Test
         other.track_tts("acme", "voice", 1_000)?.verdict,
         Verdict::Fine
     );
-    let status = meter.spend(SubjectKind::Tenant, "acme");
+    let status = meter.limit_status(SubjectKind::Tenant, "acme");
     assert_eq!(status[0].spent, usd(dec!(0.501)));
     assert_eq!(status[0].remaining_cost, Some(Usd::ZERO));
     drop((one, two, other));
@@ -145,7 +145,7 @@ fn a_restart_keeps_everyone_s_spend() -> TestResult {
         guard.shutdown()?;
     }
     let (meter, _guard) = open(builder(&db).user_limits(limits));
-    let status = meter.spend(SubjectKind::User, "u1");
+    let status = meter.limit_status(SubjectKind::User, "u1");
     let day = status
         .iter()
         .find(|s| s.period == Period::Day)
@@ -189,7 +189,7 @@ fn concurrent_calls_never_share_the_same_dollar() -> TestResult {
             });
         }
     });
-    let spent = meter.spend(SubjectKind::User, "u1")[0].spent;
+    let spent = meter.limit_status(SubjectKind::User, "u1")[0].spent;
     // 16 calls × 50 × $0.01 = $8 tracked in all; what ran with room is at most the limit.
     assert_eq!(spent, usd(dec!(8)));
     assert!(admitted_nanos.load(Ordering::Relaxed) < 1_000_000_000);

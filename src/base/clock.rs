@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 /// counts in.
 ///
 /// A meter reads it on the calling thread only: when a call starts ([`Meter::start_call`]), on every
-/// track call, when a call ends, and for admission ([`Meter::admit`], [`Meter::spend`]) and the
+/// track call, when a call ends, and for admission ([`Meter::admit`], [`Meter::limit_status`]) and the
 /// spend loaded at open. Its background threads keep the system clock for what they time themselves
 /// (ownership leases, quarantine, shipping). So a clock may answer per thread: a simulation can give
 /// each thread its own timeline and stay reproducible whatever the number of threads.
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 ///
 /// [`Meter::start_call`]: crate::Meter::start_call
 /// [`Meter::admit`]: crate::Meter::admit
-/// [`Meter::spend`]: crate::Meter::spend
+/// [`Meter::limit_status`]: crate::Meter::limit_status
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch, UTC.
     fn now_ms(&self) -> i64;

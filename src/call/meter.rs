@@ -22,7 +22,7 @@ use crate::call::tracker::CallCostTracker;
 use crate::control::alert::{ALERT_QUEUE, AlertSink, AlertThresholds, Dispatcher};
 use crate::control::budget::Budget;
 use crate::control::limits::{
-    Admission, LimitBook, LimitConfig, Limits, SpendStatus, SubjectKind, month_start_ms,
+    Admission, LimitBook, LimitConfig, LimitStatus, Limits, SubjectKind, month_start_ms,
 };
 use crate::control::quota::{Quota, Watch};
 use crate::persist::message::Control;
@@ -602,7 +602,7 @@ impl Meter {
 
     /// What a user or tenant has spent today and this month (calls in progress included), against its
     /// limits; one entry per limited period.
-    pub fn spend(&self, kind: SubjectKind, id: &str) -> Vec<SpendStatus> {
+    pub fn limit_status(&self, kind: SubjectKind, id: &str) -> Vec<LimitStatus> {
         self.shared
             .limits
             .status(kind, id, self.shared.time.now_ms())

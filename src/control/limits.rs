@@ -126,7 +126,7 @@ pub enum SubjectKind {
 /// Where one subject stands in one period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct SpendStatus {
+pub struct LimitStatus {
     /// User or tenant.
     pub kind: SubjectKind,
     /// Its id.
@@ -149,7 +149,7 @@ pub struct SpendStatus {
     pub remaining_minutes: Option<Decimal>,
 }
 
-impl SpendStatus {
+impl LimitStatus {
     /// Whether a new call estimated to cost `estimate` fits: within the cost limit with its estimate,
     /// and below the minutes limit.
     fn admits(&self, estimate: Usd) -> bool {
@@ -174,9 +174,9 @@ pub struct Admission {
     /// The estimated cost the check assumed for the call.
     pub estimate: Usd,
     /// The limits that refused it (empty when allowed).
-    pub denied_by: Vec<SpendStatus>,
+    pub denied_by: Vec<LimitStatus>,
     /// Every limited (subject, period) of the call, with what remains.
-    pub status: Vec<SpendStatus>,
+    pub status: Vec<LimitStatus>,
 }
 
 /// Where a period's spend stops growing: $4.6 billion, half the range of the counter.
@@ -248,7 +248,7 @@ impl PeriodCounter {
         (start.timestamp_millis(), end.timestamp_millis())
     }
 
-    pub(crate) fn status(&self) -> SpendStatus {
+    pub(crate) fn status(&self) -> LimitStatus {
         let spent = Usd::from_nanos(
             self.cost
                 .load(Ordering::Relaxed)
@@ -260,7 +260,7 @@ impl PeriodCounter {
                 .saturating_add(self.others_ms.load(Ordering::Relaxed)),
         ) / Decimal::from(60_000);
         let (cost_limit, minutes_limit) = self.limits;
-        SpendStatus {
+        LimitStatus {
             kind: self.kind,
             id: self.id.to_string(),
             period: self.period,
@@ -471,7 +471,7 @@ impl LimitBook {
     }
 
     /// The status of a subject's limited periods now.
-    pub(crate) fn status(&self, kind: SubjectKind, id: &str, now_ms: i64) -> Vec<SpendStatus> {
+    pub(crate) fn status(&self, kind: SubjectKind, id: &str, now_ms: i64) -> Vec<LimitStatus> {
         self.counters_for(
             (kind == SubjectKind::User).then_some(id),
             (kind == SubjectKind::Tenant).then_some(id),
@@ -490,12 +490,12 @@ impl LimitBook {
         estimate: Usd,
         now_ms: i64,
     ) -> Admission {
-        let status: Vec<SpendStatus> = self
+        let status: Vec<LimitStatus> = self
             .counters_for(user, tenant, now_ms)
             .iter()
             .map(|c| c.status())
             .collect();
-        let denied_by: Vec<SpendStatus> = status
+        let denied_by: Vec<LimitStatus> = status
             .iter()
             .filter(|s| !s.admits(estimate))
             .cloned()
