@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, select};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -236,8 +236,6 @@ pub(crate) enum AlertMsg {
 
 /// Messages the alert queue holds before further ones are counted as dropped.
 pub(crate) const ALERT_QUEUE: usize = 4_096;
-/// How often the alert thread looks at its queue (see [`run`]).
-const POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 fn call_alert(
     kind: AlertKind,
@@ -417,13 +415,11 @@ impl Dispatcher {
     }
 }
 
-/// The alert thread: delivers each alert to every sink, and when asked to stop delivers what is
-/// queued first.
+/// The alert thread: sleeps until an alert or a stop arrives (no periodic wake-up), delivers each
+/// alert to every sink, and when asked to stop delivers what is queued first.
 ///
-/// It looks at its queue every [`POLL`] rather than blocking on it: alerts are raised by track calls
-/// (`try_send` on the hot path), and a receiver blocked on the queue would make the track call that
-/// crosses a threshold wake it with a system call. Between looks it waits on the stop channel, so a
-/// stop is seen at once.
+/// Blocking costs the one track call that raises an alert (a rare event: once per threshold and
+/// call or period) a wake-up of this thread; every other track call never touches the queue.
 fn run(
     queue: &Receiver<AlertMsg>,
     sinks: &[Arc<dyn AlertSink>],
@@ -443,19 +439,19 @@ fn run(
         store(alert);
     };
     loop {
-        loop {
-            match queue.try_recv() {
+        select! {
+            recv(queue) -> msg => match msg {
                 Ok(msg) => deliver(msg),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+                // Every sender is gone: nothing more can come.
+                Err(_) => return,
+            },
+            recv(stop) -> _ => {
+                // Asked to stop (the sender dropped): what is queued now is delivered, then it ends.
+                while let Ok(msg) = queue.try_recv() {
+                    deliver(msg);
+                }
+                return;
             }
-        }
-        if !matches!(stop.recv_timeout(POLL), Err(RecvTimeoutError::Timeout)) {
-            // Asked to stop (the sender dropped): what is queued now is delivered, then it ends.
-            while let Ok(msg) = queue.try_recv() {
-                deliver(msg);
-            }
-            return;
         }
     }
 }
