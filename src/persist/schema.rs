@@ -262,6 +262,33 @@ fn migrate_locked(conn: &Connection, path: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::base::money::Usd;
+
+    /// The event columns the writer binds ([`rows`](crate::persist::rows): the base columns and the
+    /// optional groups, which the outbox and what-if read too) are exactly the columns of
+    /// `cost_events` but its key and generated id: a column added to one and not the other fails here.
+    #[test]
+    fn the_event_column_table_is_the_schema() {
+        use crate::persist::rows::{BASE_COLUMNS, GROUPS};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join("c.db")).expect("open");
+        migrate(&conn, dir.path()).expect("migrated");
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_xinfo('cost_events') ORDER BY cid")
+            .expect("prepare");
+        let mut table: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("read");
+        table.retain(|c| c != "id" && c != "event_id");
+        let mut bound: Vec<String> = BASE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        for (_, group) in GROUPS {
+            bound.extend(group.iter().map(|c| (*c).to_owned()));
+        }
+        table.sort();
+        bound.sort();
+        assert_eq!(table, bound);
+    }
     use crate::control::Quota;
     use crate::persist::store::Store;
 
