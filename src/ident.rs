@@ -113,7 +113,7 @@ impl fmt::Display for CallStatus {
 }
 #[derive(Debug)]
 pub(crate) struct Agent {
-    /// Index in the call's agent list as events carry it; [`NO_AGENT`] past the 65 535th agent.
+    /// Index in the call's agent list as events carry it; [`NO_AGENT`] past the 32 767th agent.
     pub(crate) index: u16,
     pub(crate) name: Arc<str>,
     pub(crate) total: AtomicI64,

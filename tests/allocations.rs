@@ -5,7 +5,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use callmeter::{CallInfo, Meter, TokenUsage};
+use callmeter::pricing::Usage;
+use callmeter::{Budget, CallInfo, Meter, Reserve, TokenUsage};
 
 struct Counting;
 
@@ -46,7 +47,7 @@ static GLOBAL: Counting = Counting;
 fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let (meter, guard) = Meter::builder().path(dir.path().join("a.db")).open()?;
-    let call = meter.start_call(CallInfo::new("alloc"))?;
+    let call = meter.start_call(CallInfo::new("alloc").budget(Budget::unlimited()))?;
     let agent = call.agent("critic")?;
     let run = || -> Result<(), callmeter::Error> {
         for _ in 0..1_000 {
@@ -61,6 +62,16 @@ fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
             call.track_duration("twilio", "outbound-us", 1.0)?;
             call.track_realtime_audio("openai", "gpt-4o-realtime", 1.0, 2.0)?;
             call.track_participants("livekit", "cloud", 3, 1.0)?;
+            // Reserve → settle, and a reservation dropped unsettled (recorded at its estimate).
+            match call.reserve_tts("elevenlabs", "eleven_turbo_v2_5", 412)? {
+                Reserve::Reserved(r) => {
+                    r.settle(Usage::Characters(400))?;
+                }
+                Reserve::Refused(why) => panic!("refused without a limit: {why:?}"),
+            }
+            let dropped =
+                agent.reserve_inference("cerebras", "llama3.1-8b", TokenUsage::new(90, 10))?;
+            drop(dropped);
         }
         Ok(())
     };
@@ -72,7 +83,7 @@ fn track_calls_allocate_nothing() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(
         ALLOCATIONS.load(Ordering::Relaxed),
         0,
-        "heap allocations in 7 000 track calls"
+        "heap allocations in 7 000 track calls and 2 000 reservations"
     );
     drop((call, agent));
     guard.shutdown()?;

@@ -76,6 +76,20 @@ pub struct Stats {
     pub ship_errors: u64,
     /// The error of the latest shipping round if it failed; `None` once a round succeeds again.
     pub last_ship_error: Option<String>,
+    /// Reservations made ([`CallCostTracker::reserve`](crate::CallCostTracker::reserve)), refused
+    /// ones not included.
+    pub reservations: u64,
+    /// Reservations refused by a call's budget or a user's or tenant's limit.
+    pub reservations_refused: u64,
+    /// Reservations settled with the actual usage.
+    pub reservations_settled: u64,
+    /// Reservations dropped unsettled and recorded at their estimate (marked `estimated`).
+    pub reservations_abandoned: u64,
+    /// Reservations dropped unsettled and released without a record: their price says the provider
+    /// does not bill failed requests.
+    pub reservations_released: u64,
+    /// What reservations not yet settled hold now.
+    pub held: crate::base::money::Usd,
 }
 
 /// The live counters behind [`Stats`].
@@ -102,6 +116,13 @@ pub(crate) struct Counters {
     pub(crate) alerts_dropped: AtomicU64,
     pub(crate) alert_sink_failures: AtomicU64,
     pub(crate) ship: ShipCounters,
+    pub(crate) reservations: AtomicU64,
+    pub(crate) reservations_refused: AtomicU64,
+    pub(crate) reservations_settled: AtomicU64,
+    pub(crate) reservations_abandoned: AtomicU64,
+    pub(crate) reservations_released: AtomicU64,
+    /// Nano-dollars held by reservations not yet settled.
+    pub(crate) held: AtomicI64,
 }
 
 /// The shipper's counters.
@@ -145,6 +166,12 @@ impl Counters {
             alerts_dropped: AtomicU64::new(0),
             alert_sink_failures: AtomicU64::new(0),
             ship: ShipCounters::default(),
+            reservations: AtomicU64::new(0),
+            reservations_refused: AtomicU64::new(0),
+            reservations_settled: AtomicU64::new(0),
+            reservations_abandoned: AtomicU64::new(0),
+            reservations_released: AtomicU64::new(0),
+            held: AtomicI64::new(0),
         }
     }
 
@@ -195,6 +222,12 @@ impl Counters {
             },
             ship_errors: self.ship.errors.load(Ordering::Relaxed),
             last_ship_error: crate::base::sync::lock(&self.ship.last_error).clone(),
+            reservations: self.reservations.load(Ordering::Relaxed),
+            reservations_refused: self.reservations_refused.load(Ordering::Relaxed),
+            reservations_settled: self.reservations_settled.load(Ordering::Relaxed),
+            reservations_abandoned: self.reservations_abandoned.load(Ordering::Relaxed),
+            reservations_released: self.reservations_released.load(Ordering::Relaxed),
+            held: crate::base::money::Usd::from_nanos(self.held.load(Ordering::Relaxed)),
         }
     }
 }

@@ -39,6 +39,7 @@ pub(crate) mod cumulative;
 pub(crate) mod info;
 pub(crate) mod meter;
 pub(crate) mod off_thread;
+pub(crate) mod reserve;
 pub(crate) mod shared;
 pub(crate) mod state;
 pub(crate) mod totals;

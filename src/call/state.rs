@@ -62,6 +62,8 @@ pub(crate) struct CallState {
     pub(crate) crossed: Transitions,
     /// The user's and tenant's limited periods this call counts in (empty without limits).
     pub(crate) limits: Vec<Arc<PeriodCounter>>,
+    /// Nano-dollars held by this call's reservations not yet settled; its budget counts them.
+    pub(crate) held: AtomicI64,
     /// The catalog series of recently tracked names.
     pub(crate) lookups: LookupCache,
 }
@@ -155,6 +157,7 @@ impl CallState {
             gate: AtomicU64::new(0),
             booked_cost: AtomicI64::new(0),
             booked_revenue: AtomicI64::new(0),
+            held: AtomicI64::new(0),
             unpriced: AtomicU64::new(0),
             dropped: OnceBox::new(),
             revenue: AtomicI64::new(0),
@@ -365,6 +368,19 @@ impl CallState {
         model: &str,
         measure: Result<Measure>,
     ) -> Result<Tracked> {
+        self.record_as(agent, provider, model, measure, false)
+    }
+
+    /// As [`record`](Self::record); `estimated` marks the event as an abandoned reservation's
+    /// estimate.
+    pub(crate) fn record_as(
+        &self,
+        agent: Option<&Arc<Agent>>,
+        provider: &str,
+        model: &str,
+        measure: Result<Measure>,
+        estimated: bool,
+    ) -> Result<Tracked> {
         let measure = match measure.and_then(|m| self.book_revenue(m)) {
             Ok(m) => m,
             Err(e) => {
@@ -384,7 +400,7 @@ impl CallState {
         let priced = self.price(&active, provider, model, too_long, &measure, at_ms);
         let late = active.closed;
         self.count(agent, &priced, &measure, late);
-        self.enqueue(&active, agent, &priced, &measure, at);
+        self.enqueue(&active, agent, &priced, &measure, (at, estimated));
         drop(active);
         let limit_reached =
             !self.limits.is_empty() && self.count_in_limits(priced.cost, &measure, at_ms);
@@ -499,7 +515,7 @@ impl CallState {
         agent: Option<&Arc<Agent>>,
         priced: &Priced,
         measure: &Measure,
-        at: u32,
+        (at, estimated): (u32, bool),
     ) {
         let accepted = u32::try_from(active.seq).is_ok_and(|seq| {
             let head = EventHead {
@@ -512,6 +528,7 @@ impl CallState {
                 category: priced.category,
                 priced: priced.problem.is_none(),
                 late: active.closed,
+                estimated,
             };
             self.meter.offer(Event::new(head, measure))
         });

@@ -97,13 +97,25 @@ impl CallCostTracker {
         }
     }
 
-    fn state(&self) -> &CallState {
+    pub(crate) fn state(&self) -> &CallState {
         &self.handle.state
     }
 
     fn record(&self, provider: &str, model: &str, measure: Result<Measure>) -> Result<Tracked> {
         self.state()
             .record(self.agent.as_ref(), provider, model, measure)
+    }
+
+    /// As `record`, through this handle's agent; `estimated` marks an abandoned reservation.
+    pub(crate) fn record_as(
+        &self,
+        provider: &str,
+        model: &str,
+        measure: Result<Measure>,
+        estimated: bool,
+    ) -> Result<Tracked> {
+        self.state()
+            .record_as(self.agent.as_ref(), provider, model, measure, estimated)
     }
 
     /// The call id.
@@ -151,7 +163,10 @@ impl CallCostTracker {
             Some(a) => Arc::clone(a),
             None => {
                 let a = Arc::new(Agent {
-                    index: u16::try_from(agents.len()).unwrap_or(NO_AGENT),
+                    index: u16::try_from(agents.len())
+                        .ok()
+                        .filter(|i| *i < NO_AGENT)
+                        .unwrap_or(NO_AGENT),
                     name: name.into(),
                     total: AtomicI64::new(0),
                 });

@@ -208,6 +208,11 @@ impl CompiledBudget {
     }
 
     /// What is left of the maximum cost (zero once it is reached).
+    /// Whether reaching the maximum cuts the call off (else it only warns).
+    pub(crate) fn cuts_off(&self) -> bool {
+        self.cutoff
+    }
+
     pub(crate) fn remaining(&self, total: i64) -> i64 {
         self.max.saturating_sub(total).max(0)
     }

@@ -137,6 +137,9 @@ pub struct LimitStatus {
     pub period_start: DateTime<Utc>,
     /// Spent in the period, calls in progress included.
     pub spent: Usd,
+    /// Held in the period by reservations not yet settled
+    /// ([`CallCostTracker::reserve`](crate::CallCostTracker::reserve)); limits count it as spent.
+    pub held: Usd,
     /// Minutes of calls in the period (call seconds / 60).
     pub minutes: Decimal,
     /// The cost limit, if any.
@@ -155,7 +158,8 @@ impl LimitStatus {
     fn admits(&self, estimate: Usd) -> bool {
         let cost_ok = self.cost_limit.is_none_or(|limit| {
             self.spent
-                .checked_add(estimate)
+                .checked_add(self.held)
+                .and_then(|used| used.checked_add(estimate))
                 .is_some_and(|total| total <= limit)
         });
         let minutes_ok = self
@@ -189,7 +193,12 @@ pub(crate) struct PeriodCounter {
     pub(crate) id: Box<str>,
     pub(crate) period: Period,
     start: DateTime<Utc>,
-    cost: AtomicI64,
+    /// Spent plus held, in nano-dollars: the one word every decision reads, so that a reservation
+    /// and a settlement each change it in one atomic step (no reader sees a hold released before the
+    /// money that replaces it is counted).
+    used: AtomicI64,
+    /// Of `used`, what reservations hold (for reports: spent is `used − held`).
+    held: AtomicI64,
     call_ms: AtomicU64,
     /// What the fleet's other servers spent on this subject in this period, as of the last refresh
     /// (zero without a fleet database).
@@ -209,9 +218,9 @@ impl PeriodCounter {
         // nano-dollars), so a spend brought back to SPEND_CEILING whenever it passes it stays more
         // than 4 000 events' worth below i64::MAX, far above any limit.
         // A running sum: `Relaxed` (the hot path's ordering rule, in `call`'s module docs).
-        let before = self.cost.fetch_add(cost, Ordering::Relaxed);
+        let before = self.used.fetch_add(cost, Ordering::Relaxed);
         if before > SPEND_CEILING {
-            self.cost.store(SPEND_CEILING, Ordering::Relaxed);
+            self.used.store(SPEND_CEILING, Ordering::Relaxed);
         }
         let spent = before
             .saturating_add(cost)
@@ -225,6 +234,44 @@ impl PeriodCounter {
         }
         .saturating_add(self.others_ms.load(Ordering::Relaxed));
         spent >= self.cost_limit || ms >= self.ms_limit
+    }
+
+    /// Holds `amount` nano-dollars for a reservation if spent, held and `amount` stay within the
+    /// cost limit; else holds nothing and answers false. One atomic add decides: of reservations
+    /// racing for the last dollar, the ones whose add lands while there is room keep it, the others
+    /// take theirs back, so what is held never passes the limit.
+    pub(crate) fn hold(&self, amount: i64) -> bool {
+        let before = self.used.fetch_add(amount, Ordering::Relaxed);
+        let used = before
+            .saturating_add(amount)
+            .saturating_add(self.others_cost.load(Ordering::Relaxed));
+        let ms = self
+            .call_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(self.others_ms.load(Ordering::Relaxed));
+        if used > self.cost_limit || ms >= self.ms_limit {
+            self.used.fetch_sub(amount, Ordering::Relaxed);
+            return false;
+        }
+        self.held.fetch_add(amount, Ordering::Relaxed);
+        true
+    }
+
+    /// Ends a hold of `amount`: its money is no longer counted. A settlement counts the actual
+    /// cost first (a track call's [`add`](Self::add)), then releases: never the other way round.
+    pub(crate) fn release(&self, amount: i64) {
+        self.used.fetch_sub(amount, Ordering::Relaxed);
+        self.held.fetch_sub(amount, Ordering::Relaxed);
+    }
+
+    /// Spent plus held, and what the limit allows (for a refusal's figures).
+    pub(crate) fn standing(&self) -> (i64, i64, i64) {
+        let held = self.held.load(Ordering::Relaxed);
+        let used = self
+            .used
+            .load(Ordering::Relaxed)
+            .saturating_add(self.others_cost.load(Ordering::Relaxed));
+        (used.saturating_sub(held), held, self.cost_limit)
     }
 
     /// Sets what the fleet's other servers spent (a refresh from the fleet database).
@@ -249,11 +296,8 @@ impl PeriodCounter {
     }
 
     pub(crate) fn status(&self) -> LimitStatus {
-        let spent = Usd::from_nanos(
-            self.cost
-                .load(Ordering::Relaxed)
-                .saturating_add(self.others_cost.load(Ordering::Relaxed)),
-        );
+        let (spent, held, _) = self.standing();
+        let (spent, held) = (Usd::from_nanos(spent), Usd::from_nanos(held));
         let minutes = Decimal::from(
             self.call_ms
                 .load(Ordering::Relaxed)
@@ -266,11 +310,15 @@ impl PeriodCounter {
             period: self.period,
             period_start: self.start,
             spent,
+            held,
             minutes,
             cost_limit,
             minutes_limit,
             remaining_cost: cost_limit.map(|l| {
-                let left = l.checked_sub(spent).unwrap_or(Usd::ZERO);
+                let left = spent
+                    .checked_add(held)
+                    .and_then(|used| l.checked_sub(used))
+                    .unwrap_or(Usd::ZERO);
                 if left.is_negative() { Usd::ZERO } else { left }
             }),
             remaining_minutes: minutes_limit
@@ -435,7 +483,8 @@ impl LimitBook {
                         id: id.into(),
                         period,
                         start,
-                        cost: AtomicI64::new(cost),
+                        used: AtomicI64::new(cost),
+                        held: AtomicI64::new(0),
                         call_ms: AtomicU64::new(ms),
                         others_cost: AtomicI64::new(0),
                         others_ms: AtomicU64::new(0),

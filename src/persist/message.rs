@@ -14,8 +14,10 @@ use crate::ident::{CallIdent, CallStatus};
 
 /// `Event::entry` with this bit set indexes the meter's unknown models instead of the catalog.
 pub(crate) const UNKNOWN_BIT: u32 = 1 << 31;
-/// `Event::agent` of an event tracked without an agent.
-pub(crate) const NO_AGENT: u16 = u16::MAX;
+/// The agent index of an event tracked without an agent (and of a call's agents past the 32 767th).
+pub(crate) const NO_AGENT: u16 = 0x7fff;
+/// `Event::agent`'s high bit: the event records an abandoned reservation at its estimate.
+const ESTIMATED: u16 = 0x8000;
 
 const PRICED: u8 = 1 << 4;
 const LATE: u8 = 1 << 5;
@@ -49,7 +51,8 @@ pub(crate) struct Event {
     pub(crate) at: u32,
     /// Catalog entry, or [`UNKNOWN_BIT`] | index of an unknown provider and model.
     pub(crate) entry: u32,
-    pub(crate) agent: u16,
+    /// The agent's index in the low 15 bits ([`NO_AGENT`] for none), [`ESTIMATED`] above.
+    agent: u16,
     shape: u8,
     /// Category in the low four bits, then [`PRICED`], [`LATE`] and two bits of a token mask.
     flags: u8,
@@ -81,6 +84,8 @@ pub(crate) struct EventHead {
     pub(crate) category: Category,
     pub(crate) priced: bool,
     pub(crate) late: bool,
+    /// An abandoned reservation recorded at its estimate.
+    pub(crate) estimated: bool,
 }
 
 impl Event {
@@ -132,7 +137,7 @@ impl Event {
             seq: head.seq,
             at: head.at,
             entry: head.entry,
-            agent: head.agent,
+            agent: (head.agent & NO_AGENT) | if head.estimated { ESTIMATED } else { 0 },
             shape,
             flags,
         }
@@ -201,6 +206,16 @@ impl Event {
 
     pub(crate) fn late(&self) -> bool {
         self.flags & LATE != 0
+    }
+
+    /// Whether it records an abandoned reservation at its estimate.
+    pub(crate) fn estimated(&self) -> bool {
+        self.agent & ESTIMATED != 0
+    }
+
+    /// The agent's index in its call, or [`NO_AGENT`].
+    pub(crate) fn agent(&self) -> u16 {
+        self.agent & NO_AGENT
     }
 }
 
@@ -360,6 +375,7 @@ mod tests {
             category,
             priced: true,
             late: true,
+            estimated: true,
         }
     }
 
@@ -393,7 +409,14 @@ mod tests {
             let e = Event::new(head(c), m);
             assert_eq!(e.measure(), *m);
             assert_eq!(e.category(), c);
-            assert!(e.priced() && e.late());
+            assert!(e.priced() && e.late() && e.estimated());
+            assert_eq!(e.agent(), 2);
         }
+        let mut plain = head(Category::Tts);
+        plain.estimated = false;
+        plain.agent = NO_AGENT;
+        let e = Event::new(plain, &measures[0]);
+        assert!(!e.estimated());
+        assert_eq!(e.agent(), NO_AGENT);
     }
 }

@@ -27,7 +27,7 @@ pub(crate) const BASE_COLUMNS: [&str; 12] = [
 ];
 
 /// Groups of columns an event binds only when it has them; the others keep their default (NULL, or
-/// `kind = 'usage'` and `priced = 1`). Binding a value is a large share of a row's cost, and most events
+/// `kind = 'usage'`, `priced = 1` and `estimated = 0`). Binding a value is a large share of a row's cost, and most events
 /// have none of these.
 pub(crate) const AGENT: usize = 1;
 pub(crate) const FLAGS: usize = 1 << 1;
@@ -59,7 +59,7 @@ pub(crate) const AMOUNT_COLUMNS: &[&str] = DETAIL_COLUMNS.split_at(11).1;
 
 pub(crate) const GROUPS: [(usize, &[&str]); 5] = [
     (AGENT, &["agent"]),
-    (FLAGS, &["kind", "priced"]),
+    (FLAGS, &["kind", "priced", "estimated"]),
     (TOKENS, TOKEN_COLUMNS),
     (AUDIO, AUDIO_COLUMNS),
     (AMOUNT, AMOUNT_COLUMNS),
@@ -159,7 +159,7 @@ pub(crate) fn layout(r: &Resolved) -> usize {
     if r.agent.is_some() {
         layout |= AGENT;
     }
-    if e.late() || !e.priced() {
+    if e.late() || !e.priced() || e.estimated() {
         layout |= FLAGS;
     }
     layout
@@ -205,6 +205,7 @@ pub(crate) fn bind_event(
     if layout & FLAGS != 0 {
         bind(&if e.late() { "late" } else { "usage" })?;
         bind(&e.priced())?;
+        bind(&e.estimated())?;
     }
     match measure {
         Measure::Tokens(t) if layout & TOKENS != 0 => {

@@ -14,7 +14,7 @@ use crate::persist::quarantine::SCHEMA as QUARANTINE;
 use crate::persist::rollup::SCHEMA as ROLLUPS;
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Versions written by development builds before the first release; their layout cannot be migrated.
 pub(crate) const PRE_RELEASE_VERSIONS: std::ops::RangeInclusive<i64> = 1..=2;
@@ -180,6 +180,13 @@ CREATE TABLE billed_usage (
 CREATE INDEX billed_usage_by_day ON billed_usage (day);
 ";
 
+/// Version 6: `cost_events.estimated`, 1 for a row that records an abandoned reservation at its
+/// estimate (the request failed, hung, or its handle was dropped unsettled). Added as a column with a
+/// default, so older rows read 0 and no row is rewritten.
+const SCHEMA_V6: &str = "
+ALTER TABLE cost_events ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Brings the schema to [`SCHEMA_VERSION`]. The version is read again, and the schema created or
 /// migrated, inside one `BEGIN IMMEDIATE` transaction: of several processes opening one new file at
 /// once, the first creates the schema and the others, waiting for its lock (the connection's busy
@@ -237,7 +244,7 @@ fn migrate_locked(conn: &Connection, path: &Path) -> Result<()> {
             });
         }
         conn.execute_batch(&format!(
-            "{SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5}
+            "{SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5} {SCHEMA_V6}
              PRAGMA user_version = {SCHEMA_VERSION};",
             outbox::migrate_3_to_4()
         ))
@@ -254,6 +261,10 @@ fn migrate_locked(conn: &Connection, path: &Path) -> Result<()> {
     if version <= 4 {
         conn.execute_batch(&format!("{SCHEMA_V5} PRAGMA user_version = 5;"))
             .map_err(|e| not_writable_or(path, "migrating the schema from version 4 to 5", e))?;
+    }
+    if version <= 5 {
+        conn.execute_batch(&format!("{SCHEMA_V6} PRAGMA user_version = 6;"))
+            .map_err(|e| not_writable_or(path, "migrating the schema from version 5 to 6", e))?;
     }
     Ok(())
 }

@@ -407,7 +407,7 @@ impl Writer {
             Counters::bump(&self.counters.write_errors);
             return;
         };
-        let agent = match event.agent {
+        let agent = match event.agent() {
             NO_AGENT => None,
             i => call.agent_name(u32::from(i)),
         };

@@ -115,6 +115,9 @@ struct ModelEntry {
     above: Vec<TierEntry>,
     fee: Option<FeeEntry>,
     subscription: Option<SubscriptionEntry>,
+    /// `false` when the provider does not bill a request that fails (see
+    /// [`ModelPrice::with_failed_requests_billed`]).
+    failed_requests_billed: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -345,7 +348,8 @@ fn model_price(
     };
     let mut price = ModelPrice::new(m.provider, m.model, category)
         .with_origin(PriceOrigin::File)
-        .with_source(m.source, verified);
+        .with_source(m.source, verified)
+        .with_failed_requests_billed(m.failed_requests_billed.unwrap_or(true));
     if let Some(t) = &m.effective_from {
         price = price.with_effective_from(parse_time(t).map_err(|r| err("effective_from", r))?);
     }

@@ -87,6 +87,18 @@ pub(crate) trait Running {
     fn fetch_add(&self, line: u32, qty: u64) -> u64;
 }
 
+/// No quantity before: prices a usage on its own, as if it were the first of its kind. With billing
+/// increments that round up, that is never below what the same usage adds to a call (rounding up a
+/// sum costs at most the sum of rounding up its parts): what a reservation holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Alone;
+
+impl Running for Alone {
+    fn fetch_add(&self, _line: u32, _qty: u64) -> u64 {
+        0
+    }
+}
+
 /// Cumulative quantities for pricing outside a live call, on one thread.
 #[derive(Debug, Default)]
 pub(crate) struct Tally(std::cell::RefCell<FxHashMap<u32, u64>>);

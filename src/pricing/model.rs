@@ -252,6 +252,12 @@ pub struct ModelPrice {
     pub(super) origin: PriceOrigin,
     pub(super) source: String,
     pub(super) verified_on: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "is_true")]
+    pub(super) failed_requests_billed: bool,
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 impl ModelPrice {
@@ -271,7 +277,16 @@ impl ModelPrice {
             origin: PriceOrigin::Manual,
             source: String::new(),
             verified_on: None,
+            failed_requests_billed: true,
         }
+    }
+
+    /// Whether the provider bills a request that fails or is cancelled (the default: `true`). A
+    /// reservation dropped unsettled is recorded at its estimate when it does, and released without
+    /// a record when it does not. Set it to `false` only on the provider's word.
+    pub fn with_failed_requests_billed(mut self, billed: bool) -> Self {
+        self.failed_requests_billed = billed;
+        self
     }
 
     /// Sets the rate of one usage kind (replacing an earlier one).
@@ -417,6 +432,12 @@ impl ModelPrice {
     /// When the price was last checked against its source.
     pub fn verified_on(&self) -> Option<NaiveDate> {
         self.verified_on
+    }
+
+    /// Whether the provider bills a request that fails or is cancelled (see
+    /// [`with_failed_requests_billed`](Self::with_failed_requests_billed)).
+    pub fn failed_requests_billed(&self) -> bool {
+        self.failed_requests_billed
     }
 
     /// How the price entered the catalog.

@@ -49,7 +49,8 @@ pub enum Usage {
 }
 
 impl Usage {
-    fn measure(self) -> Result<Measure> {
+    /// The usage as the hot path carries it, its quantities checked.
+    pub(crate) fn measure(self) -> Result<Measure> {
         match self {
             Usage::Tokens(t) => Measure::tokens(t),
             Usage::Characters(n) => Measure::characters(n),

@@ -155,6 +155,7 @@ impl Reports {
                 cost: Usd::from_nanos(e.cost_nanos),
                 kind: e.kind,
                 priced: e.priced,
+                estimated: e.estimated,
             })
             .collect())
     }

@@ -48,6 +48,9 @@ pub struct EventLine {
     pub kind: EventKind,
     /// Whether it had a price.
     pub priced: bool,
+    /// Whether it records a reservation that was never settled (the request failed, hung, or its
+    /// handle was dropped), at its estimate.
+    pub estimated: bool,
 }
 
 /// A call's breakdown.

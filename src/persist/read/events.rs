@@ -68,6 +68,8 @@ pub(crate) struct EventRow {
     pub(crate) cost_nanos: i64,
     pub(crate) kind: EventKind,
     pub(crate) priced: bool,
+    /// An abandoned reservation recorded at its estimate.
+    pub(crate) estimated: bool,
 }
 
 /// The events of a call, in order: found by its number in a file (the event index is built on it), by
@@ -89,8 +91,9 @@ pub(crate) fn of_call(src: &Source, number: i64, call_id: &str) -> Result<Vec<Ev
     src.query(
         &format!(
             "SELECT seq, created_at, category, provider, model, agent, quantity, unit, cost_nanos,
-                    kind, priced, segment
-             FROM cost_events WHERE {condition} ORDER BY segment, seq"
+                    kind, priced, segment, {}
+             FROM cost_events WHERE {condition} ORDER BY segment, seq",
+            src.estimated_column()
         ),
         &keys,
         "reading a call's events",
@@ -112,6 +115,7 @@ pub(crate) fn of_call(src: &Source, number: i64, call_id: &str) -> Result<Vec<Ev
                         .ok_or_else(|| format!("an event of unknown kind {kind:?}"))?
                 },
                 priced: r.int(10)? != 0,
+                estimated: r.int(12)? != 0,
             })
         },
     )
@@ -119,7 +123,7 @@ pub(crate) fn of_call(src: &Source, number: i64, call_id: &str) -> Result<Vec<Ev
 
 /// The columns of the events CSV, in order (a fleet database answers `price_id` empty: price ids are
 /// numbered per file).
-pub(crate) const CSV_COLUMNS: [&str; 14] = [
+pub(crate) const CSV_COLUMNS: [&str; 15] = [
     "event_id",
     "call_id",
     "seq",
@@ -133,6 +137,7 @@ pub(crate) const CSV_COLUMNS: [&str; 14] = [
     "cost_nanos",
     "kind",
     "priced",
+    "estimated",
     "price_id",
 ];
 
@@ -152,9 +157,10 @@ pub(crate) fn each_as_text(
     let mut n = 0;
     src.for_each(
         &format!(
-            "SELECT {}, {price_id} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
+            "SELECT {}, {}, {price_id} FROM cost_events WHERE created_at >= ?1 AND created_at < ?2
              ORDER BY created_at, {order}, segment, seq",
-            CSV_COLUMNS[..CSV_COLUMNS.len() - 1].join(", ")
+            CSV_COLUMNS[..CSV_COLUMNS.len() - 2].join(", "),
+            src.estimated_column()
         ),
         &[a.into(), b.into()],
         "exporting events",

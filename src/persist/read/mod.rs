@@ -144,6 +144,9 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Source {
     db: Db,
     place: PathBuf,
+    /// Whether `cost_events` has the `estimated` column (SQLite schema 6, fleet schema 3); older
+    /// databases read every row as not estimated.
+    estimated: bool,
 }
 
 /// The connection.
@@ -183,6 +186,7 @@ impl Source {
                 .map_err(storage("opening for reports"))?,
             ),
             place: path.clone(),
+            estimated: false,
         };
         let version: i64 = src
             .sqlite_connection()
@@ -192,8 +196,12 @@ impl Source {
                 "reading the schema version (is this a SQLite database?)",
             ))?;
         match version {
-            // Version 4 lacks only the quotas, which then read as none.
-            4 | crate::persist::schema::SCHEMA_VERSION => Ok(src),
+            // Version 4 lacks the quotas, which then read as none; versions 4 and 5 lack
+            // `cost_events.estimated`, which then reads as 0.
+            4..=crate::persist::schema::SCHEMA_VERSION => Ok(Source {
+                estimated: version >= 6,
+                ..src
+            }),
             0 => {
                 let tables: i64 = src
                     .sqlite_connection()
@@ -256,16 +264,28 @@ impl Source {
         let supported = crate::persist::ship::schema::VERSION;
         match version {
             None => Err(Error::ForeignDatabase { path: place }),
-            // Version 1 lacks only `billed`, which then reads as nothing billed.
-            Some(v) if v == supported || v == 1 => Ok(Source {
+            // Version 1 lacks `billed`, which then reads as nothing billed; versions 1 and 2 lack
+            // `cost_events.estimated`, which then reads as false.
+            Some(v @ 1..) if v <= supported => Ok(Source {
                 db: Db::Postgres(std::cell::RefCell::new(client)),
                 place,
+                estimated: v >= 3,
             }),
             Some(v) => Err(Error::SchemaVersion {
                 path: place,
                 found: i64::from(v),
                 supported: i64::from(supported),
             }),
+        }
+    }
+
+    /// The SQL of a row's `estimated` flag as an integer: the column, or 0 where the database has none.
+    fn estimated_column(&self) -> &'static str {
+        match (self.estimated, self.dialect()) {
+            (false, _) => "0",
+            (true, Dialect::Sqlite) => "estimated",
+            #[cfg(feature = "postgres")]
+            (true, Dialect::Postgres) => "CAST(estimated AS INTEGER)",
         }
     }
 

@@ -69,7 +69,7 @@ ON CONFLICT (call_id) DO UPDATE SET
 /// statement instead of being skipped.
 fn insert_events_sql(replay: bool) -> String {
     let detail_params: Vec<String> = (0..DETAIL_COLUMNS.len())
-        .map(|i| format!("${}::bigint[]", 16 + i))
+        .map(|i| format!("${}::bigint[]", 17 + i))
         .collect();
     let detail = DETAIL_COLUMNS.join(", ");
     format!(
@@ -77,16 +77,17 @@ fn insert_events_sql(replay: bool) -> String {
 WITH input AS (
     SELECT * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::float8[], $12::text[],
-                         $13::bigint[], $14::text[], $15::bool[], {params})
+                         $13::bigint[], $14::text[], $15::bool[], $16::bool[], {params})
     AS t(event_id, call_id, segment, seq, created_at, category, provider, model, agent, quantity, unit,
-         cost_nanos, kind, priced, {detail})
+         cost_nanos, kind, priced, estimated, {detail})
 ),
 -- In the identity's order, so consecutive rows land on the same pages of its index.
 ins AS (
     INSERT INTO cost_events (event_id, call_id, server, segment, seq, created_at, category, provider,
-                             model, agent, quantity, unit, cost_nanos, kind, priced, {detail})
+                             model, agent, quantity, unit, cost_nanos, kind, priced, estimated,
+                             {detail})
     SELECT event_id, call_id, $1, segment, seq, created_at, category, provider, model, agent, quantity,
-           unit, cost_nanos, kind, priced, {detail}
+           unit, cost_nanos, kind, priced, estimated, {detail}
     FROM input
     ORDER BY event_id
     {on_conflict}
@@ -357,6 +358,7 @@ pub(crate) fn write_events(
         &e.cost_nanos,
         &e.kind,
         &e.priced,
+        &e.estimated,
     ];
     params.extend(e.detail.iter().map(|d| d as &(dyn ToSql + Sync)));
     let statement = match insert {

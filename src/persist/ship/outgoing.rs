@@ -42,6 +42,7 @@ pub(crate) struct EventColumns {
     pub(crate) cost_nanos: Vec<i64>,
     pub(crate) kind: Vec<String>,
     pub(crate) priced: Vec<bool>,
+    pub(crate) estimated: Vec<bool>,
     pub(crate) detail: [Vec<Option<i64>>; DETAIL_COLUMNS.len()],
 }
 
@@ -83,6 +84,7 @@ impl EventColumns {
         deal(self.cost_nanos, size, &mut out, |e| &mut e.cost_nanos);
         deal(self.kind, size, &mut out, |e| &mut e.kind);
         deal(self.priced, size, &mut out, |e| &mut e.priced);
+        deal(self.estimated, size, &mut out, |e| &mut e.estimated);
         for (d, column) in self.detail.into_iter().enumerate() {
             for (i, v) in column.into_iter().enumerate() {
                 out[i / size].detail[d].push(v);
@@ -156,7 +158,7 @@ pub(crate) fn read(
     {
         let mut events = tx.prepare_cached(&format!(
             "SELECT id, event_id, call_id, segment, seq, created_at, category, provider, model, agent,
-                    quantity, unit, cost_nanos, kind, priced, {}
+                    quantity, unit, cost_nanos, kind, priced, estimated, {}
              FROM cost_events WHERE id > ?1 ORDER BY id LIMIT ?2",
             DETAIL_COLUMNS.join(", ")
         ))?;
@@ -180,8 +182,9 @@ pub(crate) fn read(
             e.cost_nanos.push(r.get(12)?);
             e.kind.push(r.get(13)?);
             e.priced.push(r.get(14)?);
+            e.estimated.push(r.get(15)?);
             for (i, column) in e.detail.iter_mut().enumerate() {
-                column.push(r.get(15 + i)?);
+                column.push(r.get(16 + i)?);
             }
         }
     }

@@ -30,7 +30,7 @@
 use postgres::Client;
 
 /// The fleet schema version this build writes.
-pub(crate) const VERSION: i32 = 2;
+pub(crate) const VERSION: i32 = 3;
 
 /// Any number, the same in every build: the advisory lock migrations hold.
 const MIGRATION_LOCK: i64 = 0x6361_6c6c_6d65_7472;
@@ -169,6 +169,11 @@ CREATE TABLE billed_usage (
 CREATE INDEX billed_usage_by_day ON billed_usage (day);
 "#;
 
+/// Version 3: `cost_events.estimated`, true for a row recording an abandoned reservation at its
+/// estimate (older rows read false).
+const V3: &str =
+    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS estimated BOOLEAN NOT NULL DEFAULT false;";
+
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
 pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
     let mut tx = client.transaction()?;
@@ -181,14 +186,18 @@ pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
         None => {
             tx.batch_execute(V1)?;
             tx.batch_execute(V2)?;
+            tx.batch_execute(V3)?;
             tx.execute(
                 "INSERT INTO callmeter_schema (version) VALUES ($1)",
                 &[&VERSION],
             )?;
         }
         Some(v) if v > VERSION => return Err(MigrateError::Newer(v)),
-        Some(1) => {
-            tx.batch_execute(V2)?;
+        Some(v @ (1 | 2)) => {
+            if v == 1 {
+                tx.batch_execute(V2)?;
+            }
+            tx.batch_execute(V3)?;
             tx.execute("UPDATE callmeter_schema SET version = $1", &[&VERSION])?;
         }
         Some(_) => {}
