@@ -184,6 +184,57 @@ fn track_calls(c: &mut Criterion) {
             )
         })
     });
+    // Reservations, on a meter with the same user and tenant limits (four periods to hold against)
+    // and no call budget (a bench call grows past any).
+    let reserve_dir = tempfile::tempdir().expect("tempdir");
+    let (reserve_meter, reserve_guard) = Meter::builder()
+        .path(reserve_dir.path().join("reserve.db"))
+        .queue_capacity(2 * SEGMENT as usize)
+        .user_limits(limits)
+        .tenant_limits(limits)
+        .budget(callmeter::Budget::unlimited())
+        .open()
+        .expect("open meter");
+    g.bench_function("reserve_and_release_tts", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                "reserve_and_release_tts",
+                &reserve_meter,
+                whole,
+                iters,
+                |call| {
+                    if let Ok(callmeter::Reserve::Reserved(r)) = call.reserve_tts(
+                        black_box("elevenlabs"),
+                        black_box("eleven_turbo_v2_5"),
+                        black_box(412),
+                    ) {
+                        r.release();
+                    }
+                },
+            )
+        })
+    });
+    g.bench_function("reserve_and_settle_tts", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                "reserve_and_settle_tts",
+                &reserve_meter,
+                whole,
+                iters,
+                |call| {
+                    if let Ok(callmeter::Reserve::Reserved(r)) = call.reserve_tts(
+                        black_box("elevenlabs"),
+                        black_box("eleven_turbo_v2_5"),
+                        black_box(412),
+                    ) {
+                        let _ = black_box(
+                            r.settle(callmeter::pricing::Usage::Characters(black_box(400))),
+                        );
+                    }
+                },
+            )
+        })
+    });
     // Telephony by destination: Twilio's US prices (the vendored Pricing API body); the number's
     // 11 digits are looked up from the table's longest prefix (4 digits) down to the match (`1`).
     let country: callmeter::pricing::TwilioVoiceCountry = serde_json::from_str(include_str!(
@@ -219,6 +270,7 @@ fn track_calls(c: &mut Criterion) {
     });
     g.finish();
     limited_guard.shutdown().expect("shutdown");
+    reserve_guard.shutdown().expect("shutdown");
     routed_guard.shutdown().expect("shutdown");
 
     let stats = guard.shutdown().expect("shutdown");
