@@ -47,10 +47,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use callmeter::chrono::{Datelike, Duration as Days, NaiveDate, Utc, Weekday};
-use callmeter::pricing::{Destinations, Route};
+use callmeter::pricing::{Destinations, Route, Usage};
 use callmeter::{
     Budget, CallCostTracker, CallInfo, CallStatus, CallSummary, Catalog, Category, Clock, Limits,
-    Meter, Outcome, Quota, TokenUsage, Usd, Verdict,
+    Meter, Outcome, Quota, Reserve, TokenUsage, Usd, Verdict,
 };
 
 thread_local! {
@@ -278,6 +278,35 @@ fn destinations() -> Result<Destinations, Box<dyn std::error::Error>> {
 
 /// One call's conversation: turns of (user speech seconds, assistant speech characters).
 /// The simulated clock moves to the end of each turn before the turn's usage is tracked.
+/// The most a model reply may use: what a request reserves for its output.
+const MAX_REPLY: u64 = 500;
+/// Why a call ends when a reservation is refused (a user's limit, or the call's budget).
+const REFUSED: &str = "reservation refused";
+
+/// One provider request, the way the pipeline makes it: reserve the estimate, make the request,
+/// settle with what it used. A request that `fails` leaves its reservation unsettled: it is recorded
+/// at its estimate, as the provider bills it. False when the reservation is refused (the request is
+/// not made).
+fn request(
+    call: &CallCostTracker,
+    (provider, model): (&str, &str),
+    estimate: Usage,
+    actual: Usage,
+    fails: bool,
+) -> Result<bool, callmeter::Error> {
+    match call.reserve(provider, model, estimate)? {
+        Reserve::Reserved(reservation) => {
+            if fails {
+                drop(reservation);
+            } else {
+                reservation.settle(actual)?;
+            }
+            Ok(true)
+        }
+        Reserve::Refused(_) => Ok(false),
+    }
+}
+
 fn converse(
     rng: &mut Rng,
     call: &CallCostTracker,
@@ -312,16 +341,28 @@ fn converse(
         match scenario {
             "phone" => {
                 call.track_stt("deepgram", "nova-2", listen)?;
-                if fallback {
-                    call.track_inference("openai", "gpt-4-turbo", TokenUsage::new(prompt, reply))?;
+                let (provider, model) = if fallback {
+                    ("openai", "gpt-4-turbo")
                 } else {
-                    call.track_inference(
-                        "cerebras",
-                        "llama3.1-8b",
-                        TokenUsage::new(prompt, reply),
-                    )?;
+                    ("cerebras", "llama3.1-8b")
+                };
+                // Reserved before each request, settled after; one request in 30 fails.
+                let made = request(
+                    call,
+                    (provider, model),
+                    Usage::Tokens(TokenUsage::new(prompt, MAX_REPLY)),
+                    Usage::Tokens(TokenUsage::new(prompt, reply)),
+                    rng.percent(3),
+                )? && request(
+                    call,
+                    ("elevenlabs", "eleven_turbo_v2_5"),
+                    Usage::Characters(chars + chars / 5),
+                    Usage::Characters(chars),
+                    rng.percent(3),
+                )?;
+                if !made {
+                    return Ok(Outcome::failed(REFUSED));
                 }
-                call.track_tts("elevenlabs", "eleven_turbo_v2_5", chars)?;
                 call.track_leg("twilio", "voice", Route::To(number), per_turn)?;
             }
             "council" => {
@@ -335,8 +376,22 @@ fn converse(
             }
             "assistant" => {
                 call.track_stt("deepgram", "nova-2", listen)?;
-                call.track_inference("openai", "gpt-4o-mini", TokenUsage::new(prompt, reply))?;
-                call.track_tts("openai", "tts-1", chars)?;
+                let made = request(
+                    call,
+                    ("openai", "gpt-4o-mini"),
+                    Usage::Tokens(TokenUsage::new(prompt, MAX_REPLY)),
+                    Usage::Tokens(TokenUsage::new(prompt, reply)),
+                    rng.percent(3),
+                )? && request(
+                    call,
+                    ("openai", "tts-1"),
+                    Usage::Characters(chars + chars / 5),
+                    Usage::Characters(chars),
+                    rng.percent(3),
+                )?;
+                if !made {
+                    return Ok(Outcome::failed(REFUSED));
+                }
                 call.track_duration("twilio", "inbound-us", per_turn)?;
             }
             _ => {
@@ -592,6 +647,18 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         let (kind, n) = row?;
         println!("    {kind:<16} {n:>6}");
     }
+    println!(
+        "  reservations      {:>6}   made before each LLM and TTS request, settled after",
+        stats.reservations
+    );
+    println!("    refused         {:>6}", stats.reservations_refused);
+    println!("    settled         {:>6}", stats.reservations_settled);
+    println!(
+        "    abandoned       {:>6}   (failed requests, recorded at their estimate)",
+        stats.reservations_abandoned
+    );
+    println!("    released        {:>6}", stats.reservations_released);
+    println!("    held at the end {:>6}", stats.held.to_string());
     println!();
     println!("time");
     println!(
@@ -628,6 +695,17 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         &format!("events in database = events tracked ({db_events})"),
         db_events as u64 == events,
     );
+    check(
+        &format!(
+            "reservations made = settled + abandoned + released ({})",
+            stats.reservations
+        ),
+        stats.reservations
+            == stats.reservations_settled
+                + stats.reservations_abandoned
+                + stats.reservations_released,
+    );
+    check("nothing held at the end", stats.held == Usd::ZERO);
     check(
         "no event dropped or pending",
         stats.dropped == 0 && stats.pending == 0,
