@@ -367,6 +367,37 @@ mod tests {
 
     /// A file written by a version-4 build keeps its calls and events and gains an empty `quotas`
     /// table, which a meter opening it then fills.
+    /// A version-5 file gains `cost_events.estimated`; its rows read as not estimated.
+    #[test]
+    fn version_5_files_gain_the_estimated_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("v5.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA_V3} {ROLLUPS} {QUARANTINE} {} {SCHEMA_V5} PRAGMA user_version = 5;
+                 COMMIT;
+                 INSERT INTO calls (call_id, call_ref, status, started_at, total_cost_nanos)
+                     VALUES ('a', 1, 'completed', 1000, 3);
+                 INSERT INTO cost_events (call_id, call_ref, seq, segment, created_at, category,
+                                          provider, model, quantity, unit, cost_nanos)
+                     VALUES ('a', 1, 0, 1, 1000, 'tts', 'p', 'm', 3.0, 'character', 3);",
+                outbox::migrate_3_to_4()
+            ))
+            .expect("a version-5 file");
+        }
+        let store = Store::open(&path).expect("opened and migrated");
+        let read = |sql: &str| -> i64 {
+            store
+                .connection()
+                .query_row(sql, [], |r| r.get(0))
+                .expect("read")
+        };
+        assert_eq!(read("PRAGMA user_version"), 6);
+        assert_eq!(read("SELECT SUM(estimated) FROM cost_events"), 0);
+        assert_eq!(read("SELECT SUM(cost_nanos) FROM cost_events"), 3);
+    }
+
     #[test]
     fn version_4_files_gain_the_quotas_table() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -391,7 +422,7 @@ mod tests {
                 .query_row(sql, [], |r| r.get(0))
                 .expect("count")
         };
-        assert_eq!(count(&store, "PRAGMA user_version"), 5);
+        assert_eq!(count(&store, "PRAGMA user_version"), SCHEMA_VERSION);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM quotas"), 0);
         assert_eq!(count(&store, "SELECT SUM(cost_nanos) FROM cost_events"), 3);
         let quota = Quota::daily("p").units(10);
