@@ -680,6 +680,10 @@ mod fleet {
             call.track_inference("cerebras", "llama3.1-8b", TokenUsage::new(1_000 + i, 200))?;
             call.agent("critic")?
                 .track_tts("elevenlabs", "eleven_turbo_v2_5", 300 + i)?;
+            if i % 3 == 0 {
+                // A request that failed: its reservation is recorded at its estimate.
+                drop(call.reserve_tts("elevenlabs", "eleven_turbo_v2_5", 100 + i)?);
+            }
             if i % 5 == 0 {
                 call.track_payment(
                     "stripe",
@@ -834,6 +838,12 @@ mod fleet {
             json(&local.call("r-3")?),
             json(&remote.call("r-3")?),
         );
+        let shipped = remote.call("r-3")?.expect("r-3 in the fleet");
+        assert_eq!(
+            shipped.events.iter().filter(|e| e.estimated).count(),
+            1,
+            "the estimate is shipped marked"
+        );
         same(
             "no call",
             json(&local.call("none")?),
@@ -912,8 +922,8 @@ mod fleet {
         Ok(())
     }
 
-    /// A fleet database of version 1 (before `billed`) is read as having nothing billed, and a
-    /// ledger brings it to version 2.
+    /// A fleet database of version 1 (before `billed` and `cost_events.estimated`) is read as
+    /// having nothing billed and nothing estimated, and a ledger brings it to version 3.
     #[test]
     fn a_version_1_fleet_gains_the_billed_table() -> TestResult {
         let Some(fleet) = FleetDb::new("a_version_1_fleet_gains_billed") else {
@@ -921,18 +931,27 @@ mod fleet {
         };
         drop(callmeter::Ledger::postgres(&fleet.url)?);
         fleet.client().batch_execute(
-            "DROP TABLE billed; DROP TABLE billed_usage; UPDATE callmeter_schema SET version = 1",
+            "DROP TABLE billed; DROP TABLE billed_usage;
+             ALTER TABLE cost_events DROP COLUMN estimated;
+             UPDATE callmeter_schema SET version = 1",
         )?;
         let today = chrono::Utc::now().date_naive();
+        let mut csv = Vec::new();
+        callmeter::Reports::postgres(&fleet.url)?.export_events_csv(today, today, &mut csv)?;
+        assert!(String::from_utf8(csv)?.starts_with("event_id,"));
         let options = callmeter::report::ReconcileOptions::default();
         let before = callmeter::Reports::postgres(&fleet.url)?.reconcile(today, today, &options)?;
         assert!(before.lines.is_empty());
         drop(callmeter::Ledger::postgres(&fleet.url)?);
         assert_eq!(
             fleet.int("SELECT CAST(version AS BIGINT) FROM callmeter_schema", &[]),
-            2
+            3
         );
         assert_eq!(fleet.int("SELECT COUNT(*) FROM billed", &[]), 0);
+        assert_eq!(
+            fleet.int("SELECT COUNT(*) FROM cost_events WHERE estimated", &[]),
+            0
+        );
         Ok(())
     }
 
