@@ -195,6 +195,21 @@ fn track_calls(c: &mut Criterion) {
         .budget(callmeter::Budget::unlimited())
         .open()
         .expect("open meter");
+    // The reservation alone: each handle is forgotten (its hold stays; the meter's limits are far
+    // above what a run holds), so only `reserve` is timed.
+    g.bench_function("reserve_tts", |b| {
+        b.iter_custom(|iters| {
+            timed("reserve_tts", &reserve_meter, whole, iters, |call| {
+                if let Ok(reserve) = call.reserve_tts(
+                    black_box("elevenlabs"),
+                    black_box("eleven_turbo_v2_5"),
+                    black_box(412),
+                ) {
+                    std::mem::forget(black_box(reserve));
+                }
+            })
+        })
+    });
     g.bench_function("reserve_and_release_tts", |b| {
         b.iter_custom(|iters| {
             timed(
