@@ -94,6 +94,8 @@ struct Fleet {
     server: Option<String>,
     refresh: Option<Duration>,
     backlog_alert: Option<Duration>,
+    limits: crate::control::FleetLimits,
+    lease_ttl: Option<Duration>,
 }
 
 /// The defaults of every setting.
@@ -306,6 +308,25 @@ impl MeterBuilder {
         self
     }
 
+    /// How the fleet keeps user and tenant cost limits (default
+    /// [`FleetLimits::Available`](crate::control::FleetLimits::Available)); with
+    /// [`FleetLimits::Strict`](crate::control::FleetLimits::Strict), a `callmeter-leases` thread leases
+    /// slices of each limit from the fleet database. Only used with [`postgres`](Self::postgres).
+    #[cfg(feature = "postgres")]
+    pub fn fleet_limits(mut self, mode: crate::control::FleetLimits) -> Self {
+        self.fleet.get_or_insert_with(Fleet::default).limits = mode;
+        self
+    }
+
+    /// The life of a strict fleet limit's lease (default 10 s): renewed every third of it; a server
+    /// that cannot renew spends nothing more once it ends, and the lease of a server gone for three
+    /// times as long returns to the fleet.
+    #[cfg(feature = "postgres")]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.fleet.get_or_insert_with(Fleet::default).lease_ttl = Some(ttl);
+        self
+    }
+
     /// This server's name in the fleet database, stored with every row it ships (default: the host
     /// name). Only used with [`postgres`](Self::postgres).
     #[cfg(feature = "postgres")]
@@ -333,6 +354,11 @@ impl MeterBuilder {
             now_ms: self.time.now_ms(),
             // A given clock may answer per thread: a day one thread left behind may come back.
             keep_ended: self.time.custom().is_some(),
+            #[cfg(feature = "postgres")]
+            leased: self
+                .fleet
+                .as_ref()
+                .is_some_and(|f| f.limits == crate::control::FleetLimits::Strict),
         };
         store.record_quotas(
             &self.quotas,
@@ -483,6 +509,12 @@ impl MeterBuilder {
             backlog_alert: fleet
                 .backlog_alert
                 .unwrap_or(ship::ShipConfig::BACKLOG_ALERT),
+            lease_ttl: (fleet.limits == crate::control::FleetLimits::Strict).then(|| {
+                fleet
+                    .lease_ttl
+                    .unwrap_or(ship::lease::LeaseConfig::TTL)
+                    .max(ship::lease::TICK * 10)
+            }),
         }))
     }
 }
@@ -503,6 +535,9 @@ fn host_name() -> String {
 struct ControlStart {
     now_ms: i64,
     keep_ended: bool,
+    /// Strict fleet limits: cost limits are spent from leases.
+    #[cfg(feature = "postgres")]
+    leased: bool,
 }
 
 /// What the control stage needs from the database when a meter opens: this period's spend of the
@@ -526,6 +561,10 @@ fn load_control(
     let mut book = LimitBook::new(config, past);
     if start.keep_ended {
         book = book.keeping_ended_periods();
+    }
+    #[cfg(feature = "postgres")]
+    if start.leased {
+        book = book.leased();
     }
     Ok((Arc::new(book), watch))
 }

@@ -213,7 +213,7 @@ impl CallState {
             });
         }
         let amount = priced.cost;
-        if let Some(refusal) = self.hold(amount) {
+        if let Some(refusal) = self.hold(amount, at_ms) {
             Counters::bump(&self.counters().reservations_refused);
             return Ok(Reserve::Refused(refusal));
         }
@@ -230,7 +230,7 @@ impl CallState {
 
     /// Holds `amount` against the call's budget, then each limited period; on a refusal, takes back
     /// what it held and says why.
-    fn hold(&self, amount: i64) -> Option<Refusal> {
+    fn hold(&self, amount: i64, at_ms: i64) -> Option<Refusal> {
         // The call's budget: spent (every event booked) plus held, in one order with settlements
         // (SeqCst on both words), so a hold never sees a settlement's release before its cost.
         let held_before = self.held.fetch_add(amount, Ordering::SeqCst);
@@ -252,7 +252,7 @@ impl CallState {
             });
         }
         for (i, counter) in self.limits.iter().enumerate() {
-            if !counter.hold(amount) {
+            if !counter.hold(amount, at_ms) {
                 for earlier in &self.limits[..i] {
                     earlier.release(amount);
                 }

@@ -315,7 +315,7 @@ impl CallState {
         };
         let mut reached = false;
         for counter in &self.limits {
-            if counter.add(cost, call_ms) {
+            if counter.add(cost, call_ms, at_ms) {
                 reached = true;
                 if !counter.alerted.swap(true, Ordering::Relaxed) {
                     self.meter.raise(AlertMsg::Limit {

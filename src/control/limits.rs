@@ -209,11 +209,49 @@ pub(crate) struct PeriodCounter {
     limits: (Option<Usd>, Option<u32>),
     /// Set by the track call that first reaches a limit (its alert is raised once).
     pub(crate) alerted: AtomicBool,
+    /// This server's lease of the fleet's cost limit ([`FleetLimits::Strict`]); unlimited otherwise.
+    pub(crate) lease: Lease,
+}
+
+/// What a server may spend of a subject's cost limit in one period, leased from the fleet database.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    /// Whether the counter spends from a lease at all.
+    pub(crate) on: bool,
+    /// Nano-dollars this server may have used (spent plus held) in the period: what it spent before
+    /// and its slice to come. `i64::MAX` without a lease.
+    pub(crate) granted: AtomicI64,
+    /// Until when (Unix milliseconds, this server's clock) the lease holds: past it, nothing more is
+    /// spent from it (fail-closed). `i64::MAX` without a lease.
+    pub(crate) until_ms: AtomicI64,
+    /// Set when the fleet could not grant all that was asked (the limit is leased out, or the
+    /// database is out of reach): a track call past the lease is then told to stop.
+    pub(crate) exhausted: AtomicBool,
+}
+
+impl Lease {
+    fn new(on: bool) -> Self {
+        let (granted, until) = if on { (0, 0) } else { (i64::MAX, i64::MAX) };
+        Lease {
+            on,
+            granted: AtomicI64::new(granted),
+            until_ms: AtomicI64::new(until),
+            exhausted: AtomicBool::new(on),
+        }
+    }
+
+    /// Whether `used` fits the lease at `now_ms`.
+    fn allows(&self, used: i64, now_ms: i64) -> bool {
+        !self.on
+            || (used <= self.granted.load(Ordering::Acquire)
+                && now_ms < self.until_ms.load(Ordering::Acquire))
+    }
 }
 
 impl PeriodCounter {
-    /// Adds one track call's cost and call milliseconds; true when a limit is reached.
-    pub(crate) fn add(&self, cost: i64, call_ms: u64) -> bool {
+    /// Adds one track call's cost and call milliseconds; true when a limit is reached (with a lease:
+    /// also when the lease is used up and the fleet could grant no more, or it has expired).
+    pub(crate) fn add(&self, cost: i64, call_ms: u64, now_ms: i64) -> bool {
         // One atomic add, kept from wrapping: an event costs at most MAX_EVENT_COST (10^15
         // nano-dollars), so a spend brought back to SPEND_CEILING whenever it passes it stays more
         // than 4 000 events' worth below i64::MAX, far above any limit.
@@ -233,23 +271,43 @@ impl PeriodCounter {
             self.call_ms.load(Ordering::Relaxed)
         }
         .saturating_add(self.others_ms.load(Ordering::Relaxed));
-        spent >= self.cost_limit || ms >= self.ms_limit
+        let lease_out = self.lease.on
+            && !self.lease.allows(before.saturating_add(cost), now_ms)
+            && (self.lease.exhausted.load(Ordering::Relaxed)
+                || now_ms >= self.lease.until_ms.load(Ordering::Relaxed));
+        (!self.lease.on && spent >= self.cost_limit) || lease_out || ms >= self.ms_limit
+    }
+
+    /// Spent plus held here, in nano-dollars (what a lease must cover).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn used(&self) -> i64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The cost limit, in nano-dollars (`i64::MAX` without one).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn cost_limit(&self) -> i64 {
+        self.cost_limit
     }
 
     /// Holds `amount` nano-dollars for a reservation if spent, held and `amount` stay within the
     /// cost limit; else holds nothing and answers false. One atomic add decides: of reservations
     /// racing for the last dollar, the ones whose add lands while there is room keep it, the others
     /// take theirs back, so what is held never passes the limit.
-    pub(crate) fn hold(&self, amount: i64) -> bool {
+    pub(crate) fn hold(&self, amount: i64, now_ms: i64) -> bool {
         let before = self.used.fetch_add(amount, Ordering::Relaxed);
-        let used = before
-            .saturating_add(amount)
-            .saturating_add(self.others_cost.load(Ordering::Relaxed));
+        let mine = before.saturating_add(amount);
+        // With a lease, the others' spend is in the fleet's books, not here: the lease alone decides.
+        let over = if self.lease.on {
+            !self.lease.allows(mine, now_ms)
+        } else {
+            mine.saturating_add(self.others_cost.load(Ordering::Relaxed)) > self.cost_limit
+        };
         let ms = self
             .call_ms
             .load(Ordering::Relaxed)
             .saturating_add(self.others_ms.load(Ordering::Relaxed));
-        if used > self.cost_limit || ms >= self.ms_limit {
+        if over || ms >= self.ms_limit {
             self.used.fetch_sub(amount, Ordering::Relaxed);
             return false;
         }
@@ -342,6 +400,26 @@ pub(crate) struct LimitBook {
     /// Whether ended periods' counters are kept: with a clock given to the meter, which may answer
     /// per thread, a call may start on a day another thread has left behind.
     keep_ended: bool,
+    /// Whether cost limits are spent from leases of the fleet's budget ([`FleetLimits::Strict`]).
+    leased: bool,
+}
+
+/// How a fleet of servers (feature `postgres`) keeps a user's or tenant's cost limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FleetLimits {
+    /// Each server counts the others' spend, refreshed from the fleet database every
+    /// `fleet_refresh`: no server ever waits for another, and the fleet may pass a limit by what
+    /// the others spent since the last refresh (the bound in the Fleets chapter).
+    #[default]
+    Available,
+    /// Each server spends and reserves only from slices of the limit it leased from the fleet
+    /// database (asked for in the background before a slice runs out, sized to its spend rate): the
+    /// leases never add up to more than the limit, so the fleet does not pass it. A server that
+    /// cannot reach the database spends what it holds until its lease expires, then refuses
+    /// (fail-closed).
+    Strict,
 }
 
 /// UTC as an offset.
@@ -446,7 +524,16 @@ impl LimitBook {
             counters: Mutex::new(FxHashMap::default()),
             baseline,
             keep_ended: false,
+            leased: false,
         }
+    }
+
+    /// Spends cost limits from leases ([`FleetLimits::Strict`]): a new counter holds nothing until a
+    /// lease is granted.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn leased(mut self) -> Self {
+        self.leased = true;
+        self
     }
 
     fn limits(&self, kind: SubjectKind, id: &str) -> Limits {
@@ -494,6 +581,7 @@ impl LimitBook {
                         ms_limit: minutes_limit.map_or(u64::MAX, |m| u64::from(m) * 60_000),
                         limits: (cost_limit, minutes_limit),
                         alerted: AtomicBool::new(false),
+                        lease: Lease::new(self.leased && cost_limit.is_some()),
                     })
                 });
                 out.push(Arc::clone(counter));

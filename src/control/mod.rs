@@ -21,7 +21,7 @@ pub(crate) mod quota;
 pub(crate) mod webhook;
 
 pub use alert::{AlertThresholds, AlertUsage, LogSink};
-pub use limits::{Admission, LimitStatus, Period, SubjectKind};
+pub use limits::{Admission, FleetLimits, LimitStatus, Period, SubjectKind};
 
 // At the crate root (one public path per name); named here for the crate's own paths.
 pub(crate) use alert::{Alert, AlertKind};

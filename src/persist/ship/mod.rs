@@ -17,6 +17,7 @@
 //!   fleet database every [`ShipConfig::refresh`].
 
 pub(crate) mod fleet;
+pub(crate) mod lease;
 pub(crate) mod outgoing;
 pub(crate) mod schema;
 pub(crate) mod spend;
@@ -59,6 +60,8 @@ pub(crate) struct ShipConfig {
     pub(crate) refresh: Duration,
     /// The age of the oldest unshipped event that raises an [`AlertKind::ShipBacklog`] alert.
     pub(crate) backlog_alert: Duration,
+    /// With strict fleet limits, the life of a lease (see [`lease`]).
+    pub(crate) lease_ttl: Option<Duration>,
 }
 
 impl ShipConfig {
@@ -103,15 +106,20 @@ enum Round {
     Idle,
 }
 
-/// The running shipper, as the meter holds it.
+/// The running shipper (and, with strict fleet limits, the lease thread), as the meter holds them.
 pub(crate) struct ShipperHandle {
     stop: Sender<Instant>,
     join: JoinHandle<()>,
+    leases: Option<lease::LeaseHandle>,
 }
 
 impl ShipperHandle {
-    /// Ships what it can until `deadline`, then stops the thread.
+    /// Gives back the leases' unused slices, ships what it can until `deadline`, then stops the
+    /// threads.
     pub(crate) fn stop(self, deadline: Instant) {
+        if let Some(leases) = self.leases {
+            leases.stop();
+        }
         let _ = self.stop.send(deadline);
         let _ = self.join.join();
     }
@@ -136,6 +144,18 @@ pub(crate) fn spawn(
     quotas: Vec<FleetQuota>,
     alerts: Sender<AlertMsg>,
 ) -> std::io::Result<(ShipperHandle, WakeSink)> {
+    let leases = match config.lease_ttl {
+        Some(ttl) => Some(lease::spawn(
+            lease::LeaseConfig {
+                url: config.url.clone(),
+                server: config.server.clone(),
+                db: db.clone(),
+                ttl,
+            },
+            Arc::clone(&limits),
+        )?),
+        None => None,
+    };
     let (wake_tx, wake) = bounded(1);
     let (stop_tx, stop) = bounded(1);
     let shipper = Shipper {
@@ -160,6 +180,7 @@ pub(crate) fn spawn(
         ShipperHandle {
             stop: stop_tx,
             join,
+            leases,
         },
         WakeSink(wake_tx),
     ))
@@ -507,7 +528,7 @@ fn backlog_alert(
 }
 
 /// The shipper's own connection to the file.
-fn open(db: &std::path::Path) -> rusqlite::Result<Connection> {
+pub(super) fn open(db: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(db)?;
     conn.busy_timeout(Duration::from_secs(1))?;
     Ok(conn)
