@@ -700,9 +700,9 @@ mod tests {
         let late = ms(2026, 3, 9, 23, 59, 59) + 999;
         let early = ms(2026, 3, 10, 0, 0, 0);
         let monday = book.counters_for(Some("u"), None, late);
-        assert!(!monday[0].add(999, 0), "below the daily limit");
-        assert!(monday[0].add(1, 0), "exactly at the daily limit");
-        monday[1].add(1_000, 0);
+        assert!(!monday[0].add(999, 0, 0), "below the daily limit");
+        assert!(monday[0].add(1, 0, 0), "exactly at the daily limit");
+        monday[1].add(1_000, 0, 0);
         let tuesday = book.counters_for(Some("u"), None, early);
         assert_eq!(tuesday[0].status().period, Period::Day);
         assert_eq!(tuesday[0].status().spent, Usd::ZERO);
@@ -729,7 +729,7 @@ mod tests {
                 true,
             ),
         ] {
-            book.counters_for(Some("u"), None, fifth)[0].add(600, 0);
+            book.counters_for(Some("u"), None, fifth)[0].add(600, 0, 0);
             let _ = book.counters_for(Some("u"), None, twentieth);
             let again = book.counters_for(Some("u"), None, fifth)[0].status().spent;
             let expected = if kept {

@@ -114,7 +114,7 @@ struct Leaser {
 /// Why a look failed (the database is out of reach, or the file cannot be read).
 #[derive(Debug, thiserror::Error)]
 enum LeaseError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", .0.as_db_error().map_or_else(|| .0.to_string(), |d| d.message().to_owned()))]
     Postgres(#[from] postgres::Error),
     #[error("migrating the fleet schema: {0}")]
     Schema(#[from] schema::MigrateError),
@@ -137,7 +137,7 @@ impl Leaser {
     fn run(mut self, stopping: &Receiver<()>) {
         loop {
             match self.look() {
-                Ok(()) => self.failing = false,
+                Ok(()) => {}
                 Err(e) => {
                     self.client = None;
                     // Out of reach: nothing more can be granted; what is held stays until it
@@ -166,12 +166,15 @@ impl Leaser {
             let conn = open(&self.config.db)?;
             self.origin = Some(outbox::origin(&conn)?);
         }
-        if self.client.is_none() {
-            let mut client = Client::connect(&self.config.url, NoTls)?;
-            schema::migrate(&mut client)?;
-            self.client = Some(client);
-        }
-        Ok(self.client.as_mut().expect("connected above"))
+        let client = match self.client.take() {
+            Some(client) => client,
+            None => {
+                let mut client = Client::connect(&self.config.url, NoTls)?;
+                schema::migrate(&mut client)?;
+                client
+            }
+        };
+        Ok(self.client.insert(client))
     }
 
     /// One look at every limited period in progress.
@@ -217,7 +220,9 @@ impl Leaser {
             let paused = held
                 .short_at
                 .is_some_and(|t| now.duration_since(t) < TICK * 10);
-            let stale = held.renewed.is_none_or(|t| now.duration_since(t) >= ttl / 3);
+            let stale = held
+                .renewed
+                .is_none_or(|t| now.duration_since(t) >= ttl / 3);
             if (low && !paused) || stale {
                 let ask = if low && !paused { want } else { 0 };
                 let got = self.grant(&key, limit, used, ask)?;
@@ -228,7 +233,8 @@ impl Leaser {
                 let short = got < used.saturating_add(ask).min(limit);
                 held.short_at = short.then_some(now);
                 counter.lease.granted.store(got, Ordering::Release);
-                let until = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+                let until =
+                    now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
                 counter.lease.until_ms.store(until, Ordering::Release);
                 counter.lease.exhausted.store(short, Ordering::Relaxed);
             }
@@ -265,7 +271,8 @@ impl Leaser {
         tx.execute(
             "UPDATE leases SET granted_nanos = used_nanos
              WHERE kind = $1 AND subject = $2 AND period = $3 AND period_start = $4
-                   AND origin <> $5 AND expires_at + 2 * $6 < $7 AND granted_nanos > used_nanos",
+                   AND origin <> $5 AND expires_at + 2 * $6::bigint < $7::bigint
+                   AND granted_nanos > used_nanos",
             &[&kind, &subject, &period, &start, &origin, &ttl_ms, &now],
         )?;
         let row = tx.query_one(
@@ -298,6 +305,7 @@ impl Leaser {
             ],
         )?;
         tx.commit()?;
+        self.failing = false;
         Ok(granted)
     }
 

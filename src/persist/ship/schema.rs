@@ -170,9 +170,32 @@ CREATE INDEX billed_usage_by_day ON billed_usage (day);
 "#;
 
 /// Version 3: `cost_events.estimated`, true for a row recording an abandoned reservation at its
-/// estimate (older rows read false).
-const V3: &str =
-    "ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS estimated BOOLEAN NOT NULL DEFAULT false;";
+/// estimate (older rows read false); and the leases of strict fleet limits: one pool per subject,
+/// period kind and period (its limit), one lease per server of each pool (what that server may have
+/// used, what it last reported using, until when).
+const V3: &str = r#"
+ALTER TABLE cost_events ADD COLUMN IF NOT EXISTS estimated BOOLEAN NOT NULL DEFAULT false;
+CREATE TABLE IF NOT EXISTS lease_pools (
+    kind         TEXT COLLATE "C" NOT NULL,
+    subject      TEXT COLLATE "C" NOT NULL,
+    period       TEXT COLLATE "C" NOT NULL,
+    period_start BIGINT NOT NULL,
+    limit_nanos  BIGINT NOT NULL,
+    PRIMARY KEY (kind, subject, period, period_start)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    kind          TEXT COLLATE "C" NOT NULL,
+    subject       TEXT COLLATE "C" NOT NULL,
+    period        TEXT COLLATE "C" NOT NULL,
+    period_start  BIGINT NOT NULL,
+    origin        TEXT COLLATE "C" NOT NULL,
+    server        TEXT COLLATE "C" NOT NULL,
+    granted_nanos BIGINT NOT NULL,
+    used_nanos    BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    PRIMARY KEY (kind, subject, period, period_start, origin)
+);
+"#;
 
 /// Creates the schema, or migrates it to [`VERSION`]; answers the version found before.
 pub(crate) fn migrate(client: &mut Client) -> Result<i32, MigrateError> {
