@@ -308,19 +308,15 @@ impl MeterBuilder {
         self
     }
 
-    /// How the fleet keeps user and tenant cost limits (default
-    /// [`FleetLimits::Available`](crate::control::FleetLimits::Available)); with
-    /// [`FleetLimits::Strict`](crate::control::FleetLimits::Strict), a `callmeter-leases` thread leases
-    /// slices of each limit from the fleet database. Only used with [`postgres`](Self::postgres).
+    /// How the fleet keeps user and tenant cost limits ([`FleetLimits`](crate::control::FleetLimits),
+    /// default `Available`). Only used with [`postgres`](Self::postgres).
     #[cfg(feature = "postgres")]
     pub fn fleet_limits(mut self, mode: crate::control::FleetLimits) -> Self {
         self.fleet.get_or_insert_with(Fleet::default).limits = mode;
         self
     }
 
-    /// The life of a strict fleet limit's lease (default 10 s): renewed every third of it; a server
-    /// that cannot renew spends nothing more once it ends, and the lease of a server gone for three
-    /// times as long returns to the fleet.
+    /// The life of a strict fleet limit's lease (default 10 s; see the Fleets chapter).
     #[cfg(feature = "postgres")]
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.fleet.get_or_insert_with(Fleet::default).lease_ttl = Some(ttl);
