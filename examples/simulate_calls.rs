@@ -307,6 +307,30 @@ fn request(
     }
 }
 
+/// One reply of the agent: the model's request, then the speech of its answer, each reserved and
+/// settled (one request in 30 fails). False when a reservation is refused.
+fn answer(
+    rng: &mut Rng,
+    call: &CallCostTracker,
+    llm: (&str, &str),
+    tts: (&str, &str),
+    (prompt, reply, chars): (u64, u64, u64),
+) -> Result<bool, callmeter::Error> {
+    Ok(request(
+        call,
+        llm,
+        Usage::Tokens(TokenUsage::new(prompt, MAX_REPLY)),
+        Usage::Tokens(TokenUsage::new(prompt, reply)),
+        rng.percent(3),
+    )? && request(
+        call,
+        tts,
+        Usage::Characters(chars + chars / 5),
+        Usage::Characters(chars),
+        rng.percent(3),
+    )?)
+}
+
 fn converse(
     rng: &mut Rng,
     call: &CallCostTracker,
@@ -346,19 +370,12 @@ fn converse(
                 } else {
                     ("cerebras", "llama3.1-8b")
                 };
-                // Reserved before each request, settled after; one request in 30 fails.
-                let made = request(
+                let made = answer(
+                    rng,
                     call,
                     (provider, model),
-                    Usage::Tokens(TokenUsage::new(prompt, MAX_REPLY)),
-                    Usage::Tokens(TokenUsage::new(prompt, reply)),
-                    rng.percent(3),
-                )? && request(
-                    call,
                     ("elevenlabs", "eleven_turbo_v2_5"),
-                    Usage::Characters(chars + chars / 5),
-                    Usage::Characters(chars),
-                    rng.percent(3),
+                    (prompt, reply, chars),
                 )?;
                 if !made {
                     return Ok(Outcome::failed(REFUSED));
@@ -376,18 +393,12 @@ fn converse(
             }
             "assistant" => {
                 call.track_stt("deepgram", "nova-2", listen)?;
-                let made = request(
+                let made = answer(
+                    rng,
                     call,
                     ("openai", "gpt-4o-mini"),
-                    Usage::Tokens(TokenUsage::new(prompt, MAX_REPLY)),
-                    Usage::Tokens(TokenUsage::new(prompt, reply)),
-                    rng.percent(3),
-                )? && request(
-                    call,
                     ("openai", "tts-1"),
-                    Usage::Characters(chars + chars / 5),
-                    Usage::Characters(chars),
-                    rng.percent(3),
+                    (prompt, reply, chars),
                 )?;
                 if !made {
                     return Ok(Outcome::failed(REFUSED));

@@ -45,7 +45,7 @@ mod leases {
         UsageKind, Usd,
     };
 
-    use crate::common::pg::FleetDb;
+    use crate::common::pg::{FleetDb, PgServer};
 
     type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -279,57 +279,5 @@ mod leases {
             "the rest of the limit was not spent"
         );
         Ok(())
-    }
-
-    /// The test server, stopped and started with `pg_ctl` as its owner.
-    struct PgServer {
-        pg_ctl: String,
-        data: String,
-        user: String,
-    }
-
-    impl PgServer {
-        fn from_env() -> Result<PgServer> {
-            let var = |name: &str| {
-                std::env::var(name).map_err(|_| {
-                    format!("{name} is not set: run under `bash .ci/with-postgres`, which sets it")
-                })
-            };
-            Ok(PgServer {
-                pg_ctl: var("CALLMETER_TEST_PG_CTL")?,
-                data: var("CALLMETER_TEST_PG_DATA")?,
-                user: var("CALLMETER_TEST_PG_USER")?,
-            })
-        }
-
-        fn pg_ctl(&self, args: &[&str]) -> Result<()> {
-            let me = String::from_utf8(Command::new("id").arg("-un").output()?.stdout)?;
-            let mut cmd = if me.trim() == self.user {
-                Command::new(&self.pg_ctl)
-            } else {
-                let mut c = Command::new("runuser");
-                c.args(["-u", &self.user, "--", &self.pg_ctl]);
-                c
-            };
-            let status = cmd
-                .arg("-D")
-                .arg(&self.data)
-                .args(args)
-                .stdout(Stdio::null())
-                .status()?;
-            if !status.success() {
-                return Err(format!("pg_ctl {args:?}: {status}").into());
-            }
-            Ok(())
-        }
-
-        fn stop(&self) -> Result<()> {
-            self.pg_ctl(&["-m", "fast", "-w", "stop"])
-        }
-
-        fn start(&self) -> Result<()> {
-            let log = format!("{}/server.log", self.data);
-            self.pg_ctl(&["-l", &log, "-w", "start"])
-        }
     }
 }

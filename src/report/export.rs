@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
-use crate::persist::read::{calls, events};
+use crate::persist::read::{BoxError, calls, events};
 use crate::report::reports::{Reports, range_ms};
 use crate::report::results::EventLine;
 
@@ -32,6 +32,20 @@ fn io(e: impl std::fmt::Display) -> Error {
     Error::Export(e.to_string())
 }
 
+/// Writes a header of `columns`, then the records `rows` hands to its writer; flushes; answers how
+/// many records `rows` counted.
+fn write_csv<W: Write>(
+    out: W,
+    columns: &[&str],
+    rows: impl FnOnce(&mut dyn FnMut(Vec<String>) -> std::result::Result<(), BoxError>) -> Result<u64>,
+) -> Result<u64> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(columns).map_err(io)?;
+    let n = rows(&mut |r| Ok(w.write_record(r)?))?;
+    w.flush().map_err(io)?;
+    Ok(n)
+}
+
 impl Reports {
     /// Writes the calls started from `from` to `to` (UTC days, inclusive) as CSV, with a header row;
     /// money in nano-dollars, times in Unix milliseconds. Returns the number of calls written.
@@ -40,15 +54,10 @@ impl Reports {
     ///
     /// [`Error::Storage`] when the database cannot be read, [`Error::Export`] when `out` fails.
     pub fn export_calls_csv(&self, from: NaiveDate, to: NaiveDate, out: impl Write) -> Result<u64> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(calls::CSV_COLUMNS).map_err(io)?;
-        let n = calls::each_as_text(
-            self.source(),
-            range_ms(from, to),
-            |r| Ok(w.write_record(r)?),
-        )?;
-        w.flush().map_err(io)?;
-        Ok(n)
+        let span = range_ms(from, to);
+        write_csv(out, &calls::CSV_COLUMNS, |write| {
+            calls::each_as_text(self.source(), span, write)
+        })
     }
 
     /// Writes the events made from `from` to `to` (UTC days, inclusive) as CSV, with a header row.
@@ -63,15 +72,10 @@ impl Reports {
         to: NaiveDate,
         out: impl Write,
     ) -> Result<u64> {
-        let mut w = csv::Writer::from_writer(out);
-        w.write_record(events::CSV_COLUMNS).map_err(io)?;
-        let n = events::each_as_text(
-            self.source(),
-            range_ms(from, to),
-            |r| Ok(w.write_record(r)?),
-        )?;
-        w.flush().map_err(io)?;
-        Ok(n)
+        let span = range_ms(from, to);
+        write_csv(out, &events::CSV_COLUMNS, |write| {
+            events::each_as_text(self.source(), span, write)
+        })
     }
 
     /// Writes one JSON object per line for each call started from `from` to `to`, with its usages in

@@ -2,6 +2,7 @@
 //! `CALLMETER_TEST_POSTGRES` (`.ci/with-postgres` starts a throwaway one and sets it). Without it a
 //! test says loudly that it did not run, and under CI that is a failure.
 
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The variable naming the test server.
@@ -92,4 +93,58 @@ fn with_database(url: &str, name: &str) -> String {
         None => base,
     };
     format!("{base}/{name}{query}")
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The test server, stopped and started with `pg_ctl` as its owner.
+pub struct PgServer {
+    pg_ctl: String,
+    data: String,
+    user: String,
+}
+
+impl PgServer {
+    pub fn from_env() -> Result<PgServer> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                format!("{name} is not set: run under `bash .ci/with-postgres`, which sets it")
+            })
+        };
+        Ok(PgServer {
+            pg_ctl: var("CALLMETER_TEST_PG_CTL")?,
+            data: var("CALLMETER_TEST_PG_DATA")?,
+            user: var("CALLMETER_TEST_PG_USER")?,
+        })
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<()> {
+        let me = String::from_utf8(Command::new("id").arg("-un").output()?.stdout)?;
+        let mut cmd = if me.trim() == self.user {
+            Command::new(&self.pg_ctl)
+        } else {
+            let mut c = Command::new("runuser");
+            c.args(["-u", &self.user, "--", &self.pg_ctl]);
+            c
+        };
+        let status = cmd
+            .arg("-D")
+            .arg(&self.data)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(format!("pg_ctl {args:?}: {status}").into());
+        }
+        Ok(())
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"])
+    }
+
+    pub fn start(&self) -> Result<()> {
+        let log = format!("{}/server.log", self.data);
+        self.pg_ctl(&["-l", &log, "-w", "start"])
+    }
 }
