@@ -120,8 +120,9 @@ pub mod report;
 // The meter and its calls.
 pub use crate::base::clock::{Clock, ManualClock};
 pub use crate::base::stats::Stats;
+pub use crate::call::guard::MeterGuard;
 pub use crate::call::info::{CallInfo, CallSummary, Outcome, Tracked};
-pub use crate::call::meter::{Meter, MeterBuilder, MeterGuard};
+pub use crate::call::meter::{Meter, MeterBuilder};
 pub use crate::call::reserve::{Refusal, RefusedBy, Reservation, Reserve, Settled};
 pub use crate::call::tracker::CallCostTracker;
 pub use crate::ident::CallStatus;

@@ -36,6 +36,7 @@
 //! The [`Stats`](crate::Stats) counters are not the hot path's own: they follow `base::stats`'s rule.
 
 pub(crate) mod cumulative;
+pub(crate) mod guard;
 pub(crate) mod info;
 pub(crate) mod meter;
 pub(crate) mod off_thread;

@@ -213,7 +213,7 @@ impl PriceRows<'_> {
             p.to,
             p.price.origin().as_str(),
             p.price.source(),
-            p.price.verified_on().map(|d| d.to_string()),
+            p.price.checked().map(|d| d.to_string()),
             p.definition,
             r.at_ms(),
         ])?;

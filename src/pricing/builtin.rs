@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(catalog.len(), n, "no entry replaced another");
         for p in catalog.iter() {
             assert!(!p.source().is_empty(), "{} has a source", p.model());
-            assert!(p.verified_on().is_some(), "{} has a date", p.model());
+            assert!(p.checked().is_some(), "{} has a date", p.model());
         }
         Ok(())
     }

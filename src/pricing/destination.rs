@@ -142,7 +142,7 @@ pub struct Destinations {
     pub(crate) inbound: Vec<(NumberType, Usd)>,
     pub(crate) sip: Option<Usd>,
     pub(crate) source: String,
-    pub(crate) verified_on: Option<NaiveDate>,
+    pub(crate) checked: Option<NaiveDate>,
     pub(crate) origin: PriceOrigin,
 }
 
@@ -157,7 +157,7 @@ impl Destinations {
             inbound: Vec::new(),
             sip: None,
             source: String::new(),
-            verified_on: None,
+            checked: None,
             origin: PriceOrigin::Manual,
         }
     }
@@ -202,13 +202,9 @@ impl Destinations {
     }
 
     /// Where the prices come from, and when they were checked.
-    pub fn with_source(
-        mut self,
-        source: impl Into<String>,
-        verified_on: Option<NaiveDate>,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl Into<String>, checked: Option<NaiveDate>) -> Self {
         self.source = source.into();
-        self.verified_on = verified_on;
+        self.checked = checked;
         self
     }
 
@@ -244,7 +240,7 @@ impl Destinations {
             if self.source.is_empty() {
                 price
             } else {
-                price.with_source(self.source.clone(), self.verified_on)
+                price.with_source(self.source.clone(), self.checked)
             }
         };
         let product = &self.product;

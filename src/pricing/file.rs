@@ -73,7 +73,9 @@ struct DestinationsEntry {
     product: String,
     #[serde(default)]
     source: String,
-    verified_on: Option<String>,
+    /// When the prices were last checked against the source (`verified_on` is read as well).
+    #[serde(alias = "verified_on")]
+    checked: Option<String>,
     /// Twilio's Voice prices, as its Pricing API answers (one country or an array), relative to
     /// the catalog file; the groups below are added over them.
     twilio_file: Option<String>,
@@ -102,7 +104,9 @@ struct ModelEntry {
     category: String,
     #[serde(default)]
     source: String,
-    verified_on: Option<String>,
+    /// When the prices were last checked against the source (`verified_on` is read as well).
+    #[serde(alias = "verified_on")]
+    checked: Option<String>,
     effective_from: Option<String>,
     effective_to: Option<String>,
     #[serde(default)]
@@ -263,13 +267,11 @@ fn destination_table(
     path: &Path,
     err: &dyn Fn(&str, String) -> Error,
 ) -> Result<Destinations> {
-    let verified = match &d.verified_on {
-        Some(day) => Some(NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| {
-            err(
-                "verified_on",
-                format!("{day:?} is not a YYYY-MM-DD date: {e}"),
-            )
-        })?),
+    let verified = match &d.checked {
+        Some(day) => Some(
+            NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .map_err(|e| err("checked", format!("{day:?} is not a YYYY-MM-DD date: {e}")))?,
+        ),
         None => None,
     };
     let mut table = match &d.twilio_file {
@@ -337,13 +339,11 @@ fn model_price(
     err: &dyn Fn(&str, String) -> Error,
 ) -> Result<(ModelPrice, Vec<String>)> {
     let category = parse_category(&m.category).map_err(|r| err("category", r))?;
-    let verified = match &m.verified_on {
-        Some(d) => Some(NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| {
-            err(
-                "verified_on",
-                format!("{d:?} is not a YYYY-MM-DD date: {e}"),
-            )
-        })?),
+    let verified = match &m.checked {
+        Some(d) => Some(
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|e| err("checked", format!("{d:?} is not a YYYY-MM-DD date: {e}")))?,
+        ),
         None => None,
     };
     let mut price = ModelPrice::new(m.provider, m.model, category)

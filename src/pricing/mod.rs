@@ -33,6 +33,7 @@ mod destination;
 mod fee;
 mod file;
 mod line;
+mod listing;
 mod litellm;
 pub(crate) mod model;
 mod names;
@@ -40,6 +41,7 @@ mod quote;
 pub(crate) mod rate;
 mod twilio;
 
+pub use listing::Listed;
 pub use quote::{Quote, QuoteLine, Usage};
 
 pub use litellm::ImportReport;

@@ -251,7 +251,7 @@ pub struct ModelPrice {
     pub(super) effective_to: Option<DateTime<Utc>>,
     pub(super) origin: PriceOrigin,
     pub(super) source: String,
-    pub(super) verified_on: Option<NaiveDate>,
+    pub(super) checked: Option<NaiveDate>,
     #[serde(skip_serializing_if = "is_true")]
     pub(super) failed_requests_billed: bool,
 }
@@ -276,7 +276,7 @@ impl ModelPrice {
             effective_to: None,
             origin: PriceOrigin::Manual,
             source: String::new(),
-            verified_on: None,
+            checked: None,
             failed_requests_billed: true,
         }
     }
@@ -359,13 +359,9 @@ impl ModelPrice {
     }
 
     /// Records where the price comes from and when it was last checked against that source.
-    pub fn with_source(
-        mut self,
-        source: impl Into<String>,
-        verified_on: Option<NaiveDate>,
-    ) -> Self {
+    pub fn with_source(mut self, source: impl Into<String>, checked: Option<NaiveDate>) -> Self {
         self.source = source.into();
-        self.verified_on = verified_on;
+        self.checked = checked;
         self
     }
 
@@ -430,8 +426,8 @@ impl ModelPrice {
     }
 
     /// When the price was last checked against its source.
-    pub fn verified_on(&self) -> Option<NaiveDate> {
-        self.verified_on
+    pub fn checked(&self) -> Option<NaiveDate> {
+        self.checked
     }
 
     /// Whether the provider bills a request that fails or is cancelled (see

@@ -131,7 +131,7 @@ pub struct Quote {
     /// How the price entered the catalog.
     pub origin: PriceOrigin,
     /// When the price was last checked against its source.
-    pub verified_on: Option<NaiveDate>,
+    pub checked: Option<NaiveDate>,
     /// The priced parts.
     pub lines: Vec<QuoteLine>,
     /// Kinds of the usage that the entry has no rate for (not included in `total`).
@@ -205,7 +205,7 @@ impl Catalog {
             category: p.category,
             source: p.source.clone(),
             origin: p.origin,
-            verified_on: p.verified_on,
+            checked: p.checked,
             lines: Vec::new(),
             missing: Vec::new(),
             total: Usd::ZERO,

@@ -177,3 +177,30 @@ impl Increment {
         }
     }
 }
+
+impl fmt::Display for Increment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = |ms: u64| {
+            let s = rust_decimal::Decimal::from(ms) / rust_decimal::Decimal::from(1000);
+            s.normalize()
+        };
+        match (self.unit, self.step, self.minimum) {
+            (Unit::Second, 60_000, 0) => f.write_str("per started minute"),
+            (Unit::Second, 1_000, 0) => f.write_str("per started second"),
+            (Unit::Second, step, minimum) => {
+                write!(f, "in steps of {} s", seconds(step))?;
+                if minimum > 0 {
+                    write!(f, ", at least {} s", seconds(minimum))?;
+                }
+                Ok(())
+            }
+            (unit, step, minimum) => {
+                write!(f, "in steps of {step} {unit}s")?;
+                if minimum > 0 {
+                    write!(f, ", at least {minimum} {unit}s")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

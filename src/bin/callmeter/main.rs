@@ -4,6 +4,7 @@
 //! callmeter quote openai gpt-4o-mini --input-tokens 9000 --output-tokens 310
 //! callmeter quote twilio outbound-us --seconds 80
 //! callmeter quote stripe card-not-present --payment 4.99 --international
+//! callmeter catalog --stale-after 90d --provider openai
 //! callmeter report --db callmeter.db                      # the platform, last 30 days
 //! callmeter report --db callmeter.db --by user --top 10
 //! callmeter report --db callmeter.db --call CA42 --json
@@ -62,8 +63,12 @@ enum Command {
     /// cost reports, invoice lines as CSV) and sets it beside what callmeter computed: per call,
     /// per day and model, or per day, with what does not match.
     Reconcile(Box<reconcile::ReconcileArgs>),
+    /// Every price of the catalog with its source and the day it was checked; `--stale-after 90d`
+    /// lists the ones older than that.
+    Catalog(catalog::CatalogArgs),
 }
 
+mod catalog;
 mod economics;
 mod export;
 mod quote;
@@ -123,6 +128,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => serve::serve(&args),
         Command::Reconcile(args) => reconcile::reconcile(&args),
         Command::Quote(args) => quote::quote(&args),
+        Command::Catalog(args) => catalog::catalog(&args),
     }
 }
 /// Prints `value` as pretty JSON on standard output.

@@ -236,10 +236,14 @@ impl QuoteArgs {
 
 pub(crate) fn print(quote: &Quote) {
     println!("{}/{} ({})", quote.provider, quote.model, quote.category);
-    let verified = quote
-        .verified_on
-        .map(|d| format!(", checked {d}"))
-        .unwrap_or_default();
+    let today = Utc::now().date_naive();
+    let verified = match quote.checked {
+        Some(d) => format!(
+            ", checked {d}, {}",
+            crate::catalog::age((today - d).num_days())
+        ),
+        None => ", never checked".to_owned(),
+    };
     println!(
         "  price source: {} [{}{}]",
         quote.source, quote.origin, verified
