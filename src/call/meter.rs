@@ -83,6 +83,7 @@ pub struct MeterBuilder {
     estimates: FxHashMap<String, Usd>,
     quotas: Vec<Quota>,
     time: TimeSource,
+    stale_after_days: Option<u32>,
     #[cfg(feature = "postgres")]
     fleet: Option<Fleet>,
 }
@@ -149,6 +150,7 @@ impl Default for MeterBuilder {
             estimates: FxHashMap::default(),
             quotas: Vec::new(),
             time: TimeSource::default(),
+            stale_after_days: None,
             #[cfg(feature = "postgres")]
             fleet: None,
         }
@@ -220,6 +222,16 @@ impl MeterBuilder {
     /// may still come for another.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.time = TimeSource::new(Arc::new(clock));
+        self
+    }
+
+    /// Raises one [`AlertKind::StalePrice`](crate::AlertKind::StalePrice) alert per price the first
+    /// time an event is priced with it more than `max_age_days` after the day it was last checked
+    /// against its source (see [`ModelPrice::checked`](crate::ModelPrice::checked)), or with a price
+    /// never checked. Off by default. The check runs on the writer thread, after the commit: the
+    /// track calls do not pay for it.
+    pub fn stale_price_alert(mut self, max_age_days: u32) -> Self {
+        self.stale_after_days = Some(max_age_days);
         self
     }
 
@@ -388,6 +400,13 @@ impl MeterBuilder {
                 Arc::clone(&counters),
             )),
         ];
+        if let Some(days) = self.stale_after_days {
+            sinks.push(Box::new(sink::StalePriceSink::new(
+                days,
+                alerts_tx.clone(),
+                Arc::clone(&counters),
+            )));
+        }
         #[cfg(feature = "postgres")]
         let shipper = match fleet {
             Some(config) => {

@@ -62,6 +62,10 @@ pub enum AlertKind {
     /// What a provider billed for a day differs from what callmeter computed by more than the
     /// threshold given to reconciliation; the figure is the difference (billed − computed).
     BilledDelta,
+    /// An event was priced with a price last checked against its source longer ago than the meter's
+    /// threshold (`MeterBuilder::stale_price_alert`), or never: raised once per price and meter. The
+    /// figure is the event's cost, the usage the price's age in days.
+    StalePrice,
 }
 
 impl AlertKind {
@@ -80,11 +84,12 @@ impl AlertKind {
             AlertKind::Quarantined => "quarantined",
             AlertKind::ShipBacklog => "ship_backlog",
             AlertKind::BilledDelta => "billed_delta",
+            AlertKind::StalePrice => "stale_price",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 12] = [
+    pub const ALL: [AlertKind; 13] = [
         AlertKind::CallWarning,
         AlertKind::CallCutoff,
         AlertKind::CallCost,
@@ -97,6 +102,7 @@ impl AlertKind {
         AlertKind::Quarantined,
         AlertKind::ShipBacklog,
         AlertKind::BilledDelta,
+        AlertKind::StalePrice,
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<AlertKind> {

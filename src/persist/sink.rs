@@ -100,3 +100,107 @@ impl Sink for TraceSink {
         }
     }
 }
+
+/// Raises one [`AlertKind::StalePrice`](crate::control::alert::AlertKind::StalePrice) alert per
+/// price the first time a committed event was priced with it while it was older than the threshold
+/// (checked more than `max_age_days` before the event's day, or never checked).
+pub(crate) struct StalePriceSink {
+    max_age_days: i64,
+    /// Per (catalog, entry): the event time from which the price is stale, `i64::MAX` once alerted.
+    stale_from: rustc_hash::FxHashMap<(u64, u32), i64>,
+    alerts: Sender<AlertMsg>,
+    counters: Arc<Counters>,
+}
+
+impl StalePriceSink {
+    pub(crate) fn new(
+        max_age_days: u32,
+        alerts: Sender<AlertMsg>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        StalePriceSink {
+            max_age_days: i64::from(max_age_days),
+            stale_from: rustc_hash::FxHashMap::default(),
+            alerts,
+            counters,
+        }
+    }
+
+    fn stale_from(&self, checked: Option<chrono::NaiveDate>) -> i64 {
+        const DAY_MS: i64 = 86_400_000;
+        checked.map_or(i64::MIN, |day| {
+            // The day after `checked + max_age` begins, in UTC.
+            let checked_ms = day
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis();
+            checked_ms.saturating_add(self.max_age_days.saturating_add(1).saturating_mul(DAY_MS))
+        })
+    }
+}
+
+impl Sink for StalePriceSink {
+    fn committed(&mut self, batch: &Batch) {
+        use crate::base::money::Usd;
+        use crate::control::alert::{Alert, AlertKind, AlertUsage};
+        use crate::persist::message::UNKNOWN_BIT;
+        for r in &batch.events {
+            let entry = r.event.entry;
+            if entry & UNKNOWN_BIT != 0 {
+                continue;
+            }
+            let catalog = &r.call.catalog;
+            let price = catalog.entry_price(entry);
+            let key = (catalog.id(), entry);
+            let from = match self.stale_from.get(&key) {
+                Some(&from) => from,
+                None => {
+                    let from = self.stale_from(price.checked());
+                    self.stale_from.insert(key, from);
+                    from
+                }
+            };
+            let at_ms = r.at_ms();
+            if at_ms < from {
+                continue;
+            }
+            self.stale_from.insert(key, i64::MAX);
+            let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
+            let age = price.checked().map(|d| (at.date_naive() - d).num_days());
+            let name = format!("{}/{}", price.provider(), price.model());
+            let message = match (price.checked(), age) {
+                (Some(day), Some(age)) => format!(
+                    "{name} priced an event with a price checked {day}, {age} days before (threshold {} days): check it against {}",
+                    self.max_age_days,
+                    if price.source().is_empty() {
+                        "its source"
+                    } else {
+                        price.source()
+                    }
+                ),
+                _ => format!(
+                    "{name} priced an event with a price that was never checked against a source"
+                ),
+            };
+            let alert = Alert {
+                kind: AlertKind::StalePrice,
+                subject: format!("price:{name}"),
+                call_id: Some(r.call.call_id.to_string()),
+                user_id: r.call.user_id.as_deref().map(str::to_owned),
+                tenant_id: r.call.tenant_id.as_deref().map(str::to_owned),
+                value: Usd::from_nanos(r.event.cost),
+                threshold: None,
+                usage: age.map(|age| AlertUsage::new(age.into(), self.max_age_days.into(), "day")),
+                at,
+                message,
+            };
+            if self
+                .alerts
+                .try_send(AlertMsg::Ready(Box::new(alert)))
+                .is_err()
+            {
+                Counters::bump(&self.counters.alerts_dropped);
+            }
+        }
+    }
+}
