@@ -2,7 +2,8 @@
 //!
 //! One file per provider holds both its usage shapes (what a response or an event reports) and its
 //! billing shapes (what its billing and usage APIs report): `openai`, `anthropic`, `deepgram`,
-//! `elevenlabs`, `twilio`, `livekit`, `pipecat`; `billed` holds what they share.
+//! `elevenlabs`, `twilio`, `livekit`, `pipecat`, `gemini`; `billed` holds what they share, `turns` sums
+//! a speech-to-speech session's turns.
 //!
 //! Language models each count cached tokens their own way:
 //!
@@ -14,6 +15,8 @@
 //!   `cache_read_input_tokens` and `cache_creation_input_tokens`. The 5-minute and 1-hour cache writes
 //!   come from `cache_creation` when present; without it every write is a 5-minute write.
 //! - **OpenAI Realtime** (`response.done`) reports text and audio apart, with the cached part of each.
+//! - **Gemini** (`usageMetadata`, Live API and `generateContent`) reports the prompt **gross** by
+//!   modality, the cached part included; thinking apart.
 //!
 //! Speech: Deepgram's pre-recorded response and live-stream messages, LiveKit Agents' STT and TTS
 //! metrics. Telephony: Twilio's status callback and Call resource. What providers billed: Twilio's
@@ -30,10 +33,12 @@ mod anthropic;
 mod billed;
 mod deepgram;
 mod elevenlabs;
+mod gemini;
 mod livekit;
 mod openai;
 mod parts;
 mod pipecat;
+mod turns;
 mod twilio;
 
 pub use anthropic::{
@@ -48,6 +53,7 @@ pub use deepgram::{
     DeepgramUsageResult, DeepgramUsageSummary,
 };
 pub use elevenlabs::ElevenLabsCharacterStats;
+pub use gemini::{GeminiModalityTokens, GeminiUsage};
 pub use livekit::{LiveKitLlmMetrics, LiveKitMetadata, LiveKitSttMetrics, LiveKitTtsMetrics};
 pub use openai::{
     OpenAiAmount, OpenAiCostBucket, OpenAiCostResult, OpenAiCosts, OpenAiInputDetails,
@@ -55,6 +61,7 @@ pub use openai::{
     RealtimeCachedDetails, RealtimeInputDetails, RealtimeOutputDetails, RealtimeUsage,
 };
 pub use pipecat::PipecatTokenUsage;
+pub use turns::RealtimeTurns;
 pub use twilio::{
     TwilioCall, TwilioCallsPage, TwilioStatusCallback, TwilioUsageRecord, TwilioUsageRecords,
 };

@@ -20,6 +20,16 @@ fn whole_seconds(text: &str, what: &'static str) -> Result<f64> {
         })
 }
 
+/// Twilio bills a completed call shorter than one second as one second; it reports its duration as
+/// zero whole seconds.
+fn sub_second_is_one(seconds: f64, status: Option<&str>) -> f64 {
+    if seconds == 0.0 && status == Some("completed") {
+        1.0
+    } else {
+        seconds
+    }
+}
+
 /// The billed part of a Twilio call status callback: `CallDuration`, whole seconds, sent as text.
 /// Twilio posts the callback form-encoded; any form extractor that uses serde (axum's `Form`,
 /// actix-web's `web::Form`, `serde_urlencoded`) reads it into this type, other fields ignored.
@@ -29,6 +39,13 @@ pub struct TwilioStatusCallback {
     /// Seconds the call lasted, as Twilio sends it (`"80"`). Only the `completed` callback has it.
     #[serde(rename = "CallDuration")]
     pub call_duration: String,
+    /// The call's status (`completed`, `busy`, `no-answer` …), when the callback has it.
+    #[serde(
+        rename = "CallStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub call_status: Option<String>,
 }
 
 impl TwilioStatusCallback {
@@ -38,8 +55,14 @@ impl TwilioStatusCallback {
     /// # Errors
     ///
     /// [`Error::InvalidQuantity`] when `CallDuration` is not a whole number of seconds.
+    ///
+    /// A `completed` call that lasted less than a second (`CallDuration` `"0"`) is one second:
+    /// Twilio rounds every completed sub-second call up to one second and bills it (changelog
+    /// "Upcoming changes to Programmable Voice billing for outbound calls", 2021-06-14, in force
+    /// from 2021-07-08).
     pub fn seconds(&self) -> Result<f64> {
-        whole_seconds(&self.call_duration, "CallDuration")
+        let seconds = whole_seconds(&self.call_duration, "CallDuration")?;
+        Ok(sub_second_is_one(seconds, self.call_status.as_deref()))
     }
 }
 
@@ -85,7 +108,8 @@ impl TwilioCall {
             what: "duration",
             reason: "the call has not ended: Twilio reports no duration yet",
         })?;
-        whole_seconds(text, "duration")
+        let seconds = whole_seconds(text, "duration")?;
+        Ok(sub_second_is_one(seconds, Some(&self.status)))
     }
 
     /// What Twilio charged for the call, as a positive amount; `None` until Twilio has priced it.

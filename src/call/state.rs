@@ -26,7 +26,7 @@ use crate::control::budget::{
 use crate::control::limits::PeriodCounter;
 use crate::ident::{Agent, CallIdent, CallStatus};
 use crate::persist::message::{CallEnd, Coalesced, Event, EventHead, NO_AGENT, UNKNOWN_BIT};
-use crate::pricing::{Lookup, LookupCache};
+use crate::pricing::{Legged, Lookup, LookupCache};
 
 /// The gate word: bit 63 is set once the call is finalized; bits 24 to 62 count the call's events (its
 /// next sequence number); bits 0 to 23 count track calls in progress. One atomic add on entry both
@@ -381,6 +381,20 @@ impl CallState {
         measure: Result<Measure>,
         estimated: bool,
     ) -> Result<Tracked> {
+        self.record_leg(agent, provider, model, measure, estimated, 0)
+    }
+
+    /// As [`record_as`](Self::record_as), for one leg of the call: billing increments round each
+    /// leg's quantity on its own (leg 0 is the call's own).
+    pub(crate) fn record_leg(
+        &self,
+        agent: Option<&Arc<Agent>>,
+        provider: &str,
+        model: &str,
+        measure: Result<Measure>,
+        estimated: bool,
+        leg: u8,
+    ) -> Result<Tracked> {
         let measure = match measure.and_then(|m| self.book_revenue(m)) {
             Ok(m) => m,
             Err(e) => {
@@ -397,7 +411,7 @@ impl CallState {
             .find(|(_, n)| n.len() > MAX_NAME_LEN)
             .map(|(what, n)| (what, n.len()));
         let (provider, model) = (cut(provider), cut(model));
-        let priced = self.price(&active, provider, model, too_long, &measure, at_ms);
+        let priced = self.price(&active, provider, model, too_long, &measure, (at_ms, leg));
         let late = active.closed;
         self.count(agent, &priced, &measure, late);
         self.enqueue(&active, agent, &priced, &measure, (at, estimated));
@@ -431,7 +445,7 @@ impl CallState {
         model: &str,
         too_long: Option<(&'static str, usize)>,
         measure: &Measure,
-        at_ms: i64,
+        (at_ms, leg): (i64, u8),
     ) -> Priced {
         let catalog = &self.ident.catalog;
         let found = match too_long {
@@ -440,7 +454,11 @@ impl CallState {
         };
         match found {
             Lookup::Found(entry) => {
-                let (cost, problem) = match catalog.price(entry, measure, &self.cumulative) {
+                let priced = match leg {
+                    0 => catalog.price(entry, measure, &self.cumulative),
+                    leg => catalog.price(entry, measure, &Legged(&self.cumulative, leg)),
+                };
+                let (cost, problem) = match priced {
                     Ok(p) if p.cost <= MAX_EVENT_NANOS => {
                         (p.cost, p.missing.map(Problem::MissingRate))
                     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
-use crate::adapters::{AnthropicUsage, OpenAiUsage, RealtimeUsage};
+use crate::adapters::{AnthropicUsage, GeminiUsage, OpenAiUsage, RealtimeUsage};
 use crate::base::checked::millis;
 use crate::base::error::{Error, Result};
 use crate::base::money::Usd;
@@ -252,6 +252,55 @@ impl CallCostTracker {
         )
     }
 
+    /// Telephony: `call_seconds` more of one leg of the call. A leg is one connection the provider
+    /// bills on its own (Twilio: one Call SID), numbered by the caller; billing increments round each
+    /// leg's cumulative duration apart from the others, so a two-leg call bills as two calls (two legs
+    /// of 1 min 20 s at Twilio are two calls of 2 minutes, where one leg of 2 min 40 s is 3 minutes).
+    /// Leg 0 is the call's own: [`track_duration`](Self::track_duration).
+    ///
+    /// # Errors
+    ///
+    /// As [`track_stt`](Self::track_stt).
+    pub fn track_duration_of_leg(
+        &self,
+        provider: &str,
+        model: &str,
+        leg: u8,
+        call_seconds: f64,
+    ) -> Result<Tracked> {
+        self.state().record_leg(
+            self.agent.as_ref(),
+            provider,
+            model,
+            Measure::seconds(UsageKind::CallSeconds, call_seconds),
+            false,
+            leg,
+        )
+    }
+
+    /// A session whose price charges a minimum when it starts (see
+    /// [`Increment::charged_at_start`](crate::pricing::Increment::charged_at_start)) has started:
+    /// the minimum is recorded now, and the session's usage tracked after it is credited against
+    /// it. A second start of the same session costs nothing; so does the start of a session whose
+    /// price has no start charge.
+    ///
+    /// # Errors
+    ///
+    /// As [`track_stt`](Self::track_stt).
+    pub fn track_session_start(&self, provider: &str, model: &str) -> Result<Tracked> {
+        let catalog = &self.state().ident.catalog;
+        let kind = catalog
+            .get(provider, model)
+            .and_then(|p| {
+                p.increments()
+                    .iter()
+                    .find(|(_, i)| i.is_charged_at_start())
+                    .map(|(k, _)| *k)
+            })
+            .unwrap_or(UsageKind::CallSeconds);
+        self.record(provider, model, Measure::seconds(kind, 0.0))
+    }
+
     /// Telephony by destination: `call_seconds` more of a call leg of `provider`'s `product`
     /// (`voice`) on `route`, priced by the catalog's [`Destinations`](crate::pricing::Destinations)
     /// table for them — the group of the longest prefix of the number dialled, the country's
@@ -407,6 +456,18 @@ impl CallCostTracker {
     ) -> Result<Tracked> {
         let measure = usage.to_token_usage().and_then(Measure::tokens);
         self.record("openai", model, measure)
+    }
+
+    /// A Gemini `usageMetadata` (a Live API turn, or a `generateContent` response) for `model`
+    /// (provider `google`). Each Live API turn reports the whole context again, and is billed so:
+    /// track every turn.
+    ///
+    /// # Errors
+    ///
+    /// As [`track_openai_usage`](Self::track_openai_usage).
+    pub fn track_gemini_usage(&self, model: &str, usage: &GeminiUsage) -> Result<Tracked> {
+        let measure = usage.to_token_usage().and_then(Measure::tokens);
+        self.record("google", model, measure)
     }
 
     /// `requests` API requests priced per request.

@@ -258,6 +258,15 @@ pub(super) fn compile_lines(
                 "increment must be a positive step in the usage's unit",
             ));
         }
+        if let Some(inc) = increment
+            && inc.at_start
+            && inc.minimum == 0
+        {
+            return Err(price.err(
+                format!("{kind}.increment"),
+                "a start charge is the increment's minimum: give a minimum",
+            ));
+        }
         let mut line = Line::new(rate, increment).ok_or_else(|| {
             price.err(
                 format!("{field}{kind}"),
@@ -265,6 +274,12 @@ pub(super) fn compile_lines(
             )
         })?;
         if line.needs_cumulative() {
+            if catalog.cumulative_lines >= 1 << super::line::LEG_SHIFT {
+                return Err(price.err(
+                    format!("{field}{kind}"),
+                    "the catalog has more lines priced on the whole than a call can count",
+                ));
+            }
             line.slot = Some(catalog.cumulative_lines as u32);
             catalog.cumulative_lines += 1;
         }

@@ -338,6 +338,15 @@ impl Catalog {
             tier.and_then(|t| t[kind.index()].as_ref())
                 .or(entry.lines[kind.index()].as_ref())
         };
+        // Zero of a kind charged at session start: the session starts.
+        if let crate::base::usage::Measure::Quantity(kind, 0) = measure
+            && let Some(line) = line_of(*kind).filter(|l| l.at_start())
+        {
+            return Ok(Priced {
+                cost: line.start_cost(cumulative)?,
+                missing: None,
+            });
+        }
         let mut cost: i64 = 0;
         let mut missing = None;
         let mut overflow = false;

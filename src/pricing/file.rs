@@ -131,6 +131,9 @@ struct IncrementEntry {
     minimum_seconds: Option<u32>,
     step: Option<u64>,
     minimum: Option<u64>,
+    /// The minimum is charged when the session starts and credited later.
+    #[serde(default)]
+    charged_at_start: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -386,6 +389,16 @@ fn model_price(
                         .into(),
                 ));
             }
+        };
+        let increment = match inc.charged_at_start {
+            true if increment.minimum == 0 => {
+                return Err(err(
+                    &field,
+                    "charged_at_start charges the minimum: give minimum_seconds or minimum".into(),
+                ));
+            }
+            true => increment.charged_at_start(),
+            false => increment,
         };
         price = price.increment(k, increment);
     }

@@ -10,6 +10,10 @@ use crate::base::error::{Error, Result};
 use crate::base::money::{NANO_SCALE, div_round_half_even};
 use crate::base::usage::UsageKind;
 
+/// Added to a line's cumulative counter when a session charged at start begins: far above any
+/// quantity a call reaches (2^48 ms is 8 900 years), so the quantity stays in the bits below it.
+pub(super) const STARTED: u64 = 1 << 48;
+
 /// A rate ready for the hot path: nano-dollars per base unit as an exact reduced fraction.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Line {
@@ -46,6 +50,37 @@ impl Line {
         })
     }
 
+    /// Whether the line's minimum is charged when a session starts.
+    pub(super) fn at_start(&self) -> bool {
+        self.increment.is_some_and(|i| i.at_start)
+    }
+
+    /// What a cumulative counter `v` of this line bills in all: with a start charge, a started
+    /// session ([`STARTED`] added) bills at least the minimum even before any usage.
+    fn billed_total(&self, v: u64) -> u128 {
+        if self.at_start() {
+            match v {
+                0 => 0,
+                v => self.billed((v & (STARTED - 1)).max(1)),
+            }
+        } else {
+            self.billed(v)
+        }
+    }
+
+    /// The start charge of a session, on a line charged at start: its counter is marked started
+    /// once; a second start costs nothing.
+    pub(super) fn start_cost(&self, cumulative: &impl Running) -> Result<i64> {
+        let nanos = match self.slot {
+            Some(line) => {
+                let prev = cumulative.fetch_add(line, STARTED);
+                self.billed_total(prev.wrapping_add(STARTED)) - self.billed_total(prev)
+            }
+            None => self.billed(1),
+        };
+        i64::try_from(nanos).map_err(|_| Error::AmountOutOfRange)
+    }
+
     pub(super) fn needs_cumulative(&self) -> bool {
         self.increment.is_some() || self.den != 1
     }
@@ -70,7 +105,7 @@ impl Line {
                 // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
                 // concurrent track calls of one call still sum to the price of the whole.
                 let prev = cumulative.fetch_add(line, qty);
-                self.billed(prev.saturating_add(qty)) - self.billed(prev)
+                self.billed_total(prev.saturating_add(qty)) - self.billed_total(prev)
             }
             None => self.billed(qty),
         };
@@ -85,6 +120,21 @@ pub(crate) trait Running {
     /// Adds `qty` to `line`'s quantity and returns the quantity before. Concurrent callers get
     /// disjoint intervals `[before, before + qty)`, so their costs telescope to the price of the whole.
     fn fetch_add(&self, line: u32, qty: u64) -> u64;
+}
+
+/// A call leg's own quantities: each line's counter is kept apart per leg, so that billing increments
+/// round every leg on its own ("a two-leg call bills as two calls"). Leg 0 is the call's own counter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Legged<'a, R>(pub(crate) &'a R, pub(crate) u8);
+
+/// The bit a leg number starts at in a counter's key; catalogs have fewer cumulative lines than this.
+pub(crate) const LEG_SHIFT: u32 = 24;
+
+impl<R: Running> Running for Legged<'_, R> {
+    fn fetch_add(&self, line: u32, qty: u64) -> u64 {
+        self.0
+            .fetch_add(line | (u32::from(self.1) << LEG_SHIFT), qty)
+    }
 }
 
 /// No quantity before: prices a usage on its own, as if it were the first of its kind. With billing

@@ -123,6 +123,9 @@ pub struct Increment {
     pub(super) step: u64,
     pub(super) minimum: u64,
     pub(super) unit: Unit,
+    /// The minimum is charged when the session starts and credited against the usage that follows.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(super) at_start: bool,
 }
 
 impl Increment {
@@ -132,6 +135,7 @@ impl Increment {
             step: 60_000,
             minimum: 0,
             unit: Unit::Second,
+            at_start: false,
         }
     }
 
@@ -141,6 +145,7 @@ impl Increment {
             step: 1_000,
             minimum: 0,
             unit: Unit::Second,
+            at_start: false,
         }
     }
 
@@ -151,6 +156,7 @@ impl Increment {
             step: step_seconds as u64 * 1000,
             minimum: minimum_seconds as u64 * 1000,
             unit: Unit::Second,
+            at_start: false,
         }
     }
 
@@ -160,7 +166,24 @@ impl Increment {
             step,
             minimum,
             unit,
+            at_start: false,
         }
+    }
+
+    /// The minimum is charged when the session starts
+    /// ([`CallCostTracker::track_session_start`](crate::CallCostTracker::track_session_start)), before
+    /// any usage, and credited against the usage that follows: a session that never runs costs the
+    /// minimum, one that runs longer costs its usage alone (OpenAI bills 15 seconds when a GPT-Live
+    /// WebRTC session is created, credited once it runs).
+    pub const fn charged_at_start(mut self) -> Self {
+        self.at_start = true;
+        self
+    }
+
+    /// Whether the minimum is charged when the session starts (see
+    /// [`charged_at_start`](Self::charged_at_start)).
+    pub const fn is_charged_at_start(&self) -> bool {
+        self.at_start
     }
 
     /// The quantity billed for a cumulative `q` base units.
@@ -191,6 +214,9 @@ impl fmt::Display for Increment {
                 write!(f, "in steps of {} s", seconds(step))?;
                 if minimum > 0 {
                     write!(f, ", at least {} s", seconds(minimum))?;
+                }
+                if self.at_start {
+                    f.write_str(" charged at session start and credited")?;
                 }
                 Ok(())
             }
