@@ -134,6 +134,9 @@ struct IncrementEntry {
     /// The minimum is charged when the session starts and credited later.
     #[serde(default)]
     charged_at_start: bool,
+    /// Each request is rounded on its own.
+    #[serde(default)]
+    per_request: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,6 +401,10 @@ fn model_price(
                 ));
             }
             true => increment.charged_at_start(),
+            false => increment,
+        };
+        let increment = match inc.per_request {
+            true => increment.each_request(),
             false => increment,
         };
         price = price.increment(k, increment);

@@ -100,7 +100,9 @@ impl Line {
     }
 
     pub(super) fn cost(&self, qty: u64, cumulative: &impl Running) -> Result<i64> {
+        let per_request = self.increment.is_some_and(|i| i.per_request);
         let nanos = match self.slot {
+            Some(_) if per_request => self.billed(qty),
             Some(line) => {
                 // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
                 // concurrent track calls of one call still sum to the price of the whole.

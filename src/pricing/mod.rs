@@ -42,7 +42,7 @@ pub(crate) mod rate;
 mod twilio;
 
 pub use listing::Listed;
-pub use quote::{Quote, QuoteLine, Usage};
+pub use quote::{Quote, QuoteLine, Turn, TurnCost, Usage};
 
 pub use litellm::ImportReport;
 

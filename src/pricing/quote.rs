@@ -296,3 +296,128 @@ impl Catalog {
         Ok(quote)
     }
 }
+
+/// One turn of a speech-to-speech session, as [`Catalog::quote_turns`] repeats it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Turn {
+    /// Text tokens sent with every turn: instructions, tool definitions.
+    pub instructions: u64,
+    /// Audio tokens the user speaks in a turn.
+    pub user_audio: u64,
+    /// Text tokens the model writes in a turn.
+    pub output_text: u64,
+    /// Audio tokens the model speaks in a turn.
+    pub output_audio: u64,
+    /// Whether what a turn sends again (the instructions and the earlier turns) is read from the
+    /// provider's prompt cache, at the cached rates; otherwise it is billed in full every turn.
+    pub cached_context: bool,
+}
+
+impl Turn {
+    /// A turn of `user_audio` tokens heard and `output_audio` spoken, after `instructions` text
+    /// tokens; no text written, nothing cached.
+    pub fn new(instructions: u64, user_audio: u64, output_audio: u64) -> Self {
+        Turn {
+            instructions,
+            user_audio,
+            output_audio,
+            ..Turn::default()
+        }
+    }
+
+    /// The model also writes `tokens` text tokens a turn (a transcript, tool calls).
+    pub fn with_output_text(mut self, tokens: u64) -> Self {
+        self.output_text = tokens;
+        self
+    }
+
+    /// What is sent again is read from the prompt cache.
+    pub fn with_cached_context(mut self) -> Self {
+        self.cached_context = true;
+        self
+    }
+
+    /// The usage of turn `k` (from 1): everything before it again, and its own audio.
+    fn usage(&self, k: u64) -> Option<TokenUsage> {
+        let earlier = k - 1;
+        let old_text = self
+            .instructions
+            .checked_add(earlier.checked_mul(self.output_text)?)?;
+        let old_audio = earlier.checked_mul(self.user_audio.checked_add(self.output_audio)?)?;
+        let (text, cached_text, audio, cached_audio) = match (self.cached_context, k) {
+            // The first turn's instructions are new: nothing is cached yet.
+            (true, 1) => (old_text, 0, self.user_audio, 0),
+            (true, _) => (0, old_text, self.user_audio, old_audio),
+            (false, _) => (old_text, 0, old_audio.checked_add(self.user_audio)?, 0),
+        };
+        Some(
+            TokenUsage::new(text, self.output_text)
+                .with_cached_input(cached_text)
+                .with_audio(audio, self.output_audio)
+                .with_cached_audio_input(cached_audio),
+        )
+    }
+}
+
+/// One turn of a quoted session: its usage, its cost, and the session's cost up to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TurnCost {
+    /// The turn, from 1.
+    pub turn: u32,
+    /// What the turn is billed for: the earlier turns again, and its own tokens.
+    pub usage: TokenUsage,
+    /// The turn's cost.
+    pub cost: Usd,
+    /// The session's cost up to and including this turn.
+    pub session_total: Usd,
+}
+
+impl Catalog {
+    /// Most turns [`quote_turns`](Self::quote_turns) quotes.
+    pub const MAX_QUOTED_TURNS: u32 = 10_000;
+
+    /// How a speech-to-speech session's cost grows with its turns when every response is billed for
+    /// the whole conversation so far (OpenAI's realtime models, Gemini Live): turn `k` sends the
+    /// instructions, the `k − 1` turns before it (their user audio, and the model's audio and text)
+    /// and its own user audio, and is billed for all of it, so the cost of a session grows with the
+    /// square of its turns. Each turn is priced as [`quote`](Self::quote) prices it.
+    ///
+    /// # Errors
+    ///
+    /// As [`quote`](Self::quote); [`Error::InvalidQuantity`] for more than
+    /// [`MAX_QUOTED_TURNS`](Self::MAX_QUOTED_TURNS) turns or token counts past `u64::MAX`.
+    pub fn quote_turns(
+        &self,
+        provider: &str,
+        model: &str,
+        turn: Turn,
+        turns: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<TurnCost>> {
+        if turns > Self::MAX_QUOTED_TURNS {
+            return Err(Error::InvalidQuantity {
+                what: "turns",
+                reason: "more than 10 000 turns",
+            });
+        }
+        let mut session = Usd::ZERO;
+        let mut out = Vec::with_capacity(turns as usize);
+        for k in 1..=turns {
+            let usage = turn.usage(u64::from(k)).ok_or(Error::InvalidQuantity {
+                what: "turns",
+                reason: "the session's token count passes u64::MAX",
+            })?;
+            let cost = self.quote(provider, model, Usage::Tokens(usage), at)?.total;
+            session = session.checked_add(cost).ok_or(Error::AmountOutOfRange)?;
+            out.push(TurnCost {
+                turn: k,
+                usage,
+                cost,
+                session_total: session,
+            });
+        }
+        Ok(out)
+    }
+}

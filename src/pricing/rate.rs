@@ -126,6 +126,9 @@ pub struct Increment {
     /// The minimum is charged when the session starts and credited against the usage that follows.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(super) at_start: bool,
+    /// Each track call (one request) is rounded on its own rather than the call's cumulative quantity.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(super) per_request: bool,
 }
 
 impl Increment {
@@ -136,6 +139,7 @@ impl Increment {
             minimum: 0,
             unit: Unit::Second,
             at_start: false,
+            per_request: false,
         }
     }
 
@@ -146,6 +150,7 @@ impl Increment {
             minimum: 0,
             unit: Unit::Second,
             at_start: false,
+            per_request: false,
         }
     }
 
@@ -157,6 +162,7 @@ impl Increment {
             minimum: minimum_seconds as u64 * 1000,
             unit: Unit::Second,
             at_start: false,
+            per_request: false,
         }
     }
 
@@ -167,6 +173,7 @@ impl Increment {
             minimum,
             unit,
             at_start: false,
+            per_request: false,
         }
     }
 
@@ -178,6 +185,18 @@ impl Increment {
     pub const fn charged_at_start(mut self) -> Self {
         self.at_start = true;
         self
+    }
+
+    /// Each track call is one request, rounded on its own: a minimum per request (pyannote bills every
+    /// request at least 20 seconds) rather than per call. The call's earlier quantities do not count.
+    pub const fn each_request(mut self) -> Self {
+        self.per_request = true;
+        self
+    }
+
+    /// Whether each request is rounded on its own (see [`each_request`](Self::each_request)).
+    pub const fn is_each_request(&self) -> bool {
+        self.per_request
     }
 
     /// Whether the minimum is charged when the session starts (see
@@ -208,8 +227,8 @@ impl fmt::Display for Increment {
             s.normalize()
         };
         match (self.unit, self.step, self.minimum) {
-            (Unit::Second, 60_000, 0) => f.write_str("per started minute"),
-            (Unit::Second, 1_000, 0) => f.write_str("per started second"),
+            (Unit::Second, 60_000, 0) if !self.per_request => f.write_str("per started minute"),
+            (Unit::Second, 1_000, 0) if !self.per_request => f.write_str("per started second"),
             (Unit::Second, step, minimum) => {
                 write!(f, "in steps of {} s", seconds(step))?;
                 if minimum > 0 {
@@ -218,12 +237,18 @@ impl fmt::Display for Increment {
                 if self.at_start {
                     f.write_str(" charged at session start and credited")?;
                 }
+                if self.per_request {
+                    f.write_str(" per request")?;
+                }
                 Ok(())
             }
             (unit, step, minimum) => {
                 write!(f, "in steps of {step} {unit}s")?;
                 if minimum > 0 {
                     write!(f, ", at least {minimum} {unit}s")?;
+                }
+                if self.per_request {
+                    f.write_str(" per request")?;
                 }
                 Ok(())
             }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use callmeter::pricing::{Destinations, NumberType, Payment, Quote, Route, Usage};
+use callmeter::pricing::{Destinations, NumberType, Payment, Quote, Route, Turn, Usage};
 
 use callmeter::{Catalog, TokenUsage, UsageKind, Usd};
 use chrono::{DateTime, Utc};
@@ -102,6 +102,15 @@ pub(crate) struct QuoteArgs {
     /// Print the quote as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// A speech-to-speech session of this many turns, each billed for the whole conversation so
+    /// far: the token options are then one turn's (--input-tokens the instructions sent with every
+    /// turn, --audio-input-tokens what the user says, --output-tokens and --audio-output-tokens what
+    /// the model writes and says), and each turn's cost and the session's total are printed.
+    #[arg(long, value_name = "N")]
+    pub(crate) turns: Option<u32>,
+    /// With --turns: what is sent again is read from the prompt cache (billed at cached rates).
+    #[arg(long, requires = "turns")]
+    pub(crate) cached_context: bool,
 }
 
 impl QuoteArgs {
@@ -284,10 +293,57 @@ pub(crate) fn print(quote: &Quote) {
     println!("  total: {}", money(quote.total));
 }
 
+/// `callmeter quote --turns N`: a speech-to-speech session's cost, turn by turn.
+fn quote_turns(
+    args: &QuoteArgs,
+    catalog: &Catalog,
+    turns: u32,
+    at: DateTime<Utc>,
+) -> Result<(), String> {
+    let mut turn = Turn::new(
+        args.input_tokens,
+        args.audio_input_tokens,
+        args.audio_output_tokens,
+    )
+    .with_output_text(args.output_tokens);
+    if args.cached_context {
+        turn = turn.with_cached_context();
+    }
+    let rows = catalog
+        .quote_turns(&args.provider, &args.model, turn, turns, at)
+        .map_err(|e| describe(&e))?;
+    if args.json {
+        return crate::json(&rows);
+    }
+    println!(
+        "{}/{}: {turns} turns, each billed for the conversation so far",
+        args.provider, args.model
+    );
+    println!(
+        "  {:>5}  {:>12}  {:>12}  {:>12}",
+        "turn", "input tokens", "turn cost", "session"
+    );
+    for r in &rows {
+        let u = &r.usage;
+        let input = u.input + u.cached_input + u.audio_input + u.cached_audio_input;
+        println!(
+            "  {:>5}  {:>12}  {:>12}  {:>12}",
+            r.turn,
+            input,
+            money(r.cost),
+            money(r.session_total)
+        );
+    }
+    Ok(())
+}
+
 /// `callmeter quote`: prices a usage and prints each part.
 pub(crate) fn quote(args: &QuoteArgs) -> Result<(), String> {
     let catalog = args.catalog().map_err(|e| describe(&e))?;
     let at = args.at.unwrap_or_else(Utc::now);
+    if let Some(turns) = args.turns {
+        return quote_turns(args, &catalog, turns, at);
+    }
     let model = args.model(&catalog)?;
     let usage = args.usage(&catalog, model, at)?;
     let quote = catalog
