@@ -1,7 +1,7 @@
 //! Import of LiteLLM's price database, on a trimmed copy of the real file (see tests/data/README.md).
 
 use callmeter::pricing::PriceOrigin;
-use callmeter::{Catalog, Rate, UsageKind, Usd};
+use callmeter::{Catalog, Rate, Unit, UsageKind, Usd};
 use rust_decimal::{Decimal, dec};
 
 const FIXTURE: &str = "tests/data/litellm_prices_trimmed.json";
@@ -189,4 +189,87 @@ fn a_file_that_is_not_the_database_is_a_typed_error() {
         matches!(&err, Some(callmeter::Error::CatalogFile { reason, .. }) if reason.contains("not LiteLLM")),
         "{err:?}"
     );
+}
+
+/// LiteLLM's entries for every built-in model it also prices, from the `litellm==1.110.2` wheel
+/// (tests/data/README.md).
+const SHARED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/litellm_shared.json"
+);
+
+/// The price of one unit (token, character, second) of a rate, exactly.
+fn per_unit(rate: &Rate) -> Decimal {
+    rate.price().as_decimal() / Decimal::from(rate.per())
+}
+
+/// The rates where the built-in catalog and LiteLLM differ, each explained in the README's
+/// "Cross-check with LiteLLM" section: (provider, model, kind as the built-in prices it).
+const EXPLAINED: &[(&str, &str, UsageKind)] = &[
+    ("deepgram", "nova-2", UsageKind::AudioSeconds),
+    ("deepgram", "nova-3", UsageKind::AudioSeconds),
+    ("elevenlabs", "eleven_flash_v2", UsageKind::Characters),
+    ("elevenlabs", "eleven_flash_v2_5", UsageKind::Characters),
+    (
+        "elevenlabs",
+        "eleven_multilingual_v2",
+        UsageKind::Characters,
+    ),
+    ("elevenlabs", "eleven_turbo_v2", UsageKind::Characters),
+    ("elevenlabs", "eleven_turbo_v2_5", UsageKind::Characters),
+    ("elevenlabs", "eleven_v3", UsageKind::Characters),
+    ("openai", "gpt-live-1", UsageKind::CallSeconds),
+    ("openai", "gpt-live-transcribe", UsageKind::AudioSeconds),
+    ("openai", "gpt-realtime-whisper", UsageKind::AudioSeconds),
+];
+
+/// Every token, audio, character and second rate of a built-in model that LiteLLM also prices is
+/// the same to the last digit, or the difference is one the README explains.
+#[test]
+fn shared_models_price_as_litellm_does_or_the_readme_says_why() {
+    let (builder, _) = Catalog::builder()
+        .import_litellm(SHARED)
+        .expect("the snapshot imports");
+    let litellm = builder.build().expect("it builds");
+    let builtin = Catalog::builtin();
+    let (mut compared, mut differ) = (0, Vec::new());
+    for theirs in litellm.iter() {
+        let ours = builtin
+            .get(theirs.provider(), theirs.model())
+            .unwrap_or_else(|| panic!("{}/{} is built in", theirs.provider(), theirs.model()));
+        for (kind, rate) in ours.rates() {
+            // LiteLLM has one per-second field: match it to whichever kind of seconds ours bills.
+            let same_unit = theirs.rates().iter().find(|(k, r)| {
+                k == kind || (kind.unit() == Unit::Second && r.unit() == Unit::Second)
+            });
+            let Some((_, their_rate)) = same_unit else {
+                continue;
+            };
+            compared += 1;
+            if per_unit(rate) != per_unit(their_rate) {
+                differ.push((ours.provider().to_owned(), ours.model().to_owned(), *kind));
+            }
+        }
+    }
+    assert!(compared > 80, "the rates were compared: {compared}");
+    differ.sort();
+    let explained: Vec<(String, String, UsageKind)> = EXPLAINED
+        .iter()
+        .map(|(p, m, k)| ((*p).to_owned(), (*m).to_owned(), *k))
+        .collect();
+    assert_eq!(
+        differ, explained,
+        "every difference, and only those, is explained"
+    );
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("### Cross-check with LiteLLM")
+        .nth(1)
+        .expect("the README has the cross-check section");
+    for (provider, model, _) in EXPLAINED {
+        assert!(
+            section.contains(&format!("{provider}/{model}")),
+            "the README explains {provider}/{model}"
+        );
+    }
 }

@@ -529,62 +529,69 @@ fn a_sub_second_transcription_bills_one_second_and_later_seconds_whole() -> Test
     Ok(())
 }
 
-/// The names the guide's built-in catalog table lists (docs/guide/prices.md): (provider, name), every model and every
-/// `alias …` in its parentheses.
-fn readme_catalog_names() -> Vec<(String, String)> {
-    let readme = include_str!("../docs/guide/prices.md");
-    let table = readme
-        .split("## Built-in catalog")
-        .nth(1)
-        .expect("the guide has a built-in catalog section");
-    let mut names = Vec::new();
-    for line in table
+/// The README's table of built-in prices, between its markers.
+fn readme_price_table() -> &'static str {
+    let readme = include_str!("../README.md");
+    let begin = "<!-- begin: callmeter catalog --markdown -->\n";
+    let from = readme
+        .find(begin)
+        .expect("the README has the table's begin marker")
+        + begin.len();
+    let to = readme
+        .find("<!-- end: callmeter catalog --markdown -->")
+        .expect("and its end marker");
+    &readme[from..to]
+}
+
+/// The aliases the guide lists (docs/guide/prices.md): (provider, alias, model).
+fn guide_aliases() -> Vec<(String, String, String)> {
+    let guide = include_str!("../docs/guide/prices.md");
+    guide
         .lines()
-        .skip_while(|l| !l.starts_with("| provider"))
+        .skip_while(|l| !l.starts_with("| provider | alias | model |"))
         .skip(2)
         .take_while(|l| l.starts_with('|'))
-    {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let (provider, models) = (cells[1], cells[2]);
-        // Outside parentheses: models separated by commas; inside: notes, some of them `alias NAME`.
-        let (mut outside, mut depth) = (String::new(), 0);
-        let mut inside = String::new();
-        for c in models.chars() {
-            match c {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    inside.push(';');
-                }
-                _ if depth > 0 => inside.push(c),
-                _ => outside.push(c),
-            }
-        }
-        for model in outside.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-            names.push((provider.to_owned(), model.to_owned()));
-        }
-        for note in inside.split(';').map(str::trim) {
-            if let Some(alias) = note.strip_prefix("alias ") {
-                names.push((provider.to_owned(), alias.trim().to_owned()));
-            }
-        }
-    }
-    names
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            (
+                cells[1].to_owned(),
+                cells[2].to_owned(),
+                cells[3].to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The README's price table is the catalog's own listing, row for row: regenerate it with
+/// `cargo run --features cli -- catalog --markdown` when a price changes.
+#[test]
+fn the_readme_price_table_is_the_builtin_catalog() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).expect("day");
+    let generated = callmeter::pricing::Listed::markdown_table(&Catalog::builtin().listing(today));
+    assert_eq!(readme_price_table(), generated);
 }
 
 #[test]
-fn every_model_and_alias_in_the_readme_catalog_table_resolves() -> TestResult {
-    let names = readme_catalog_names();
-    assert!(names.len() > 40, "the table was read: {names:?}");
-    for alias in ["nova-2-streaming", "claude-sonnet-4", "claude-haiku-4"] {
-        assert!(names.iter().any(|(_, m)| m == alias), "{alias} is listed");
-    }
+fn every_alias_in_the_guide_is_the_catalogs() -> TestResult {
+    let listed = guide_aliases();
     let catalog = Catalog::builtin();
-    let unresolved: Vec<_> = names
-        .iter()
-        .filter(|(p, m)| catalog.get(p, m).is_none())
+    let mut aliases: Vec<(String, String, String)> = catalog
+        .aliases()
+        .map(|((p, alias), (_, model))| (p.to_owned(), alias.to_owned(), model.to_owned()))
         .collect();
-    assert!(unresolved.is_empty(), "not in the catalog: {unresolved:?}");
+    aliases.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, aliases,
+        "the guide lists every alias, and only those"
+    );
+    for (provider, alias, _) in &listed {
+        assert!(
+            catalog.get(provider, alias).is_some(),
+            "{provider}/{alias} resolves"
+        );
+    }
 
     // Tracking by an alias prices exactly as the model it names.
     let db = Db::new();
