@@ -161,7 +161,14 @@ fn file_errors_name_the_entry_and_the_field() {
             "unknown usage kind",
         ),
         ("effective_from = \"soon\"", "effective_from", "RFC 3339"),
-        ("verified_on = \"2025-13-01\"", "verified_on", "YYYY-MM-DD"),
+        ("checked = \"2025-13-01\"", "checked", "YYYY-MM-DD"),
+        // The earlier name is read as the same field.
+        ("verified_on = \"2025-13-01\"", "checked", "YYYY-MM-DD"),
+        (
+            "rates = { call_seconds = \"$0.05 per minute\" }\nincrements = { call_seconds = { step_seconds = 1, charged_at_start = true } }",
+            "increments.call_seconds",
+            "charged_at_start charges the minimum",
+        ),
     ];
     for (line, field, says) in cases {
         let err = error_of(&format!("{HEAD}{line}\n"));
@@ -269,5 +276,57 @@ fn the_guides_example_file_loads() -> TestResult {
     assert_eq!(catalog.versions("acme-telecom", "outbound-de").count(), 2);
     assert!(catalog.get("stripe", "card-international").is_some());
     assert_eq!(catalog.fixed_costs().len(), 2);
+    Ok(())
+}
+
+/// A start charge and a minimum per request, written in a catalog file, bill as their builder
+/// forms do (the rules' own tests are in tests/billing_rules.rs).
+#[test]
+fn a_file_can_charge_at_start_and_round_each_request() -> TestResult {
+    let text = r#"
+[[model]]
+provider = "acme"
+model = "live"
+category = "realtime"
+source = "https://acme.example/pricing"
+checked = "2026-12-01"
+rates = { call_seconds = "$0.06 per minute" }
+increments = { call_seconds = { step_seconds = 1, minimum_seconds = 15, charged_at_start = true } }
+
+[[model]]
+provider = "acme"
+model = "diarize"
+category = "stt"
+rates = { audio_seconds = "$0.06 per minute" }
+increments = { audio_seconds = { step_seconds = 1, minimum_seconds = 20, per_request = true } }
+"#;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, text)?;
+    let catalog = Catalog::builder().load_file(&path)?.build()?;
+    let live = catalog.get("acme", "live").ok_or("live")?;
+    assert_eq!(live.checked(), chrono::NaiveDate::from_ymd_opt(2026, 12, 1));
+    assert!(live.increments()[0].1.is_charged_at_start());
+    let db = Db::new();
+    let (meter, _guard) = db.builder().catalog(catalog).open()?;
+    let call = meter.start_call(CallInfo::new("rules"))?;
+    // 15 s at $0.001 a second, when the session starts.
+    assert_eq!(
+        call.track_session_start("acme", "live")?.cost,
+        Usd::from_nanos(15_000_000)
+    );
+    call.track_duration("acme", "live", 20.0)?;
+    assert_eq!(
+        call.total(),
+        Usd::from_nanos(20_000_000),
+        "credited: 20 s in all"
+    );
+    call.track_stt("acme", "diarize", 5.0)?;
+    call.track_stt("acme", "diarize", 5.0)?;
+    assert_eq!(
+        call.total(),
+        Usd::from_nanos(60_000_000),
+        "20 s per request, twice"
+    );
     Ok(())
 }

@@ -507,3 +507,146 @@ fn reconcile_imports_provider_records_and_reports_the_differences() {
     assert!(!ok);
     assert!(err.contains("not JSON"), "{err}");
 }
+
+#[test]
+fn catalog_lists_every_price_with_its_source_and_age() {
+    let (ok, out, err) = callmeter(&["catalog", "--today", "2026-12-05"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("openai/gpt-realtime-2 (realtime)"), "{out}");
+    assert!(
+        out.contains("source: https://developers.openai.com/api/docs/models/gpt-realtime-2 [checked 2026-12-05, today]"),
+        "{out}"
+    );
+    assert!(out.contains("checked 2025-11-21, 379 days ago"), "{out}");
+    assert!(
+        out.contains("billing: call_seconds per started minute"),
+        "{out}"
+    );
+    let entries = callmeter::Catalog::builtin().len();
+    assert!(out.contains(&format!("{entries} entries")), "{out}");
+
+    let (ok, out, _) = callmeter(&["catalog", "--provider", "telnyx", "--today", "2026-12-05"]);
+    assert!(ok);
+    assert!(out.contains("telnyx/outbound-us"), "{out}");
+    assert!(out.contains("in steps of 6 s, at least 6 s"), "{out}");
+    assert!(!out.contains("twilio/"), "{out}");
+    assert!(out.contains("1 entries"), "{out}");
+}
+
+#[test]
+fn catalog_names_the_stale_prices() {
+    let (ok, out, err) = callmeter(&[
+        "catalog",
+        "--stale-after",
+        "90d",
+        "--today",
+        "2026-12-05",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r["age_days"].as_i64().is_some_and(|d| d > 90)),
+        "{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["provider"] == "deepgram" && r["model"] == "nova-2")
+    );
+    assert!(
+        !rows.iter().any(|r| r["model"] == "gpt-realtime-2"),
+        "checked today"
+    );
+    // Twelve weeks is 84 days; a year later, every price is stale.
+    let (ok, out, _) = callmeter(&["catalog", "--stale-after", "12w", "--today", "2027-12-05"]);
+    assert!(ok);
+    let entries = callmeter::Catalog::builtin().len();
+    assert!(
+        out.contains(&format!(
+            "{entries} entries checked more than 84 days ago, or never"
+        )),
+        "{out}"
+    );
+    // A file's entry without a date is never checked, so always stale.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("mine.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nprovider = \"acme\"\nmodel = \"voice\"\ncategory = \"tts\"\nrates = { characters = \"$1 per 1M characters\" }\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+    let (ok, out, err) = callmeter(&[
+        "catalog",
+        "--catalog",
+        path,
+        "--provider",
+        "acme",
+        "--stale-after",
+        "0",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("acme/voice (tts)"), "{out}");
+    assert!(out.contains("never checked"), "{out}");
+}
+
+#[test]
+fn catalog_refuses_an_age_it_cannot_read() {
+    for bad in ["ninety", "90y", "-1d", "99999999d"] {
+        let arg = format!("--stale-after={bad}");
+        let (ok, _, err) = callmeter(&["catalog", &arg]);
+        assert!(!ok, "{bad}");
+        assert!(err.contains("is not an age"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn catalog_markdown_is_the_readme_table() {
+    let (ok, out, err) = callmeter(&["catalog", "--markdown"]);
+    assert!(ok, "{err}");
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(&out),
+        "regenerate the README's table with `callmeter catalog --markdown`"
+    );
+}
+
+#[test]
+fn quote_prints_the_age_of_the_price() {
+    let (ok, out, err) = callmeter(&["quote", "openai", "whisper-1", "--seconds", "60"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("checked 2026-12-05, "), "{out}");
+    assert!(out.contains(" ago]") || out.contains("today]"), "{out}");
+}
+
+#[test]
+fn quote_turns_shows_a_realtime_session_growing() {
+    let (ok, out, err) = callmeter(&[
+        "quote",
+        "openai",
+        "gpt-realtime-1.5",
+        "--turns",
+        "3",
+        "--input-tokens",
+        "1000",
+        "--audio-input-tokens",
+        "100",
+        "--output-tokens",
+        "20",
+        "--audio-output-tokens",
+        "200",
+        "--exact",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("3 turns, each billed for the conversation so far"),
+        "{out}"
+    );
+    let last = out.lines().last().expect("a line");
+    assert!(last.contains("$0.03968") && last.contains("$0.09"), "{out}");
+    let (ok, _, err) = callmeter(&["quote", "openai", "gpt-realtime-1.5", "--turns", "10001"]);
+    assert!(!ok);
+    assert!(err.contains("10 000 turns"), "{err}");
+}
