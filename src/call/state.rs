@@ -368,32 +368,19 @@ impl CallState {
         model: &str,
         measure: Result<Measure>,
     ) -> Result<Tracked> {
-        self.record_as(agent, provider, model, measure, false)
+        self.record_as(agent, provider, model, measure, (false, 0))
     }
 
     /// As [`record`](Self::record); `estimated` marks the event as an abandoned reservation's
-    /// estimate.
+    /// estimate, and `leg` names the leg of the call whose quantities billing increments round on
+    /// their own (0: the call's own).
     pub(crate) fn record_as(
         &self,
         agent: Option<&Arc<Agent>>,
         provider: &str,
         model: &str,
         measure: Result<Measure>,
-        estimated: bool,
-    ) -> Result<Tracked> {
-        self.record_leg(agent, provider, model, measure, estimated, 0)
-    }
-
-    /// As [`record_as`](Self::record_as), for one leg of the call: billing increments round each
-    /// leg's quantity on its own (leg 0 is the call's own).
-    pub(crate) fn record_leg(
-        &self,
-        agent: Option<&Arc<Agent>>,
-        provider: &str,
-        model: &str,
-        measure: Result<Measure>,
-        estimated: bool,
-        leg: u8,
+        (estimated, leg): (bool, u8),
     ) -> Result<Tracked> {
         let measure = match measure.and_then(|m| self.book_revenue(m)) {
             Ok(m) => m,

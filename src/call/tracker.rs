@@ -114,8 +114,13 @@ impl CallCostTracker {
         measure: Result<Measure>,
         estimated: bool,
     ) -> Result<Tracked> {
-        self.state()
-            .record_as(self.agent.as_ref(), provider, model, measure, estimated)
+        self.state().record_as(
+            self.agent.as_ref(),
+            provider,
+            model,
+            measure,
+            (estimated, 0),
+        )
     }
 
     /// The call id.
@@ -268,13 +273,12 @@ impl CallCostTracker {
         leg: u8,
         call_seconds: f64,
     ) -> Result<Tracked> {
-        self.state().record_leg(
+        self.state().record_as(
             self.agent.as_ref(),
             provider,
             model,
             Measure::seconds(UsageKind::CallSeconds, call_seconds),
-            false,
-            leg,
+            (false, leg),
         )
     }
 
