@@ -22,6 +22,10 @@ pub(super) struct Line {
     pub(super) increment: Option<Increment>,
     /// Index of the call's cumulative counter for this line, when cumulative pricing is needed.
     pub(super) slot: Option<u32>,
+    /// The increment's minimum is charged when a session starts (read once here, not per call).
+    at_start: bool,
+    /// Each request is rounded on its own.
+    per_request: bool,
 }
 
 impl Line {
@@ -47,18 +51,20 @@ impl Line {
             den,
             increment,
             slot: None,
+            at_start: increment.is_some_and(|i| i.at_start),
+            per_request: increment.is_some_and(|i| i.per_request),
         })
     }
 
     /// Whether the line's minimum is charged when a session starts.
     pub(super) fn at_start(&self) -> bool {
-        self.increment.is_some_and(|i| i.at_start)
+        self.at_start
     }
 
     /// What a cumulative counter `v` of this line bills in all: with a start charge, a started
     /// session ([`STARTED`] added) bills at least the minimum even before any usage.
     fn billed_total(&self, v: u64) -> u128 {
-        if self.at_start() {
+        if self.at_start {
             match v {
                 0 => 0,
                 v => self.billed((v & (STARTED - 1)).max(1)),
@@ -100,9 +106,8 @@ impl Line {
     }
 
     pub(super) fn cost(&self, qty: u64, cumulative: &impl Running) -> Result<i64> {
-        let per_request = self.increment.is_some_and(|i| i.per_request);
         let nanos = match self.slot {
-            Some(_) if per_request => self.billed(qty),
+            Some(_) if self.per_request => self.billed(qty),
             Some(line) => {
                 // Each caller gets its own disjoint interval [prev, prev + qty): the costs telescope, so
                 // concurrent track calls of one call still sum to the price of the whole.
