@@ -149,7 +149,7 @@ impl From<cm::Verdict> for Verdict {
 }
 
 /// The result of a track call.
-#[pyclass(module = "callmeter._callmeter", frozen)]
+#[pyclass(module = "callmeter._callmeter", frozen, freelist = 64)]
 struct Tracked {
     cost: cm::Usd,
     call_total: cm::Usd,
