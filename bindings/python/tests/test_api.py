@@ -1,5 +1,6 @@
 """The Python API over the Rust meter: exact money, errors, reservations, reports, threads."""
 
+import sqlite3
 import threading
 from decimal import Decimal
 
@@ -138,11 +139,15 @@ def test_the_meter_shuts_down_on_exit_and_writes_everything(db):
 
 
 def test_a_gpt_live_webrtc_session_and_a_stale_price_alert(db):
-    with callmeter.Meter(db, stale_price_alert_days=90) as meter:
-        call = meter.start_call("live")
-        assert call.track_session_start("openai", "gpt-live-1:webrtc").cost == Decimal("0.0125")
-        call.track_duration("openai", "gpt-live-1:webrtc", 90)
-        assert call.total == Decimal("0.075")
-        call.track_stt("deepgram", "nova-3", 60)  # checked 2025-11-21: stale
-        meter.flush()
-        assert meter.stats()["alerts_raised"] >= 1
+    meter = callmeter.Meter(db, stale_price_alert_days=90)
+    call = meter.start_call("live")
+    assert call.track_session_start("openai", "gpt-live-1:webrtc").cost == Decimal("0.0125")
+    call.track_duration("openai", "gpt-live-1:webrtc", 90)
+    assert call.total == Decimal("0.075")
+    call.track_stt("deepgram", "nova-3", 60)  # checked 2025-11-21: stale
+    call.finalize()
+    stats = meter.shutdown()  # delivers every alert before it returns
+    assert stats["alerts_raised"] == 1
+    with sqlite3.connect(db) as conn:
+        kinds = [row[0] for row in conn.execute("SELECT kind FROM alerts")]
+    assert kinds == ["stale_price"]
