@@ -123,7 +123,7 @@ def main() -> int:
     logger.close()
 
     with callmeter.Meter(
-        os.path.join(dir_, "callmeter.db"), max_call_cost=Decimal("1000000"), queue_capacity=1 << 20
+        os.path.join(dir_, "callmeter.db"), budget=Decimal("1000000"), queue_capacity=1 << 20
     ) as meter:
         warm = meter.start_call("warm")
         for i in range(10_000):

@@ -251,7 +251,7 @@ impl Meter {
         path = PathBuf::from("callmeter.db"),
         *,
         catalog = None,
-        max_call_cost = None,
+        budget = None,
         warn_at_percent = None,
         auto_cutoff = None,
         max_call_seconds = None,
@@ -265,7 +265,7 @@ impl Meter {
         py: Python<'_>,
         path: PathBuf,
         catalog: Option<Vec<PathBuf>>,
-        max_call_cost: Option<Bound<'_, PyAny>>,
+        budget: Option<Bound<'_, PyAny>>,
         warn_at_percent: Option<u8>,
         auto_cutoff: Option<bool>,
         max_call_seconds: Option<u64>,
@@ -282,20 +282,20 @@ impl Meter {
             }
             builder = builder.catalog(c.build().map_err(err)?);
         }
-        let mut budget = cm::Budget::default();
-        if let Some(cost) = max_call_cost {
-            budget = budget.max_cost(money(&cost)?);
+        let mut per_call = cm::Budget::default();
+        if let Some(cost) = budget {
+            per_call = per_call.max_cost(money(&cost)?);
         }
         if let Some(p) = warn_at_percent {
-            budget = budget.warn_at_percent(p);
+            per_call = per_call.warn_at_percent(p);
         }
         if let Some(on) = auto_cutoff {
-            budget = budget.auto_cutoff(on);
+            per_call = per_call.auto_cutoff(on);
         }
         if let Some(s) = max_call_seconds {
-            budget = budget.max_duration(Duration::from_secs(s));
+            per_call = per_call.max_duration(Duration::from_secs(s));
         }
-        builder = builder.budget(budget);
+        builder = builder.budget(per_call);
         if let Some(l) = user_limits {
             builder = builder.user_limits(limits(&l)?);
         }

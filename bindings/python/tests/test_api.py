@@ -66,7 +66,7 @@ def test_errors_are_exception_classes_and_an_unknown_model_still_records(db):
 
 
 def test_the_budget_cuts_a_call_off(db):
-    with callmeter.Meter(db, max_call_cost=Decimal("0.20"), warn_at_percent=50) as meter:
+    with callmeter.Meter(db, budget=Decimal("0.20"), warn_at_percent=50) as meter:
         call = meter.start_call("budget")
         assert call.track_tts("elevenlabs", "eleven_v3", 400).verdict == Verdict.Warning  # $0.12
         assert call.track_tts("elevenlabs", "eleven_v3", 400).verdict == Verdict.Cutoff  # $0.24

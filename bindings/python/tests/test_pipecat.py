@@ -70,7 +70,7 @@ def test_a_cutoff_ends_the_pipeline(db):
     pipecat_frames, to_send = frames()
     integration = require("callmeter.pipecat")
     utils = require("pipecat.tests.utils")
-    with callmeter.Meter(db, max_call_cost=Decimal("0.10")) as meter:
+    with callmeter.Meter(db, budget=Decimal("0.10")) as meter:
         call = meter.start_call("cutoff")
         processor = integration.CostProcessor(call)
         down, up = asyncio.run(

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 from os import PathLike
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Union
 
 Money = Union[Decimal, int, str]
 
@@ -130,7 +130,7 @@ class Meter:
         path: Union[str, "PathLike[str]"] = "callmeter.db",
         *,
         catalog: Optional[Sequence[Union[str, "PathLike[str]"]]] = None,
-        max_call_cost: Optional[Money] = None,
+        budget: Optional[Money] = None,
         warn_at_percent: Optional[int] = None,
         auto_cutoff: Optional[bool] = None,
         max_call_seconds: Optional[int] = None,
@@ -152,7 +152,7 @@ class Meter:
     def flush(self) -> None: ...
     def shutdown(self) -> dict[str, Any]: ...
     def __enter__(self) -> "Meter": ...
-    def __exit__(self, *exc: object) -> bool: ...
+    def __exit__(self, *exc: object) -> Literal[False]: ...
 
 class Reports:
     def __init__(self, path: Union[str, "PathLike[str]"]) -> None: ...
