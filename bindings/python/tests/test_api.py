@@ -151,3 +151,18 @@ def test_a_gpt_live_webrtc_session_and_a_stale_price_alert(db):
     with sqlite3.connect(db) as conn:
         kinds = [row[0] for row in conn.execute("SELECT kind FROM alerts")]
     assert kinds == ["stale_price"]
+
+
+def test_framework_names_map_to_the_catalogs():
+    from callmeter._names import catalog_model, provider_of
+
+    assert provider_of("OpenAILLMService#0") == "openai"
+    assert provider_of("livekit.plugins.deepgram.stt.STT") == "deepgram"
+    assert provider_of("GoogleGeminiLiveLLMService#1") == "google"
+    assert provider_of("MyService#0") is None
+    assert provider_of("MyService#0", {"MyService": "cartesia"}) == "cartesia"
+    assert catalog_model("deepgram", "nova-3-general", streamed=True) == "nova-3-streaming"
+    assert catalog_model("deepgram", "nova-3", streamed=False) == "nova-3"
+    assert catalog_model("deepgram", "nova-2-phonecall", streamed=True) == "nova-2"
+    assert catalog_model("deepgram", "nova-2", streamed=False) == "nova-2-prerecorded"
+    assert catalog_model("openai", "gpt-4o-mini") == "gpt-4o-mini"

@@ -23,7 +23,7 @@ def test_a_sessions_metrics_are_tracked_on_the_call(meter):
     )
     stt = metrics.STTMetrics(
         label="livekit.plugins.deepgram.stt.STT", request_id="r2", timestamp=0.0, duration=0.0,
-        audio_duration=30.0, streamed=True, metadata=meta("deepgram", "nova-3"),
+        audio_duration=30.0, streamed=True, metadata=meta("deepgram", "nova-3-general"),
     )
     tts = metrics.TTSMetrics(
         label="livekit.plugins.cartesia.tts.TTS", request_id="r3", timestamp=0.0, ttfb=0.1, duration=1.0,
@@ -48,7 +48,7 @@ def test_a_sessions_metrics_are_tracked_on_the_call(meter):
     assert len(seen) == 4, "VAD bills nothing"
     # gpt-4o-mini: 200 × $0.15/M + 800 cached × $0.075/M + 100 × $0.60/M
     assert seen[0].cost == Decimal("0.00015")
-    assert seen[1].cost == Decimal("0.00215")  # 30 s of Nova-3 pre-recorded at $0.0043 a minute
+    assert seen[1].cost == Decimal("0.00385")  # 30 s of Nova-3 streaming at $0.0077 a minute
     assert seen[2].cost == Decimal("0.006")  # 1 000 characters of Sonic-3
     # gpt-realtime-1.5: text 600 × $4/M + 400 cached × $0.40/M + 100 out × $16/M;
     # audio 300 × $32/M + 200 cached × $0.40/M + 200 out × $64/M

@@ -62,8 +62,8 @@ def test_usage_metrics_frames_are_tracked_on_the_call(meter):
     # claude-haiku-4-5: 200 × $1/M + 1 000 cached × $0.10/M + 50 × $5/M
     assert seen[1].cost == Decimal("0.00055")
     assert seen[2].cost == Decimal("0.15")  # 1 000 characters of Flash
-    assert seen[3].cost == Decimal("0.0043")  # a minute of Nova-3 pre-recorded
-    assert call.total == Decimal("0.155012")
+    assert seen[3].cost == Decimal("0.0077")  # a minute of Nova-3 streaming
+    assert call.total == Decimal("0.158412")
 
 
 def test_a_cutoff_ends_the_pipeline(db):

@@ -46,3 +46,22 @@ def provider_of(name: Optional[str], overrides: Optional[Mapping[str, str]] = No
         if provider in lowered:
             return ALIASES.get(provider, provider)
     return None
+
+
+def catalog_model(provider: str, model: str, streamed: Optional[bool] = None) -> str:
+    """The catalog's name for a framework's ``model`` of ``provider``.
+
+    Deepgram prices streaming and pre-recorded audio apart, and frameworks name its models with a
+    domain suffix (``nova-3-general``): a streamed ``nova-3`` is the catalog's ``nova-3-streaming``,
+    a streamed ``nova-2`` its ``nova-2`` (pre-recorded: ``nova-3``, ``nova-2-prerecorded``).
+    """
+    if provider == "deepgram":
+        for family, live, recorded in (
+            ("nova-3", "nova-3-streaming", "nova-3"),
+            ("nova-2", "nova-2", "nova-2-prerecorded"),
+        ):
+            if model == family or model.startswith(family + "-"):
+                if model.endswith("-streaming") or model.endswith("-prerecorded"):
+                    return model
+                return live if streamed else recorded
+    return model

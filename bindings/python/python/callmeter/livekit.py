@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional
 from livekit.agents.metrics import LLMMetrics, RealtimeModelMetrics, STTMetrics, TTSMetrics
 
 from . import Call, Tracked, UnknownModelError
-from ._names import provider_of
+from ._names import catalog_model, provider_of
 
 
 def _names(metrics: Any, providers: Optional[Mapping[str, str]], models: Optional[Mapping[str, str]]):
@@ -50,6 +50,7 @@ def track_metrics(
         )
     if isinstance(metrics, STTMetrics):
         provider, model = _names(metrics, providers, models)
+        model = catalog_model(provider, model, streamed=bool(metrics.streamed))
         return call.track_stt(provider, model, float(metrics.audio_duration))
     if isinstance(metrics, TTSMetrics):
         provider, model = _names(metrics, providers, models)

@@ -24,7 +24,7 @@ from pipecat.metrics.metrics import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from . import Call, Tracked, UnknownModelError, Verdict
-from ._names import provider_of
+from ._names import catalog_model, provider_of
 
 #: Services whose ``prompt_tokens`` leave the cache counts out (net); every other is gross.
 NET_PROMPT = ("anthropic", "bedrock")
@@ -51,6 +51,8 @@ def track_metrics(
     if isinstance(data, TTSUsageMetricsData):
         return call.track_tts(provider, model, int(data.value))
     if isinstance(data, STTUsageMetricsData):
+        # Pipecat's speech-to-text services stream the call's audio.
+        model = catalog_model(provider, model, streamed=True)
         return call.track_stt(provider, model, float(data.value.audio_seconds))
     usage = data.value
     cache_read = usage.cache_read_input_tokens or 0
