@@ -125,18 +125,19 @@ impl StalePriceSink {
             counters,
         }
     }
+}
 
-    fn stale_from(&self, checked: Option<chrono::NaiveDate>) -> i64 {
-        const DAY_MS: i64 = 86_400_000;
-        checked.map_or(i64::MIN, |day| {
-            // The day after `checked + max_age` begins, in UTC.
-            let checked_ms = day
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_millis();
-            checked_ms.saturating_add(self.max_age_days.saturating_add(1).saturating_mul(DAY_MS))
-        })
-    }
+/// The event time from which a price checked on `checked` is stale after `max_age_days`: the start of
+/// the day after `checked + max_age_days`, in UTC; always, for a price never checked.
+fn stale_from(checked: Option<chrono::NaiveDate>, max_age_days: i64) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    checked.map_or(i64::MIN, |day| {
+        let checked_ms = day
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis();
+        checked_ms.saturating_add(max_age_days.saturating_add(1).saturating_mul(DAY_MS))
+    })
 }
 
 impl Sink for StalePriceSink {
@@ -152,19 +153,16 @@ impl Sink for StalePriceSink {
             let catalog = &r.call.catalog;
             let price = catalog.entry_price(entry);
             let key = (catalog.id(), entry);
-            let from = match self.stale_from.get(&key) {
-                Some(&from) => from,
-                None => {
-                    let from = self.stale_from(price.checked());
-                    self.stale_from.insert(key, from);
-                    from
-                }
-            };
+            let max_age_days = self.max_age_days;
+            let from = self
+                .stale_from
+                .entry(key)
+                .or_insert_with(|| stale_from(price.checked(), max_age_days));
             let at_ms = r.at_ms();
-            if at_ms < from {
+            if at_ms < *from {
                 continue;
             }
-            self.stale_from.insert(key, i64::MAX);
+            *from = i64::MAX;
             let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
             let age = price.checked().map(|d| (at.date_naive() - d).num_days());
             let name = format!("{}/{}", price.provider(), price.model());

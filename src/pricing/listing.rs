@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::Catalog;
 use super::model::ModelPrice;
-use crate::base::usage::Category;
+use super::rate::Rate;
+use crate::base::usage::{Category, UsageKind};
 
 /// One catalog entry as `callmeter catalog` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,23 +78,22 @@ impl Listed {
     }
 }
 
-/// The rates in the order they were set: `input_tokens $4 per 1M tokens; …`.
-fn prices(price: &ModelPrice) -> String {
-    let mut parts: Vec<String> = price
-        .rates()
+/// Each rate with the kind it bills: `input_tokens $4 per 1M tokens`.
+fn rates(rates: &[(UsageKind, Rate)]) -> Vec<String> {
+    rates
         .iter()
         .map(|(kind, rate)| format!("{kind} {rate}"))
-        .collect();
+        .collect()
+}
+
+/// The rates in the order they were set, then each context tier's, then the fee.
+fn prices(price: &ModelPrice) -> String {
+    let mut parts = rates(price.rates());
     for tier in price.context_tiers() {
-        let rates: Vec<String> = tier
-            .rates()
-            .iter()
-            .map(|(kind, rate)| format!("{kind} {rate}"))
-            .collect();
         parts.push(format!(
             "above {} prompt tokens: {}",
             tier.above_prompt_tokens(),
-            rates.join(", ")
+            rates(tier.rates()).join(", ")
         ));
     }
     if let Some(fee) = price.fee() {

@@ -126,6 +126,11 @@ fn money(value: &Bound<'_, PyAny>) -> PyResult<cm::Usd> {
         .map_err(|e| PyValueError::new_err(format!("{text:?} is not an amount of dollars: {e}")))
 }
 
+/// An amount as Python receives it: a `Decimal` of dollars without trailing zeros.
+fn dollars(amount: cm::Usd) -> Decimal {
+    amount.as_decimal().normalize()
+}
+
 /// What a track call did: its cost, the call's total, and the verdict on the call's budget.
 #[pyclass(module = "callmeter._callmeter", frozen, eq, eq_int)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,19 +168,19 @@ impl Tracked {
     /// What this usage cost, exactly.
     #[getter]
     fn cost(&self) -> Decimal {
-        self.cost.as_decimal().normalize()
+        dollars(self.cost)
     }
 
     /// The call's total after it.
     #[getter]
     fn call_total(&self) -> Decimal {
-        self.call_total.as_decimal().normalize()
+        dollars(self.call_total)
     }
 
     /// What the call's budget has left.
     #[getter]
     fn remaining(&self) -> Decimal {
-        self.remaining.as_decimal().normalize()
+        dollars(self.remaining)
     }
 
     fn __repr__(&self) -> String {
@@ -493,7 +498,7 @@ impl Call {
     /// The call's total so far.
     #[getter]
     fn total(&self) -> Decimal {
-        self.call.total().as_decimal().normalize()
+        dollars(self.call.total())
     }
 
     /// Text-to-speech: `characters` synthesised.
@@ -612,13 +617,25 @@ impl Call {
     }
 
     /// Holds the estimate of `characters` of speech before the request.
-    fn reserve_tts(&self, provider: &str, model: &str, characters: u64) -> PyResult<Py<PyAny>> {
-        self.reserve(provider, model, Usage::Characters(characters))
+    fn reserve_tts(
+        &self,
+        py: Python<'_>,
+        provider: &str,
+        model: &str,
+        characters: u64,
+    ) -> PyResult<Py<PyAny>> {
+        self.reserve(py, provider, model, Usage::Characters(characters))
     }
 
     /// Holds the estimate of `seconds` of transcription before the request.
-    fn reserve_stt(&self, provider: &str, model: &str, seconds: f64) -> PyResult<Py<PyAny>> {
-        self.reserve(provider, model, Usage::AudioSeconds(seconds))
+    fn reserve_stt(
+        &self,
+        py: Python<'_>,
+        provider: &str,
+        model: &str,
+        seconds: f64,
+    ) -> PyResult<Py<PyAny>> {
+        self.reserve(py, provider, model, Usage::AudioSeconds(seconds))
     }
 
     /// Holds the estimate of a model request before it is sent.
@@ -630,6 +647,7 @@ impl Call {
     #[allow(clippy::too_many_arguments)]
     fn reserve_inference(
         &self,
+        py: Python<'_>,
         provider: &str,
         model: &str,
         input_tokens: u64,
@@ -653,7 +671,7 @@ impl Call {
             cached_audio_input_tokens,
             audio_output_tokens,
         );
-        self.reserve(provider, model, Usage::Tokens(t))
+        self.reserve(py, provider, model, Usage::Tokens(t))
     }
 
     /// Ends the call: `outcome` is `"completed"` or `"failed"` (with `reason`). Returns the call's
@@ -680,29 +698,34 @@ impl Call {
 }
 
 impl Call {
-    fn reserve(&self, provider: &str, model: &str, usage: Usage) -> PyResult<Py<PyAny>> {
-        Python::attach(
-            |py| match self.call.reserve(provider, model, usage).map_err(err)? {
-                cm::Reserve::Reserved(r) => Ok(Py::new(
-                    py,
-                    Reservation {
-                        inner: Mutex::new(Some(r)),
-                    },
-                )?
-                .into_any()),
-                cm::Reserve::Refused(r) => Ok(Py::new(
-                    py,
-                    Refusal {
-                        by: refused_by(&r.by),
-                        estimate: r.estimate,
-                        spent: r.spent,
-                        held: r.held,
-                        remaining: r.remaining,
-                    },
-                )?
-                .into_any()),
-            },
-        )
+    fn reserve(
+        &self,
+        py: Python<'_>,
+        provider: &str,
+        model: &str,
+        usage: Usage,
+    ) -> PyResult<Py<PyAny>> {
+        let reserved = match self.call.reserve(provider, model, usage).map_err(err)? {
+            cm::Reserve::Reserved(r) => Py::new(
+                py,
+                Reservation {
+                    inner: Mutex::new(Some(r)),
+                },
+            )?
+            .into_any(),
+            cm::Reserve::Refused(r) => Py::new(
+                py,
+                Refusal {
+                    by: refused_by(&r.by),
+                    estimate: r.estimate,
+                    spent: r.spent,
+                    held: r.held,
+                    remaining: r.remaining,
+                },
+            )?
+            .into_any(),
+        };
+        Ok(reserved)
     }
 }
 
@@ -758,7 +781,7 @@ impl Reservation {
         self.inner
             .lock()
             .ok()
-            .and_then(|r| r.as_ref().map(|r| r.held().as_decimal().normalize()))
+            .and_then(|r| r.as_ref().map(|r| dollars(r.held())))
             .unwrap_or_default()
     }
 
@@ -833,22 +856,22 @@ impl Refusal {
     /// What the reservation asked to hold.
     #[getter]
     fn estimate(&self) -> Decimal {
-        self.estimate.as_decimal().normalize()
+        dollars(self.estimate)
     }
     /// Spent under the limit so far.
     #[getter]
     fn spent(&self) -> Decimal {
-        self.spent.as_decimal().normalize()
+        dollars(self.spent)
     }
     /// Held under the limit by other reservations.
     #[getter]
     fn held(&self) -> Decimal {
-        self.held.as_decimal().normalize()
+        dollars(self.held)
     }
     /// What the limit has left.
     #[getter]
     fn remaining(&self) -> Decimal {
-        self.remaining.as_decimal().normalize()
+        dollars(self.remaining)
     }
     fn __repr__(&self) -> String {
         format!(
